@@ -1,0 +1,36 @@
+# Talk Archive: `make run` serves the archive, `make test` runs the suite. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: install run test bench samples clean
+
+install: $(STAMP)
+
+# torch first, pinned to the CPU build, so nothing pulls the CUDA one.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/archive load-samples
+	$(BIN)/archive serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/ingest.py
+
+# Re-voice the demo talks (needs Piper; the results are committed).
+samples: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[voices]'
+	$(BIN)/python media/samples/voice_samples.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,0 +1,325 @@
+"""The ``archive`` command: thin shells over the library. Bad input exits 2 with one line on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from .config import Config, ConfigError, load_config
+from .export import FORMATS, export
+from .store import connect
+from .store import jobs as job_store
+from .store import recordings as store
+from .store.models import RecordingMeta
+
+
+class BadInput(click.ClickException):
+    """Input we cannot use: exit status 2, like a usage error."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+@contextmanager
+def user_errors():
+    """Turn the library's domain errors into one clear line and exit status 2."""
+    from ingest.media import MediaError
+    from ingest.pipeline import IngestError
+    from ingest.transcribe import TranscriberError
+    from search.embedder import EmbedderError
+
+    try:
+        yield
+    except (ConfigError, MediaError, IngestError, TranscriberError, EmbedderError) as exc:
+        raise BadInput(str(exc)) from None
+
+
+def get_config(ctx: click.Context) -> Config:
+    return ctx.ensure_object(dict)["config"]
+
+
+@contextmanager
+def open_db(config: Config):
+    db = connect(config.db_path)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+@click.group()
+@click.version_option(package_name="talk-archive")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Talk Archive: ingest, search and share Community of Practice recordings.
+
+    The archive lives in ARCHIVE_DATA_DIR (default: ./media).
+    """
+    try:
+        ctx.ensure_object(dict)["config"] = load_config()
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def _split_terms(values: tuple[str, ...]) -> list[str]:
+    return [term.strip() for value in values for term in value.split(",") if term.strip()]
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--title", default="", help="Talk title (default: from the file name).")
+@click.option("--speaker", "speakers", multiple=True, help="Speaker name; repeat for several.")
+@click.option("--org", "organization", default="", help="Organisation presenting.")
+@click.option("--date", default=None, help="Date of the talk, YYYY-MM-DD.")
+@click.option("--tag", "tags", multiple=True, help="Topic tag; repeat for several.")
+@click.option("--description", default="", help="A sentence or two about the talk.")
+@click.option("--vocab", multiple=True, help='Names and terms to spell right, comma-separated: "Keralty, link worker".')
+@click.option("--model", type=click.Path(exists=True, file_okay=False, path_type=Path), help="A CTranslate2 Whisper model directory.")
+@click.option("--queue", "use_queue", is_flag=True, help="Queue the ingest for a worker and return at once.")
+@click.pass_context
+def ingest(ctx, files, title, speakers, organization, date, tags, description, vocab, model, use_queue):
+    """Transcribe and index recordings (audio or video). Prints each new recording's id and URL."""
+    from ingest.pipeline import default_embedder, default_transcriber, ingest_file, normalize_date
+
+    config = get_config(ctx)
+    if model:
+        config = load_config({"whisper_model": str(model), "data_dir": config.data_dir})
+    with user_errors():
+        date = normalize_date(date)
+    meta = RecordingMeta(
+        title=title,
+        speakers=[s.strip() for s in speakers if s.strip()],
+        organization=organization.strip(),
+        date=date,
+        tags=[t.strip() for t in tags if t.strip()],
+        description=description.strip(),
+        vocab=_split_terms(vocab),
+    )
+    if use_queue:
+        _queue_files(config, files, meta)
+        return
+
+    failed = 0
+    transcriber, embedder = default_transcriber(config), default_embedder(config)
+    with open_db(config) as db:
+        for path in files:
+            try:
+                with user_errors(), click.progressbar(length=100, label=path.name, file=sys.stderr) as bar:
+
+                    def progress(step: str, fraction: float, bar=bar) -> None:
+                        bar.update(int(fraction * 100) - bar.pos)
+
+                    result = ingest_file(
+                        db, config, path, meta, transcriber=transcriber, embedder=embedder, progress=progress
+                    )
+            except BadInput as exc:
+                exc.show()
+                failed += 1
+                continue
+            rec = result.recording
+            if result.created:
+                click.echo(f"{rec.id}\t{rec.url}")
+            else:
+                click.echo(f"{path}: already in the archive as recording {rec.id}", err=True)
+                click.echo(f"{rec.id}\t{rec.url}")
+    if failed:
+        sys.exit(2)
+
+
+def _queue_files(config: Config, files, meta: RecordingMeta) -> None:
+    from ingest.queue import JobQueue
+
+    queue = JobQueue(config)
+    failed = 0
+    for path in files:
+        try:
+            with user_errors():
+                job = queue.submit(path, meta)
+        except BadInput as exc:
+            exc.show()
+            failed += 1
+            continue
+        click.echo(f"job {job.id}\tqueued\t{path}")
+    if failed:
+        sys.exit(2)
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def list_(ctx, as_json):
+    """List the recordings in the archive, newest talk first."""
+    with open_db(get_config(ctx)) as db:
+        recordings = store.list_recordings(db)
+    if as_json:
+        click.echo(json.dumps({"recordings": [r.summary() for r in recordings]}, indent=2))
+        return
+    from .export import clock
+
+    for r in recordings:
+        who = ", ".join(r.speakers) or "-"
+        click.echo(f"{r.id:>4}  {r.date or '----------'}  {clock(r.duration, always_hours=False):>8}  {r.title}  ({who})")
+
+
+@cli.command("export")
+@click.argument("recording")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="txt", show_default=True)
+@click.pass_context
+def export_(ctx, recording, fmt):
+    """Print a recording's transcript (RECORDING is its id or slug)."""
+    with open_db(get_config(ctx)) as db:
+        found = store.find_recording(db, recording)
+        if found is None:
+            raise BadInput(f"no recording {recording!r} in the archive (see `archive list`)")
+        click.echo(export(found, store.get_segments(db, found.id), fmt), nl=False)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def jobs(ctx, as_json):
+    """List ingest jobs, newest first."""
+    with open_db(get_config(ctx)) as db:
+        found = job_store.list_jobs(db)
+    if as_json:
+        click.echo(json.dumps({"jobs": [j.summary() for j in found]}, indent=2))
+        return
+    for j in found:
+        tail = f"  recording {j.recording_id}" if j.recording_id else (f"  {j.error}" if j.error else "")
+        click.echo(f"{j.id:>4}  {j.state:<8} {j.percent:5.1f}%  {j.title}{tail}")
+
+
+@cli.command()
+@click.argument("job_id", type=int)
+@click.pass_context
+def retry(ctx, job_id):
+    """Queue a failed job again."""
+    from ingest.queue import JobQueue
+
+    if not JobQueue(get_config(ctx)).retry(job_id):
+        raise BadInput(f"job {job_id} is not a failed job")
+    click.echo(f"job {job_id}\tqueued")
+
+
+@cli.command()
+@click.option("--workers", default=1, show_default=True, help="Jobs to run at once.")
+@click.option("--until-empty", is_flag=True, help="Run the queued jobs, then exit.")
+@click.pass_context
+def worker(ctx, workers, until_empty):
+    """Run queued ingest jobs."""
+    from ingest.queue import JobQueue
+
+    with user_errors():
+        queue = JobQueue(get_config(ctx))
+        if until_empty:
+            queue.recover()
+            ran = queue.run_pending()
+            click.echo(f"ran {ran} job(s)", err=True)
+        else:
+            queue.consume(workers)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, help="Request threads.")
+@click.option("--no-worker", is_flag=True, help="Do not run ingest jobs in this process.")
+@click.pass_context
+def serve(ctx, host, port, threads, no_worker):
+    """Serve the archive over HTTP (waitress), running one ingest worker in-process."""
+    import logging
+
+    from waitress import serve as waitress_serve
+
+    from .web import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = get_config(ctx)
+    with user_errors():
+        app = create_app(config=config)
+        worker_stop = None
+        if not no_worker:
+            from ingest.queue import JobQueue
+
+            _, worker_stop = JobQueue(config).start_background_worker()
+    click.echo(f"Talk Archive at http://{host}:{port}/  (data: {config.data_dir.resolve()})", err=True)
+    try:
+        waitress_serve(app, host=host, port=port, threads=threads)
+    finally:
+        if worker_stop:
+            worker_stop.set()
+
+
+@cli.command()
+@click.pass_context
+def reindex(ctx):
+    """Rebuild every recording's passages, FTS rows and vectors from its transcript."""
+    from ingest.pipeline import default_embedder, reindex_recording
+    from search.index import rebuild_fts
+
+    config = get_config(ctx)
+    with user_errors(), open_db(config) as db:
+        embedder = default_embedder(config)
+        recordings = store.list_recordings(db)
+        total = 0
+        with click.progressbar(recordings, label="reindexing", file=sys.stderr) as bar:
+            for rec in bar:
+                total += reindex_recording(db, rec.id, embedder)
+        rebuild_fts(db)
+    click.echo(f"reindexed {len(recordings)} recording(s), {total} passage(s)")
+
+
+@cli.group()
+def glossary():
+    """Names and terms passed to Whisper as hints on every ingest."""
+
+
+@glossary.command("list")
+@click.pass_context
+def glossary_list(ctx):
+    with open_db(get_config(ctx.find_root())) as db:
+        for term in store.glossary_terms(db):
+            click.echo(term)
+
+
+@glossary.command("add")
+@click.argument("terms", nargs=-1, required=True)
+@click.pass_context
+def glossary_add(ctx, terms):
+    """Add terms (each argument may hold several, comma-separated)."""
+    with open_db(get_config(ctx.find_root())) as db:
+        added = store.add_glossary_terms(db, _split_terms(terms))
+    click.echo(f"added {len(added)} term(s)" + (f": {', '.join(added)}" if added else ""))
+
+
+@glossary.command("remove")
+@click.argument("term")
+@click.pass_context
+def glossary_remove(ctx, term):
+    with open_db(get_config(ctx.find_root())) as db:
+        if not store.remove_glossary_term(db, term):
+            raise BadInput(f"{term!r} is not in the glossary")
+    click.echo(f"removed {term}")
+
+
+@cli.command("load-samples")
+@click.option("--force", is_flag=True, help="Load them even if they were loaded (or removed) before.")
+@click.pass_context
+def load_samples(ctx, force):
+    """Ingest the bundled demo talks, once: on the archive's first start."""
+    from ingest.samples import load_samples as load
+
+    config = get_config(ctx)
+    with user_errors(), open_db(config) as db:
+        loaded = load(db, config, force=force, progress=lambda name: click.echo(f"ingesting demo talk: {name}", err=True))
+    if loaded is None:
+        click.echo("demo talks were loaded before; skipping (use --force to load them again)", err=True)
+    else:
+        for rec in loaded:
+            click.echo(f"{rec.id}\t{rec.url}")

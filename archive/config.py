@@ -1,0 +1,93 @@
+"""Settings for the archive, layered: defaults, then ``ARCHIVE_*`` variables, then overrides.
+
+Nothing here reads the environment at import time: callers build a :class:`Config`
+with :func:`load_config` when they start (the CLI per command, the web app in
+``create_app``), so tests can pass their own values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "ARCHIVE_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the archive cannot use."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the archive needs to know about where it lives and how it works."""
+
+    # Where the SQLite file, stored media and the job queue live.
+    data_dir: Path = Path("media")
+    # A CTranslate2 Whisper model directory; empty means the bundled tiny.en.
+    whisper_model: str = ""
+    whisper_device: str = "cpu"
+    whisper_compute_type: str = "int8"
+    # Greedy decoding: measured faster *and* more accurate than beam 5 with tiny.en
+    # on real speech (see README, "Transcription settings").
+    whisper_beam_size: int = 1
+    # 0 lets CTranslate2 pick (one thread per core).
+    whisper_threads: int = 0
+    # A sentence-transformers model directory; empty means the bundled all-MiniLM-L6-v2.
+    embedding_model: str = ""
+    # Empty: the embedded SQLite queue in the data directory.
+    queue_url: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "archive.db"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "recordings"
+
+    @property
+    def queue_path(self) -> Path:
+        return self.data_dir / "queue.db"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+
+def _coerce(name: str, kind: type, raw: Any) -> Any:
+    if kind is Path:
+        return Path(raw).expanduser()
+    if kind is int:
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be a whole number, not {raw!r}")
+    return str(raw)
+
+
+def load_config(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Build the configuration: defaults, then ``ARCHIVE_<FIELD>`` variables, then ``overrides``.
+
+    ``overrides`` uses the field names (``data_dir``, ``whisper_model`` ...); unknown keys
+    are kept in ``extra`` so the web app can pass its own settings through.
+    """
+    environ = os.environ if environ is None else environ
+    kinds = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "extra"}
+    type_of = {"Path": Path, "str": str, "int": int}
+    values: dict[str, Any] = {}
+    for name, annotation in kinds.items():
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw not in (None, ""):
+            values[name] = _coerce(name, type_of[annotation], raw)
+    extra: dict[str, Any] = {}
+    for key, value in (overrides or {}).items():
+        name = key.lower()
+        if name in kinds:
+            values[name] = _coerce(name, type_of[kinds[name]], value) if value is not None else value
+        else:
+            extra[key] = value
+    return Config(**values, extra=extra)

@@ -1,0 +1,27 @@
+"""Opening the archive database: one connection per request or command, schema up to date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlite_utils
+
+from .migrations import migrations
+
+# Readers never wait for a writer in WAL mode; writers queue behind each other for
+# up to this long instead of failing at once with "database is locked".
+BUSY_TIMEOUT_MS = 15_000
+
+
+def connect(db_path: Path | str, *, migrate: bool = True) -> sqlite_utils.Database:
+    """Open (creating if needed) the archive database at ``db_path`` and apply pending migrations."""
+    path = Path(db_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_utils.Database(path)
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("PRAGMA foreign_keys = ON")
+    if migrate:
+        migrations.apply(db)
+    return db

@@ -1,0 +1,152 @@
+"""Job rows: the archive's own record of each queued ingest, its state and progress.
+
+The queue (Huey) only carries job ids; the truth about a job lives here, so a job whose
+queue message is lost, or whose worker died, can be found and run again.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlite_utils import Database
+
+from .models import Job
+from .recordings import utc_now
+
+STATES = ("queued", "running", "done", "failed")
+
+
+def _job_from_row(row: dict) -> Job:
+    return Job(
+        id=row["id"],
+        title=row["title"] or "",
+        state=row["state"],
+        percent=row["percent"] or 0.0,
+        error=row["error"],
+        recording_id=row["recording_id"],
+        source_path=row["source_path"] or "",
+        params=json.loads(row["params"] or "{}"),
+        attempts=row["attempts"] or 0,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        heartbeat_at=row["heartbeat_at"],
+        worker=row["worker"],
+    )
+
+
+def create_job(db: Database, title: str, source_path: str, params: dict[str, Any]) -> int:
+    now = utc_now()
+    with db.atomic():
+        return db["jobs"].insert(
+            {
+                "title": title,
+                "state": "queued",
+                "percent": 0.0,
+                "source_path": source_path,
+                "params": json.dumps(params),
+                "created_at": now,
+                "updated_at": now,
+            }
+        ).last_pk
+
+
+def get_job(db: Database, job_id: int) -> Job | None:
+    rows = list(db["jobs"].rows_where("id = ?", [job_id]))
+    return _job_from_row(rows[0]) if rows else None
+
+
+def list_jobs(db: Database, limit: int | None = None) -> list[Job]:
+    """Jobs, newest first."""
+    return [_job_from_row(r) for r in db["jobs"].rows_where(order_by="id DESC", limit=limit)]
+
+
+def _ago(seconds: float) -> str:
+    return (datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat(timespec="seconds")
+
+
+def claim_job(db: Database, job_id: int, worker: str, lease_seconds: float) -> Job | None:
+    """Mark a job running for ``worker`` if it is queued or its last worker stopped beating.
+
+    Returns the job, or None when it is done, failed, or alive in another worker's hands:
+    a job delivered twice therefore runs once.
+    """
+    now = utc_now()
+    with db.atomic():
+        cursor = db.execute(
+            """UPDATE jobs SET state = 'running', worker = ?, heartbeat_at = ?, updated_at = ?,
+                   attempts = attempts + 1, error = NULL
+               WHERE id = ? AND (state = 'queued' OR (state = 'running' AND heartbeat_at < ?))""",
+            [worker, now, now, job_id, _ago(lease_seconds)],
+        )
+    return get_job(db, job_id) if cursor.rowcount else None
+
+
+def beat(db: Database, job_id: int, worker: str, percent: float | None = None) -> None:
+    """Record that ``worker`` is still on the job (and how far it got)."""
+    now = utc_now()
+    with db.atomic():
+        if percent is None:
+            db.execute(
+                "UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND worker = ? AND state = 'running'",
+                [now, job_id, worker],
+            )
+        else:
+            db.execute(
+                """UPDATE jobs SET heartbeat_at = ?, updated_at = ?, percent = ?
+                   WHERE id = ? AND worker = ? AND state = 'running'""",
+                [now, now, percent, job_id, worker],
+            )
+
+
+def finish_job(db: Database, job_id: int, recording_id: int) -> None:
+    with db.atomic():
+        db.execute(
+            "UPDATE jobs SET state = 'done', percent = 100, recording_id = ?, error = NULL, updated_at = ? WHERE id = ?",
+            [recording_id, utc_now(), job_id],
+        )
+
+
+def fail_job(db: Database, job_id: int, error: str) -> None:
+    with db.atomic():
+        db.execute(
+            "UPDATE jobs SET state = 'failed', error = ?, updated_at = ? WHERE id = ?", [error, utc_now(), job_id]
+        )
+
+
+def requeue_job(db: Database, job_id: int) -> bool:
+    """Put a failed job back in the queue (a retry); returns False if it was not failed."""
+    with db.atomic():
+        cursor = db.execute(
+            "UPDATE jobs SET state = 'queued', percent = 0, error = NULL, worker = NULL, updated_at = ? "
+            "WHERE id = ? AND state = 'failed'",
+            [utc_now(), job_id],
+        )
+    return cursor.rowcount > 0
+
+
+def abandoned_jobs(db: Database, lease_seconds: float, dead_workers: set[str] = frozenset()) -> list[int]:
+    """Ids of jobs to deliver again: queued ones, and running ones whose worker is gone.
+
+    A worker is gone when its heartbeat is older than the lease, or when it is named in
+    ``dead_workers`` (a process on this machine known to have exited).
+    """
+    rows = db.execute(
+        "SELECT id, state, heartbeat_at, worker FROM jobs WHERE state IN ('queued', 'running') ORDER BY id"
+    ).fetchall()
+    cutoff = _ago(lease_seconds)
+    return [
+        job_id
+        for job_id, state, heartbeat_at, worker in rows
+        if state == "queued" or (heartbeat_at or "") < cutoff or worker in dead_workers
+    ]
+
+
+def release_job(db: Database, job_id: int, worker: str) -> None:
+    """Hand a running job back to the queue, e.g. when a dead worker's job is found."""
+    with db.atomic():
+        db.execute(
+            "UPDATE jobs SET state = 'queued', worker = NULL, updated_at = ? WHERE id = ? AND worker = ? AND state = 'running'",
+            [utc_now(), job_id, worker],
+        )

@@ -1,0 +1,114 @@
+"""Schema history. Append new migrations at the end; never edit one that has shipped.
+
+Derived tables (``passages_fts``, ``passage_vectors``) can be rebuilt from
+``passages`` by ``archive reindex``.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("talk-archive")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db["recordings"].create(
+        {
+            "id": int,
+            "slug": str,
+            "title": str,
+            "organization": str,
+            "date": str,  # ISO YYYY-MM-DD, or NULL when unknown
+            "description": str,
+            "duration": float,
+            "media_path": str,  # relative to the data directory
+            "media_hash": str,  # sha256 of the original bytes
+            "media_kind": str,  # "audio" or "video"
+            "original_filename": str,
+            "synthetic": int,  # 1 for the voiced demo talks
+            "language": str,
+            "model": str,  # which Whisper model wrote the transcript
+            "status": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"slug", "title", "duration", "media_path", "media_hash", "created_at"},
+        defaults={"synthetic": 0, "status": "ready", "organization": "", "description": ""},
+    )
+    db["recordings"].create_index(["slug"], unique=True)
+    db["recordings"].create_index(["media_hash"], unique=True)
+    db["recordings"].create_index(["date"])
+
+    db["recording_speakers"].create(
+        {"recording_id": int, "position": int, "name": str},
+        pk=("recording_id", "position"),
+        foreign_keys=[("recording_id", "recordings", "id")],
+    )
+    db["recording_speakers"].create_index(["name"])
+    db["recording_tags"].create(
+        {"recording_id": int, "tag": str},
+        pk=("recording_id", "tag"),
+        foreign_keys=[("recording_id", "recordings", "id")],
+    )
+    db["recording_tags"].create_index(["tag"])
+
+    db["segments"].create(
+        {"id": int, "recording_id": int, "idx": int, "start": float, "end": float, "text": str},
+        pk="id",
+        not_null={"recording_id", "idx", "start", "end", "text"},
+        foreign_keys=[("recording_id", "recordings", "id")],
+    )
+    db["segments"].create_index(["recording_id", "idx"], unique=True)
+
+    # Search passages: overlapping runs of whole segments, sized for the embedding model.
+    db["passages"].create(
+        {
+            "id": int,
+            "recording_id": int,
+            "idx": int,
+            "first_segment": int,  # segments.idx of the first segment inside
+            "last_segment": int,
+            "start": float,
+            "end": float,
+            "text": str,
+        },
+        pk="id",
+        not_null={"recording_id", "idx", "first_segment", "last_segment", "start", "end", "text"},
+        foreign_keys=[("recording_id", "recordings", "id")],
+    )
+    db["passages"].create_index(["recording_id", "idx"], unique=True)
+    db["passages"].enable_fts(["text"], fts_version="FTS5", tokenize="porter", create_triggers=True)
+
+    db["passage_vectors"].create(
+        {"passage_id": int, "recording_id": int, "model": str, "embedding": bytes},
+        pk="passage_id",
+        foreign_keys=[("passage_id", "passages", "id")],
+    )
+    db["passage_vectors"].create_index(["recording_id"])
+
+    db["jobs"].create(
+        {
+            "id": int,
+            "title": str,
+            "state": str,  # queued, running, done, failed
+            "percent": float,
+            "error": str,
+            "recording_id": int,
+            "source_path": str,
+            "params": str,  # JSON: metadata and options for the ingest
+            "attempts": int,
+            "created_at": str,
+            "updated_at": str,
+            "heartbeat_at": str,
+            "worker": str,  # "host:pid" of the worker running it
+        },
+        pk="id",
+        defaults={"state": "queued", "percent": 0.0, "attempts": 0},
+    )
+    db["jobs"].create_index(["state"])
+
+    # Terms staff teach the archive: passed to Whisper as hints on every later ingest.
+    db["glossary"].create({"term": str, "created_at": str}, pk="term")
+
+    db["archive_meta"].create({"key": str, "value": str}, pk="key")

@@ -1,0 +1,124 @@
+"""Dataclasses that carry archive records between layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class RecordingMeta:
+    """What a person tells us about a talk when it is ingested."""
+
+    title: str = ""
+    speakers: list[str] = field(default_factory=list)
+    organization: str = ""
+    date: str | None = None  # ISO YYYY-MM-DD
+    tags: list[str] = field(default_factory=list)
+    description: str = ""
+    vocab: list[str] = field(default_factory=list)  # transcription hints, not stored
+    synthetic: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "speakers": list(self.speakers),
+            "organization": self.organization,
+            "date": self.date,
+            "tags": list(self.tags),
+            "description": self.description,
+            "vocab": list(self.vocab),
+            "synthetic": self.synthetic,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RecordingMeta":
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of speech with its transcript, times in seconds from the start of the recording."""
+
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A search unit: whole consecutive segments ``first_segment..last_segment`` (inclusive)."""
+
+    idx: int
+    first_segment: int
+    last_segment: int
+    start: float
+    end: float
+    text: str
+
+
+@dataclass
+class Recording:
+    id: int
+    slug: str
+    title: str
+    speakers: list[str]
+    organization: str
+    date: str | None
+    tags: list[str]
+    description: str
+    duration: float
+    media_path: str
+    media_hash: str
+    media_kind: str
+    original_filename: str
+    synthetic: bool
+    language: str
+    model: str
+    status: str
+    created_at: str
+
+    @property
+    def url(self) -> str:
+        return f"/recordings/{self.slug}"
+
+    def summary(self) -> dict[str, Any]:
+        """The public fields used by ``archive list --json`` and the API."""
+        return {
+            "id": self.id,
+            "slug": self.slug,
+            "title": self.title,
+            "speakers": list(self.speakers),
+            "organization": self.organization,
+            "date": self.date,
+            "duration": round(self.duration, 3),
+            "status": self.status,
+        }
+
+
+@dataclass
+class Job:
+    id: int
+    title: str
+    state: str
+    percent: float
+    error: str | None
+    recording_id: int | None
+    source_path: str
+    params: dict[str, Any]
+    attempts: int
+    created_at: str
+    updated_at: str
+    heartbeat_at: str | None
+    worker: str | None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "state": self.state,
+            "percent": round(self.percent, 1),
+            "error": self.error,
+            "recording_id": self.recording_id,
+        }

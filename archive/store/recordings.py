@@ -1,0 +1,194 @@
+"""Reading and writing recordings, their transcripts and the archive-wide glossary."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime, timezone
+from typing import Iterable
+
+from sqlite_utils import Database
+
+from .models import Recording, RecordingMeta, Segment
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def slugify(text: str, max_length: int = 60) -> str:
+    """A URL-safe slug: ASCII letters, digits and dashes ("Kenji Health: AI" -> "kenji-health-ai")."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:max_length].rstrip("-") or "talk"
+
+
+def unique_slug(db: Database, title: str) -> str:
+    base = slugify(title)
+    slug, n = base, 2
+    while db.execute("SELECT 1 FROM recordings WHERE slug = ?", [slug]).fetchone():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def insert_recording(
+    db: Database,
+    meta: RecordingMeta,
+    *,
+    duration: float,
+    media_path: str,
+    media_hash: str,
+    media_kind: str,
+    original_filename: str,
+    language: str,
+    model: str,
+) -> int:
+    """Insert a recording row with its speakers and tags; returns the new id. Call inside a transaction."""
+    recording_id = db["recordings"].insert(
+        {
+            "slug": unique_slug(db, meta.title),
+            "title": meta.title,
+            "organization": meta.organization,
+            "date": meta.date,
+            "description": meta.description,
+            "duration": duration,
+            "media_path": media_path,
+            "media_hash": media_hash,
+            "media_kind": media_kind,
+            "original_filename": original_filename,
+            "synthetic": int(meta.synthetic),
+            "language": language,
+            "model": model,
+            "status": "ready",
+            "created_at": utc_now(),
+        }
+    ).last_pk
+    db["recording_speakers"].insert_all(
+        {"recording_id": recording_id, "position": i, "name": name} for i, name in enumerate(meta.speakers)
+    )
+    db["recording_tags"].insert_all(
+        ({"recording_id": recording_id, "tag": tag} for tag in dict.fromkeys(meta.tags)), ignore=True
+    )
+    return recording_id
+
+
+def insert_segments(db: Database, recording_id: int, segments: Iterable[Segment]) -> int:
+    """Store a recording's segments in order; returns how many."""
+    rows = [
+        {"recording_id": recording_id, "idx": i, "start": s.start, "end": s.end, "text": s.text}
+        for i, s in enumerate(segments)
+    ]
+    db["segments"].insert_all(rows)
+    return len(rows)
+
+
+def _recording_from_row(db: Database, row: dict) -> Recording:
+    speakers = [
+        r[0]
+        for r in db.execute(
+            "SELECT name FROM recording_speakers WHERE recording_id = ? ORDER BY position", [row["id"]]
+        )
+    ]
+    tags = [r[0] for r in db.execute("SELECT tag FROM recording_tags WHERE recording_id = ? ORDER BY tag", [row["id"]])]
+    return Recording(
+        id=row["id"],
+        slug=row["slug"],
+        title=row["title"],
+        speakers=speakers,
+        organization=row["organization"] or "",
+        date=row["date"],
+        tags=tags,
+        description=row["description"] or "",
+        duration=row["duration"],
+        media_path=row["media_path"],
+        media_hash=row["media_hash"],
+        media_kind=row["media_kind"],
+        original_filename=row["original_filename"] or "",
+        synthetic=bool(row["synthetic"]),
+        language=row["language"] or "",
+        model=row["model"] or "",
+        status=row["status"],
+        created_at=row["created_at"],
+    )
+
+
+def _one(db: Database, where: str, params: list) -> Recording | None:
+    rows = list(db["recordings"].rows_where(where, params, limit=1))
+    return _recording_from_row(db, rows[0]) if rows else None
+
+
+def get_recording(db: Database, recording_id: int) -> Recording | None:
+    return _one(db, "id = ?", [recording_id])
+
+
+def get_recording_by_slug(db: Database, slug: str) -> Recording | None:
+    return _one(db, "slug = ?", [slug])
+
+
+def find_recording(db: Database, ref: str) -> Recording | None:
+    """Look a recording up by id (``12``) or slug (``kenji-health``), as people type them."""
+    ref = ref.strip()
+    if ref.isdigit():
+        found = get_recording(db, int(ref))
+        if found:
+            return found
+    return get_recording_by_slug(db, ref)
+
+
+def get_recording_by_hash(db: Database, media_hash: str) -> Recording | None:
+    return _one(db, "media_hash = ?", [media_hash])
+
+
+def list_recordings(db: Database) -> list[Recording]:
+    """All recordings, newest talk first (by talk date, then by when they were added)."""
+    rows = db["recordings"].rows_where(order_by="coalesce(date, '') DESC, id DESC")
+    return [_recording_from_row(db, row) for row in rows]
+
+
+def get_segments(db: Database, recording_id: int) -> list[Segment]:
+    return [
+        Segment(start=r[0], end=r[1], text=r[2])
+        for r in db.execute(
+            'SELECT start, "end", text FROM segments WHERE recording_id = ? ORDER BY idx', [recording_id]
+        )
+    ]
+
+
+def count_rows(db: Database) -> dict[str, int]:
+    """Row counts of the tables an ingest writes; used to prove a failed ingest changed nothing."""
+    tables = ["recordings", "recording_speakers", "recording_tags", "segments", "passages", "passage_vectors"]
+    return {t: db.execute(f"SELECT count(*) FROM [{t}]").fetchone()[0] for t in tables}
+
+
+def glossary_terms(db: Database) -> list[str]:
+    return [r[0] for r in db.execute("SELECT term FROM glossary ORDER BY created_at, term")]
+
+
+def add_glossary_terms(db: Database, terms: Iterable[str]) -> list[str]:
+    """Add terms to the archive glossary (ignoring blanks and ones already there); returns those added."""
+    existing = {t.casefold() for t in glossary_terms(db)}
+    added = []
+    for term in terms:
+        term = " ".join(term.split())
+        if term and term.casefold() not in existing:
+            existing.add(term.casefold())
+            added.append(term)
+    with db.atomic():
+        db["glossary"].insert_all(({"term": t, "created_at": utc_now()} for t in added), ignore=True)
+    return added
+
+
+def remove_glossary_term(db: Database, term: str) -> bool:
+    with db.atomic():
+        cursor = db.execute("DELETE FROM glossary WHERE term = ?", [term])
+    return cursor.rowcount > 0
+
+
+def get_meta(db: Database, key: str) -> str | None:
+    row = db.execute("SELECT value FROM archive_meta WHERE key = ?", [key]).fetchone()
+    return row[0] if row else None
+
+
+def set_meta(db: Database, key: str, value: str) -> None:
+    with db.atomic():
+        db["archive_meta"].upsert({"key": key, "value": value}, pk="key")

@@ -1,0 +1,67 @@
+"""The Flask app factory. Importing this module never imports torch or the Whisper model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from archive.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config | None = None) -> Flask:
+    """Build the web app: defaults, then ``ARCHIVE_*`` variables, then ``test_config`` overrides.
+
+    ``test_config`` may hold archive settings by field name (``data_dir``) and Flask
+    settings in capitals (``TESTING``). ``config`` passes a ready-made Config (the CLI's).
+    """
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    archive_config = config or load_config(test_config)
+    app.config.update(archive_config.extra)
+    app.config["ARCHIVE"] = archive_config
+
+    from . import api, pages
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    app.teardown_appcontext(_close_db)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    app.jinja_env.filters["clock"] = _clock
+    return app
+
+
+def _clock(seconds: float) -> str:
+    from archive.export import clock
+
+    return clock(seconds or 0.0, always_hours=False)
+
+
+def _close_db(exc: BaseException | None) -> None:
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _http_error(exc: HTTPException):
+    if _wants_json():
+        return jsonify({"error": exc.description, "status": exc.code}), exc.code
+    return render_template("error.html", code=exc.code, title=exc.name, message=exc.description), exc.code
+
+
+def _unexpected_error(exc: Exception):
+    from flask import current_app
+
+    current_app.logger.exception("unhandled error on %s", request.path)
+    message = "Something went wrong on our side. The error has been logged."
+    if _wants_json():
+        return jsonify({"error": message, "status": 500}), 500
+    return render_template("error.html", code=500, title="Server error", message=message), 500

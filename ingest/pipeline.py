@@ -1,0 +1,237 @@
+"""The ingest pipeline: probe, store, decode, transcribe, build passages, embed, write.
+
+Everything a recording adds to the database is written in one transaction at the end,
+so a crash at any point leaves either the whole recording or nothing. The original file
+is kept under the data directory by content hash; the same bytes are never ingested twice.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Callable, Iterator
+
+from sqlite_utils import Database
+
+from archive.config import Config
+from archive.store import recordings as store
+from archive.store.models import Recording, RecordingMeta, Segment
+from search.embedder import Embedder, SentenceTransformerEmbedder
+from search.index import delete_passages, write_passages
+
+from . import media
+from .passages import build_passages
+from .transcribe import Transcriber, WhisperTranscriber, build_hints
+
+# progress(step, fraction of the whole ingest done, 0..1)
+ProgressCallback = Callable[[str, float], None]
+
+
+class IngestError(Exception):
+    """Bad input for an ingest; the message is for the person who asked."""
+
+
+@dataclass
+class IngestResult:
+    recording: Recording
+    created: bool  # False when the same bytes were already in the archive
+    segments: int = 0
+    passages: int = 0
+    timings: dict[str, float] = field(default_factory=dict)  # wall seconds per step
+
+
+class StepTimer:
+    """Adds up wall time per pipeline step; steps may be entered many times."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, step: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(step, time.perf_counter() - started)
+
+    def add(self, step: str, seconds: float) -> None:
+        self.seconds[step] = self.seconds.get(step, 0.0) + seconds
+
+    def timed(self, step: str, items: Iterator) -> Iterator:
+        """Pass ``items`` through, counting the time spent producing them as ``step``."""
+        iterator = iter(items)
+        while True:
+            started = time.perf_counter()
+            try:
+                item = next(iterator)
+            except StopIteration:
+                self.add(step, time.perf_counter() - started)
+                return
+            self.add(step, time.perf_counter() - started)
+            yield item
+
+
+def default_transcriber(config: Config) -> WhisperTranscriber:
+    return WhisperTranscriber(
+        config.whisper_model,
+        device=config.whisper_device,
+        compute_type=config.whisper_compute_type,
+        beam_size=config.whisper_beam_size,
+        threads=config.whisper_threads,
+    )
+
+
+def default_embedder(config: Config) -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(config.embedding_model)
+
+
+def normalize_date(value: str | None) -> str | None:
+    """``YYYY-MM-DD`` or None; anything else is an IngestError."""
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value).strip()).isoformat()
+    except ValueError:
+        raise IngestError(f"date {value!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def title_from_filename(path: Path) -> str:
+    words = re.sub(r"[_\-.]+", " ", path.stem).strip()
+    return words[:1].upper() + words[1:] if words else "Untitled talk"
+
+
+def _media_suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".media"
+
+
+def store_original(source: Path, digest: str, media_dir: Path) -> tuple[str, bool]:
+    """Copy ``source`` to ``<media_dir>/<ab>/<sha256><ext>``; returns (path under the data dir, newly written)."""
+    target = media_dir / digest[:2] / f"{digest}{_media_suffix(source)}"
+    relative = str(Path(media_dir.name) / target.relative_to(media_dir))
+    if target.exists():
+        return relative, False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        with open(source, "rb") as src, open(partial, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return relative, True
+
+
+def ingest_file(
+    db: Database,
+    config: Config,
+    path: Path | str,
+    meta: RecordingMeta,
+    *,
+    transcriber: Transcriber | None = None,
+    embedder: Embedder | None = None,
+    progress: ProgressCallback | None = None,
+) -> IngestResult:
+    """Ingest one recording and return it. Raises IngestError (or media.MediaError) for bad input."""
+    path = Path(path)
+    report = progress or (lambda step, fraction: None)
+    timer = StepTimer()
+    meta = RecordingMeta(**{**meta.__dict__})  # never change the caller's copy
+    meta.date = normalize_date(meta.date)
+    meta.title = " ".join(meta.title.split()) or title_from_filename(path)
+
+    with timer("probe"):
+        info = media.probe(path)
+    report("probe", 0.0)
+
+    with timer("store"):
+        digest = media.file_sha256(path)
+        existing = store.get_recording_by_hash(db, digest)
+        if existing:
+            return IngestResult(existing, created=False, timings=timer.seconds)
+        media_path, wrote_file = store_original(path, digest, config.media_dir)
+
+    try:
+        transcriber = transcriber or default_transcriber(config)
+        embedder = embedder or default_embedder(config)
+        hints = build_hints(
+            [meta.title, *meta.speakers, meta.organization, *meta.vocab, *store.glossary_terms(db)]
+        )
+        segments = _transcribe(path, info, transcriber, hints, timer, report)
+        passages = build_passages(segments)
+        with timer("embed"):
+            vectors = embedder.embed([p.text for p in passages])
+        report("embed", 0.97)
+        with timer("write"), db.atomic():
+            if store.get_recording_by_hash(db, digest):  # another worker got there first
+                return IngestResult(store.get_recording_by_hash(db, digest), created=False, timings=timer.seconds)
+            recording_id = store.insert_recording(
+                db,
+                meta,
+                duration=info.duration,
+                media_path=media_path,
+                media_hash=digest,
+                media_kind=info.kind,
+                original_filename=path.name,
+                language="en",
+                model=transcriber.model_name,
+            )
+            store.insert_segments(db, recording_id, segments)
+            write_passages(db, recording_id, passages, vectors, embedder.model_name)
+    except BaseException:
+        if wrote_file and not store.get_recording_by_hash(db, digest):
+            (config.data_dir / media_path).unlink(missing_ok=True)
+        raise
+    report("done", 1.0)
+    return IngestResult(
+        store.get_recording(db, recording_id),
+        created=True,
+        segments=len(segments),
+        passages=len(passages),
+        timings=timer.seconds,
+    )
+
+
+def _transcribe(
+    path: Path, info: media.MediaInfo, transcriber: Transcriber, hints: str, timer: StepTimer, report: ProgressCallback
+) -> list[Segment]:
+    decoded = 0.0
+
+    def counted(chunks):
+        nonlocal decoded
+        for chunk in chunks:
+            decoded += len(chunk) / media.SAMPLE_RATE
+            yield chunk
+
+    audio = timer.timed("decode", media.slices(counted(media.decode(path))))
+    segments: list[Segment] = []
+    started = time.perf_counter()
+    before = timer.seconds.get("decode", 0.0)
+    for segment in transcriber.transcribe(audio, hints):
+        segments.append(segment)
+        report("transcribe", min(0.95, 0.95 * segment.end / max(info.duration, 1e-6)))
+    timer.add("transcribe", time.perf_counter() - started - (timer.seconds.get("decode", 0.0) - before))
+    if info.duration > 1 and decoded < info.duration * media.TRUNCATION_TOLERANCE:
+        raise media.MediaError(
+            f"{path}: the file is cut off (it claims {info.duration:.0f} s but the audio stops at {decoded:.0f} s)"
+        )
+    return segments
+
+
+def reindex_recording(db: Database, recording_id: int, embedder: Embedder) -> int:
+    """Rebuild one recording's passages, FTS rows and vectors from its stored segments."""
+    passages = build_passages(store.get_segments(db, recording_id))
+    vectors = embedder.embed([p.text for p in passages])
+    with db.atomic():
+        delete_passages(db, recording_id)
+        write_passages(db, recording_id, passages, vectors, embedder.model_name)
+    return len(passages)

@@ -1,0 +1,44 @@
+"""The demo talks under media/samples/: ingested once, on the archive's first start."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+from sqlite_utils import Database
+
+from archive.config import Config
+from archive.store import recordings as store
+from archive.store.models import Recording, RecordingMeta
+
+from .pipeline import default_embedder, default_transcriber, ingest_file
+
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "media" / "samples"
+LOADED_KEY = "samples_loaded_at"
+
+
+def sample_talks(samples_dir: Path = SAMPLES_DIR) -> list[tuple[Path, RecordingMeta]]:
+    """Each demo talk's file and metadata, marked synthetic."""
+    talks = json.loads((samples_dir / "samples.json").read_text(encoding="utf-8"))["talks"]
+    return [
+        (samples_dir / talk["file"], RecordingMeta.from_dict({**talk, "synthetic": True}))
+        for talk in talks
+    ]
+
+
+def load_samples(
+    db: Database, config: Config, *, force: bool = False, progress: Callable[[str], None] | None = None
+) -> list[Recording] | None:
+    """Ingest the demo talks unless they were loaded before (then None: staff may have removed them)."""
+    if store.get_meta(db, LOADED_KEY) and not force:
+        return None
+    transcriber, embedder = default_transcriber(config), default_embedder(config)
+    loaded = []
+    for path, meta in sample_talks():
+        if progress:
+            progress(meta.title)
+        result = ingest_file(db, config, path, meta, transcriber=transcriber, embedder=embedder)
+        loaded.append(result.recording)
+    store.set_meta(db, LOADED_KEY, store.utc_now())
+    return loaded

@@ -1,0 +1,1 @@
+"""Search: the embedder, index writes (FTS5 + vectors) and queries."""
