@@ -161,7 +161,7 @@ def count_rows(db: Database) -> dict[str, int]:
 
 
 def glossary_terms(db: Database) -> list[str]:
-    return [r[0] for r in db.execute("SELECT term FROM glossary ORDER BY created_at, term")]
+    return [r[0] for r in db.execute("SELECT term FROM glossary ORDER BY rowid")]
 
 
 def add_glossary_terms(db: Database, terms: Iterable[str]) -> list[str]:

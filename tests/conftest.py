@@ -1,0 +1,75 @@
+"""Shared fixtures: a fresh data directory per test, the app, its client and a CLI runner."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from archive.config import load_config
+from archive.store import connect
+from archive.web import create_app
+
+from .helpers import JFK, read_samples, write_media
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    path = tmp_path / "archive-data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def config(data_dir):
+    return load_config({"data_dir": data_dir}, environ={})
+
+
+@pytest.fixture
+def db(config):
+    database = connect(config.db_path)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def app(data_dir):
+    return create_app({"data_dir": data_dir, "TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(data_dir, monkeypatch):
+    monkeypatch.setenv("ARCHIVE_DATA_DIR", str(data_dir))
+    return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def jfk_samples() -> np.ndarray:
+    return read_samples(JFK)
+
+
+@pytest.fixture
+def make_media(tmp_path, jfk_samples):
+    """make_media("talk.mp4") -> a file of that format holding the JFK speech (with video where the format has it)."""
+
+    def make(name: str, samples: np.ndarray | None = None, video: bool | None = None) -> Path:
+        target = tmp_path / "made" / name
+        target.parent.mkdir(exist_ok=True)
+        return write_media(target, jfk_samples if samples is None else samples, video=video)
+
+    return make
+
+
+@pytest.fixture
+def jfk_copy(tmp_path) -> Path:
+    target = tmp_path / "jfk.flac"
+    shutil.copy(JFK, target)
+    return target

@@ -1,0 +1,187 @@
+"""`archive ingest` and the pipeline under it, with the real model and real SQLite files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from archive.cli import cli
+from archive.store import connect
+from archive.store.recordings import count_rows, get_segments
+from ingest import pipeline
+
+from .helpers import JFK, JFK_TEXT, word_error_rate
+
+
+def _counts(data_dir):
+    db = connect(data_dir / "archive.db")
+    try:
+        return count_rows(db)
+    finally:
+        db.close()
+
+
+def _stored_files(data_dir):
+    media = data_dir / "recordings"
+    return sorted(p.name for p in media.rglob("*") if p.is_file()) if media.exists() else []
+
+
+def test_ingest_prints_id_and_url_and_stores_everything(runner, data_dir, jfk_copy):
+    result = runner.invoke(
+        cli,
+        [
+            "ingest", str(jfk_copy), "--title", "Ask Not", "--speaker", "John F. Kennedy", "--speaker", "A. Nother",
+            "--org", "United States", "--date", "1961-01-20", "--tag", "inaugural", "--description", "The address.",
+            "--vocab", "Americans, country",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "1\t/recordings/ask-not"
+    listing = json.loads(runner.invoke(cli, ["list", "--json"]).stdout)["recordings"]
+    assert listing == [
+        {
+            "id": 1, "slug": "ask-not", "title": "Ask Not", "speakers": ["John F. Kennedy", "A. Nother"],
+            "organization": "United States", "date": "1961-01-20", "duration": 11.0, "status": "ready",
+        }
+    ]
+    counts = _counts(data_dir)
+    assert counts["segments"] >= 1 and counts["passages"] >= 1
+    assert counts["passages"] == counts["passage_vectors"]
+    assert len(_stored_files(data_dir)) == 1 and _stored_files(data_dir)[0].endswith(".flac")
+
+
+def cli:
+    from archive.cli import cli
+
+    return cli
+
+
+def test_export_formats(runner, jfk_copy):
+    assert runner.invoke(cli, ["ingest", str(jfk_copy), "--title", "Ask Not", "--speaker", "JFK"]).exit_code == 0
+    as_json = json.loads(runner.invoke(cli, ["export", "1", "--format", "json"]).stdout)
+    assert set(as_json) == {"id", "slug", "title", "speakers", "organization", "date", "duration", "segments"}
+    assert word_error_rate(JFK_TEXT, " ".join(s["text"] for s in as_json["segments"])) < 0.10
+    first = as_json["segments"][0]
+    vtt = runner.invoke(cli, ["export", "ask-not", "--format", "vtt"]).stdout
+    assert vtt.startswith("WEBVTT\n\n00:00:00.000 --> ")
+    srt = runner.invoke(cli, ["export", "1", "--format", "srt"]).stdout
+    assert srt.startswith("1\n00:00:00,000 --> ") and first["text"] in srt
+    txt = runner.invoke(cli, ["export", "1"]).stdout
+    assert txt.startswith("Ask Not\nJFK\n\n[0:00] ")
+    missing = runner.invoke(cli, ["export", "99"])
+    assert missing.exit_code == 2 and "no recording" in missing.stderr
+
+
+def test_same_bytes_twice_make_one_recording(runner, data_dir, jfk_copy, tmp_path):
+    first = runner.invoke(cli, ["ingest", str(jfk_copy)])
+    renamed = tmp_path / "again.flac"
+    renamed.write_bytes(jfk_copy.read_bytes())
+    again = runner.invoke(cli, ["ingest", str(renamed), "--title", "Another title"])
+    assert first.exit_code == again.exit_code == 0
+    assert "already in the archive as recording 1" in again.stderr
+    assert again.stdout == first.stdout
+    assert _counts(data_dir)["recordings"] == 1
+
+
+def test_bad_inputs_exit_2_with_one_line_and_change_nothing(runner, data_dir, jfk_copy, tmp_path, make_media):
+    assert runner.invoke(cli, ["ingest", str(jfk_copy)]).exit_code == 0
+    before, files_before = _counts(data_dir), _stored_files(data_dir)
+    text = tmp_path / "notes.mp3"
+    text.write_text("not audio\n" * 100)
+    empty = tmp_path / "empty.m4a"
+    empty.touch()
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(JFK.read_bytes()[:300_000])
+    video_only = make_media("silent.mp4", video=True)  # made below without audio
+    _strip_audio(video_only)
+    cases = [
+        [str(text)], [str(empty)], [str(tmp_path / "missing.wav")], [str(cut)], [str(video_only)],
+        [str(jfk_copy), "--date", "20th of May"],
+    ]
+    for args in cases:
+        result = runner.invoke(cli, ["ingest", *args])
+        assert result.exit_code == 2, (args, result.output)
+        lines = result.stderr.strip().splitlines()
+        assert len([l for l in lines if l.startswith("Error:")]) == 1, (args, result.stderr)
+        assert "Traceback" not in result.output
+        assert _counts(data_dir) == before and _stored_files(data_dir) == files_before
+
+
+def _strip_audio(path):
+    import av
+
+    rebuilt = path.with_suffix(".noaudio.mp4")
+    with av.open(str(path)) as src, av.open(str(rebuilt), "w") as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    rebuilt.replace(path)
+
+
+def test_several_files_one_bad_the_others_still_ingest(runner, data_dir, jfk_copy, tmp_path, make_media):
+    bad = tmp_path / "broken.wav"
+    bad.write_text("RIFF but not really")
+    video = make_media("talk.mp4")
+    result = runner.invoke(cli, ["ingest", str(bad), str(jfk_copy), str(video)])
+    assert result.exit_code == 2
+    assert result.stderr.count("Error:") == 1 and "broken.wav" in result.stderr
+    assert len(result.stdout.strip().splitlines()) == 2
+    assert _counts(data_dir)["recordings"] == 2
+
+
+def test_video_ingests_like_audio(db, config, make_media):
+    video = make_media("webinar.mp4")
+    result = pipeline.ingest_file(db, config, video, pipeline.RecordingMeta(title="Webinar"))
+    assert result.created and result.recording.media_kind == "video"
+    assert result.recording.media_path.endswith(".mp4")
+    assert word_error_rate(JFK_TEXT, " ".join(s.text for s in get_segments(db, result.recording.id))) < 0.10
+
+
+def test_a_crash_after_transcription_leaves_nothing(db, config, jfk_copy, monkeypatch):
+    before = count_rows(db)
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("power cut while writing")
+
+    monkeypatch.setattr(pipeline, "write_passages", explode)
+    with pytest.raises(RuntimeError, match="power cut"):
+        pipeline.ingest_file(db, config, jfk_copy, pipeline.RecordingMeta(title="Doomed"))
+    assert count_rows(db) == before
+    assert not any(p.is_file() for p in config.media_dir.rglob("*"))
+    monkeypatch.undo()
+    result = pipeline.ingest_file(db, config, jfk_copy, pipeline.RecordingMeta(title="Second try"))
+    assert result.created and count_rows(db)["recordings"] == 1
+
+
+def test_glossary_terms_reach_the_transcriber(runner, db, config, jfk_copy):
+    assert runner.invoke(cli, ["glossary", "add", "Keralty, Kenji Health", "link worker"]).exit_code == 0
+    assert runner.invoke(cli, ["glossary", "list"]).stdout.splitlines() == ["Keralty", "Kenji Health", "link worker"]
+    heard = {}
+
+    class Recorder:
+        model_name = "recorder"
+
+        def transcribe(self, audio, hints=""):
+            heard["hints"] = hints
+            for _ in audio:
+                pass
+            return iter([])
+
+    meta = pipeline.RecordingMeta(title="Ask Not", speakers=["JFK"], organization="USA", vocab=["Americans"])
+    pipeline.ingest_file(db, config, jfk_copy, meta, transcriber=Recorder())
+    assert heard["hints"] == "Ask Not, JFK, USA, Americans, Keralty, Kenji Health, link worker"
+
+
+def test_reindex_rebuilds_the_same_index(runner, data_dir, jfk_copy):
+    assert runner.invoke(cli, ["ingest", str(jfk_copy)]).exit_code == 0
+    before = _counts(data_dir)
+    result = runner.invoke(cli, ["reindex"])
+    assert result.exit_code == 0 and "reindexed 1 recording(s)" in result.stdout
+    assert _counts(data_dir) == before
+    db = connect(data_dir / "archive.db")
+    fts = db.execute("SELECT count(*) FROM passages_fts WHERE passages_fts MATCH 'country'").fetchone()[0]
+    db.close()
+    assert fts >= 1
