@@ -1,0 +1,133 @@
+"""The durable job queue: `archive ingest --queue`, workers, failures, and a worker killed mid-job."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from archive.cli import cli
+from archive.store import connect
+from archive.store import jobs as job_store
+from archive.store.recordings import count_rows
+from ingest.pipeline import RecordingMeta, ingest_file
+from ingest.queue import JobQueue
+from ingest.samples import SAMPLES_DIR
+
+
+def _jobs(runner):
+    result = runner.invoke(cli, ["jobs", "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["jobs"]
+
+
+def test_queued_ingest_returns_at_once_and_a_worker_finishes_it(runner, jfk_copy, tmp_path):
+    second = tmp_path / "second.flac"
+    second.write_bytes(jfk_copy.read_bytes()[:-1] + b"\0")  # different bytes, same speech
+    result = runner.invoke(cli, ["ingest", "--queue", str(jfk_copy), str(second), "--title", "Ask Not"])
+    assert result.exit_code == 0, result.output
+    assert [line.split("\t")[:2] for line in result.stdout.splitlines()] == [["job 1", "queued"], ["job 2", "queued"]]
+    assert [(j["id"], j["state"], j["percent"]) for j in _jobs(runner)] == [(2, "queued", 0), (1, "queued", 0)]
+
+    worked = runner.invoke(cli, ["worker", "--until-empty"])
+    assert worked.exit_code == 0, worked.output
+    jobs = _jobs(runner)
+    assert [(j["state"], j["percent"], j["error"]) for j in jobs] == [("done", 100, None)] * 2
+    assert {j["recording_id"] for j in jobs} == {1, 2}
+    assert set(jobs[0]) == {"id", "title", "state", "percent", "error", "recording_id"}
+
+
+def test_bad_file_is_refused_before_it_is_queued(runner, tmp_path):
+    bad = tmp_path / "slides.mp4"
+    bad.write_text("not a video")
+    result = runner.invoke(cli, ["ingest", "--queue", str(bad)])
+    assert result.exit_code == 2 and "not an audio or video file" in result.stderr
+    assert _jobs(runner) == []
+
+
+def test_a_failing_job_reports_why_and_retry_works(runner, config, jfk_copy, tmp_path, monkeypatch):
+    monkeypatch.setenv("ARCHIVE_WHISPER_MODEL", str(tmp_path / "no-such-model"))
+    assert runner.invoke(cli, ["ingest", "--queue", str(jfk_copy)]).exit_code == 0
+    assert runner.invoke(cli, ["worker", "--until-empty"]).exit_code == 0
+    [job] = _jobs(runner)
+    assert job["state"] == "failed" and "no Whisper model" in job["error"]
+
+    monkeypatch.delenv("ARCHIVE_WHISPER_MODEL")
+    assert runner.invoke(cli, ["retry", "1"]).exit_code == 0
+    assert runner.invoke(cli, ["retry", "1"]).exit_code == 2  # not failed any more
+    assert runner.invoke(cli, ["worker", "--until-empty"]).exit_code == 0
+    [job] = _jobs(runner)
+    assert job["state"] == "done" and job["recording_id"] == 1
+
+
+def test_a_job_delivered_twice_runs_once(config, jfk_copy):
+    queue = JobQueue(config)
+    job = queue.submit(jfk_copy, RecordingMeta(title="Twice"))
+    queue.recover()  # delivers the queued job a second time
+    assert queue.run_pending() == 2
+    db = connect(config.db_path)
+    assert count_rows(db)["recordings"] == 1
+    assert job_store.get_job(db, job.id).attempts == 1
+    db.close()
+
+
+def test_the_serve_worker_runs_jobs_in_the_background(config, jfk_copy):
+    queue = JobQueue(config)
+    thread, stop = queue.start_background_worker()
+    job = queue.submit(jfk_copy, RecordingMeta(title="Background"))
+    db = connect(config.db_path)
+    deadline = time.monotonic() + 120
+    while job_store.get_job(db, job.id).state in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stop.set()
+    thread.join(timeout=10)
+    assert job_store.get_job(db, job.id).state == "done"
+    db.close()
+
+
+def test_worker_killed_mid_job_is_finished_exactly_once_after_restart(tmp_path, config):
+    talk = SAMPLES_DIR / "following-up-with-clients.m4a"  # a demo talk: over two minutes of speech
+
+    # The undisturbed run, in a separate archive, for comparison.
+    reference_config = type(config)(data_dir=tmp_path / "reference")
+    reference_db = connect(reference_config.db_path)
+    expected = ingest_file(reference_db, reference_config, talk, RecordingMeta(title="Long talk")).segments
+    reference_db.close()
+
+    job = JobQueue(config).submit(talk, RecordingMeta(title="Long talk"))
+    env = {**os.environ, "ARCHIVE_DATA_DIR": str(config.data_dir)}
+    worker = subprocess.Popen([sys.executable, "-m", "archive", "worker"], env=env, stderr=subprocess.DEVNULL)
+    db = connect(config.db_path)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            state = job_store.get_job(db, job.id)
+            if state.state == "running" and 5 <= state.percent <= 70:
+                break
+            assert state.state in ("queued", "running"), state
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the worker never got going")
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        assert job_store.get_job(db, job.id).state == "running"  # left behind by the dead worker
+        assert count_rows(db)["recordings"] == 0
+
+        queue = JobQueue(config)
+        assert queue.recover() == [job.id]  # its worker's process is gone: no need to wait for the lease
+        queue.run_pending()
+        done = job_store.get_job(db, job.id)
+        assert done.state == "done" and done.attempts == 2
+        counts = count_rows(db)
+        assert counts["recordings"] == 1
+        assert counts["segments"] == expected
+        assert counts["passages"] == counts["passage_vectors"]
+        fts = db.execute("SELECT count(*) FROM passages_fts").fetchone()[0]
+        assert fts == counts["passages"]
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        db.close()
