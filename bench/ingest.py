@@ -84,14 +84,14 @@ def build_recording(minutes: float, target: Path) -> str:
     return " ".join(text * repeats)
 
 
-def run_pipeline(path: str, data_dir: str, queue) -> None:
+def run_pipeline(path: str, data_dir: str, model: str, queue) -> None:
     """In a child process, so its peak memory is the pipeline's alone."""
     from archive.config import load_config
     from archive.store import connect
     from archive.store.recordings import get_segments
     from ingest.pipeline import RecordingMeta, default_embedder, default_transcriber, ingest_file
 
-    config = load_config({"data_dir": data_dir}, environ={})
+    config = load_config({"data_dir": data_dir, "whisper_model": model}, environ={})
     db = connect(config.db_path)
     # Models load lazily, once per process (a worker keeps them); time that apart.
     started = time.perf_counter()
@@ -109,16 +109,16 @@ def run_pipeline(path: str, data_dir: str, queue) -> None:
                "peak_mb": peak_mb, "segments": result.segments, "passages": result.passages})
 
 
-def run_baseline(path: str, queue) -> None:
+def run_baseline(path: str, model: str, queue) -> None:
     """faster-whisper alone on the whole decoded file, with the pipeline's settings and hint."""
     from ingest.media import decode
     from ingest.transcribe import WhisperTranscriber, build_hints
 
-    transcriber = WhisperTranscriber()
-    model = transcriber.load()
+    transcriber = WhisperTranscriber(model)
+    whisper = transcriber.load()
     audio = np.concatenate(list(decode(path)))
     started = time.perf_counter()
-    segments, _ = model.transcribe(audio, language="en", beam_size=transcriber.beam_size,
+    segments, _ = whisper.transcribe(audio, language="en", beam_size=transcriber.beam_size,
                                    condition_on_previous_text=False, initial_prompt=build_hints(VOCAB))
     text = " ".join(s.text for s in segments)
     queue.put({"total": time.perf_counter() - started, "text": text})
@@ -137,13 +137,14 @@ def in_child(target, *args):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=3.3)
+    parser.add_argument("--model", default="", help="a CTranslate2 Whisper model directory (default: tiny.en)")
     parser.add_argument("--no-baseline", action="store_true", help="skip faster-whisper alone (slow for long runs)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         recording = Path(tmp) / "talk.flac"
         reference = build_recording(args.minutes, recording)
-        run = in_child(run_pipeline, str(recording), str(Path(tmp) / "data"))
+        run = in_child(run_pipeline, str(recording), str(Path(tmp) / "data"), args.model)
         duration = run["duration"]
         print(f"recording: {duration / 60:.1f} min of real speech, {recording.stat().st_size / 1e6:.1f} MB FLAC; "
               f"{run['segments']} segments, {run['passages']} passages")
@@ -158,7 +159,7 @@ def main() -> int:
         print(f"everything but transcription: {outside / run['total']:.1%} of the total")
         print(f"word error rate, pipeline: {wer(reference, run['text']):.1%}")
         if not args.no_baseline:
-            base = in_child(run_baseline, str(recording))
+            base = in_child(run_baseline, str(recording), args.model)
             print(f"word error rate, faster-whisper alone on the whole file: {wer(reference, base['text']):.1%} "
                   f"({duration / base['total']:.1f}x real time)")
         print(f"peak memory (pipeline process, max RSS): {run['peak_mb']:.0f} MB")

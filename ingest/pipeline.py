@@ -84,6 +84,7 @@ def default_transcriber(config: Config) -> WhisperTranscriber:
         compute_type=config.whisper_compute_type,
         beam_size=config.whisper_beam_size,
         threads=config.whisper_threads,
+        language=config.whisper_language,
     )
 
 
@@ -182,7 +183,7 @@ def ingest_file(
                 media_hash=digest,
                 media_kind=info.kind,
                 original_filename=path.name,
-                language="en",
+                language=config.whisper_language or "",
                 model=transcriber.model_name,
             )
             store.insert_segments(db, recording_id, segments)

@@ -118,7 +118,8 @@ class WhisperTranscriber:
     Vocabulary hints go in as the initial prompt of the opening slice, where speakers and
     organisations are introduced: as per-window ``hotwords`` they made tiny.en drop its
     timestamps and tripled the word error rate, and at later slice starts they made it skip speech.
-    Word timings (about 5% extra time) let over-long segments be split at sentence ends.
+    With tiny.en, word timings (about 5% extra time) let over-long segments be split at
+    sentence ends.
     """
 
     def __init__(
@@ -129,13 +130,19 @@ class WhisperTranscriber:
         compute_type: str = "int8",
         beam_size: int = 1,
         threads: int = 0,
+        language: str = "en",
         condition_on_previous_text: bool = False,
+        word_timestamps: bool | None = None,
     ):
         self.model_dir = Path(model_dir) if model_dir else bundled_whisper_model()
         self.device = device
         self.compute_type = compute_type
         self.beam_size = beam_size
         self.threads = threads
+        self.language = language
+        # Measured on bench/ingest.py: word timings lowered tiny.en's WER (6.3% -> 5.3%) but
+        # raised base's (4.6% -> 15.6%, it skipped speech), so by default only tiny.en uses them.
+        self.word_timestamps = self.model_dir == bundled_whisper_model() if word_timestamps is None else word_timestamps
         self.condition_on_previous_text = condition_on_previous_text
 
     @property
@@ -149,7 +156,9 @@ class WhisperTranscriber:
 
     def transcribe(self, audio: Iterable[AudioSlice], hints: str = "") -> Iterator[Segment]:
         model = self.load()
-        language = None if model.model.is_multilingual else "en"
+        # English-only models know one language; a multilingual one detects it on the first
+        # slice when none is configured, and later slices keep it.
+        language = "en" if not model.model.is_multilingual else (self.language or None)
         previous: str | None = None
         prompt = hints or None
         for piece in audio:
@@ -162,12 +171,11 @@ class WhisperTranscriber:
                 condition_on_previous_text=self.condition_on_previous_text,
                 vad_filter=False,
                 initial_prompt=prompt,
-                word_timestamps=True,
+                word_timestamps=self.word_timestamps,
             )
             # Only the opening slice is prompted: a prompt at later slice starts made tiny.en
             # skip up to 15 s of speech there (WER 9.2% against 6.1% over 15 minutes).
             prompt = None
-            # A multilingual model detects the language on the first slice; later slices keep it.
             language = language or info.language
             for seg in segments:
                 if is_hallucination(seg, piece.samples, previous):
