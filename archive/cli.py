@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from sqlite_utils.db import sqlite3
 
 from .config import Config, ConfigError, load_config
-from .export import FORMATS, export
+from .export import FORMATS, clock, export
 from .store import connect
 from .store import jobs as job_store
 from .store import recordings as store
@@ -38,6 +40,13 @@ def user_errors():
         yield
     except (ConfigError, MediaError, IngestError, TranscriberError, EmbedderError) as exc:
         raise BadInput(str(exc)) from None
+    except OSError as exc:  # the machine, not the input: a full disk, a read-only directory
+        raise click.ClickException(_os_reason(exc)) from None
+
+
+def _os_reason(exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    return f"{reason}: {exc.filename}" if exc.filename else reason
 
 
 def get_config(ctx: click.Context) -> Config:
@@ -46,7 +55,11 @@ def get_config(ctx: click.Context) -> Config:
 
 @contextmanager
 def open_db(config: Config):
-    db = connect(config.db_path)
+    try:
+        db = connect(config.db_path)
+    except (OSError, sqlite3.Error) as exc:
+        reason = _os_reason(exc) if isinstance(exc, OSError) else str(exc)
+        raise click.ClickException(f"cannot open the archive in {config.data_dir} ({reason})") from None
     try:
         yield db
     finally:
@@ -89,7 +102,7 @@ def ingest(ctx, files, title, speakers, organization, date, tags, description, v
 
     config = get_config(ctx)
     if model:
-        config = load_config({"whisper_model": str(model), "data_dir": config.data_dir})
+        config = dataclasses.replace(config, whisper_model=str(model))
     with user_errors():
         date = normalize_date(date)
     meta = RecordingMeta(
@@ -102,52 +115,49 @@ def ingest(ctx, files, title, speakers, organization, date, tags, description, v
         vocab=_split_terms(vocab),
     )
     if use_queue:
-        _queue_files(config, files, meta)
+        from ingest.queue import JobQueue
+
+        queue = JobQueue(config)
+
+        def queue_one(path: Path) -> None:
+            job = queue.submit(path, meta)
+            click.echo(f"job {job.id}\tqueued\t{path}")
+
+        _for_each_file(files, queue_one)
         return
 
-    failed = 0
     transcriber, embedder = default_transcriber(config), default_embedder(config)
     with open_db(config) as db:
-        for path in files:
-            try:
-                with user_errors(), click.progressbar(length=100, label=path.name, file=sys.stderr) as bar:
 
-                    def progress(step: str, fraction: float, bar=bar) -> None:
-                        bar.update(int(fraction * 100) - bar.pos)
-
-                    result = ingest_file(
-                        db, config, path, meta, transcriber=transcriber, embedder=embedder, progress=progress
-                    )
-            except BadInput as exc:
-                exc.show()
-                failed += 1
-                continue
+        def ingest_one(path: Path) -> None:
+            with click.progressbar(length=100, label=path.name, file=sys.stderr) as bar:
+                result = ingest_file(
+                    db, config, path, meta, transcriber=transcriber, embedder=embedder,
+                    progress=lambda step, fraction: bar.update(int(fraction * 100) - bar.pos),
+                )
             rec = result.recording
-            if result.created:
-                click.echo(f"{rec.id}\t{rec.url}")
-            else:
+            if not result.created:
                 click.echo(f"{path}: already in the archive as recording {rec.id}", err=True)
-                click.echo(f"{rec.id}\t{rec.url}")
-    if failed:
-        sys.exit(2)
+            click.echo(f"{rec.id}\t{rec.url}")
+
+        _for_each_file(files, ingest_one)
 
 
-def _queue_files(config: Config, files, meta: RecordingMeta) -> None:
-    from ingest.queue import JobQueue
+def _for_each_file(files, action) -> None:
+    """Run ``action(path)`` on every file; a failure is one line on stderr and the rest go on.
 
-    queue = JobQueue(config)
-    failed = 0
+    Exits with the worst status seen: 2 for bad input, 1 for trouble on this machine.
+    """
+    status = 0
     for path in files:
         try:
             with user_errors():
-                job = queue.submit(path, meta)
-        except BadInput as exc:
+                action(path)
+        except click.ClickException as exc:
             exc.show()
-            failed += 1
-            continue
-        click.echo(f"job {job.id}\tqueued\t{path}")
-    if failed:
-        sys.exit(2)
+            status = max(status, exc.exit_code)
+    if status:
+        sys.exit(status)
 
 
 @cli.command("list")
@@ -160,8 +170,6 @@ def list_(ctx, as_json):
     if as_json:
         click.echo(json.dumps({"recordings": [r.summary() for r in recordings]}, indent=2))
         return
-    from .export import clock
-
     for r in recordings:
         who = ", ".join(r.speakers) or "-"
         click.echo(f"{r.id:>4}  {r.date or '----------'}  {clock(r.duration, always_hours=False):>8}  {r.title}  ({who})")

@@ -67,7 +67,7 @@ def _coerce(name: str, kind: type, raw: Any) -> Any:
         try:
             return int(raw)
         except (TypeError, ValueError):
-            raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be a whole number, not {raw!r}")
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be a whole number, not {raw!r}") from None
     return str(raw)
 
 

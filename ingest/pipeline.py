@@ -173,8 +173,9 @@ def ingest_file(
             vectors = embedder.embed([p.text for p in passages])
         report("embed", 0.97)
         with timer("write"), db.atomic():
-            if store.get_recording_by_hash(db, digest):  # another worker got there first
-                return IngestResult(store.get_recording_by_hash(db, digest), created=False, timings=timer.seconds)
+            already = store.get_recording_by_hash(db, digest)  # another worker got there first
+            if already:
+                return IngestResult(already, created=False, timings=timer.seconds)
             recording_id = store.insert_recording(
                 db,
                 meta,

@@ -41,3 +41,13 @@ def test_help_and_web_app_do_not_import_torch(code):
     check = code + "\nimport sys; assert 'torch' not in sys.modules and 'faster_whisper' not in sys.modules, 'heavy import'"
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_an_unusable_data_directory_is_one_clear_line(runner, tmp_path, monkeypatch):
+    not_a_dir = tmp_path / "a-file"
+    not_a_dir.write_text("")
+    monkeypatch.setenv("ARCHIVE_DATA_DIR", str(not_a_dir))
+    for args in (["list"], ["ingest", "whatever.mp3"]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 1, result.output
+        assert result.stderr.strip().splitlines() == [f"Error: cannot open the archive in {not_a_dir} (File exists: {not_a_dir})"]

@@ -51,7 +51,6 @@ def test_ingest_prints_id_and_url_and_stores_everything(runner, data_dir, jfk_co
     assert len(_stored_files(data_dir)) == 1 and _stored_files(data_dir)[0].endswith(".flac")
 
 
-
 def test_export_formats(runner, jfk_copy):
     assert runner.invoke(cli, ["ingest", str(jfk_copy), "--title", "Ask Not", "--speaker", "JFK"]).exit_code == 0
     as_json = json.loads(runner.invoke(cli, ["export", "1", "--format", "json"]).stdout)

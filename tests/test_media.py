@@ -61,7 +61,7 @@ def test_probe_rejects_video_without_audio(tmp_path):
     with av.open(str(silent_video), mode="w") as out:
         stream = out.add_stream("libx264", rate=5)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for i in range(10):
+        for _ in range(10):
             frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
             for packet in stream.encode(frame):
                 out.mux(packet)
