@@ -35,10 +35,11 @@ def user_errors():
     from ingest.pipeline import IngestError
     from ingest.transcribe import TranscriberError
     from search.embedder import EmbedderError
+    from search.engine import SearchError
 
     try:
         yield
-    except (ConfigError, MediaError, IngestError, TranscriberError, EmbedderError) as exc:
+    except (ConfigError, MediaError, IngestError, TranscriberError, EmbedderError, SearchError) as exc:
         raise BadInput(str(exc)) from None
     except OSError as exc:  # the machine, not the input: a full disk, a read-only directory
         raise click.ClickException(_os_reason(exc)) from None
@@ -262,6 +263,61 @@ def serve(ctx, host, port, threads, no_worker):
     finally:
         if worker_stop:
             worker_stop.set()
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100), help="Moments to show.")
+@click.option("--speaker", default="", help="Only talks by this speaker (part of the name will do).")
+@click.option("--org", "organization", default="", help="Only talks by this organisation (part of the name will do).")
+@click.option("--tag", default="", help="Only talks with this tag.")
+@click.option("--since", default=None, help="Only talks on or after this date, YYYY-MM-DD.")
+@click.option("--until", default=None, help="Only talks on or before this date, YYYY-MM-DD.")
+@click.option("--sort", type=click.Choice(["relevance", "date"]), default="relevance", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def search(ctx, query, limit, speaker, organization, tag, since, until, sort, as_json):
+    """Find the moments in the talks that answer QUERY (a question, words, a "quoted phrase" or a name)."""
+    from archive.store.searches import log_search
+    from search.engine import Searcher, SearchFilters
+
+    filters = SearchFilters(speaker, organization, tag, since, until)
+    with open_db(get_config(ctx)) as db, user_errors():
+        searcher = Searcher.from_config(get_config(ctx))
+        response = searcher.search(db, query, limit=limit, filters=filters, sort=sort)
+        log_search(db, response.query, len(response.results))
+    if as_json:
+        click.echo(json.dumps(response.to_dict(), indent=2))
+        return
+    if response.notice:
+        click.echo(response.notice, err=True)
+    if not response.results:
+        click.echo("Nothing in the archive answers that.", err=True)
+        if response.weak_results:
+            click.echo("The nearest moments, probably not what you want:", err=True)
+    for moment in response.results or response.weak_results:
+        click.echo(f"{moment.title}  [{clock(moment.start)}]  {moment.url}")
+        click.echo(f"    {moment.text}")
+
+
+@cli.command("search-log")
+@click.option("--empty", "empty_only", is_flag=True, help="Only searches that found nothing.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def search_log(ctx, empty_only, limit, as_json):
+    """What members searched for, most asked first: --empty shows what the archive is missing."""
+    from archive.store.searches import search_counts
+
+    with open_db(get_config(ctx)) as db:
+        counts = search_counts(db, empty_only=empty_only, limit=limit)
+    if as_json:
+        click.echo(json.dumps({"searches": [dataclasses.asdict(c) for c in counts]}, indent=2))
+        return
+    if not counts:
+        click.echo("No searches yet." if not empty_only else "No search has come back empty.", err=True)
+    for count in counts:
+        click.echo(f"{count.times:>5}  {count.last_at[:16].replace('T', ' ')}  {count.query}")
 
 
 @cli.command()

@@ -61,3 +61,24 @@ def build_passages(
             tail_words += _word_count(segments[next_first])
         first = next_first
     return passages
+
+
+WINDOW_WORDS = 24
+
+
+def segment_windows(segments: Sequence[Segment], min_words: int = WINDOW_WORDS) -> list[str]:
+    """For each segment, its text followed by the next segments up to ``min_words`` words.
+
+    Search embeds these to find where inside a passage an answer starts: one short
+    sentence alone says too little, and a window beginning at the segment ranks the
+    place where the answer begins above the places just after it.
+    """
+    texts = []
+    for i in range(len(segments)):
+        parts, count, j = [], 0, i
+        while j < len(segments) and (count < min_words or j == i):
+            parts.append(segments[j].text.strip())
+            count += _word_count(segments[j])
+            j += 1
+        texts.append(" ".join(parts))
+    return texts

@@ -26,7 +26,7 @@ from search.embedder import Embedder, SentenceTransformerEmbedder
 from search.index import delete_passages, write_passages
 
 from . import media
-from .passages import build_passages
+from .passages import build_passages, segment_windows
 from .transcribe import Transcriber, WhisperTranscriber, build_hints
 
 # progress(step, fraction of the whole ingest done, 0..1)
@@ -170,7 +170,7 @@ def ingest_file(
         segments = _transcribe(path, info, transcriber, hints, timer, report)
         passages = build_passages(segments)
         with timer("embed"):
-            vectors = embedder.embed([p.text for p in passages])
+            vectors, window_vectors = _embed(embedder, passages, segments)
         report("embed", 0.97)
         with timer("write"), db.atomic():
             already = store.get_recording_by_hash(db, digest)  # another worker got there first
@@ -188,7 +188,7 @@ def ingest_file(
                 model=transcriber.model_name,
             )
             store.insert_segments(db, recording_id, segments)
-            write_passages(db, recording_id, passages, vectors, embedder.model_name)
+            write_passages(db, recording_id, passages, vectors, embedder.model_name, window_vectors)
     except BaseException:
         if wrote_file and not store.get_recording_by_hash(db, digest):
             (config.data_dir / media_path).unlink(missing_ok=True)
@@ -229,11 +229,21 @@ def _transcribe(
     return segments
 
 
+def _embed(embedder: Embedder, passages, segments) -> tuple:
+    """Vectors for the passages and for each segment's window, embedded in one batched call."""
+    texts = [p.text for p in passages] + segment_windows(segments)
+    vectors = embedder.embed(texts) if texts else None
+    if vectors is None:
+        return [], []
+    return vectors[: len(passages)], vectors[len(passages) :]
+
+
 def reindex_recording(db: Database, recording_id: int, embedder: Embedder) -> int:
     """Rebuild one recording's passages, FTS rows and vectors from its stored segments."""
-    passages = build_passages(store.get_segments(db, recording_id))
-    vectors = embedder.embed([p.text for p in passages])
+    segments = store.get_segments(db, recording_id)
+    passages = build_passages(segments)
+    vectors, window_vectors = _embed(embedder, passages, segments)
     with db.atomic():
         delete_passages(db, recording_id)
-        write_passages(db, recording_id, passages, vectors, embedder.model_name)
+        write_passages(db, recording_id, passages, vectors, embedder.model_name, window_vectors)
     return len(passages)

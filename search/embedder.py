@@ -49,6 +49,9 @@ def load_sentence_transformer(model_dir: Path, device: str):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
 
             try:
                 _models[key] = SentenceTransformer(str(model_dir), device=device)

@@ -73,3 +73,24 @@ def jfk_copy(tmp_path) -> Path:
     target = tmp_path / "jfk.flac"
     shutil.copy(JFK, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def demo_archive(tmp_path_factory) -> Path:
+    """A data directory holding the three demo talks, ingested once with the real models."""
+    from ingest.samples import load_samples
+
+    path = tmp_path_factory.mktemp("demo-archive")
+    config = load_config({"data_dir": path}, environ={})
+    database = connect(config.db_path)
+    load_samples(database, config)
+    database.close()
+    return path
+
+
+@pytest.fixture
+def demo_data_dir(demo_archive, data_dir) -> Path:
+    """This test's own copy of the demo archive, in ``data_dir`` (so the app, CLI and db fixtures see it)."""
+    shutil.rmtree(data_dir)
+    shutil.copytree(demo_archive, data_dir)
+    return data_dir

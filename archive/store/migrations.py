@@ -1,6 +1,6 @@
 """Schema history. Append new migrations at the end; never edit one that has shipped.
 
-Derived tables (``passages_fts``, ``passage_vectors``) can be rebuilt from
+Derived tables (``passages_fts``, ``passage_vectors``, ``segment_vectors``) can be rebuilt from
 ``passages`` by ``archive reindex``.
 """
 
@@ -112,3 +112,23 @@ def m001_initial(db: Database) -> None:
     db["glossary"].create({"term": str, "created_at": str}, pk="term")
 
     db["archive_meta"].create({"key": str, "value": str}, pk="key")
+
+
+@migrations()
+def m002_search(db: Database) -> None:
+    # One vector per segment, for the text starting at that segment: search uses them to
+    # land on the sentence that answers a query, not on the start of its passage.
+    db["segment_vectors"].create(
+        {"recording_id": int, "idx": int, "model": str, "embedding": bytes},
+        pk=("recording_id", "idx"),
+        foreign_keys=[("recording_id", "recordings", "id")],
+    )
+    # Document frequencies of the stemmed terms in passages_fts, for weighting query words.
+    db.execute("CREATE VIRTUAL TABLE passages_fts_terms USING fts5vocab(passages_fts, 'row')")
+    # What members searched for and how many results they got: query text and time only.
+    db["search_log"].create(
+        {"id": int, "query": str, "results": int, "created_at": str},
+        pk="id",
+        not_null={"query", "results", "created_at"},
+    )
+    db["search_log"].create_index(["results", "query"])

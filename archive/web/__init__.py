@@ -24,7 +24,11 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config |
     app.config.update(archive_config.extra)
     app.config["ARCHIVE"] = archive_config
 
+    from search.engine import Searcher
+
     from . import api, pages
+
+    app.extensions["searcher"] = Searcher.from_config(archive_config)  # the model loads on the first query
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
@@ -32,6 +36,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config |
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.jinja_env.filters["clock"] = _clock
+    app.jinja_env.filters["groupby_recording"] = _groupby_recording
     return app
 
 
@@ -39,6 +44,17 @@ def _clock(seconds: float) -> str:
     from archive.export import clock
 
     return clock(seconds or 0.0, always_hours=False)
+
+
+def _groupby_recording(moments) -> list[list]:
+    """Consecutive moments of one recording as one group (search results arrive grouped)."""
+    groups: list[list] = []
+    for moment in moments:
+        if groups and groups[-1][0].recording_id == moment.recording_id:
+            groups[-1].append(moment)
+        else:
+            groups.append([moment])
+    return groups
 
 
 def _close_db(exc: BaseException | None) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify
+from flask import Blueprint, abort, jsonify, request
 
 from archive.store import jobs as job_store
 from archive.store import recordings as store
+from archive.store.searches import log_search
+from search.engine import SearchError
 
 from .db import get_db
+from .search import run_search, searcher
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -42,3 +45,30 @@ def jobs():
 def job(job_id: int):
     found = job_store.get_job(get_db(), job_id) or abort(404, f"no job {job_id}")
     return jsonify(found.summary())
+
+
+@bp.get("/search")
+def search():
+    """Moments answering ``q``: ``{"query", "results": [...], "weak_results": [...]}``."""
+    try:
+        response = run_search(request.args)
+    except SearchError as exc:
+        abort(400, str(exc))
+    log_search(get_db(), response.query, len(response.results))
+    return jsonify(response.to_dict())
+
+
+@bp.get("/recordings/<int:recording_id>/related")
+def related(recording_id: int):
+    """Moments in other talks closest to what is said at ``t`` seconds in this one."""
+    db = get_db()
+    store.get_recording(db, recording_id) or abort(404, f"no recording {recording_id}")
+    at = request.args.get("t", "0")
+    try:
+        seconds = max(0.0, float(at))
+    except ValueError:
+        abort(400, f"t must be a number of seconds, not {at[:40]!r}")
+    if seconds != seconds or seconds == float("inf"):
+        abort(400, "t must be a number of seconds")
+    moments = searcher().related(db, recording_id, seconds)
+    return jsonify({"recording_id": recording_id, "t": seconds, "results": [m.to_dict() for m in moments]})

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import mimetypes
 
-from flask import Blueprint, abort, current_app, render_template, send_file
+from flask import Blueprint, abort, current_app, render_template, request, send_file
 
 from archive.store import recordings as store
+from archive.store.searches import log_search
+from search.engine import SearchError
 
 from .db import get_db
+from .search import filters_from, run_search
 
 bp = Blueprint("pages", __name__)
 
@@ -19,6 +22,25 @@ MEDIA_TYPES = {".m4a": "audio/mp4", ".opus": "audio/ogg", ".mkv": "video/x-matro
 @bp.get("/")
 def index():
     return render_template("index.html", recordings=store.list_recordings(get_db()))
+
+
+@bp.get("/search")
+def search():
+    """The search page: moments grouped by talk, or a plain statement that nothing matched."""
+    query = request.args.get("q", "")
+    filters = filters_from(request.args)
+    if not query.strip():
+        return render_template("search.html", query="", filters=filters, response=None, error=None)
+    try:
+        response = run_search(request.args)
+    except SearchError as exc:
+        return render_template("search.html", query=query, filters=filters, response=None, error=str(exc)), 400
+    log_search(get_db(), response.query, len(response.results))
+    ids = {m.recording_id for m in response.results + response.weak_results}
+    recordings = {rid: store.get_recording(get_db(), rid) for rid in ids}
+    return render_template(
+        "search.html", query=response.query, filters=filters, response=response, recordings=recordings, error=None
+    )
 
 
 @bp.get("/recordings/<slug>")

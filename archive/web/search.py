@@ -1,0 +1,43 @@
+"""What the search page and the search API share: reading the request into one library call."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from flask import current_app
+
+from search.engine import Searcher, SearchError, SearchFilters, SearchResponse
+
+from .db import get_db
+
+
+def searcher() -> Searcher:
+    return current_app.extensions["searcher"]
+
+
+def filters_from(args: Mapping[str, str]) -> SearchFilters:
+    return SearchFilters(
+        speaker=args.get("speaker", ""),
+        organization=args.get("org", ""),
+        tag=args.get("tag", ""),
+        since=args.get("since") or None,
+        until=args.get("until") or None,
+    )
+
+
+def run_search(args: Mapping[str, str]) -> SearchResponse:
+    """Search with the request's ``q``, ``limit``, ``sort`` and filters; SearchError for bad values."""
+    raw_limit = args.get("limit", "") or "10"
+    try:
+        limit = int(raw_limit)
+    except ValueError:
+        raise SearchError(f"limit must be a whole number, not {raw_limit[:40]!r}") from None
+    if not 1 <= limit <= 100:
+        raise SearchError("limit must be between 1 and 100")
+    return searcher().search(
+        get_db(),
+        args.get("q", ""),
+        limit=limit,
+        filters=filters_from(args),
+        sort=args.get("sort", "") or "relevance",
+    )

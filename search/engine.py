@@ -1,0 +1,468 @@
+"""Hybrid search over the passages: find the talks that answer a query and the moment in each.
+
+1. Candidates: the passages nearest the query's embedding (in-memory matrix, ``search.vectors``)
+   and the passages FTS5 ranks best for its words (BM25, Porter stems, quoted phrases, ``word*``).
+2. Each candidate scores ``cosine + keyword_weight * coverage``, where coverage is the share of
+   the query's word weight (BM25 IDF) the passage contains. A question phrased in other
+   words is carried by the cosine; a name, rare word or remembered phrase by the coverage,
+   which lifts the passages that contain it above every passage that does not.
+3. The best passages are split into their segments. Each segment's window (``segment_vectors``)
+   is scored the same way, and the moment starts at the best segment: where the answer begins.
+4. A moment is an answer only if its score clears ``threshold``; otherwise the query has no
+   results and the nearest moments come back separately as ``weak_results``.
+
+The weights and the threshold were chosen with ``bench/eval.py`` (README, "Search").
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+import numpy as np
+from sqlite_utils import Database
+
+from archive.config import Config
+
+from .embedder import Embedder, SentenceTransformerEmbedder
+from .text import ParsedQuery, contains_phrase, fold, highlight, parse_query, word_spans
+from .vectors import VectorIndex, vector_index
+
+SORTS = ("relevance", "date")
+MAX_LIMIT = 100
+
+
+class SearchError(ValueError):
+    """A query or filter the archive cannot search with; the message is for the person who asked."""
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The knobs of the ranking, measured with ``bench/eval.py``."""
+
+    dense_candidates: int = 40
+    keyword_candidates: int = 40
+    rescored_passages: int = 24
+    keyword_weight: float = 0.3  # coverage 1.0 is worth this much cosine
+    passage_weight: float = 0.5  # the moment's score mixes its passage and its own window
+    threshold: float = 0.37  # below this a moment is not presented as an answer
+    same_moment_seconds: float = 20.0  # moments of one talk closer than this are one moment
+    weak_results: int = 3
+
+
+@dataclass
+class SearchFilters:
+    speaker: str = ""
+    organization: str = ""
+    tag: str = ""
+    since: str | None = None
+    until: str | None = None
+
+    def active(self) -> bool:
+        return any([self.speaker, self.organization, self.tag, self.since, self.until])
+
+
+@dataclass
+class Moment:
+    """A place in a recording that answers a query: where to start playing and what is said there."""
+
+    recording_id: int
+    slug: str
+    title: str
+    start: float
+    end: float
+    text: str
+    snippet: str  # HTML: escaped text with the query's words in <mark>
+    score: float
+    date: str | None = None
+    literal: bool = False  # its passage holds every word (and phrase) of the query
+    signals: dict[str, float] = field(default_factory=dict)  # what the score was made of, for tuning
+
+    @property
+    def url(self) -> str:
+        return f"/recordings/{self.slug}?t={int(self.start)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recording_id": self.recording_id,
+            "slug": self.slug,
+            "title": self.title,
+            "start": round(self.start, 2),
+            "end": round(self.end, 2),
+            "text": self.text,
+            "snippet": self.snippet,
+            "score": round(self.score, 4),
+            "url": self.url,
+        }
+
+
+@dataclass
+class SearchResponse:
+    query: str
+    results: list[Moment]
+    weak_results: list[Moment] = field(default_factory=list)
+    notice: str = ""  # something the person should know about how the query was read
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "query": self.query,
+            "results": [m.to_dict() for m in self.results],
+            "weak_results": [m.to_dict() for m in self.weak_results],
+        }
+        if self.notice:
+            data["notice"] = self.notice
+        return data
+
+
+@dataclass
+class _Candidate:
+    passage_id: int
+    recording_id: int
+    first_segment: int
+    last_segment: int
+    start: float
+    end: float
+    text: str
+    cosine: float = 0.0
+    coverage: float = 0.0
+    keyword: bool = False  # found by FTS5
+
+    def score(self, ranking: Ranking) -> float:
+        return self.cosine + ranking.keyword_weight * self.coverage
+
+
+class Searcher:
+    """Runs searches for one embedder; the model loads on the first query and stays loaded."""
+
+    def __init__(self, embedder: Embedder | None = None, ranking: Ranking | None = None):
+        self._embedder = embedder
+        self.ranking = ranking or Ranking()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Config) -> "Searcher":
+        """A searcher with the archive's configured embedding model (loaded on the first query)."""
+        return cls(SentenceTransformerEmbedder(config.embedding_model))
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = SentenceTransformerEmbedder()
+        return self._embedder
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return _embed_cached(self.embedder, text)
+
+    def search(
+        self,
+        db: Database,
+        query: str,
+        *,
+        limit: int = 10,
+        filters: SearchFilters | None = None,
+        sort: str = "relevance",
+    ) -> SearchResponse:
+        """The moments that answer ``query``, grouped by recording, best first (or newest first)."""
+        parsed = parse_query(query)
+        if parsed.empty:
+            raise SearchError("type a word or a question to search for")
+        if sort not in SORTS:
+            raise SearchError(f"sort must be one of: {', '.join(SORTS)}")
+        limit = max(1, min(int(limit), MAX_LIMIT))
+        notice = "Your query was long, so only its first words were searched." if parsed.shortened else ""
+        allowed = recordings_matching(db, filters) if filters and filters.active() else None
+        if allowed is not None and not len(allowed):
+            return SearchResponse(parsed.text, [], notice=notice)
+
+        index = vector_index(db)
+        query_vector = self.embed_query(parsed.text) if len(index) else None
+        weights = _term_weights(db, parsed, max(len(index), 1))
+        candidates = self._candidates(db, index, parsed, weights, query_vector, allowed)
+        moments = self._moments(db, candidates, parsed, weights, query_vector)
+        ranking = self.ranking
+        answers = [m for m in moments if m.literal or m.score >= ranking.threshold]
+        weak = [] if answers else moments[: ranking.weak_results]
+        return SearchResponse(parsed.text, _grouped(answers, sort)[:limit], weak, notice)
+
+    def related(self, db: Database, recording_id: int, at: float, *, limit: int = 5) -> list[Moment]:
+        """Moments in other recordings closest in meaning to what is said at ``at`` seconds."""
+        row = db.execute(
+            "SELECT id FROM passages WHERE recording_id = ? ORDER BY "
+            "CASE WHEN start <= ? AND ? < end THEN 0 ELSE 1 END, ABS(start - ?) LIMIT 1",
+            [recording_id, at, at, at],
+        ).fetchone()
+        if row is None:
+            return []
+        index = vector_index(db)
+        vector = index.vector(row[0])
+        if vector is None:
+            return []
+        others = index.recording_ids[index.recording_ids != recording_id]
+        hits = index.search(vector, self.ranking.dense_candidates, np.unique(others))
+        candidates = _load_candidates(db, hits.passage_ids.tolist())
+        for candidate in candidates:
+            candidate.cosine = float(hits.scores[hits.passage_ids.tolist().index(candidate.passage_id)])
+        moments = self._moments(db, candidates, parse_query(""), {}, vector)
+        related_threshold = self.ranking.threshold  # no words to match: cosine alone must clear it
+        return _grouped([m for m in moments if m.score >= related_threshold], "relevance")[:limit]
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _candidates(
+        self,
+        db: Database,
+        index: VectorIndex,
+        parsed: ParsedQuery,
+        weights: dict[Any, float],
+        query_vector: np.ndarray | None,
+        allowed: np.ndarray | None,
+    ) -> list[_Candidate]:
+        ranking = self.ranking
+        keyword_ids = _keyword_hits(db, parsed, ranking.keyword_candidates, allowed)
+        if parsed.phrases:
+            ids = keyword_ids  # a quoted phrase must be there, word for word
+        else:
+            dense = index.search(query_vector, ranking.dense_candidates, allowed) if query_vector is not None else None
+            ids = list(dict.fromkeys([*(dense.passage_ids.tolist() if dense else []), *keyword_ids]))
+        candidates = _load_candidates(db, ids)
+        cosines = index.similarity(query_vector, ids) if query_vector is not None else {}
+        keyword_set = set(keyword_ids)
+        for candidate in candidates:
+            candidate.cosine = cosines.get(candidate.passage_id, 0.0)
+            candidate.coverage = _coverage(candidate.text, parsed, weights)
+            candidate.keyword = candidate.passage_id in keyword_set
+        candidates.sort(key=lambda c: c.score(ranking), reverse=True)
+        return candidates[: ranking.rescored_passages]
+
+    def _moments(
+        self,
+        db: Database,
+        candidates: list[_Candidate],
+        parsed: ParsedQuery,
+        weights: dict[Any, float],
+        query_vector: np.ndarray | None,
+    ) -> list[Moment]:
+        """The best segment of each candidate passage as a scored moment, one per place in a talk."""
+        ranking = self.ranking
+        best: dict[tuple[int, int], Moment] = {}
+        for candidate in candidates:
+            segments = _load_segments(db, candidate)
+            if not segments:
+                continue
+            scored = []
+            for i, seg in enumerate(segments):
+                window = " ".join(s["text"] for s in segments[i : i + 2])
+                cosine = (
+                    float(seg["vector"] @ query_vector)
+                    if seg["vector"] is not None and query_vector is not None
+                    else candidate.cosine
+                )
+                coverage = _coverage(window, parsed, weights)
+                scored.append((cosine + ranking.keyword_weight * coverage, i, cosine, coverage))
+            # As between passages, a window holding every query word beats one that only means alike.
+            window_score, i, window_cosine, window_coverage = max(
+                scored, key=lambda item: (item[3] >= 0.999, item[0], -item[1])
+            )
+            score = ranking.passage_weight * candidate.score(ranking) + (1 - ranking.passage_weight) * window_score
+            shown = segments[i : i + 3]
+            text = " ".join(s["text"].strip() for s in shown)
+            key = (candidate.recording_id, segments[i]["idx"])
+            if key not in best or best[key].score < score:
+                best[key] = Moment(
+                    recording_id=candidate.recording_id,
+                    slug="",
+                    title="",
+                    start=segments[i]["start"],
+                    end=shown[-1]["end"],
+                    text=text,
+                    snippet=highlight(text, parsed),
+                    score=score,
+                    literal=candidate.coverage >= 0.999,
+                    signals={
+                        "passage_cosine": candidate.cosine,
+                        "passage_coverage": candidate.coverage,
+                        "window_cosine": window_cosine,
+                        "window_coverage": window_coverage,
+                    },
+                )
+        moments = sorted(best.values(), key=_rank_key, reverse=True)
+        kept: list[Moment] = []
+        for moment in moments:
+            if not any(
+                k.recording_id == moment.recording_id and abs(k.start - moment.start) < ranking.same_moment_seconds
+                for k in kept
+            ):
+                kept.append(moment)
+        return [_with_meta(db, m) for m in kept]
+
+
+_query_cache: dict[tuple[int, str], np.ndarray] = {}
+_query_cache_lock = threading.Lock()
+
+
+def _embed_cached(embedder: Embedder, text: str) -> np.ndarray:
+    """Embed a query, remembering the last few hundred (people page and refine)."""
+    key = (id(embedder), text)
+    with _query_cache_lock:
+        if key in _query_cache:
+            return _query_cache[key]
+    vector = embedder.embed([text])[0]
+    with _query_cache_lock:
+        if len(_query_cache) >= 512:
+            _query_cache.pop(next(iter(_query_cache)))
+        _query_cache[key] = vector
+    return vector
+
+
+def recordings_matching(db: Database, filters: SearchFilters) -> np.ndarray:
+    """Ids of the ready recordings that pass ``filters`` (case-insensitive; names match in part)."""
+    where, params = ["status = 'ready'"], []
+    if filters.speaker.strip():
+        where.append(
+            "id IN (SELECT recording_id FROM recording_speakers WHERE name LIKE ? ESCAPE '\\' COLLATE NOCASE)"
+        )
+        params.append(f"%{_like(filters.speaker.strip())}%")
+    if filters.organization.strip():
+        where.append("organization LIKE ? ESCAPE '\\' COLLATE NOCASE")
+        params.append(f"%{_like(filters.organization.strip())}%")
+    if filters.tag.strip():
+        where.append("id IN (SELECT recording_id FROM recording_tags WHERE tag = ? COLLATE NOCASE)")
+        params.append(filters.tag.strip())
+    if filters.since:
+        where.append("date >= ?")
+        params.append(_iso_date(filters.since, "since"))
+    if filters.until:
+        where.append("date <= ?")
+        params.append(_iso_date(filters.until, "until"))
+    rows = db.execute(f"SELECT id FROM recordings WHERE {' AND '.join(where)}", params).fetchall()
+    return np.array([r[0] for r in rows], dtype=np.int64)
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _iso_date(value: str, name: str) -> str:
+    try:
+        return date.fromisoformat(str(value).strip()).isoformat()
+    except ValueError:
+        raise SearchError(f"{name} must be a date in the form YYYY-MM-DD, not {value!r}") from None
+
+
+def _keyword_hits(db: Database, parsed: ParsedQuery, k: int, allowed: np.ndarray | None) -> list[int]:
+    expression = parsed.fts_expression()
+    if expression is None:
+        return []
+    sql = "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?"
+    params: list[Any] = [expression]
+    if allowed is not None:
+        sql += " AND rowid IN (SELECT id FROM passages WHERE recording_id IN (SELECT value FROM json_each(?)))"
+        params.append("[" + ",".join(str(int(r)) for r in allowed) + "]")
+    sql += " ORDER BY rank LIMIT ?"
+    params.append(k)
+    return [row[0] for row in db.execute(sql, params)]
+
+
+def _load_candidates(db: Database, passage_ids: list[int]) -> list[_Candidate]:
+    if not passage_ids:
+        return []
+    rows = db.execute(
+        "SELECT p.id, p.recording_id, p.first_segment, p.last_segment, p.start, p.end, p.text "
+        "FROM passages p JOIN recordings r ON r.id = p.recording_id "
+        "WHERE r.status = 'ready' AND p.id IN (SELECT value FROM json_each(?))",
+        ["[" + ",".join(str(int(p)) for p in passage_ids) + "]"],
+    ).fetchall()
+    return [_Candidate(*row) for row in rows]
+
+
+def _load_segments(db: Database, candidate: _Candidate) -> list[dict[str, Any]]:
+    rows = db.execute(
+        "SELECT s.idx, s.start, s.end, s.text, v.embedding FROM segments s "
+        "LEFT JOIN segment_vectors v ON v.recording_id = s.recording_id AND v.idx = s.idx "
+        "WHERE s.recording_id = ? AND s.idx BETWEEN ? AND ? ORDER BY s.idx",
+        [candidate.recording_id, candidate.first_segment, candidate.last_segment],
+    ).fetchall()
+    return [
+        {
+            "idx": idx,
+            "start": start,
+            "end": end,
+            "text": text,
+            "vector": np.frombuffer(blob, dtype=np.float32) if blob else None,
+        }
+        for idx, start, end, text, blob in rows
+    ]
+
+
+def _term_weights(db: Database, parsed: ParsedQuery, total: int) -> dict[Any, float]:
+    """BM25's IDF for each query term and phrase; a word the archive has never heard weighs most."""
+    weights: dict[Any, float] = {}
+    for term in parsed.terms:
+        if term.prefix:
+            row = db.execute(
+                "SELECT MAX(doc) FROM passages_fts_terms WHERE term >= ? AND term < ?",
+                [term.stem, term.stem + "\U0010ffff"],
+            ).fetchone()
+        else:
+            row = db.execute("SELECT doc FROM passages_fts_terms WHERE term = ?", [term.stem]).fetchone()
+        weights[term] = _idf((row[0] if row and row[0] else 0), total)
+    for phrase in parsed.phrases:
+        weights[phrase] = sum(_idf(_doc_count(db, s), total) for s in phrase)
+    return weights
+
+
+def _doc_count(db: Database, stem: str) -> int:
+    row = db.execute("SELECT doc FROM passages_fts_terms WHERE term = ?", [stem]).fetchone()
+    return row[0] if row else 0
+
+
+def _idf(doc_count: int, total: int) -> float:
+    return math.log((total - doc_count + 0.5) / (doc_count + 0.5) + 1.0)
+
+
+def _coverage(text: str, parsed: ParsedQuery, weights: dict[Any, float]) -> float:
+    """Share (0..1) of the query's word weight found in ``text``."""
+    total = sum(weights.values())
+    if not total:
+        return 0.0
+    spans = word_spans(text)
+    stems = [s for _, _, s in spans]
+    present = set(stems)
+    found = 0.0
+    for term in parsed.terms:
+        if term.prefix:
+            if any(fold(text[a:b]).startswith(term.stem) for a, b, _ in spans):
+                found += weights[term]
+        elif term.stem in present:
+            found += weights[term]
+    for phrase in parsed.phrases:
+        if contains_phrase(stems, phrase):
+            found += weights[phrase]
+    return found / total
+
+
+def _with_meta(db: Database, moment: Moment) -> Moment:
+    row = db.execute("SELECT slug, title, date FROM recordings WHERE id = ?", [moment.recording_id]).fetchone()
+    if row is None:
+        return moment
+    return replace(moment, slug=row[0], title=row[1], date=row[2])
+
+
+def _rank_key(moment: Moment) -> tuple[bool, float]:
+    # Every word of the query there, literally: a name, a rare word or a remembered phrase
+    # ranks above passages that only mean something similar.
+    return (moment.literal, moment.score)
+
+
+def _grouped(moments: list[Moment], sort: str) -> list[Moment]:
+    """Moments grouped by recording: recordings by their best moment (or newest first), best moments first."""
+    by_recording: dict[int, list[Moment]] = {}
+    for moment in sorted(moments, key=_rank_key, reverse=True):
+        by_recording.setdefault(moment.recording_id, []).append(moment)
+    groups = list(by_recording.values())
+    if sort == "date":
+        groups.sort(key=lambda g: g[0].date or "", reverse=True)
+    return [m for group in groups for m in group]

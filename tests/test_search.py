@@ -1,0 +1,338 @@
+"""Search: query parsing, ranking on the real demo talks, moments, filters, the log, CLI, API and page."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from archive.store import recordings as store
+from archive.store.models import RecordingMeta
+from archive.store.searches import search_counts
+from ingest.pipeline import ingest_file
+from search.engine import Searcher, SearchError, SearchFilters
+from search.text import highlight, parse_query
+from search.vectors import VectorIndex, bump_generation
+
+BAD_QUERIES = [
+    'NEAR(',
+    "*",
+    "AND OR",
+    '"',
+    '"unbalanced quote',
+    "-",
+    "- -- ---",
+    'title:x OR "a" NEAR(b c, 2) ^start',
+    "\x00\x01 follow\x7f up \u200b",
+    "x" * 5000,
+    "word " * 1000,
+    "¿Cómo hacen el seguimiento de los clientes?",
+    "如何跟进客户",
+    "🙂🙂 funding 💸",
+    "'; DROP TABLE recordings; --",
+]
+
+
+# -- query text (unit) -------------------------------------------------------------------------
+
+def test_parse_query_separates_phrases_words_and_prefixes():
+    parsed = parse_query('what did they say about "link workers" and fund* for clinics?')
+    assert parsed.phrases == [("link", "worker")]
+    assert [(t.word, t.prefix) for t in parsed.terms] == [("fund", True), ("clinics", False)]
+    assert parsed.terms[1].stem == "clinic"
+    assert parsed.fts_expression() == '"link workers" AND ("link workers" OR "fund"* OR "clinics")'
+
+
+def test_parse_query_cleans_control_characters_unbalanced_quotes_and_length():
+    parsed = parse_query('\x00follow\x07 up "with clients')
+    assert parsed.text == 'follow up "with clients'
+    assert parsed.phrases == []
+    assert [t.word for t in parsed.terms] == ["follow", "clients"]
+    long = parse_query("word " * 1000)
+    assert long.shortened and len(long.text) <= 500
+    assert parse_query(" \t\n\x00 ").empty
+
+
+def test_a_query_of_stopwords_still_searches_its_words():
+    assert [t.word for t in parse_query("what is it").terms] == ["what", "is", "it"]
+
+
+def test_highlight_escapes_html_before_marking_stemmed_matches():
+    text = 'Following up <script>alert("x")</script> with clients & families'
+    html = highlight(text, parse_query("follow clients"))
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<mark>Following</mark>" in html and "<mark>clients</mark>" in html
+    assert "&amp; families" in html
+
+
+def test_highlight_cuts_long_text_around_the_first_match():
+    text = " ".join(["filler"] * 100) + " the funding question " + " ".join(["more"] * 100)
+    html = highlight(text, parse_query("funding"), max_chars=120)
+    assert "<mark>funding</mark>" in html
+    assert html.startswith("\u2026") and html.endswith("\u2026")
+    assert len(html) < 200
+
+
+# -- the vector index (real SQLite, stand-in vectors) --------------------------------------------
+
+def _add_vectors(db, recording_id, ids, vectors):
+    with db.atomic():
+        for pid, vector in zip(ids, vectors):
+            db["passage_vectors"].insert(
+                {"passage_id": pid, "recording_id": recording_id, "model": "test", "embedding": vector.tobytes()}
+            )
+        bump_generation(db)
+
+
+def test_vector_index_follows_writes_and_deletes(db):
+    db.execute("PRAGMA foreign_keys = OFF")
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(6, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    _add_vectors(db, 1, [1, 2, 3], vectors[:3])
+    first = VectorIndex().updated(db)
+    assert len(first) == 3
+    assert first.search(vectors[1], 1).passage_ids.tolist() == [2]
+    assert first.updated(db) is first  # nothing changed: the same snapshot
+
+    _add_vectors(db, 2, [4, 5, 6], vectors[3:])
+    with db.atomic():
+        db.execute("DELETE FROM passage_vectors WHERE passage_id = 2")
+        bump_generation(db)
+    second = first.updated(db)
+    assert sorted(second.passage_ids.tolist()) == [1, 3, 4, 5, 6]
+    assert second.search(vectors[4], 1).passage_ids.tolist() == [5]
+    only_first = second.search(vectors[4], 5, recording_ids=np.array([1]))
+    assert set(only_first.passage_ids.tolist()) == {1, 3}
+    assert len(first) == 3  # the old snapshot is untouched for searches still using it
+
+
+# -- ranking on the real demo talks (Whisper tiny.en + MiniLM) ------------------------------------
+
+@pytest.fixture
+def searcher():
+    return Searcher()
+
+
+def _segment_start(db, slug, words):
+    """When the transcript segment containing ``words`` starts (and ends)."""
+    recording = store.get_recording_by_slug(db, slug)
+    for segment in store.get_segments(db, recording.id):
+        if words.lower() in segment.text.lower():
+            return recording.id, segment.start, segment.end
+    raise AssertionError(f"{words!r} not in {slug}")
+
+
+FOLLOW_UP = "relational-social-prescribing-staying-with-clients-after-the"
+IMPACT = "measuring-what-matters-simple-data-tools-for-social-prescrib"
+COMPASSION = "compassionate-communities-neighbors-caring-for-neighbors"
+
+
+def test_a_question_in_other_words_lands_on_the_answer(demo_data_dir, db, searcher):
+    response = searcher.search(db, "how do they keep in touch with people after the first activity?")
+    recording_id, answer_start, _ = _segment_start(db, FOLLOW_UP, "follow up is where")
+    best = response.results[0]
+    assert best.recording_id == recording_id
+    assert answer_start - 15 <= best.start <= answer_start + 30
+    assert best.url == f"/recordings/{FOLLOW_UP}?t={int(best.start)}"
+    # The moment starts where a transcript segment starts, so the player lands on a sentence.
+    starts = {s.start for s in store.get_segments(db, recording_id)}
+    assert best.start in starts
+
+
+def test_a_name_ranks_the_passages_that_contain_it_first(demo_data_dir, db, searcher):
+    for query in ("Okafor", "Elena Ruiz"):
+        response = searcher.search(db, query)
+        assert response.results, query
+        top = response.results[0]
+        assert query.split()[-1].lower() in top.text.lower()
+        assert "<mark>" in top.snippet
+
+
+def test_a_quoted_phrase_must_be_there_word_for_word(demo_data_dir, db, searcher):
+    response = searcher.search(db, '"piece of paper"')
+    assert response.results
+    assert all("piece of paper" in m.text.lower() for m in response.results)
+    assert "<mark>piece</mark> <mark>of</mark> <mark>paper</mark>" in response.results[0].snippet
+    assert searcher.search(db, '"paper piece of"').results == []
+
+
+def test_a_question_no_talk_answers_gets_no_results_only_weak_ones(demo_data_dir, db, searcher):
+    response = searcher.search(db, "how do I repair the brakes on my bicycle?")
+    assert response.results == []
+    assert 0 < len(response.weak_results) <= 3
+    data = response.to_dict()
+    assert data["results"] == [] and data["weak_results"]
+
+
+def test_results_of_one_recording_are_grouped(demo_data_dir, db, searcher):
+    response = searcher.search(db, "link workers", limit=20)
+    seen, previous = [], None
+    for moment in response.results:
+        if moment.recording_id != previous:
+            assert moment.recording_id not in seen, "a recording's moments are split up"
+            seen.append(moment.recording_id)
+            previous = moment.recording_id
+    assert len(seen) >= 2
+
+
+def test_filters_and_date_sort(demo_data_dir, db, searcher):
+    torres = searcher.search(db, "link workers", filters=SearchFilters(speaker="torres"))
+    assert torres.results and {m.slug for m in torres.results} == {FOLLOW_UP}
+    by_org = searcher.search(db, "volunteers", filters=SearchFilters(organization="Harbor"))
+    assert {m.slug for m in by_org.results} == {COMPASSION}
+    tagged = searcher.search(db, "data", filters=SearchFilters(tag="Impact Measurement"))
+    assert {m.slug for m in tagged.results} == {IMPACT}
+    dated = searcher.search(db, "link workers", filters=SearchFilters(since="2025-01-01", until="2025-12-31"))
+    assert {m.slug for m in dated.results} == {FOLLOW_UP}
+    assert searcher.search(db, "link workers", filters=SearchFilters(speaker="nobody at all")).results == []
+
+    newest_first = searcher.search(db, "link workers", sort="date", limit=30)
+    dates = [m.date for m in newest_first.results]
+    assert dates == sorted(dates, reverse=True) and len(set(dates)) >= 2
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"filters": SearchFilters(since="last week")}, "since must be a date"),
+        ({"filters": SearchFilters(until="2025-13-01")}, "until must be a date"),
+        ({"sort": "random"}, "sort must be one of"),
+    ],
+)
+def test_bad_filters_are_search_errors(demo_data_dir, db, searcher, kwargs, message):
+    with pytest.raises(SearchError, match=message):
+        searcher.search(db, "funding", **kwargs)
+
+
+@pytest.mark.parametrize("query", BAD_QUERIES)
+def test_bad_queries_never_fail(demo_data_dir, db, searcher, query):
+    response = searcher.search(db, query)
+    assert isinstance(response.results, list)
+    json.dumps(response.to_dict())
+
+
+def test_a_talk_ingested_elsewhere_is_found_on_the_next_query(demo_data_dir, db, config, searcher, jfk_copy):
+    assert searcher.search(db, '"ask not what your country"').results == []
+    from archive.store import connect
+
+    other = connect(config.db_path)  # another process's connection: a worker
+    ingest_file(other, config, jfk_copy, RecordingMeta(title="Inaugural address"))
+    other.close()
+    found = searcher.search(db, '"ask not what your country"').results
+    assert found and found[0].title == "Inaugural address"
+
+
+def test_related_moments_come_from_other_talks(demo_data_dir, db, searcher):
+    recording_id, start, _ = _segment_start(db, FOLLOW_UP, "hardest part has been funding")
+    moments = searcher.related(db, recording_id, start + 1)
+    assert moments
+    assert all(m.recording_id != recording_id for m in moments)
+    # Paying for link workers comes up in the impact talk too.
+    assert any(m.slug == IMPACT for m in moments)
+
+
+# -- API, page, CLI and the search log --------------------------------------------------------------
+
+def test_api_search_shape(demo_data_dir, client):
+    response = client.get("/api/search", query_string={"q": "Okafor", "limit": 3})
+    assert response.status_code == 200
+    data = response.get_json()
+    assert data["query"] == "Okafor"
+    assert 1 <= len(data["results"]) <= 3
+    keys = {"recording_id", "slug", "title", "start", "end", "text", "snippet", "score", "url"}
+    assert keys <= set(data["results"][0])
+    assert data["results"][0]["url"].startswith(f"/recordings/{IMPACT}?t=")
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"q": ""}, "type a word"),
+        ({"q": "   "}, "type a word"),
+        ({"q": "x", "limit": "ten"}, "limit must be a whole number"),
+        ({"q": "x", "limit": "0"}, "limit must be between"),
+        ({"q": "x", "since": "yesterday"}, "since must be a date"),
+    ],
+)
+def test_api_search_bad_input_is_a_json_400(demo_data_dir, client, params, message):
+    response = client.get("/api/search", query_string=params)
+    assert response.status_code == 400
+    assert message in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("query", BAD_QUERIES)
+def test_api_search_never_500s(demo_data_dir, client, query):
+    response = client.get("/api/search", query_string={"q": query})
+    assert response.status_code in (200, 400)
+    assert "results" in response.get_json() or "error" in response.get_json()
+
+
+def test_api_related(demo_data_dir, client, db):
+    recording_id, start, _ = _segment_start(db, FOLLOW_UP, "hardest part has been funding")
+    data = client.get(f"/api/recordings/{recording_id}/related?t={start}").get_json()
+    assert data["recording_id"] == recording_id and data["results"]
+    assert all(r["recording_id"] != recording_id for r in data["results"])
+    assert client.get(f"/api/recordings/{recording_id}/related?t=soon").status_code == 400
+    assert client.get("/api/recordings/999/related?t=1").status_code == 404
+
+
+def test_search_page_shows_moments_and_says_when_nothing_matched(demo_data_dir, client):
+    page = client.get("/search", query_string={"q": "how do they pay for link workers?"}).get_data(as_text=True)
+    assert "<mark>" in page and "?t=" in page
+    empty = client.get("/search", query_string={"q": "bicycle brake repair"}).get_data(as_text=True)
+    assert "Nothing in the talks answers" in empty and "weak matches" in empty
+    hostile = client.get("/search", query_string={"q": "<script>alert(1)</script>"}).get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in hostile and "&lt;script&gt;" in hostile
+    bad = client.get("/search", query_string={"q": "funding", "since": "soon"})
+    assert bad.status_code == 400 and "Since must be a date" in bad.get_data(as_text=True)
+
+
+def test_empty_searches_are_logged_without_personal_data(demo_data_dir, client, db, runner):
+    client.get("/api/search", query_string={"q": "bicycle brake repair"})
+    client.get("/api/search", query_string={"q": "Bicycle brake repair"})
+    client.get("/api/search", query_string={"q": "Okafor"})
+    assert set(db["search_log"].columns_dict) == {"id", "query", "results", "created_at"}
+    empty = search_counts(db, empty_only=True)
+    assert [(c.query.lower(), c.times) for c in empty] == [("bicycle brake repair", 2)]
+
+    result = runner.invoke(cli_main(), ["search-log", "--empty"])
+    assert result.exit_code == 0
+    assert "brake" in result.output and "Okafor" not in result.output
+    everything = json.loads(runner.invoke(cli_main(), ["search-log", "--json"]).output)
+    assert {s["query"] for s in everything["searches"]} >= {"Okafor"}
+
+
+def cli_main():
+    from archive.cli import cli
+
+    return cli
+
+
+def test_cli_search(demo_data_dir, runner):
+    result = runner.invoke(cli_main(), ["search", "Okafor", "--json", "--limit", "2"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["query"] == "Okafor" and data["results"][0]["slug"] == IMPACT
+
+    text = runner.invoke(cli_main(), ["search", "how do they pay for link workers?"])
+    assert text.exit_code == 0 and "/recordings/" in text.output
+
+    nothing = runner.invoke(cli_main(), ["search", "bicycle brake repair"])
+    assert nothing.exit_code == 0 and "Nothing in the archive answers that." in nothing.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["search", "  "], "type a word"),
+        (["search", "x", "--since", "soon"], "since must be a date"),
+        (["search", "x", "--limit", "0"], "0 is not in the range"),
+    ],
+)
+def test_cli_search_bad_input_exits_2(demo_data_dir, runner, args, message):
+    result = runner.invoke(cli_main(), args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
