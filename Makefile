@@ -26,6 +26,8 @@ test: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/eval.py
+	$(BIN)/python bench/search.py --passages 100000
 
 # Re-voice the demo talks (needs Piper; the results are committed).
 samples: install

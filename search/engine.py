@@ -16,6 +16,7 @@ The weights and the threshold were chosen with ``bench/eval.py`` (README, "Searc
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,7 @@ from sqlite_utils import Database
 from archive.config import Config
 
 from .embedder import Embedder, SentenceTransformerEmbedder
-from .text import ParsedQuery, contains_phrase, fold, highlight, parse_query, word_spans
+from .text import ParsedQuery, contains_phrase, highlight, parse_query, stems
 from .vectors import VectorIndex, vector_index
 
 SORTS = ("relevance", "date")
@@ -51,6 +52,9 @@ class Ranking:
     threshold: float = 0.37  # below this a moment is not presented as an answer
     same_moment_seconds: float = 20.0  # moments of one talk closer than this are one moment
     weak_results: int = 3
+    # Words in more than about one passage in eight (IDF below this) are not sent to FTS5:
+    # ranking every passage that says "people" is slow and tells little. Coverage still counts them.
+    min_keyword_idf: float = 2.0
 
 
 @dataclass
@@ -137,10 +141,10 @@ class _Candidate:
 class Searcher:
     """Runs searches for one embedder; the model loads on the first query and stays loaded."""
 
-    def __init__(self, embedder: Embedder | None = None, ranking: Ranking | None = None):
+    def __init__(self, embedder: Embedder | None = None, ranking: Ranking | None = None, *, query_cache: bool = True):
         self._embedder = embedder
         self.ranking = ranking or Ranking()
-        self._lock = threading.Lock()
+        self.query_cache = query_cache  # off in benchmarks, so every timing includes embedding the query
 
     @classmethod
     def from_config(cls, config: Config) -> "Searcher":
@@ -154,6 +158,8 @@ class Searcher:
         return self._embedder
 
     def embed_query(self, text: str) -> np.ndarray:
+        if not self.query_cache:
+            return self.embedder.embed([text])[0]
         return _embed_cached(self.embedder, text)
 
     def search(
@@ -185,7 +191,8 @@ class Searcher:
         ranking = self.ranking
         answers = [m for m in moments if m.literal or m.score >= ranking.threshold]
         weak = [] if answers else moments[: ranking.weak_results]
-        return SearchResponse(parsed.text, _grouped(answers, sort)[:limit], weak, notice)
+        results = _with_snippets(_grouped(_with_meta(db, answers), sort)[:limit], parsed)
+        return SearchResponse(parsed.text, results, _with_snippets(_with_meta(db, weak), parsed), notice)
 
     def related(self, db: Database, recording_id: int, at: float, *, limit: int = 5) -> list[Moment]:
         """Moments in other recordings closest in meaning to what is said at ``at`` seconds."""
@@ -205,9 +212,11 @@ class Searcher:
         candidates = _load_candidates(db, hits.passage_ids.tolist())
         for candidate in candidates:
             candidate.cosine = float(hits.scores[hits.passage_ids.tolist().index(candidate.passage_id)])
-        moments = self._moments(db, candidates, parse_query(""), {}, vector)
+        nothing = parse_query("")
+        moments = self._moments(db, candidates, nothing, {}, vector)
         related_threshold = self.ranking.threshold  # no words to match: cosine alone must clear it
-        return _grouped([m for m in moments if m.score >= related_threshold], "relevance")[:limit]
+        answers = _grouped([m for m in moments if m.score >= related_threshold], "relevance")[:limit]
+        return _with_snippets(_with_meta(db, answers), nothing)
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -221,7 +230,8 @@ class Searcher:
         allowed: np.ndarray | None,
     ) -> list[_Candidate]:
         ranking = self.ranking
-        keyword_ids = _keyword_hits(db, parsed, ranking.keyword_candidates, allowed)
+        common = frozenset(t for t in parsed.terms if weights.get(t, 0.0) < ranking.min_keyword_idf)
+        keyword_ids = _keyword_hits(db, parsed, common, ranking.keyword_candidates, allowed)
         if parsed.phrases:
             ids = keyword_ids  # a quoted phrase must be there, word for word
         else:
@@ -232,7 +242,7 @@ class Searcher:
         keyword_set = set(keyword_ids)
         for candidate in candidates:
             candidate.cosine = cosines.get(candidate.passage_id, 0.0)
-            candidate.coverage = _coverage(candidate.text, parsed, weights)
+            candidate.coverage = _coverage(stems(candidate.text), parsed, weights)
             candidate.keyword = candidate.passage_id in keyword_set
         candidates.sort(key=lambda c: c.score(ranking), reverse=True)
         return candidates[: ranking.rescored_passages]
@@ -247,20 +257,21 @@ class Searcher:
     ) -> list[Moment]:
         """The best segment of each candidate passage as a scored moment, one per place in a talk."""
         ranking = self.ranking
+        segments_of = _load_segments(db, candidates)
         best: dict[tuple[int, int], Moment] = {}
         for candidate in candidates:
-            segments = _load_segments(db, candidate)
+            segments = segments_of.get(candidate.passage_id)
             if not segments:
                 continue
             scored = []
             for i, seg in enumerate(segments):
-                window = " ".join(s["text"] for s in segments[i : i + 2])
                 cosine = (
                     float(seg["vector"] @ query_vector)
                     if seg["vector"] is not None and query_vector is not None
                     else candidate.cosine
                 )
-                coverage = _coverage(window, parsed, weights)
+                coverage = _coverage(seg["stems"] + (segments[i + 1]["stems"] if i + 1 < len(segments) else []),
+                                     parsed, weights)
                 scored.append((cosine + ranking.keyword_weight * coverage, i, cosine, coverage))
             # As between passages, a window holding every query word beats one that only means alike.
             window_score, i, window_cosine, window_coverage = max(
@@ -268,7 +279,6 @@ class Searcher:
             )
             score = ranking.passage_weight * candidate.score(ranking) + (1 - ranking.passage_weight) * window_score
             shown = segments[i : i + 3]
-            text = " ".join(s["text"].strip() for s in shown)
             key = (candidate.recording_id, segments[i]["idx"])
             if key not in best or best[key].score < score:
                 best[key] = Moment(
@@ -277,8 +287,8 @@ class Searcher:
                     title="",
                     start=segments[i]["start"],
                     end=shown[-1]["end"],
-                    text=text,
-                    snippet=highlight(text, parsed),
+                    text=" ".join(s["text"].strip() for s in shown),
+                    snippet="",
                     score=score,
                     literal=candidate.coverage >= 0.999,
                     signals={
@@ -296,7 +306,7 @@ class Searcher:
                 for k in kept
             ):
                 kept.append(moment)
-        return [_with_meta(db, m) for m in kept]
+        return kept
 
 
 _query_cache: dict[tuple[int, str], np.ndarray] = {}
@@ -352,8 +362,10 @@ def _iso_date(value: str, name: str) -> str:
         raise SearchError(f"{name} must be a date in the form YYYY-MM-DD, not {value!r}") from None
 
 
-def _keyword_hits(db: Database, parsed: ParsedQuery, k: int, allowed: np.ndarray | None) -> list[int]:
-    expression = parsed.fts_expression()
+def _keyword_hits(
+    db: Database, parsed: ParsedQuery, common: frozenset, k: int, allowed: np.ndarray | None
+) -> list[int]:
+    expression = parsed.fts_expression(skip=common)
     if expression is None:
         return []
     sql = "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?"
@@ -378,23 +390,37 @@ def _load_candidates(db: Database, passage_ids: list[int]) -> list[_Candidate]:
     return [_Candidate(*row) for row in rows]
 
 
-def _load_segments(db: Database, candidate: _Candidate) -> list[dict[str, Any]]:
+def _load_segments(db: Database, candidates: list[_Candidate]) -> dict[int, list[dict[str, Any]]]:
+    """Each candidate passage's segments (text, stems, times, window vector), in one query."""
+    wanted = [(c.recording_id, i) for c in candidates for i in range(c.first_segment, c.last_segment + 1)]
+    if not wanted:
+        return {}
     rows = db.execute(
-        "SELECT s.idx, s.start, s.end, s.text, v.embedding FROM segments s "
+        "SELECT s.recording_id, s.idx, s.start, s.end, s.text, v.embedding FROM segments s "
         "LEFT JOIN segment_vectors v ON v.recording_id = s.recording_id AND v.idx = s.idx "
-        "WHERE s.recording_id = ? AND s.idx BETWEEN ? AND ? ORDER BY s.idx",
-        [candidate.recording_id, candidate.first_segment, candidate.last_segment],
+        "WHERE (s.recording_id, s.idx) IN "
+        "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
+        [json.dumps(sorted(set(wanted)))],
     ).fetchall()
-    return [
-        {
+    by_key = {
+        (rid, idx): {
             "idx": idx,
             "start": start,
             "end": end,
             "text": text,
+            "stems": stems(text),
             "vector": np.frombuffer(blob, dtype=np.float32) if blob else None,
         }
-        for idx, start, end, text, blob in rows
-    ]
+        for rid, idx, start, end, text, blob in rows
+    }
+    return {
+        c.passage_id: [
+            by_key[(c.recording_id, i)]
+            for i in range(c.first_segment, c.last_segment + 1)
+            if (c.recording_id, i) in by_key
+        ]
+        for c in candidates
+    }
 
 
 def _term_weights(db: Database, parsed: ParsedQuery, total: int) -> dict[Any, float]:
@@ -423,32 +449,44 @@ def _idf(doc_count: int, total: int) -> float:
     return math.log((total - doc_count + 0.5) / (doc_count + 0.5) + 1.0)
 
 
-def _coverage(text: str, parsed: ParsedQuery, weights: dict[Any, float]) -> float:
-    """Share (0..1) of the query's word weight found in ``text``."""
+def _coverage(text_stems: list[str], parsed: ParsedQuery, weights: dict[Any, float]) -> float:
+    """Share (0..1) of the query's word weight found in a text, given the text's stems."""
     total = sum(weights.values())
     if not total:
         return 0.0
-    spans = word_spans(text)
-    stems = [s for _, _, s in spans]
-    present = set(stems)
+    present = set(text_stems)
     found = 0.0
     for term in parsed.terms:
         if term.prefix:
-            if any(fold(text[a:b]).startswith(term.stem) for a, b, _ in spans):
+            if any(s.startswith(term.stem) for s in present):
                 found += weights[term]
         elif term.stem in present:
             found += weights[term]
     for phrase in parsed.phrases:
-        if contains_phrase(stems, phrase):
+        if contains_phrase(text_stems, phrase):
             found += weights[phrase]
     return found / total
 
 
-def _with_meta(db: Database, moment: Moment) -> Moment:
-    row = db.execute("SELECT slug, title, date FROM recordings WHERE id = ?", [moment.recording_id]).fetchone()
-    if row is None:
-        return moment
-    return replace(moment, slug=row[0], title=row[1], date=row[2])
+def _with_meta(db: Database, moments: list[Moment]) -> list[Moment]:
+    """The moments with their recording's slug, title and date, read in one query."""
+    if not moments:
+        return []
+    rows = db.execute(
+        "SELECT id, slug, title, date FROM recordings WHERE id IN (SELECT value FROM json_each(?))",
+        [json.dumps(sorted({m.recording_id for m in moments}))],
+    ).fetchall()
+    meta = {rid: (slug, title, day) for rid, slug, title, day in rows}
+    return [
+        replace(m, slug=meta[m.recording_id][0], title=meta[m.recording_id][1], date=meta[m.recording_id][2])
+        for m in moments
+        if m.recording_id in meta
+    ]
+
+
+def _with_snippets(moments: list[Moment], parsed: ParsedQuery) -> list[Moment]:
+    """Snippets are made only for the moments shown: marking words is the slow part of a result."""
+    return [replace(m, snippet=highlight(m.text, parsed)) for m in moments]
 
 
 def _rank_key(moment: Moment) -> tuple[bool, float]:

@@ -59,6 +59,12 @@ def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
+def stems(text: str) -> list[str]:
+    """The stems of ``text``'s FTS5 tokens, in order (the fast path for matching, no offsets)."""
+    folded = text.lower() if text.isascii() else fold(text)
+    return [stem(w) for w in _WORD.findall(folded)]
+
+
 def word_spans(text: str) -> list[tuple[int, int, str]]:
     """(start, end, stem) for each token of ``text``, with offsets into ``text`` itself."""
     spans = []
@@ -114,10 +120,13 @@ class ParsedQuery:
     def empty(self) -> bool:
         return not self.text
 
-    def fts_expression(self) -> str | None:
-        """An FTS5 MATCH expression: quoted phrases required, other words optional; None if no words."""
+    def fts_expression(self, skip: frozenset["Term"] = frozenset()) -> str | None:
+        """An FTS5 MATCH expression: quoted phrases required, other words optional; None if no words.
+
+        Terms in ``skip`` are left out (words so common that ranking by them costs more than it tells).
+        """
         phrases = [_phrase_fts(p) for p in self.phrase_words]
-        optional = [t.fts() for t in self.terms]
+        optional = [t.fts() for t in self.terms if t not in skip]
         if phrases:
             required = " AND ".join(phrases)
             return f"{required} AND ({' OR '.join(phrases + optional)})" if optional else required
