@@ -34,6 +34,7 @@ from .vectors import VectorIndex, vector_index
 
 SORTS = ("relevance", "date")
 MAX_LIMIT = 100
+QUERY_CACHE_SIZE = 512
 
 
 class SearchError(ValueError):
@@ -83,7 +84,6 @@ class Moment:
     score: float
     date: str | None = None
     literal: bool = False  # its passage holds every word (and phrase) of the query
-    signals: dict[str, float] = field(default_factory=dict)  # what the score was made of, for tuning
 
     @property
     def url(self) -> str:
@@ -132,7 +132,6 @@ class _Candidate:
     text: str
     cosine: float = 0.0
     coverage: float = 0.0
-    keyword: bool = False  # found by FTS5
 
     def score(self, ranking: Ranking) -> float:
         return self.cosine + ranking.keyword_weight * self.coverage
@@ -145,6 +144,8 @@ class Searcher:
         self._embedder = embedder
         self.ranking = ranking or Ranking()
         self.query_cache = query_cache  # off in benchmarks, so every timing includes embedding the query
+        self._query_vectors: dict[str, np.ndarray] = {}  # the last few hundred: people page and refine
+        self._query_lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: Config) -> "Searcher":
@@ -158,9 +159,18 @@ class Searcher:
         return self._embedder
 
     def embed_query(self, text: str) -> np.ndarray:
-        if not self.query_cache:
-            return self.embedder.embed([text])[0]
-        return _embed_cached(self.embedder, text)
+        """The query's vector, remembered for repeats unless ``query_cache`` is off."""
+        with self._query_lock:
+            cached = self._query_vectors.get(text)
+        if cached is not None:
+            return cached
+        vector = self.embedder.embed([text])[0]
+        if self.query_cache:
+            with self._query_lock:
+                if len(self._query_vectors) >= QUERY_CACHE_SIZE:
+                    self._query_vectors.pop(next(iter(self._query_vectors)))
+                self._query_vectors[text] = vector
+        return vector
 
     def search(
         self,
@@ -209,9 +219,10 @@ class Searcher:
             return []
         others = index.recording_ids[index.recording_ids != recording_id]
         hits = index.search(vector, self.ranking.dense_candidates, np.unique(others))
-        candidates = _load_candidates(db, hits.passage_ids.tolist())
+        cosines = dict(zip(hits.passage_ids.tolist(), hits.scores.tolist()))
+        candidates = _load_candidates(db, list(cosines))
         for candidate in candidates:
-            candidate.cosine = float(hits.scores[hits.passage_ids.tolist().index(candidate.passage_id)])
+            candidate.cosine = cosines[candidate.passage_id]
         nothing = parse_query("")
         moments = self._moments(db, candidates, nothing, {}, vector)
         related_threshold = self.ranking.threshold  # no words to match: cosine alone must clear it
@@ -239,11 +250,9 @@ class Searcher:
             ids = list(dict.fromkeys([*(dense.passage_ids.tolist() if dense else []), *keyword_ids]))
         candidates = _load_candidates(db, ids)
         cosines = index.similarity(query_vector, ids) if query_vector is not None else {}
-        keyword_set = set(keyword_ids)
         for candidate in candidates:
             candidate.cosine = cosines.get(candidate.passage_id, 0.0)
             candidate.coverage = _coverage(stems(candidate.text), parsed, weights)
-            candidate.keyword = candidate.passage_id in keyword_set
         candidates.sort(key=lambda c: c.score(ranking), reverse=True)
         return candidates[: ranking.rescored_passages]
 
@@ -272,11 +281,11 @@ class Searcher:
                 )
                 coverage = _coverage(seg["stems"] + (segments[i + 1]["stems"] if i + 1 < len(segments) else []),
                                      parsed, weights)
-                scored.append((cosine + ranking.keyword_weight * coverage, i, cosine, coverage))
-            # As between passages, a window holding every query word beats one that only means alike.
-            window_score, i, window_cosine, window_coverage = max(
-                scored, key=lambda item: (item[3] >= 0.999, item[0], -item[1])
-            )
+                scored.append((coverage >= 0.999, cosine + ranking.keyword_weight * coverage, -i))
+            # As between passages, a window holding every query word beats one that only means alike;
+            # among equals the earlier segment wins, so the player starts before the answer, not inside it.
+            _, window_score, minus_i = max(scored)
+            i = -minus_i
             score = ranking.passage_weight * candidate.score(ranking) + (1 - ranking.passage_weight) * window_score
             shown = segments[i : i + 3]
             key = (candidate.recording_id, segments[i]["idx"])
@@ -291,12 +300,6 @@ class Searcher:
                     snippet="",
                     score=score,
                     literal=candidate.coverage >= 0.999,
-                    signals={
-                        "passage_cosine": candidate.cosine,
-                        "passage_coverage": candidate.coverage,
-                        "window_cosine": window_cosine,
-                        "window_coverage": window_coverage,
-                    },
                 )
         moments = sorted(best.values(), key=_rank_key, reverse=True)
         kept: list[Moment] = []
@@ -307,24 +310,6 @@ class Searcher:
             ):
                 kept.append(moment)
         return kept
-
-
-_query_cache: dict[tuple[int, str], np.ndarray] = {}
-_query_cache_lock = threading.Lock()
-
-
-def _embed_cached(embedder: Embedder, text: str) -> np.ndarray:
-    """Embed a query, remembering the last few hundred (people page and refine)."""
-    key = (id(embedder), text)
-    with _query_cache_lock:
-        if key in _query_cache:
-            return _query_cache[key]
-    vector = embedder.embed([text])[0]
-    with _query_cache_lock:
-        if len(_query_cache) >= 512:
-            _query_cache.pop(next(iter(_query_cache)))
-        _query_cache[key] = vector
-    return vector
 
 
 def recordings_matching(db: Database, filters: SearchFilters) -> np.ndarray:
@@ -372,7 +357,7 @@ def _keyword_hits(
     params: list[Any] = [expression]
     if allowed is not None:
         sql += " AND rowid IN (SELECT id FROM passages WHERE recording_id IN (SELECT value FROM json_each(?)))"
-        params.append("[" + ",".join(str(int(r)) for r in allowed) + "]")
+        params.append(json.dumps(allowed.tolist()))
     sql += " ORDER BY rank LIMIT ?"
     params.append(k)
     return [row[0] for row in db.execute(sql, params)]
@@ -385,7 +370,7 @@ def _load_candidates(db: Database, passage_ids: list[int]) -> list[_Candidate]:
         "SELECT p.id, p.recording_id, p.first_segment, p.last_segment, p.start, p.end, p.text "
         "FROM passages p JOIN recordings r ON r.id = p.recording_id "
         "WHERE r.status = 'ready' AND p.id IN (SELECT value FROM json_each(?))",
-        ["[" + ",".join(str(int(p)) for p in passage_ids) + "]"],
+        [json.dumps(passage_ids)],
     ).fetchall()
     return [_Candidate(*row) for row in rows]
 
@@ -432,9 +417,10 @@ def _term_weights(db: Database, parsed: ParsedQuery, total: int) -> dict[Any, fl
                 "SELECT MAX(doc) FROM passages_fts_terms WHERE term >= ? AND term < ?",
                 [term.stem, term.stem + "\U0010ffff"],
             ).fetchone()
+            count = row[0] or 0
         else:
-            row = db.execute("SELECT doc FROM passages_fts_terms WHERE term = ?", [term.stem]).fetchone()
-        weights[term] = _idf((row[0] if row and row[0] else 0), total)
+            count = _doc_count(db, term.stem)
+        weights[term] = _idf(count, total)
     for phrase in parsed.phrases:
         weights[phrase] = sum(_idf(_doc_count(db, s), total) for s in phrase)
     return weights

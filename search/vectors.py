@@ -9,6 +9,7 @@ another process ingested on its very next query. Only the changed rows are read 
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,7 +139,7 @@ def _read_vectors(db: Database, passage_ids: np.ndarray) -> tuple[np.ndarray, np
         for pid, rid, blob in db.execute(
             "SELECT passage_id, recording_id, embedding FROM passage_vectors "
             "WHERE passage_id IN (SELECT value FROM json_each(?))",
-            [_json_list(chunk)],
+            [json.dumps(chunk)],
         ):
             ids.append(pid)
             recordings.append(rid)
@@ -149,17 +150,14 @@ def _read_vectors(db: Database, passage_ids: np.ndarray) -> tuple[np.ndarray, np
     return np.array(ids, np.int64), np.array(recordings, np.int64), matrix
 
 
-def _json_list(values: list[int]) -> str:
-    return "[" + ",".join(str(v) for v in values) + "]"
-
-
 _indexes: dict[str, VectorIndex] = {}
 _indexes_lock = threading.Lock()
 
 
 def vector_index(db: Database) -> VectorIndex:
     """This process's up-to-date index for the database ``db`` is connected to."""
-    key = str(Path(_database_file(db)).resolve()) if _database_file(db) else f"memory:{id(db)}"
+    filename = _database_file(db)
+    key = str(Path(filename).resolve()) if filename else f"memory:{id(db)}"
     with _indexes_lock:
         index = _indexes.get(key) or VectorIndex()
         _indexes[key] = index = index.updated(db)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from flask import Blueprint, abort, jsonify, request
 
 from archive.store import jobs as job_store
@@ -65,10 +67,11 @@ def related(recording_id: int):
     store.get_recording(db, recording_id) or abort(404, f"no recording {recording_id}")
     at = request.args.get("t", "0")
     try:
-        seconds = max(0.0, float(at))
+        seconds = float(at)
     except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds):
         abort(400, f"t must be a number of seconds, not {at[:40]!r}")
-    if seconds != seconds or seconds == float("inf"):
-        abort(400, "t must be a number of seconds")
+    seconds = max(0.0, seconds)
     moments = searcher().related(db, recording_id, seconds)
     return jsonify({"recording_id": recording_id, "t": seconds, "results": [m.to_dict() for m in moments]})
