@@ -12,11 +12,12 @@ import click
 from sqlite_utils.db import sqlite3
 
 from .config import Config, ConfigError, load_config
-from .export import FORMATS, clock, export
+from .export import FORMATS, export
 from .store import connect
 from .store import jobs as job_store
 from .store import recordings as store
 from .store.models import RecordingMeta
+from .timecode import clock
 
 
 class BadInput(click.ClickException):
@@ -259,7 +260,10 @@ def serve(ctx, host, port, threads, no_worker):
             _, worker_stop = JobQueue(config).start_background_worker()
     click.echo(f"Talk Archive at http://{host}:{port}/  (data: {config.data_dir.resolve()})", err=True)
     try:
-        waitress_serve(app, host=host, port=port, threads=threads)
+        # Waitress spools request bodies to disk; let it take the largest upload the app accepts.
+        waitress_serve(
+            app, host=host, port=port, threads=threads, max_request_body_size=config.max_upload_bytes + (1 << 20)
+        )
     finally:
         if worker_stop:
             worker_stop.set()

@@ -41,6 +41,8 @@ class Config:
     embedding_model: str = ""
     # Empty: the embedded SQLite queue in the data directory.
     queue_url: str = ""
+    # The largest recording staff may upload through the web page, in megabytes.
+    max_upload_mb: int = 4096
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -58,6 +60,10 @@ class Config:
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
 
 
 def _coerce(name: str, kind: type, raw: Any) -> Any:

@@ -5,19 +5,9 @@ from __future__ import annotations
 import json
 
 from .store.models import Recording, Segment
+from .timecode import clock
 
 FORMATS = ("json", "txt", "srt", "vtt")
-
-
-def clock(seconds: float, *, decimal: str = ".", always_hours: bool = True) -> str:
-    """Timestamp as ``HH:MM:SS.mmm`` (``,`` for SRT); ``MM:SS`` style when ``always_hours`` is off and it fits."""
-    millis = int(round(max(seconds, 0.0) * 1000))
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs, millis = divmod(rest, 1000)
-    if not always_hours:
-        return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{millis:03d}"
 
 
 def to_json(recording: Recording, segments: list[Segment]) -> str:

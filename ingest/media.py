@@ -24,7 +24,16 @@ TRUNCATION_TOLERANCE = 0.9
 
 
 class MediaError(Exception):
-    """The file is not media we can use; the message says why in words a person understands."""
+    """The file is not media we can use; ``reason`` says why in words a person understands."""
+
+    def __init__(self, path: Path | str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+    def about(self, name: str) -> str:
+        """The message naming the file as ``name`` (an upload's own name, not where the server keeps it)."""
+        return f"{name}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -55,20 +64,20 @@ class AudioSlice:
 
 def _check_file(path: Path) -> None:
     if not path.exists():
-        raise MediaError(f"{path}: no such file")
+        raise MediaError(path, "no such file")
     if path.is_dir():
-        raise MediaError(f"{path}: is a directory, not a recording")
+        raise MediaError(path, "is a directory, not a recording")
     if not os.access(path, os.R_OK):
-        raise MediaError(f"{path}: cannot be read (permission denied)")
+        raise MediaError(path, "cannot be read (permission denied)")
     if path.stat().st_size == 0:
-        raise MediaError(f"{path}: the file is empty (0 bytes)")
+        raise MediaError(path, "the file is empty (0 bytes)")
 
 
 def _open(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), mode="r")
     except av.error.FFmpegError as exc:
-        raise MediaError(f"{path}: not an audio or video file that can be read ({_reason(exc)})") from None
+        raise MediaError(path, f"not an audio or video file that can be read ({_reason(exc)})") from None
 
 
 def _reason(exc: Exception) -> str:
@@ -96,7 +105,7 @@ def probe(path: Path | str) -> MediaInfo:
     _check_file(path)
     with _open(path) as container:
         if not container.streams.audio:
-            raise MediaError(f"{path}: has no audio track")
+            raise MediaError(path, "has no audio track")
         stream = container.streams.audio[0]
         has_video = any(
             s.type == "video" and not (s.disposition & av.stream.Disposition.attached_pic)
@@ -104,13 +113,13 @@ def probe(path: Path | str) -> MediaInfo:
         )
         duration = _declared_duration(container, stream)
         if not _decodes_a_frame(container, stream):
-            raise MediaError(f"{path}: its audio cannot be decoded (damaged or not really media)")
+            raise MediaError(path, "its audio cannot be decoded (damaged or not really media)")
         if duration is None:
             duration = _decoded_length(path)
         elif duration > 1 and not _decodes_a_frame(container, stream, at=duration - min(5.0, duration * 0.1)):
-            raise MediaError(f"{path}: the file is cut off (it claims {duration:.0f} s but the audio stops early)")
+            raise MediaError(path, f"the file is cut off (it claims {duration:.0f} s but the audio stops early)")
         if duration <= 0:
-            raise MediaError(f"{path}: contains no audio")
+            raise MediaError(path, "contains no audio")
         codec = stream.codec_context
         return MediaInfo(
             duration=duration,
@@ -152,7 +161,7 @@ def decode(path: Path | str) -> Iterator[np.ndarray]:
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
     with _open(path) as container:
         if not container.streams.audio:
-            raise MediaError(f"{path}: has no audio track")
+            raise MediaError(path, "has no audio track")
         stream = container.streams.audio[0]
         stream.thread_type = "AUTO"
         bad_packets = 0
@@ -163,10 +172,10 @@ def decode(path: Path | str) -> Iterator[np.ndarray]:
                 # A damaged packet inside an otherwise good file: skip it, as ffmpeg does.
                 bad_packets += 1
                 if bad_packets > 100:
-                    raise MediaError(f"{path}: too much of the audio is damaged to decode") from None
+                    raise MediaError(path, "too much of the audio is damaged to decode") from None
                 continue
             except av.error.FFmpegError as exc:
-                raise MediaError(f"{path}: decoding failed ({_reason(exc)})") from None
+                raise MediaError(path, f"decoding failed ({_reason(exc)})") from None
             for frame in frames:
                 for out in resampler.resample(frame):
                     yield out.to_ndarray().reshape(-1)

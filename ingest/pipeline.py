@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
 from sqlite_utils import Database
 
 from archive.config import Config
@@ -107,14 +108,14 @@ def title_from_filename(path: Path) -> str:
     return words[:1].upper() + words[1:] if words else "Untitled talk"
 
 
-def _media_suffix(path: Path) -> str:
+def media_suffix(path: Path) -> str:
     suffix = path.suffix.lower()
     return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".media"
 
 
-def store_original(source: Path, digest: str, media_dir: Path) -> tuple[str, bool]:
-    """Copy ``source`` to ``<media_dir>/<ab>/<sha256><ext>``; returns (path under the data dir, newly written)."""
-    target = media_dir / digest[:2] / f"{digest}{_media_suffix(source)}"
+def store_original(source: Path, digest: str, media_dir: Path, suffix: str) -> tuple[str, bool]:
+    """Copy ``source`` to ``<media_dir>/<ab>/<sha256><suffix>``; returns (path under the data dir, newly written)."""
+    target = media_dir / digest[:2] / f"{digest}{suffix}"
     relative = str(Path(media_dir.name) / target.relative_to(media_dir))
     if target.exists():
         return relative, False
@@ -141,14 +142,19 @@ def ingest_file(
     transcriber: Transcriber | None = None,
     embedder: Embedder | None = None,
     progress: ProgressCallback | None = None,
+    original_filename: str = "",
 ) -> IngestResult:
-    """Ingest one recording and return it. Raises IngestError (or media.MediaError) for bad input."""
+    """Ingest one recording and return it. Raises IngestError (or media.MediaError) for bad input.
+
+    ``original_filename`` names the file when ``path`` is a generated name (a web upload).
+    """
     path = Path(path)
+    original_filename = original_filename or path.name
     report = progress or (lambda step, fraction: None)
     timer = StepTimer()
     meta = RecordingMeta(**{**meta.__dict__})  # never change the caller's copy
     meta.date = normalize_date(meta.date)
-    meta.title = " ".join(meta.title.split()) or title_from_filename(path)
+    meta.title = " ".join(meta.title.split()) or title_from_filename(Path(original_filename))
 
     with timer("probe"):
         info = media.probe(path)
@@ -159,7 +165,7 @@ def ingest_file(
         existing = store.get_recording_by_hash(db, digest)
         if existing:
             return IngestResult(existing, created=False, timings=timer.seconds)
-        media_path, wrote_file = store_original(path, digest, config.media_dir)
+        media_path, wrote_file = store_original(path, digest, config.media_dir, media_suffix(Path(original_filename)))
 
     try:
         transcriber = transcriber or default_transcriber(config)
@@ -170,7 +176,7 @@ def ingest_file(
         segments = _transcribe(path, info, transcriber, hints, timer, report)
         passages = build_passages(segments)
         with timer("embed"):
-            vectors, window_vectors = _embed(embedder, passages, segments)
+            vectors, window_vectors, _ = embed_index(embedder, passages, segments)
         report("embed", 0.97)
         with timer("write"), db.atomic():
             already = store.get_recording_by_hash(db, digest)  # another worker got there first
@@ -183,7 +189,7 @@ def ingest_file(
                 media_path=media_path,
                 media_hash=digest,
                 media_kind=info.kind,
-                original_filename=path.name,
+                original_filename=original_filename,
                 language=config.whisper_language or "",
                 model=transcriber.model_name,
             )
@@ -224,25 +230,54 @@ def _transcribe(
     timer.add("transcribe", time.perf_counter() - started - (timer.seconds.get("decode", 0.0) - before))
     if info.duration > 1 and decoded < info.duration * media.TRUNCATION_TOLERANCE:
         raise media.MediaError(
-            f"{path}: the file is cut off (it claims {info.duration:.0f} s but the audio stops at {decoded:.0f} s)"
+            path, f"the file is cut off (it claims {info.duration:.0f} s but the audio stops at {decoded:.0f} s)"
         )
     return segments
 
 
-def _embed(embedder: Embedder, passages, segments) -> tuple:
-    """Vectors for the passages and for each segment's window, embedded in one batched call."""
+def embed_index(embedder: Embedder, passages, segments, known: dict[str, np.ndarray] | None = None) -> tuple:
+    """Vectors for the passages and for each segment's window, embedded in one batched call.
+
+    Texts found in ``known`` (text -> vector, from ``stored_vectors``) keep their vector and
+    are not embedded again. Returns (passage vectors, window vectors, how many texts were embedded).
+    """
     texts = [p.text for p in passages] + segment_windows(segments)
-    vectors = embedder.embed(texts) if texts else None
-    if vectors is None:
-        return [], []
-    return vectors[: len(passages)], vectors[len(passages) :]
+    if not texts:
+        return [], [], 0
+    vectors_of = dict(known or {})
+    missing = [t for t in dict.fromkeys(texts) if t not in vectors_of]
+    if missing:
+        vectors_of.update(zip(missing, embedder.embed(missing)))
+    vectors = np.stack([vectors_of[t] for t in texts]).astype(np.float32, copy=False)
+    return vectors[: len(passages)], vectors[len(passages) :], len(missing)
+
+
+def stored_vectors(db: Database, recording_id: int, segments: list[Segment], model_name: str) -> dict[str, np.ndarray]:
+    """Text -> vector for the passages and segment windows stored now for this recording.
+
+    ``segments`` must be the transcript those vectors were made from; vectors of another model are left out.
+    """
+    known: dict[str, np.ndarray] = {}
+    for text, blob in db.execute(
+        """SELECT p.text, v.embedding FROM passages p JOIN passage_vectors v ON v.passage_id = p.id
+           WHERE p.recording_id = ? AND v.model = ?""",
+        [recording_id, model_name],
+    ):
+        known[text] = np.frombuffer(blob, dtype=np.float32)
+    windows = segment_windows(segments)
+    for idx, blob in db.execute(
+        "SELECT idx, embedding FROM segment_vectors WHERE recording_id = ? AND model = ?", [recording_id, model_name]
+    ):
+        if idx < len(windows):
+            known.setdefault(windows[idx], np.frombuffer(blob, dtype=np.float32))
+    return known
 
 
 def reindex_recording(db: Database, recording_id: int, embedder: Embedder) -> int:
     """Rebuild one recording's passages, FTS rows and vectors from its stored segments."""
     segments = store.get_segments(db, recording_id)
     passages = build_passages(segments)
-    vectors, window_vectors = _embed(embedder, passages, segments)
+    vectors, window_vectors, _ = embed_index(embedder, passages, segments)
     with db.atomic():
         delete_passages(db, recording_id)
         write_passages(db, recording_id, passages, vectors, embedder.model_name, window_vectors)

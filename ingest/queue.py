@@ -61,6 +61,13 @@ def _exited_local_workers(names: set[str]) -> set[str]:
     return dead
 
 
+def _failure_message(exc: Exception, original_filename: str | None) -> str:
+    """What went wrong, naming an uploaded file by its own name rather than where the server keeps it."""
+    if isinstance(exc, MediaError) and original_filename:
+        return exc.about(original_filename)
+    return str(exc) or exc.__class__.__name__
+
+
 def make_huey(config: Config):
     if config.queue_url:
         raise ConfigError(f"ARCHIVE_QUEUE_URL {config.queue_url!r} is not supported; leave it empty for the SQLite queue")
@@ -77,12 +84,18 @@ class JobQueue:
         self._task = self.huey.task(name="ingest_job")(self.run_job)
 
     # -- submitting -------------------------------------------------------
-    def submit(self, path: Path | str, meta: RecordingMeta, *, delete_source: bool = False) -> Job:
-        """Check the file now (bad media fails here, not in the worker) and queue its ingest."""
+    def submit(
+        self, path: Path | str, meta: RecordingMeta, *, delete_source: bool = False, original_filename: str = ""
+    ) -> Job:
+        """Check the file now (bad media fails here, not in the worker) and queue its ingest.
+
+        ``original_filename`` is the name to show and to take a default title from, when
+        ``path`` is a generated one (a web upload).
+        """
         path = Path(path).resolve()
         probe(path)
-        title = meta.title or title_from_filename(path)
-        params = {"meta": meta.to_dict(), "delete_source": delete_source}
+        title = meta.title or title_from_filename(Path(original_filename or path.name))
+        params = {"meta": meta.to_dict(), "delete_source": delete_source, "original_filename": original_filename}
         with self._db() as db:
             job_id = job_store.create_job(db, title, str(path), params)
             self._task(job_id)
@@ -137,10 +150,15 @@ class JobQueue:
             try:
                 with self._heartbeat(job_id, me):
                     result = ingest_file(
-                        db, self.config, job.source_path, RecordingMeta.from_dict(job.params["meta"]), progress=progress
+                        db,
+                        self.config,
+                        job.source_path,
+                        RecordingMeta.from_dict(job.params["meta"]),
+                        progress=progress,
+                        original_filename=job.params.get("original_filename") or "",
                     )
             except EXPECTED_ERRORS as exc:
-                job_store.fail_job(db, job_id, str(exc) or exc.__class__.__name__)
+                job_store.fail_job(db, job_id, _failure_message(exc, job.params.get("original_filename")))
                 return
             except Exception as exc:  # a bug: keep the worker alive, show the job failed, log the details
                 log.error("job %s failed unexpectedly:\n%s", job_id, traceback.format_exc())

@@ -1,14 +1,23 @@
-// Recording page: start at ?t= or #t=, seek when a transcript time is clicked, follow along.
+// The recording page: start at ?t= or #t= (stopping at &end= for a clip), follow along in the
+// transcript, seek from it, find words in it, copy links to moments, share clips with a
+// citation, and show related moments in other talks. Plain JavaScript, no libraries.
 (function () {
   "use strict";
+  var article = document.getElementById("recording");
   var player = document.getElementById("player");
   var transcript = document.getElementById("transcript");
-  if (!player || !transcript) return;
+  if (!article || !player || !transcript) return;
 
-  // Accepts 754, 754.5, 12:34, 1:02:03, 12m34s, 1h02m03s. Anything else: null.
+  var items = Array.prototype.slice.call(transcript.querySelectorAll("li[data-start]"));
+  var starts = items.map(function (li) { return parseFloat(li.dataset.start); });
+  var statusLine = document.getElementById("status");
+  var duration = parseFloat(article.dataset.duration) || 0;
+
+  // ---- Times --------------------------------------------------------------------
+  // The forms archive/timecode.py reads: 754, 754.5, 12:34, 1:02:03, 12m34s, 1h02m03s.
   function parseTime(value) {
     if (!value) return null;
-    value = value.trim();
+    value = String(value).trim().toLowerCase();
     var m;
     if (/^\d+(\.\d+)?$/.test(value)) return parseFloat(value);
     if ((m = /^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$/.exec(value))) {
@@ -20,40 +29,300 @@
     return null;
   }
 
-  function startTime() {
-    var params = new URLSearchParams(window.location.search);
-    var hash = new URLSearchParams(window.location.hash.replace(/^#/, ""));
-    return parseTime(params.get("t")) ?? parseTime(hash.get("t"));
+  function clock(seconds) {
+    var s = Math.max(0, Math.floor(seconds));
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    return h ? h + ":" + pad(m) + ":" + pad(sec) : m + ":" + pad(sec);
   }
 
-  function seek(seconds) {
-    if (seconds === null) return;
-    var go = function () { player.currentTime = seconds; };
+  function momentUrl(start, end) {
+    var url = new URL(article.dataset.url);
+    url.searchParams.set("t", String(Math.floor(start)));
+    if (end !== null && end !== undefined) url.searchParams.set("end", String(Math.ceil(end)));
+    return url.href;
+  }
+
+  function say(message) { statusLine.textContent = message; }
+
+  // ---- Where to start, and where a clip stops -------------------------------------
+  // The server has read ?t= and &end=; #t= (links from other players) only the page can see.
+  function fromHash(name) {
+    return parseTime(new URLSearchParams(window.location.hash.replace(/^#/, "")).get(name));
+  }
+  function valid(seconds) { return seconds !== null && !isNaN(seconds) && (!duration || seconds <= duration) ? seconds : null; }
+  var start = article.dataset.start ? parseFloat(article.dataset.start) : valid(fromHash("t"));
+  var clipEnd = article.dataset.end ? parseFloat(article.dataset.end) : valid(fromHash("end"));
+  if (clipEnd !== null && clipEnd <= (start || 0)) clipEnd = null;
+
+  function seek(seconds, play) {
+    var go = function () {
+      player.currentTime = seconds;
+      if (play) player.play().catch(function () {});
+    };
     if (player.readyState >= 1) go(); else player.addEventListener("loadedmetadata", go, { once: true });
   }
 
-  seek(startTime());
-
-  transcript.addEventListener("click", function (event) {
-    var link = event.target.closest("a.time");
-    if (!link) return;
-    event.preventDefault();
-    var seconds = parseFloat(link.closest("li").dataset.start);
-    history.replaceState(null, "", "?t=" + Math.floor(seconds));
-    player.currentTime = seconds;
-    player.play();
+  if (start !== null) seek(start, false);
+  window.addEventListener("hashchange", function () {
+    var t = valid(fromHash("t"));
+    if (t !== null) seek(t, true);
   });
 
-  var items = Array.prototype.slice.call(transcript.querySelectorAll("li[data-start]"));
-  var current = null;
-  player.addEventListener("timeupdate", function () {
-    var t = player.currentTime, found = null;
-    for (var i = 0; i < items.length; i++) {
-      if (parseFloat(items[i].dataset.start) <= t) found = items[i]; else break;
+  function checkClipEnd() {
+    if (clipEnd === null) return;
+    if (player.currentTime >= clipEnd) {
+      player.pause();
+      player.currentTime = clipEnd;
+      clipEnd = null; // the clip has been played; from here on the talk plays normally
+      say("End of the clip.");
+    } else if (!player.paused) {
+      window.requestAnimationFrame(checkClipEnd); // finer than timeupdate's quarter seconds
     }
-    if (found === current) return;
-    if (current) current.classList.remove("current");
-    if (found) found.classList.add("current");
-    current = found;
+  }
+  player.addEventListener("play", checkClipEnd);
+
+  // ---- Following along ----------------------------------------------------------
+  var current = transcript.querySelector("li.current");
+  var following = true;
+  var expectedScroll = null;
+  var followButton = document.getElementById("follow");
+
+  function indexAt(t) {
+    var lo = 0, hi = starts.length - 1, found = -1;
+    while (lo <= hi) {
+      var mid = (lo + hi) >> 1;
+      if (starts[mid] <= t + 1e-3) { found = mid; lo = mid + 1; } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  function scrollToCurrent() {
+    if (!current || current.hidden) return;
+    var top = current.offsetTop - transcript.clientHeight / 3;
+    expectedScroll = Math.max(0, Math.min(top, transcript.scrollHeight - transcript.clientHeight));
+    transcript.scrollTop = expectedScroll;
+  }
+
+  // A scroll we did not make is the reader's: stop following until they ask for it again.
+  transcript.addEventListener("scroll", function () {
+    if (expectedScroll !== null && Math.abs(transcript.scrollTop - expectedScroll) <= 2) return;
+    expectedScroll = null;
+    if (following && !player.paused) {
+      following = false;
+      followButton.hidden = false;
+    }
   });
+
+  function follow() {
+    following = true;
+    followButton.hidden = true;
+    scrollToCurrent();
+  }
+  followButton.addEventListener("click", follow);
+
+  var relatedTimer = null;
+  function update() {
+    var i = indexAt(player.currentTime);
+    var found = i >= 0 ? items[i] : null;
+    if (found === current) return;
+    if (current) { current.classList.remove("current"); current.removeAttribute("aria-current"); }
+    if (found) { found.classList.add("current"); found.setAttribute("aria-current", "true"); }
+    current = found;
+    if (following) scrollToCurrent();
+    window.clearTimeout(relatedTimer);
+    relatedTimer = window.setTimeout(function () { loadRelated(player.currentTime); }, 700);
+  }
+  player.addEventListener("timeupdate", update);
+  player.addEventListener("seeked", update);
+
+  // ---- Seeking from the transcript ----------------------------------------------
+  transcript.addEventListener("click", function (event) {
+    if (transcript.classList.contains("editing")) return;
+    var li = event.target.closest("li[data-start]");
+    if (!li) return;
+    var copyButton = event.target.closest("button.seg-copy");
+    var seconds = parseFloat(li.dataset.start);
+    if (copyButton) {
+      copy(momentUrl(seconds), "Link to " + clock(seconds));
+      return;
+    }
+    var onTime = event.target.closest("a.time");
+    if (!onTime && (event.target.closest("button") || String(window.getSelection()).length)) return;
+    event.preventDefault();
+    history.replaceState(null, "", "?t=" + Math.floor(seconds));
+    following = true;
+    followButton.hidden = true;
+    seek(seconds, true);
+  });
+  if (current) window.requestAnimationFrame(scrollToCurrent);
+
+  // ---- Copying ------------------------------------------------------------------
+  function copy(text, what) {
+    var done = function () { say(what + " copied: " + text); };
+    var fallback = function () {
+      var area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.style.position = "fixed";
+      area.style.opacity = "0";
+      document.body.appendChild(area);
+      area.select();
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      document.body.removeChild(area);
+      if (ok) done(); else say("Copy this: " + text);
+    };
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(done, fallback);
+    else fallback();
+  }
+
+  document.getElementById("copy-moment").addEventListener("click", function () {
+    copy(momentUrl(player.currentTime), "Link to " + clock(player.currentTime));
+  });
+
+  // ---- Sharing a clip with a citation ---------------------------------------------
+  var dialog = document.getElementById("share");
+  var shareStart = document.getElementById("share-start");
+  var shareEnd = document.getElementById("share-end");
+  var shareLink = document.getElementById("share-link");
+  var shareCitation = document.getElementById("share-citation");
+  var shareError = document.getElementById("share-error");
+
+  function citation(from, to, url) {
+    var d = article.dataset, parts = [];
+    if (d.speakers) parts.push(d.speakers + ".");
+    parts.push("\u201c" + d.title + ".\u201d");
+    var where = [d.organization, d.date].filter(Boolean).join(", ");
+    if (where) parts.push(where + ".");
+    parts.push("Recording, " + (to === null ? "at " + clock(from) : clock(from) + "\u2013" + clock(to)) + ".");
+    parts.push(url);
+    return parts.join(" ");
+  }
+
+  function refreshShare() {
+    var from = parseTime(shareStart.value);
+    var to = shareEnd.value.trim() ? parseTime(shareEnd.value) : null;
+    var problem = "";
+    if (from === null) problem = "Write the start as 12:34, 1:02:03 or 1h02m03s.";
+    else if (shareEnd.value.trim() && to === null) problem = "Write the end as 12:34, 1:02:03 or 1h02m03s, or leave it empty.";
+    else if (to !== null && to <= from) problem = "The end must come after the start.";
+    else if (duration && (from > duration || (to !== null && to > duration + 1))) problem = "The talk is only " + clock(duration) + " long.";
+    shareError.textContent = problem;
+    if (problem) { shareLink.value = ""; shareCitation.value = ""; return; }
+    var url = momentUrl(from, to);
+    shareLink.value = url;
+    shareCitation.value = citation(Math.floor(from), to === null ? null : Math.ceil(to), url);
+  }
+
+  document.getElementById("open-share").addEventListener("click", function () {
+    shareStart.value = clock(player.currentTime);
+    shareEnd.value = "";
+    refreshShare();
+    dialog.showModal();
+  });
+  document.getElementById("share-now").addEventListener("click", function () {
+    shareEnd.value = clock(Math.ceil(player.currentTime));
+    refreshShare();
+  });
+  shareStart.addEventListener("input", refreshShare);
+  shareEnd.addEventListener("input", refreshShare);
+  document.getElementById("copy-link").addEventListener("click", function () {
+    if (shareLink.value) copy(shareLink.value, "Link");
+  });
+  document.getElementById("copy-citation").addEventListener("click", function () {
+    if (shareCitation.value) copy(shareCitation.value, "Citation");
+  });
+
+  // ---- Finding words in this talk --------------------------------------------------
+  var find = document.getElementById("find");
+  var findCount = document.getElementById("find-count");
+  var findTimer = null;
+
+  function markMatches(span, text, ranges) {
+    var fragment = document.createDocumentFragment(), at = 0;
+    ranges.forEach(function (r) {
+      fragment.appendChild(document.createTextNode(text.slice(at, r[0])));
+      var mark = document.createElement("mark");
+      mark.textContent = text.slice(r[0], r[1]);
+      fragment.appendChild(mark);
+      at = r[1];
+    });
+    fragment.appendChild(document.createTextNode(text.slice(at)));
+    span.replaceChildren(fragment);
+  }
+
+  function applyFind() {
+    var words = find.value.toLowerCase().split(/\s+/).filter(Boolean);
+    var shown = 0;
+    items.forEach(function (li) {
+      var span = li.querySelector(".text");
+      var text = span.textContent, lower = text.toLowerCase();
+      var ranges = [];
+      var all = words.every(function (word) {
+        var i = lower.indexOf(word), any = i >= 0;
+        while (i >= 0) { ranges.push([i, i + word.length]); i = lower.indexOf(word, i + word.length); }
+        return any;
+      });
+      li.hidden = words.length > 0 && !all;
+      if (!li.hidden) shown++;
+      ranges.sort(function (a, b) { return a[0] - b[0]; });
+      var merged = [];
+      ranges.forEach(function (r) {
+        var last = merged[merged.length - 1];
+        if (last && r[0] <= last[1]) last[1] = Math.max(last[1], r[1]); else merged.push(r.slice());
+      });
+      if (merged.length || span.querySelector("mark")) markMatches(span, text, all ? merged : []);
+    });
+    findCount.textContent = words.length ? (shown ? shown + " of " + items.length + " lines" : "Not said in this talk") : "";
+  }
+  find.addEventListener("input", function () {
+    window.clearTimeout(findTimer);
+    findTimer = window.setTimeout(applyFind, 120);
+  });
+  find.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter") return;
+    event.preventDefault();
+    applyFind();
+    var first = items.filter(function (li) { return !li.hidden; })[0];
+    if (first && find.value.trim()) seek(parseFloat(first.dataset.start), true);
+  });
+
+  // ---- Related moments in other talks ---------------------------------------------
+  var related = document.getElementById("related");
+  var relatedHint = document.getElementById("related-hint");
+  var relatedAt = null;
+
+  function loadRelated(at) {
+    if (relatedAt !== null && Math.abs(at - relatedAt) < 15) return;
+    relatedAt = at;
+    fetch(article.dataset.relatedUrl + "?t=" + Math.floor(at), { headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) { if (data && relatedAt === at) showRelated(data.results); })
+      .catch(function () {});
+  }
+
+  function showRelated(moments) {
+    related.replaceChildren();
+    relatedHint.textContent = moments.length
+      ? "Moments elsewhere in the archive close to what is being said at " + clock(relatedAt) + "."
+      : "Nothing in the other talks is close to this part.";
+    moments.forEach(function (m) {
+      var li = document.createElement("li");
+      var link = document.createElement("a");
+      link.href = m.url;
+      var time = document.createElement("span");
+      time.className = "time";
+      time.textContent = clock(m.start);
+      var title = document.createElement("span");
+      title.className = "talk-title";
+      title.textContent = m.title;
+      link.append(time, " ", title);
+      var text = document.createElement("p");
+      text.textContent = m.text;
+      li.append(link, text);
+      related.appendChild(li);
+    });
+  }
+  loadRelated(start || 0);
 })();

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
@@ -25,3 +26,20 @@ def connect(db_path: Path | str, *, migrate: bool = True) -> sqlite_utils.Databa
     if migrate:
         migrations.apply(db)
     return db
+
+
+@contextmanager
+def write_transaction(db: sqlite_utils.Database):
+    """A transaction that takes the write lock at once (BEGIN IMMEDIATE).
+
+    What is read inside it stays true until it commits, so a read-check-write cannot
+    interleave with another writer; it waits up to the busy timeout for the lock.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.rollback()
+        raise
+    else:
+        db.conn.commit()

@@ -132,3 +132,11 @@ def m002_search(db: Database) -> None:
         not_null={"query", "results", "created_at"},
     )
     db["search_log"].create_index(["results", "query"])
+
+
+@migrations()
+def m003_corrections(db: Database) -> None:
+    # Staff corrections: ``text`` is what the archive shows and indexes; ``machine_text``
+    # keeps what Whisper wrote, set only while a segment is corrected, so it can be reverted.
+    db["segments"].add_column("machine_text", str)
+    db["segments"].add_column("edited_at", str)

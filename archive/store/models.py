@@ -44,6 +44,11 @@ class Segment:
     start: float
     end: float
     text: str
+    machine_text: str | None = None  # what Whisper wrote, where staff have corrected ``text``
+
+    @property
+    def edited(self) -> bool:
+        return self.machine_text is not None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from datetime import datetime, timezone
@@ -147,11 +148,81 @@ def list_recordings(db: Database) -> list[Recording]:
 
 def get_segments(db: Database, recording_id: int) -> list[Segment]:
     return [
-        Segment(start=r[0], end=r[1], text=r[2])
+        Segment(start=r[0], end=r[1], text=r[2], machine_text=r[3])
         for r in db.execute(
-            'SELECT start, "end", text FROM segments WHERE recording_id = ? ORDER BY idx', [recording_id]
+            'SELECT start, "end", text, machine_text FROM segments WHERE recording_id = ? ORDER BY idx',
+            [recording_id],
         )
     ]
+
+
+def set_segment_text(db: Database, recording_id: int, idx: int, text: str | None) -> None:
+    """Correct one segment's text, keeping what Whisper wrote; ``None`` reverts to it.
+
+    Call inside the transaction that also re-indexes the recording.
+    """
+    row = db.execute(
+        "SELECT text, machine_text FROM segments WHERE recording_id = ? AND idx = ?", [recording_id, idx]
+    ).fetchone()
+    if row is None:
+        raise KeyError(idx)
+    machine = row[1] if row[1] is not None else row[0]
+    new_text = machine if text is None else text
+    edited = new_text != machine
+    db.execute(
+        "UPDATE segments SET text = ?, machine_text = ?, edited_at = ? WHERE recording_id = ? AND idx = ?",
+        [new_text, machine if edited else None, utc_now() if edited else None, recording_id, idx],
+    )
+
+
+def update_recording_meta(db: Database, recording_id: int, meta: RecordingMeta) -> None:
+    """Replace a recording's title, speakers, organisation, date, tags and description.
+
+    The slug stays as it was, so links people have shared keep working.
+    """
+    with db.atomic():
+        db["recordings"].update(
+            recording_id,
+            {
+                "title": meta.title,
+                "organization": meta.organization,
+                "date": meta.date,
+                "description": meta.description,
+            },
+        )
+        db.execute("DELETE FROM recording_speakers WHERE recording_id = ?", [recording_id])
+        db.execute("DELETE FROM recording_tags WHERE recording_id = ?", [recording_id])
+        db["recording_speakers"].insert_all(
+            {"recording_id": recording_id, "position": i, "name": name} for i, name in enumerate(meta.speakers)
+        )
+        db["recording_tags"].insert_all(
+            ({"recording_id": recording_id, "tag": tag} for tag in dict.fromkeys(meta.tags)), ignore=True
+        )
+
+
+def talks_like(db: Database, recording: Recording, limit: int = 6) -> list[Recording]:
+    """Other talks by one of this talk's speakers or from its organisation, newest first."""
+    rows = db.execute(
+        """SELECT id FROM recordings
+           WHERE id != ? AND (
+             (organization != '' AND organization = ? COLLATE NOCASE)
+             OR id IN (SELECT recording_id FROM recording_speakers
+                       WHERE name COLLATE NOCASE IN (SELECT value FROM json_each(?))))
+           ORDER BY coalesce(date, '') DESC, id DESC LIMIT ?""",
+        [recording.id, recording.organization, json.dumps(recording.speakers), limit],
+    ).fetchall()
+    return [get_recording(db, r[0]) for r in rows]
+
+
+def facets(db: Database) -> dict[str, list[str]]:
+    """The speakers, organisations and tags in the archive, for the filters' suggestions."""
+    return {
+        "speakers": [r[0] for r in db.execute("SELECT DISTINCT name FROM recording_speakers ORDER BY name")],
+        "organizations": [
+            r[0] for r in db.execute("SELECT DISTINCT organization FROM recordings WHERE organization != '' ORDER BY 1")
+        ],
+        "tags": [r[0] for r in db.execute("SELECT DISTINCT tag FROM recording_tags ORDER BY tag")],
+    }
 
 
 def count_rows(db: Database) -> dict[str, int]:

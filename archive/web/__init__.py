@@ -21,17 +21,23 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config |
     """
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     archive_config = config or load_config(test_config)
+    app.config["MAX_CONTENT_LENGTH"] = archive_config.max_upload_bytes
     app.config.update(archive_config.extra)
     app.config["ARCHIVE"] = archive_config
 
     from search.engine import Searcher
 
-    from . import api, pages
+    from . import api, pages, staff
+    from .uploads import UploadRequest
+
+    app.request_class = UploadRequest
 
     app.extensions["searcher"] = Searcher.from_config(archive_config)  # the model loads on the first query
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(staff.bp)
+    app.context_processor(lambda: {"is_staff": staff.is_staff})
     app.teardown_appcontext(_close_db)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
@@ -41,7 +47,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config |
 
 
 def _clock(seconds: float) -> str:
-    from archive.export import clock
+    from archive.timecode import clock
 
     return clock(seconds or 0.0, always_hours=False)
 

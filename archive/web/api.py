@@ -33,7 +33,7 @@ def recording(recording_id: int):
             "tags": found.tags,
             "description": found.description,
             "url": found.url,
-            "segments": [{"start": s.start, "end": s.end, "text": s.text} for s in segments],
+            "segments": [{"start": s.start, "end": s.end, "text": s.text, "edited": s.edited} for s in segments],
         }
     )
 
@@ -45,8 +45,11 @@ def jobs():
 
 @bp.get("/jobs/<int:job_id>")
 def job(job_id: int):
-    found = job_store.get_job(get_db(), job_id) or abort(404, f"no job {job_id}")
-    return jsonify(found.summary())
+    """A job's state and progress; once done, ``recording_url`` is where its talk is."""
+    db = get_db()
+    found = job_store.get_job(db, job_id) or abort(404, f"no job {job_id}")
+    recording = store.get_recording(db, found.recording_id) if found.recording_id else None
+    return jsonify({**found.summary(), "recording_url": recording.url if recording else None})
 
 
 @bp.get("/search")

@@ -1,14 +1,16 @@
-"""HTML pages: the latest talks and each recording with its player and transcript."""
+"""HTML pages for members: the home page, search results, and each talk with its player."""
 
 from __future__ import annotations
 
 import mimetypes
 
-from flask import Blueprint, abort, current_app, render_template, request, send_file
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, send_file, url_for
 
+from archive.export import export
 from archive.store import recordings as store
 from archive.store.searches import log_search
-from search.engine import SearchError
+from archive.timecode import parse_timecode
+from search.engine import SearchError, recordings_matching
 
 from .db import get_db
 from .search import filters_from, run_search
@@ -17,37 +19,103 @@ bp = Blueprint("pages", __name__)
 
 # Browsers need the right type to play a file; Python's table lacks some media suffixes.
 MEDIA_TYPES = {".m4a": "audio/mp4", ".opus": "audio/ogg", ".mkv": "video/x-matroska", ".flac": "audio/flac"}
+TRANSCRIPT_TYPES = {
+    "txt": "text/plain",
+    "srt": "application/x-subrip",
+    "vtt": "text/vtt",
+    "json": "application/json",
+}
+FILTER_ARGS = ("speaker", "org", "tag", "since", "until")
 
 
 @bp.get("/")
 def index():
-    return render_template("index.html", recordings=store.list_recordings(get_db()))
+    """The search box, the filters and the latest talks (only the matching ones when filters are set)."""
+    db = get_db()
+    filters = filters_from(request.args)
+    recordings, error = store.list_recordings(db), None
+    if filters.active():
+        try:
+            wanted = set(recordings_matching(db, filters).tolist())
+        except SearchError as exc:
+            error = str(exc)
+        else:
+            recordings = [r for r in recordings if r.id in wanted]
+    return render_template(
+        "index.html", recordings=recordings, filters=filters, facets=store.facets(db), error=error
+    ), (400 if error else 200)
 
 
 @bp.get("/search")
 def search():
-    """The search page: moments grouped by talk, or a plain statement that nothing matched."""
+    """Moments grouped by talk, or a plain statement that nothing matched."""
     query = request.args.get("q", "")
-    filters = filters_from(request.args)
     if not query.strip():
-        return render_template("search.html", query="", filters=filters, response=None, error=None)
+        kept = {k: v for k in FILTER_ARGS if (v := request.args.get(k, "").strip())}
+        return redirect(url_for("pages.index", **kept))
+    db = get_db()
+    filters = filters_from(request.args)
+    context = {"query": query, "filters": filters, "facets": store.facets(db), "response": None, "error": None}
     try:
         response = run_search(request.args)
     except SearchError as exc:
-        return render_template("search.html", query=query, filters=filters, response=None, error=str(exc)), 400
-    log_search(get_db(), response.query, len(response.results))
+        return render_template("search.html", **{**context, "error": str(exc)}), 400
+    log_search(db, response.query, len(response.results))
     ids = {m.recording_id for m in response.results + response.weak_results}
-    recordings = {rid: store.get_recording(get_db(), rid) for rid in ids}
+    recordings = {rid: store.get_recording(db, rid) for rid in ids}
     return render_template(
-        "search.html", query=response.query, filters=filters, response=response, recordings=recordings, error=None
+        "search.html", **{**context, "query": response.query, "response": response, "recordings": recordings}
     )
 
 
 @bp.get("/recordings/<slug>")
 def recording(slug: str):
+    """A talk: player, transcript, share tools. ``?t=`` (and ``&end=``) start it at a moment.
+
+    A time that cannot be read, or lies outside the talk, is ignored rather than refused:
+    a link that is slightly wrong should still open the talk.
+    """
     db = get_db()
     found = store.get_recording_by_slug(db, slug) or abort(404, "There is no talk at this address.")
-    return render_template("recording.html", recording=found, segments=store.get_segments(db, found.id))
+    segments = store.get_segments(db, found.id)
+    start = parse_timecode(request.args.get("t"))
+    if start is not None and start > found.duration:
+        start = None
+    end = parse_timecode(request.args.get("end"))
+    if end is not None and (end <= (start or 0.0) or end > found.duration + 1):
+        end = None
+    current = _segment_at(segments, start) if start is not None else None
+    return render_template(
+        "recording.html",
+        recording=found,
+        segments=segments,
+        start=start,
+        end=end,
+        current=current,
+        talks_like=store.talks_like(db, found),
+    )
+
+
+def _segment_at(segments, seconds: float) -> int | None:
+    """Index of the segment being spoken at ``seconds`` (the last one started by then)."""
+    current = None
+    for i, segment in enumerate(segments):
+        if segment.start > seconds + 1e-6:
+            break
+        current = i
+    return current
+
+
+@bp.get("/recordings/<slug>.<any(txt, srt, vtt, json):fmt>")
+def transcript(slug: str, fmt: str):
+    """The transcript as a file (the same formats as ``archive export``); the VTT is the player's captions."""
+    db = get_db()
+    found = store.get_recording_by_slug(db, slug) or abort(404, "There is no talk at this address.")
+    body = export(found, store.get_segments(db, found.id), fmt)
+    response = Response(body, content_type=f"{TRANSCRIPT_TYPES[fmt]}; charset=utf-8")
+    if request.args.get("download"):
+        response.headers["Content-Disposition"] = f'attachment; filename="{found.slug}.{fmt}"'
+    return response
 
 
 @bp.get("/media/<slug>")
