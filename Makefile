@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test bench samples clean
+.PHONY: install run test bench screenshots samples clean
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/eval.py
 	$(BIN)/python bench/search.py --passages 100000
+
+# The README's screenshots, taken by the browser tests (needs Debian's chromium).
+screenshots: install
+	ARCHIVE_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_browser.py -k "land_on_the_moment or opens_the_player_there"
 
 # Re-voice the demo talks (needs Piper; the results are committed).
 samples: install

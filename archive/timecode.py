@@ -1,4 +1,7 @@
-"""Times in talks: written as clocks (``12:34``) and read back from links (``?t=12m34s``)."""
+"""Times in talks: written as clocks (``12:34``) and read back from links (``?t=12m34s``).
+
+A leaf module like ``archive.config``: the web, the CLI and search all use it, it imports nothing of theirs.
+"""
 
 from __future__ import annotations
 
@@ -41,3 +44,12 @@ def parse_timecode(value: str | None) -> float | None:
     else:
         return None
     return seconds if math.isfinite(seconds) else None
+
+
+def link_time(seconds: float) -> str:
+    """A time for a ``?t=`` link: exact to the millisecond the transcript stores, no trailing zeros.
+
+    Whole seconds would land up to a second before a segment that starts at 66.92 s and
+    show the segment before it as the one being spoken.
+    """
+    return f"{max(seconds, 0.0):.3f}".rstrip("0").rstrip(".")

@@ -85,7 +85,7 @@ def new_terms(before: str, after: str, max_words: int = 4) -> list[str]:
     """The runs of words ``after`` has in place of ``before``'s, as glossary candidates.
 
     "the care ready program" -> "the CareReady program" gives ["CareReady"]. Runs of
-    common words only, and runs longer than ``max_words``, are not terms.
+    common words only, runs longer than ``max_words`` and plain rewordings are not terms.
     """
     old_words, new_words = before.split(), after.split()
     terms: list[str] = []
@@ -98,11 +98,21 @@ def new_terms(before: str, after: str, max_words: int = 4) -> list[str]:
             run.pop(0)
         while run and run[-1].casefold() in STOPWORDS:
             run.pop()
-        if run and len(run) <= max_words and any(re.search(r"[^\W\d_]", w) for w in run):
+        if run and len(run) <= max_words and _looks_like_a_term(run):
             term = " ".join(run)
             if term not in terms:
                 terms.append(term)
     return terms
+
+
+def _looks_like_a_term(run: list[str]) -> bool:
+    """A name or a piece of jargon: a capital (Keralty, CoP, "Link Worker"), or one word of 4+ letters.
+
+    A rewording in plain words ("their last weeks are spent") is not a term.
+    """
+    if any(re.search(r"[A-Z]", w) for w in run):
+        return True
+    return len(run) == 1 and len(re.findall(r"[^\W\d_]", run[0])) >= 4
 
 
 def _bare(word: str) -> str:

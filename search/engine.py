@@ -27,6 +27,7 @@ import numpy as np
 from sqlite_utils import Database
 
 from archive.config import Config
+from archive.timecode import link_time
 
 from .embedder import Embedder, SentenceTransformerEmbedder
 from .text import ParsedQuery, contains_phrase, highlight, parse_query, stems
@@ -87,7 +88,7 @@ class Moment:
 
     @property
     def url(self) -> str:
-        return f"/recordings/{self.slug}?t={int(self.start)}"
+        return f"/recordings/{self.slug}?t={link_time(self.start)}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -21,7 +21,7 @@
       xhr.addEventListener("load", function () {
         if (xhr.status < 400) { window.location.assign(xhr.responseURL); return; }
         var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
-        var message = page.querySelector("#upload-error, main p");
+        var message = page.querySelector("#upload-error") || page.querySelector("main p");
         showError(message ? message.textContent : "The upload failed (" + xhr.status + ").");
       });
       xhr.addEventListener("error", function () { showError("The upload was interrupted. Check the connection and try again."); });

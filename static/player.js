@@ -36,9 +36,10 @@
     return h ? h + ":" + pad(m) + ":" + pad(sec) : m + ":" + pad(sec);
   }
 
-  function momentUrl(start, end) {
+  // exact: a segment's start as stored (archive/timecode.py link_time); otherwise whole seconds.
+  function momentUrl(start, end, exact) {
     var url = new URL(article.dataset.url);
-    url.searchParams.set("t", String(Math.floor(start)));
+    url.searchParams.set("t", exact ? String(+start.toFixed(3)) : String(Math.floor(start)));
     if (end !== null && end !== undefined) url.searchParams.set("end", String(Math.ceil(end)));
     return url.href;
   }
@@ -144,13 +145,13 @@
     var copyButton = event.target.closest("button.seg-copy");
     var seconds = parseFloat(li.dataset.start);
     if (copyButton) {
-      copy(momentUrl(seconds), "Link to " + clock(seconds));
+      copy(momentUrl(seconds, null, true), "Link to " + clock(seconds));
       return;
     }
     var onTime = event.target.closest("a.time");
     if (!onTime && (event.target.closest("button") || String(window.getSelection()).length)) return;
     event.preventDefault();
-    history.replaceState(null, "", "?t=" + Math.floor(seconds));
+    history.replaceState(null, "", "?t=" + String(+seconds.toFixed(3)));
     following = true;
     followButton.hidden = true;
     seek(seconds, true);

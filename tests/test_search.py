@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from archive.store import recordings as store
+from archive.timecode import link_time
 from archive.store.models import RecordingMeta
 from archive.store.searches import search_counts
 from ingest.pipeline import ingest_file
@@ -135,7 +136,7 @@ def test_a_question_in_other_words_lands_on_the_answer(demo_data_dir, db, search
     best = response.results[0]
     assert best.recording_id == recording_id
     assert answer_start - 15 <= best.start <= answer_start + 30
-    assert best.url == f"/recordings/{FOLLOW_UP}?t={int(best.start)}"
+    assert best.url == f"/recordings/{FOLLOW_UP}?t={link_time(best.start)}"
     # The moment starts where a transcript segment starts, so the player lands on a sentence.
     starts = {s.start for s in store.get_segments(db, recording_id)}
     assert best.start in starts

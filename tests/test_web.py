@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from archive.timecode import clock
+from archive.timecode import clock, link_time, parse_timecode
 from archive.store import connect
 from ingest.pipeline import RecordingMeta, ingest_file
 
@@ -68,3 +70,185 @@ def test_unknown_pages_get_a_friendly_404(client, path):
 def test_api_errors_are_json(client, path):
     response = client.get(path)
     assert response.status_code == 404 and response.json["status"] == 404
+
+
+# -- the recording page: times, clips, captions, downloads ------------------------
+
+RELATIONAL = "relational-social-prescribing-staying-with-clients-after-the"
+
+
+def article_tag(body: str) -> str:
+    """The recording page's <article ...> tag, whose data- attributes carry the start and end."""
+    return body[body.index('<article class="recording"') :].split(">", 1)[0]
+
+
+@pytest.mark.parametrize(
+    "value, seconds",
+    [
+        ("754", 754.0),
+        ("754.5", 754.5),
+        ("12m34s", 754.0),
+        ("1h02m03s", 3723.0),
+        ("12:34", 754.0),
+        ("1:02:03", 3723.0),
+        ("90s", 90.0),
+        ("5m", 300.0),
+        ("2h", 7200.0),
+        (" 12:34 ", 754.0),
+        ("12M34S", 754.0),
+    ],
+)
+def test_timecodes_people_write_are_read(value, seconds):
+    assert parse_timecode(value) == seconds
+
+
+@pytest.mark.parametrize(
+    "value", ["", None, "abc", "-5", "1e3", "nan", "inf", "12:", ":34", "12:345", "1h2x", "h", "1:2:3:4", "9" * 40]
+)
+def test_anything_else_is_not_a_time(value):
+    assert parse_timecode(value) is None
+
+
+@pytest.mark.parametrize("seconds, text", [(66.92, "66.92"), (66.925, "66.925"), (60.0, "60"), (0.0, "0"), (-1, "0")])
+def test_links_carry_a_segment_start_exactly(seconds, text):
+    assert link_time(seconds) == text and parse_timecode(text) == max(seconds, 0)
+
+
+@pytest.mark.parametrize("value", ["65", "65.0", "1m05s", "0h01m05s", "1:05", "0:01:05", "65s"])
+def test_every_t_form_opens_the_page_at_that_moment(demo_data_dir, client, value):
+    page = client.get(f"/recordings/{RELATIONAL}", query_string={"t": value})
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert 'data-start="65.0"' in article_tag(body)
+    # The segment being spoken at 1:05 starts at 1:03.78 and is marked as the current one.
+    current = re.search(r'<li data-idx="(\d+)" data-start="([\d.]+)"[^>]* class="current" aria-current="true"', body)
+    assert current and float(current.group(2)) == 63.78
+
+
+@pytest.mark.parametrize("value", ["abc", "-3", "99999", "1:99", "1h-2m", "<script>"])
+def test_a_bad_t_is_ignored_not_an_error(demo_data_dir, client, value):
+    page = client.get(f"/recordings/{RELATIONAL}", query_string={"t": value})
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "data-start=" not in article_tag(body)
+    assert 'class="current"' not in body and "<script>" not in body
+
+
+def test_a_clip_link_carries_its_end_and_a_bad_end_is_dropped(demo_data_dir, client):
+    clip = client.get(f"/recordings/{RELATIONAL}?t=1:05&end=1:20").get_data(as_text=True)
+    assert 'data-start="65.0"' in article_tag(clip) and 'data-end="80.0"' in article_tag(clip)
+    assert "Playing the clip 1:05–1:20" in clip
+    backwards = client.get(f"/recordings/{RELATIONAL}?t=80&end=65").get_data(as_text=True)
+    assert 'data-start="80.0"' in article_tag(backwards) and "data-end=" not in article_tag(backwards)
+
+
+def test_media_range_requests_first_middle_suffix_and_out_of_range(client, talk, config):
+    data = (config.data_dir / talk.media_path).read_bytes()
+    size = len(data)
+    url = f"/media/{talk.slug}"
+
+    def get(range_header):
+        with client.get(url, headers={"Range": range_header}) as response:
+            return response, response.data
+
+    first, body = get("bytes=0-99")
+    assert first.status_code == 206 and body == data[:100]
+    assert first.headers["Content-Range"] == f"bytes 0-99/{size}" and first.headers["Content-Length"] == "100"
+    middle, body = get(f"bytes={size // 2}-{size // 2 + 4095}")
+    assert middle.status_code == 206 and body == data[size // 2 : size // 2 + 4096]
+    suffix, body = get("bytes=-500")
+    assert suffix.status_code == 206 and body == data[-500:]
+    assert suffix.headers["Content-Range"] == f"bytes {size - 500}-{size - 1}/{size}"
+    open_ended, body = get(f"bytes={size - 10}-")
+    assert open_ended.status_code == 206 and body == data[-10:]
+    beyond, _ = get(f"bytes={size + 10}-{size + 20}")
+    assert beyond.status_code == 416 and beyond.headers["Content-Range"] == f"bytes */{size}"
+    with client.get(url) as whole:
+        assert whole.status_code == 200 and whole.headers["Accept-Ranges"] == "bytes" and whole.data == data
+
+
+SRT_TIME = r"(\d\d):(\d\d):(\d\d),(\d\d\d)"
+VTT_TIME = r"(\d\d):(\d\d):(\d\d)\.(\d\d\d)"
+
+
+def _seconds(parts) -> float:
+    h, m, s, ms = map(int, parts)
+    return h * 3600 + m * 60 + s + ms / 1000
+
+
+def parse_cues(text: str, time_pattern: str, numbered: bool) -> list[tuple[float, float, str]]:
+    """A strict reader of the SRT/VTT we write: numbered (SRT) cues, ``start --> end``, one text line."""
+    cues = []
+    for n, block in enumerate(text.strip().split("\n\n"), 1):
+        lines = block.split("\n")
+        if numbered:
+            assert lines.pop(0) == str(n)
+        match = re.fullmatch(f"{time_pattern} --> {time_pattern}", lines[0])
+        assert match, lines[0]
+        start, end = _seconds(match.groups()[:4]), _seconds(match.groups()[4:])
+        assert len(lines) == 2 and lines[1].strip()
+        cues.append((start, end, lines[1]))
+    return cues
+
+
+def test_transcript_downloads_parse_and_match_the_transcript(demo_data_dir, client):
+    segments = client.get("/api/recordings/1").json["segments"]
+    srt = client.get(f"/recordings/{RELATIONAL}.srt")
+    assert srt.headers["Content-Type"] == "application/x-subrip; charset=utf-8"
+    vtt = client.get(f"/recordings/{RELATIONAL}.vtt")
+    assert vtt.headers["Content-Type"] == "text/vtt; charset=utf-8"
+    vtt_text = vtt.get_data(as_text=True)
+    assert vtt_text.startswith("WEBVTT\n\n")
+    for cues in (
+        parse_cues(srt.get_data(as_text=True), SRT_TIME, numbered=True),
+        parse_cues(vtt_text.removeprefix("WEBVTT\n\n"), VTT_TIME, numbered=False),
+    ):
+        assert len(cues) == len(segments)
+        for (start, end, text), segment in zip(cues, segments):
+            assert abs(start - segment["start"]) < 0.001 and abs(end - segment["end"]) < 0.001
+            assert start <= end and text == " ".join(segment["text"].split())
+    as_json = client.get(f"/recordings/{RELATIONAL}.json").json
+    assert [s["text"] for s in as_json["segments"]] == [s["text"] for s in segments]
+    txt = client.get(f"/recordings/{RELATIONAL}.txt?download=1")
+    assert txt.headers["Content-Disposition"] == f'attachment; filename="{RELATIONAL}.txt"'
+    assert "[1:06] Follow up is where most of the value is" in txt.get_data(as_text=True)
+    assert client.get(f"/recordings/{RELATIONAL}.exe").status_code == 404
+
+
+def test_recording_page_has_captions_downloads_metadata_and_talks_like_it(config, client, make_media):
+    db = connect(config.db_path)
+    talks = [
+        ("First talk", ["Ada Lovelace"], "Engines", "a.wav"),
+        ("Second talk", ["ada lovelace"], "", "b.mp3"),
+        ("Third talk", ["Someone Else"], "Engines", "c.flac"),
+        ("Unrelated", ["Nobody"], "Elsewhere", "d.ogg"),
+    ]
+    for title, speakers, org, name in talks:  # distinct formats: the same bytes would be one recording
+        meta = RecordingMeta(title, speakers, org, tags=["ai", "impact"], description="About <engines>.")
+        ingest_file(db, config, make_media(name), meta)
+    db.close()
+    body = client.get("/recordings/first-talk").get_data(as_text=True)
+    assert '<track kind="captions" srclang="en"' in body and 'src="/recordings/first-talk.vtt"' in body
+    for fmt in ("txt", "srt", "vtt", "json"):
+        assert f'href="/recordings/first-talk.{fmt}?download=1"' in body
+    assert 'href="/?speaker=Ada+Lovelace"' in body and 'href="/?org=Engines"' in body and 'href="/?tag=ai"' in body
+    assert "About &lt;engines&gt;." in body
+    more = body.split('id="more-heading"')[1]
+    assert "Second talk" in more and "Third talk" in more and "Unrelated" not in more and "First talk" not in more
+
+
+def test_home_lists_talks_matching_the_filters(config, client, make_media):
+    db = connect(config.db_path)
+    ingest_file(db, config, make_media("a.wav"), RecordingMeta(title="By Ada", speakers=["Ada Lovelace"], date="2024-05-01"))
+    ingest_file(db, config, make_media("b.mp3"), RecordingMeta(title="By Grace", speakers=["Grace Hopper"], tags=["navy"]))
+    db.close()
+    home = client.get("/").get_data(as_text=True)
+    assert "By Ada" in home and "By Grace" in home and "autofocus" in home
+    assert '<option value="Ada Lovelace">' in home  # the filters suggest the archive's speakers
+    by_ada = client.get("/?speaker=ada").get_data(as_text=True)
+    assert "By Ada" in by_ada and "By Grace" not in by_ada and "Talks matching the filters" in by_ada
+    assert "By Grace" in client.get("/?tag=NAVY").get_data(as_text=True)
+    assert "No talk matches" in client.get("/?since=2030-01-01").get_data(as_text=True)
+    bad = client.get("/?since=someday")
+    assert bad.status_code == 400 and "YYYY-MM-DD" in bad.get_data(as_text=True)
+    assert client.get("/search?q=%20&speaker=ada").headers["Location"] == "/?speaker=ada"

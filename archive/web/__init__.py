@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, g, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from archive.config import Config, load_config
+from archive.timecode import clock, link_time
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -42,13 +43,12 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config |
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.jinja_env.filters["clock"] = _clock
+    app.jinja_env.filters["link_time"] = link_time
     app.jinja_env.filters["groupby_recording"] = _groupby_recording
     return app
 
 
 def _clock(seconds: float) -> str:
-    from archive.timecode import clock
-
     return clock(seconds or 0.0, always_hours=False)
 
 
@@ -75,8 +75,15 @@ def _wants_json() -> bool:
 
 def _http_error(exc: HTTPException):
     if _wants_json():
-        return jsonify({"error": exc.description, "status": exc.code}), exc.code
-    return render_template("error.html", code=exc.code, title=exc.name, message=exc.description), exc.code
+        response = jsonify({"error": exc.description, "status": exc.code})
+    else:
+        response = make_response(render_template("error.html", code=exc.code, title=exc.name, message=exc.description))
+    response.status_code = exc.code
+    # Keep what the error itself says in headers: Content-Range on a 416, Allow on a 405.
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 def _unexpected_error(exc: Exception):

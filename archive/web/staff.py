@@ -99,10 +99,14 @@ def upload():
             path.unlink(missing_ok=True)
             raise
     except MediaError as exc:
-        return _upload_failed(exc.about(original_name(storage)))
+        return _upload_failed(exc.about(original_name(storage)))  # starts with the file's own name
     except IngestError as exc:
-        return _upload_failed(str(exc))
+        return _upload_failed(_sentence(str(exc)))
     return redirect(url_for("staff.job", job_id=job.id), code=303)
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:]
 
 
 def _upload_failed(message: str):
@@ -151,7 +155,7 @@ def edit_recording(slug: str):
     try:
         meta = meta_from_form(request.form, title_required=True)
     except IngestError as exc:
-        return render_template("edit.html", recording=found, form=request.form, error=str(exc)), 400
+        return render_template("edit.html", recording=found, form=request.form, error=_sentence(str(exc))), 400
     store.update_recording_meta(db, found.id, meta)
     return redirect(url_for("pages.recording", slug=slug), code=303)
 

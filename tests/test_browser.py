@@ -1,0 +1,313 @@
+"""The archive in a real browser: Playwright driving Debian's Chromium against `archive serve`'s stack.
+
+The server is the real one (waitress, the app, an ingest worker thread) over a copy of the
+demo archive. Chromium comes from the system (``apt-get install chromium``; `.ci/run`
+installs it); without it these tests skip and say so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from archive.config import load_config
+from archive.web import create_app
+from ingest.queue import JobQueue
+
+from .helpers import JFK
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is a dev dependency: pip install -e '.[dev]'")
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="needs Debian's chromium for the browser tests: sudo apt-get install chromium"
+)
+
+# Headless, offline, and allowed to play media without a click (the tests press play themselves).
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--autoplay-policy=no-user-gesture-required",
+]
+RELATIONAL = "relational-social-prescribing-staying-with-clients-after-the"
+COMPASSION = "compassionate-communities-neighbors-caring-for-neighbors"
+
+
+@pytest.fixture(scope="module")
+def live_server(demo_archive, tmp_path_factory):
+    """The archive served by waitress on a free port, with its ingest worker, over a copy of the demo talks."""
+    from waitress.server import create_server
+
+    data_dir = tmp_path_factory.mktemp("live") / "archive"
+    shutil.copytree(demo_archive, data_dir)
+    config = load_config({"data_dir": data_dir}, environ={})
+    app = create_app(config=config)
+    _, stop_worker = JobQueue(config).start_background_worker()
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    stop_worker.set()
+    server.task_dispatcher.shutdown()
+    server.close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A fresh tab that may use the clipboard; fails the test on any script error or outside request."""
+    context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 860})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(f"script error: {exc}"))
+    tab.on("request", lambda r: r.url.startswith((live_server, "data:")) or errors.append(f"outside request: {r.url}"))
+    yield tab
+    context.close()
+    assert errors == []
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    """Where the screenshots go: ARCHIVE_SCREENSHOTS (``make screenshots`` sets docs/) or a temporary folder."""
+    folder = Path(os.environ.get("ARCHIVE_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def player_time(page) -> float:
+    return page.evaluate("document.getElementById('player').currentTime")
+
+
+def wait_for_time(page, seconds: float, tolerance: float = 1.0) -> None:
+    page.wait_for_function(
+        "([s, tol]) => { const p = document.getElementById('player');"
+        " return p.readyState >= 1 && Math.abs(p.currentTime - s) <= tol; }",
+        arg=[seconds, tolerance],
+    )
+
+
+def current_segment(page) -> dict:
+    return page.evaluate(
+        "(() => { const li = document.querySelector('#transcript li.current');"
+        " return li && {start: parseFloat(li.dataset.start), text: li.querySelector('.text').textContent}; })()"
+    )
+
+
+def segment_at(page, seconds: float) -> dict:
+    """The transcript line being spoken at ``seconds``, as the page lists it."""
+    return page.evaluate(
+        "(s) => { let found = null; for (const li of document.querySelectorAll('#transcript li[data-start]')) {"
+        " if (parseFloat(li.dataset.start) <= s + 1e-3) found = li; else break; }"
+        " return {start: parseFloat(found.dataset.start), text: found.querySelector('.text').textContent}; }",
+        seconds,
+    )
+
+
+def test_search_a_phrase_and_land_on_the_moment(page, screenshots):
+    page.goto("/")
+    assert page.evaluate("document.activeElement.id") == "q"  # the search box has focus
+    page.screenshot(path=str(screenshots / "home.png"), full_page=True)
+    page.keyboard.type("link workers call each client")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/search\?q="))
+    first = page.locator("a.moment").first
+    assert "<mark>" in first.inner_html()
+    page.screenshot(path=str(screenshots / "results.png"), full_page=True)
+    target = float(re.search(r"[?&]t=([\d.]+)", first.get_attribute("href")).group(1))
+
+    first.click()
+    page.wait_for_url(re.compile(rf"/recordings/{RELATIONAL}\?t="))
+    wait_for_time(page, target)
+    current = current_segment(page)
+    assert current["start"] == pytest.approx(target, abs=0.01)
+    assert "link workers call each client" in current["text"]
+
+
+def test_a_shared_time_opens_the_player_there(page, screenshots):
+    page.goto(f"/recordings/{RELATIONAL}?t=1m05s")
+    wait_for_time(page, 65)
+    assert current_segment(page) == segment_at(page, 65)
+    assert page.evaluate("document.querySelector('#transcript li.current').getBoundingClientRect().top") > 0
+    page.wait_for_selector("#related li a")  # related moments for that part
+    page.screenshot(path=str(screenshots / "recording.png"))
+
+    page.goto(f"/recordings/{RELATIONAL}#t=1:30")  # the form other players use
+    wait_for_time(page, 90)
+    page.wait_for_function("document.querySelector('#transcript li.current') !== null")
+    assert current_segment(page) == segment_at(page, 90)
+
+    page.goto(f"/recordings/{RELATIONAL}?t=soon")  # a bad time is ignored
+    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    assert player_time(page) == 0
+
+
+def test_clicking_a_transcript_line_seeks_and_follows(page):
+    page.goto(f"/recordings/{COMPASSION}")
+    line = page.locator("#transcript li[data-start]").nth(6)
+    start = float(line.get_attribute("data-start"))
+    line.locator(".text").click()
+    wait_for_time(page, start, tolerance=0.8)
+    page.wait_for_function("!document.getElementById('player').paused")
+    assert current_segment(page)["start"] >= start
+    assert f"t={start:g}" in page.url
+    page.evaluate("document.getElementById('player').pause()")
+
+
+def test_a_clip_plays_its_span_and_stops_at_its_end(page):
+    page.goto(f"/recordings/{RELATIONAL}?t=10&end=12")
+    wait_for_time(page, 10, tolerance=0.3)
+    assert "Playing the clip 0:10–0:12" in page.inner_text("#clip-notice")
+    page.evaluate("document.getElementById('player').play()")
+    page.wait_for_function("document.getElementById('player').paused && document.getElementById('player').currentTime > 11")
+    assert player_time(page) == pytest.approx(12, abs=0.3)
+
+
+def test_reading_the_transcript_is_not_interrupted_while_it_plays(page):
+    page.goto(f"/recordings/{RELATIONAL}?t=60")
+    wait_for_time(page, 60)
+    page.evaluate("document.getElementById('player').play()")
+    page.wait_for_function("document.getElementById('transcript').scrollTop > 0")
+    page.locator("#transcript").hover()
+    page.mouse.wheel(0, -5000)  # the reader scrolls back to the start
+    page.wait_for_function("document.getElementById('transcript').scrollTop === 0")
+    page.wait_for_selector("#follow", state="visible")
+    start_segment = current_segment(page)["start"]
+    page.wait_for_function(f"document.querySelector('#transcript li.current').dataset.start > {start_segment}")
+    assert page.evaluate("document.getElementById('transcript').scrollTop") == 0  # it moved on; the view did not
+    page.click("#follow")
+    assert page.evaluate("document.getElementById('transcript').scrollTop") > 0
+    page.wait_for_selector("#follow", state="hidden")
+    page.evaluate("document.getElementById('player').pause()")
+
+
+def test_copy_link_and_share_a_clip_with_a_citation(page, live_server):
+    page.goto(f"/recordings/{RELATIONAL}?t=65")
+    wait_for_time(page, 65)
+    page.click("#copy-moment")
+    page.wait_for_function("document.getElementById('status').textContent.includes('copied')")
+    assert page.evaluate("navigator.clipboard.readText()") == f"{live_server}/recordings/{RELATIONAL}?t=65"
+
+    line = page.locator("#transcript li[data-start]").nth(3)
+    line.hover()
+    line.locator(".seg-copy").click()
+    page.wait_for_function("document.getElementById('status').textContent.includes('0:')")
+    assert page.evaluate("navigator.clipboard.readText()") == (
+        f"{live_server}/recordings/{RELATIONAL}?t={float(line.get_attribute('data-start')):g}"
+    )
+
+    page.click("#open-share")
+    assert page.input_value("#share-start") == "1:05"
+    page.fill("#share-end", "1:20")
+    link = page.input_value("#share-link")
+    assert link == f"{live_server}/recordings/{RELATIONAL}?t=65&end=80"
+    citation = page.input_value("#share-citation")
+    for part in ["Maya Torres", "Relational Social Prescribing", "Riverside Community Clinic", "2025-01-15",
+                 "1:05\u20131:20", link]:
+        assert part in citation
+    page.fill("#share-end", "1:00")
+    assert "after the start" in page.inner_text("#share-error") and page.input_value("#share-link") == ""
+    page.fill("#share-end", "")
+    page.click("#copy-citation")
+    page.wait_for_function("navigator.clipboard.readText().then(t => t.includes('Recording, at 1:05'))")
+    page.keyboard.press("Escape")
+    assert not page.evaluate("document.getElementById('share').open")
+
+
+def test_find_in_this_talk_filters_and_marks_lines(page):
+    page.goto(f"/recordings/{RELATIONAL}")
+    total = page.locator("#transcript li[data-start]").count()
+    page.fill("#find", "link worker")
+    page.wait_for_function("document.getElementById('find-count').textContent.includes('of')")
+    visible = page.locator("#transcript li[data-start]:not([hidden])")
+    assert 0 < visible.count() < total
+    for text in visible.locator(".text").all_inner_texts():
+        assert "link" in text.lower() and "worker" in text.lower()
+    assert page.locator("#transcript li:not([hidden]) mark").count() >= 2 * visible.count()
+    page.fill("#find", "")
+    page.wait_for_function("document.getElementById('find-count').textContent === ''")
+    assert page.locator("#transcript li[data-start]:not([hidden])").count() == total
+    assert page.locator("#transcript mark").count() == 0
+
+
+def test_upload_a_recording_and_follow_it_to_its_page(page):
+    page.goto("/upload")
+    page.set_input_files("input[name=media]", str(JFK))
+    page.fill("input[name=title]", "Ask not (upload test)")
+    page.fill("input[name=speakers]", "John F. Kennedy")
+    seen = []
+    page.on("framenavigated", lambda frame: frame == page.main_frame and seen.append(frame.url))
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/recordings/ask-not-upload-test"), timeout=180_000)
+    assert any(re.search(r"/jobs/\d+$", url) for url in seen)  # the job page showed the progress
+    assert "country" in page.inner_text("#transcript")
+    assert page.inner_text("h1") == "Ask not (upload test)"
+
+
+def test_a_bad_upload_says_why_and_keeps_the_form(page, tmp_path):
+    notes = tmp_path / "notes.mp3"
+    notes.write_text("these are notes, not a recording\n" * 50)
+    page.goto("/upload")
+    page.set_input_files("input[name=media]", str(notes))
+    page.fill("input[name=title]", "Not a talk")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#upload-error")
+    assert "notes.mp3: not an audio or video file" in page.inner_text("#upload-error")
+    assert page.url.endswith("/upload") and page.input_value("input[name=title]") == "Not a talk"
+
+
+def test_staff_correct_a_line_in_place_and_teach_the_glossary(page):
+    page.goto(f"/recordings/{COMPASSION}")
+    page.click("#edit-toggle")
+    line = page.locator("#transcript li[data-start]").nth(2)
+    original = line.locator(".text").inner_text()
+    line.locator(".seg-edit").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.type("Most of their last weeks are spent at home, says Harborview.")
+    line.locator("button.save").click()
+    line.locator(".add-term").wait_for()
+    assert line.locator(".text").inner_text() == "Most of their last weeks are spent at home, says Harborview."
+    assert line.get_attribute("data-edited") is not None
+    line.locator(".add-term", has_text="Harborview").click()
+    page.wait_for_function("document.querySelector('.add-term').textContent.includes('is in the glossary')")
+
+    line.locator(".seg-edit").click()
+    line.locator("button.revert").click()
+    page.wait_for_function(f"document.querySelectorAll('#transcript li[data-start]')[2].querySelector('.text').textContent === {original!r}")
+    assert line.get_attribute("data-edited") is None
+
+
+@pytest.mark.parametrize("path", ["/", "/search?q=funding+for+link+workers", f"/recordings/{RELATIONAL}", "/upload"])
+def test_pages_fit_a_phone_and_work_by_keyboard(page, path):
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.goto(path)
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    # Tabbing moves through labelled controls, and focus is visible where it lands.
+    for _ in range(4):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            "(() => { const el = document.activeElement, style = getComputedStyle(el);"
+            " const label = el.getAttribute('aria-label') || el.labels?.[0]?.textContent || el.textContent || el.title;"
+            " return {label: (label || '').trim(), outline: style.outlineStyle}; })()"
+        )
+        assert focused["label"], focused
+        assert focused["outline"] != "none", focused

@@ -1,0 +1,168 @@
+"""Staff corrections: a segment's text changes, only that talk is re-indexed, and it can be reverted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from archive.store import connect
+from archive.store import recordings as store
+from ingest.corrections import CorrectionError, correct_segment, new_terms, revert_segment
+from ingest.pipeline import reindex_recording
+from search.embedder import SentenceTransformerEmbedder
+from search.engine import Searcher
+
+RELATIONAL_ID = 1
+FOLLOW_UP = 12  # "Follow up is where most of the value is, our link workers call each client within one"
+
+
+class CountingEmbedder:
+    """The real model, counting how many texts it was asked to embed."""
+
+    def __init__(self, embedder):
+        self.inner = embedder
+        self.model_name = embedder.model_name
+        self.texts = 0
+
+    def embed(self, texts):
+        self.texts += len(texts)
+        return self.inner.embed(texts)
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return SentenceTransformerEmbedder()
+
+
+def index_rows(db, recording_id):
+    passages = db.execute(
+        "SELECT p.idx, p.text, v.embedding FROM passages p JOIN passage_vectors v ON v.passage_id = p.id "
+        "WHERE p.recording_id = ? ORDER BY p.idx",
+        [recording_id],
+    ).fetchall()
+    windows = db.execute(
+        "SELECT idx, embedding FROM segment_vectors WHERE recording_id = ? ORDER BY idx", [recording_id]
+    ).fetchall()
+    fts = db.execute(
+        "SELECT count(*) FROM passages_fts WHERE rowid IN (SELECT id FROM passages WHERE recording_id = ?)",
+        [recording_id],
+    ).fetchone()[0]
+    return passages, windows, fts
+
+
+def vectors(rows, column):
+    return np.stack([np.frombuffer(r[column], dtype=np.float32) for r in rows])
+
+
+def test_a_correction_reindexes_only_what_changed_and_matches_a_full_reindex(demo_data_dir, db, embedder):
+    counting = CountingEmbedder(embedder)
+    machine = store.get_segments(db, RELATIONAL_ID)[FOLLOW_UP].text
+    fixed = machine.replace("link workers", "Keralty navigators")
+    correction = correct_segment(db, RELATIONAL_ID, FOLLOW_UP, fixed, counting)
+
+    segments = store.get_segments(db, RELATIONAL_ID)
+    assert segments[FOLLOW_UP].text == fixed and segments[FOLLOW_UP].machine_text == machine
+    assert correction.new_terms == ["Keralty navigators"]
+    # Only the passages and windows holding that segment were embedded again ...
+    total = len(index_rows(db, RELATIONAL_ID)[0]) + len(segments)
+    assert 0 < counting.texts == correction.embedded <= 10 < total
+    passages, windows, fts = index_rows(db, RELATIONAL_ID)
+    assert any("Keralty navigators" in p[1] for p in passages) and fts == len(passages)
+    # ... and the index is the one a full re-index from the corrected transcript gives.
+    reindex_recording(db, RELATIONAL_ID, embedder)
+    full_passages, full_windows, _ = index_rows(db, RELATIONAL_ID)
+    assert [p[1] for p in passages] == [p[1] for p in full_passages]
+    np.testing.assert_allclose(vectors(passages, 2), vectors(full_passages, 2), atol=1e-5)
+    np.testing.assert_allclose(vectors(windows, 1), vectors(full_windows, 1), atol=1e-5)
+
+
+def test_search_finds_the_correction_at_once_and_not_after_a_revert(demo_data_dir, db, embedder):
+    searcher = Searcher(embedder)
+    segment = store.get_segments(db, RELATIONAL_ID)[FOLLOW_UP]
+    assert searcher.search(db, "Zanzibar").results == []
+    correct_segment(db, RELATIONAL_ID, FOLLOW_UP, "Follow up is where our Zanzibar team adds the most value.", embedder)
+    (moment,) = [m for m in searcher.search(db, "Zanzibar").results if m.literal]
+    assert moment.recording_id == RELATIONAL_ID and moment.start == segment.start
+
+    reverted = revert_segment(db, RELATIONAL_ID, FOLLOW_UP, embedder)
+    assert reverted.segment.text == segment.text and not reverted.segment.edited
+    assert store.get_segments(db, RELATIONAL_ID)[FOLLOW_UP] == segment
+    assert not any(m.literal for m in searcher.search(db, "Zanzibar").results)
+
+
+def test_typing_back_the_machine_text_is_a_revert(demo_data_dir, db, embedder):
+    machine = store.get_segments(db, RELATIONAL_ID)[0].text
+    correct_segment(db, RELATIONAL_ID, 0, "Good afternoon, everyone.", embedder)
+    correct_segment(db, RELATIONAL_ID, 0, "  " + machine + " ", embedder)
+    assert not store.get_segments(db, RELATIONAL_ID)[0].edited
+
+
+@pytest.mark.parametrize("idx, text, message", [(0, "   ", "cannot be empty"), (999, "Hi", "has no segment 999"),
+                                               (0, "x" * 2001, "at most 2000")])
+def test_bad_corrections_are_refused_and_change_nothing(demo_data_dir, db, embedder, idx, text, message):
+    before = store.get_segments(db, RELATIONAL_ID)
+    with pytest.raises(CorrectionError, match=message):
+        correct_segment(db, RELATIONAL_ID, idx, text, embedder)
+    assert store.get_segments(db, RELATIONAL_ID) == before
+
+
+@pytest.mark.parametrize(
+    "before, after, terms",
+    [
+        ("we work with the carrie ready program in kerala tea", "We work with the CareReady program in Keralty.",
+         ["CareReady", "Keralty"]),
+        ("hello there", "hello there.", []),
+        ("the link work is here", "the link worker is here", ["worker"]),
+        ("it was in 2020", "it was in 2021", []),
+        ("we met on tuesday", "we met on Tuesday and then on the", ["Tuesday"]),
+        ("a b", "a one two three four five b", []),
+        ("most of their weakest spend at home", "most of their last weeks are spent at home", []),
+        ("ask the sea oh", "ask the CEO", ["CEO"]),
+    ],
+)
+def test_new_terms_are_the_words_a_correction_brought_in(before, after, terms):
+    assert new_terms(before, after) == terms
+
+
+# -- through the web ---------------------------------------------------------------
+
+
+def test_staff_correct_revert_and_teach_the_glossary_through_the_api(demo_data_dir, client, config):
+    url = f"/api/recordings/{RELATIONAL_ID}/segments/{FOLLOW_UP}"
+    original = client.get(f"/api/recordings/{RELATIONAL_ID}").json["segments"][FOLLOW_UP]["text"]
+    saved = client.put(url, json={"text": original.replace("link workers", "Keralty navigators")})
+    assert saved.status_code == 200
+    assert saved.json["segment"]["edited"] and saved.json["segment"]["machine_text"] == original
+    assert saved.json["new_terms"] == ["Keralty navigators"]
+    assert "Keralty navigators" in client.get("/recordings/relational-social-prescribing-staying-with-clients-after-the.txt").get_data(as_text=True)
+    results = client.get("/api/search", query_string={"q": "Keralty navigators"}).json["results"]
+    assert results and results[0]["recording_id"] == RELATIONAL_ID
+
+    added = client.post("/api/glossary", json={"term": "Keralty navigators"})
+    assert added.json == {"term": "Keralty navigators", "added": True}
+    db = connect(config.db_path)
+    assert "Keralty navigators" in store.glossary_terms(db)  # every later ingest passes it to Whisper
+    db.close()
+    again = client.put(url, json={"text": original.replace("link workers", "Keralty navigators") + " Yes."})
+    assert again.json["new_terms"] == ["Yes"]  # terms already in the glossary are not offered again
+
+    reverted = client.post(f"{url}/revert")
+    assert reverted.json["segment"]["text"] == original and not reverted.json["segment"]["edited"]
+    page = client.get("/recordings/relational-social-prescribing-staying-with-clients-after-the").get_data(as_text=True)
+    assert "data-edited" not in page and 'id="edit-toggle"' in page
+
+
+@pytest.mark.parametrize(
+    "method, path, body, status",
+    [
+        ("put", f"/api/recordings/{RELATIONAL_ID}/segments/{FOLLOW_UP}", {"text": " "}, 400),
+        ("put", f"/api/recordings/{RELATIONAL_ID}/segments/{FOLLOW_UP}", {"words": "x"}, 400),
+        ("put", f"/api/recordings/{RELATIONAL_ID}/segments/999", {"text": "x"}, 400),
+        ("put", "/api/recordings/999/segments/0", {"text": "x"}, 404),
+        ("post", "/api/glossary", {"term": ""}, 400),
+        ("post", "/api/glossary", {"term": ["a"]}, 400),
+    ],
+)
+def test_bad_correction_requests_get_a_json_error(demo_data_dir, client, method, path, body, status):
+    response = getattr(client, method)(path, json=body)
+    assert response.status_code == status and response.json["error"]

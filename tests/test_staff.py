@@ -1,0 +1,167 @@
+"""Staff pages through the Flask test client: upload, jobs, retry, metadata edits, who may use them."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
+
+from archive.store import connect
+from archive.store import jobs as job_store
+from archive.store import recordings as store
+from ingest.queue import JobQueue
+
+from .helpers import JFK
+
+FORM = {
+    "title": "Ask not",
+    "speakers": "John F. Kennedy, Robert Frost",
+    "organization": "The White House",
+    "date": "1961-01-20",
+    "tags": "inaugural, speeches",
+    "description": "The inaugural address.",
+    "vocab": "Kennedy",
+}
+
+
+def upload(client, data: bytes, filename: str, **fields):
+    # Encoded here, in memory: the test client's own encoder leaves a temporary file open.
+    media = FileStorage(io.BytesIO(data), filename=filename, content_type="application/octet-stream")
+    boundary, body = encode_multipart({**FORM, **fields, "media": media})
+    return client.post("/upload", data=body, content_type=f"multipart/form-data; boundary={boundary}")
+
+
+def upload_files(config) -> list:
+    return sorted(config.uploads_dir.iterdir()) if config.uploads_dir.exists() else []
+
+
+def test_an_upload_is_queued_then_ingested_under_its_own_name(client, config):
+    response = upload(client, JFK.read_bytes(), "../../home/staff/jfk speech.flac")
+    assert response.status_code == 303
+    job_id = int(re.fullmatch(r"/jobs/(\d+)", response.headers["Location"]).group(1))
+    # Stored under a generated name, never the uploader's; nothing partial left behind.
+    (stored,) = upload_files(config)
+    assert re.fullmatch(r"[0-9a-f]{32}\.flac", stored.name)
+    page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert "Ask not" in page and 'data-state="queued"' in page and "<progress" in page
+
+    assert JobQueue(config).run_pending() == 1
+    state = client.get(f"/api/jobs/{job_id}").json
+    assert state["state"] == "done" and state["percent"] == 100
+    db = connect(config.db_path)
+    recording = store.get_recording(db, state["recording_id"])
+    db.close()
+    assert state["recording_url"] == recording.url
+    assert recording.original_filename == "jfk speech.flac" and recording.speakers == ["John F. Kennedy", "Robert Frost"]
+    assert recording.tags == ["inaugural", "speeches"] and recording.date == "1961-01-20"
+    assert upload_files(config) == []  # the upload was the worker's to delete once ingested
+    assert "country" in client.get(recording.url).get_data(as_text=True)
+
+
+def test_an_upload_without_a_title_is_named_after_the_file(client, config):
+    response = upload(client, JFK.read_bytes(), "board_meeting-2024.flac", title="")
+    job_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    assert client.get(f"/api/jobs/{job_id}").json["title"] == "Board meeting 2024"
+
+
+@pytest.mark.parametrize(
+    "data, filename, fields, message",
+    [
+        (b"just some notes, not audio\n" * 100, "notes.mp3", {}, "notes.mp3: not an audio or video file that can be read"),
+        (b"", "empty.wav", {}, "empty.wav: the file is empty (0 bytes)"),
+        (JFK.read_bytes(), "jfk.flac", {"date": "next tuesday"}, "is not a date in the form YYYY-MM-DD"),
+        (b"", "", {}, "Choose a recording"),
+    ],
+)
+def test_a_bad_upload_is_one_clear_message_and_leaves_nothing(client, config, data, filename, fields, message):
+    response = upload(client, data, filename, **fields)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert message in body and "Traceback" not in body and str(config.data_dir) not in body
+    # What the person typed is still in the form.
+    assert 'value="John F. Kennedy, Robert Frost"' in body and "The inaugural address." in body
+    assert upload_files(config) == []
+    db = connect(config.db_path)
+    assert job_store.list_jobs(db) == []
+    db.close()
+
+
+def test_an_upload_over_the_size_limit_is_refused(data_dir):
+    from archive.web import create_app
+
+    client = create_app({"data_dir": data_dir, "max_upload_mb": 1, "TESTING": True}).test_client()
+    response = upload(client, b"\0" * (2 * 1024 * 1024), "big.wav")
+    assert response.status_code == 413 and "Traceback" not in response.get_data(as_text=True)
+
+
+def test_jobs_page_lists_states_and_a_failed_job_can_be_retried(client, config, jfk_copy):
+    queue = JobQueue(config)
+    done = queue.submit(jfk_copy, store.RecordingMeta(title="Fine talk"))
+    queue.run_pending()
+    failing = queue.submit(jfk_copy, store.RecordingMeta(title="Broken talk"))
+    db = connect(config.db_path)
+    job_store.fail_job(db, failing.id, "the model directory is missing")
+    db.close()
+
+    page = client.get("/jobs").get_data(as_text=True)
+    assert "Fine talk" in page and "Broken talk" in page and "the model directory is missing" in page
+    assert page.count(">Retry</button>") == 1
+    job_page = client.get(f"/jobs/{failing.id}").get_data(as_text=True)
+    assert "the model directory is missing" in job_page and 'id="job-retry"' in job_page
+
+    retried = client.post(f"/jobs/{failing.id}/retry")
+    assert retried.status_code == 303 and retried.headers["Location"] == f"/jobs/{failing.id}"
+    assert client.get(f"/api/jobs/{failing.id}").json["state"] == "queued"
+    assert client.post(f"/jobs/{done.id}/retry").status_code == 409
+    assert client.post("/jobs/999/retry").status_code == 404
+    assert client.get("/jobs/1/retry").status_code == 405
+
+
+def test_staff_edit_a_talks_details_and_its_address_stays(client, config, jfk_copy):
+    db = connect(config.db_path)
+    from ingest.pipeline import ingest_file
+
+    recording = ingest_file(db, config, jfk_copy, store.RecordingMeta(title="Untitled", speakers=["Someone"])).recording
+    db.close()
+    url = f"/recordings/{recording.slug}/edit"
+    assert 'value="Untitled"' in client.get(url).get_data(as_text=True)
+    saved = client.post(url, data={**FORM, "title": "Ask not what your country can do"})
+    assert saved.status_code == 303 and saved.headers["Location"] == recording.url
+    page = client.get(recording.url).get_data(as_text=True)
+    assert "Ask not what your country can do" in page and "Robert Frost" in page and "The White House" in page
+    bad = client.post(url, data={**FORM, "date": "1961-13-40"})
+    assert bad.status_code == 400 and "YYYY-MM-DD" in bad.get_data(as_text=True)
+    assert 'value="The White House"' in bad.get_data(as_text=True)  # what was typed is kept
+    untitled = client.post(url, data={**FORM, "title": "  "})
+    assert untitled.status_code == 400 and "needs a title" in untitled.get_data(as_text=True)
+    assert client.get("/recordings/nope/edit").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("get", "/upload"),
+        ("post", "/upload"),
+        ("get", "/jobs"),
+        ("get", "/jobs/1"),
+        ("post", "/jobs/1/retry"),
+        ("get", "/recordings/any/edit"),
+        ("put", "/api/recordings/1/segments/0"),
+        ("post", "/api/recordings/1/segments/0/revert"),
+        ("post", "/api/glossary"),
+    ],
+)
+def test_staff_pages_refuse_other_machines_until_accounts_exist(client, method, path):
+    response = getattr(client, method)(path, environ_base={"REMOTE_ADDR": "203.0.113.7"})
+    assert response.status_code == 403
+    if path.startswith("/api/"):
+        assert response.json["status"] == 403
+
+
+def test_members_see_no_staff_links(client):
+    visitor = client.get("/", environ_base={"REMOTE_ADDR": "203.0.113.7"}).get_data(as_text=True)
+    assert "/upload" not in visitor.split("</header>")[0]
+    assert 'href="/upload"' in client.get("/").get_data(as_text=True)
