@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from archive.config import load_config
 from archive.store import connect
 from archive.web import create_app
+from ingest.queue import JobQueue
 
 from .helpers import JFK, read_samples, write_media
 
@@ -94,3 +96,25 @@ def demo_data_dir(demo_archive, data_dir) -> Path:
     shutil.rmtree(data_dir)
     shutil.copytree(demo_archive, data_dir)
     return data_dir
+
+
+@pytest.fixture(scope="module")
+def live_server(demo_archive, tmp_path_factory):
+    """The archive served by waitress on a free port, with its ingest worker, over a copy of the demo talks."""
+    from waitress.server import create_server
+
+    data_dir = tmp_path_factory.mktemp("live") / "archive"
+    shutil.copytree(demo_archive, data_dir)
+    config = load_config({"data_dir": data_dir}, environ={})
+    app = create_app(config=config)
+    worker, stop_worker = JobQueue(config).start_background_worker()
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    stop_worker.set()
+    worker.join(timeout=30)
+    server.task_dispatcher.shutdown()
+    for channel in list(server._map.values()):  # the listening socket and any kept-alive connections
+        channel.close()
+    thread.join(timeout=5)

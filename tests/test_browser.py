@@ -1,8 +1,8 @@
-"""The archive in a real browser: Playwright driving Debian's Chromium against `archive serve`'s stack.
+"""The archive in a real browser: Playwright driving Debian's Chromium against the real server.
 
-The server is the real one (waitress, the app, an ingest worker thread) over a copy of the
-demo archive. Chromium comes from the system (``apt-get install chromium``; `.ci/run`
-installs it); without it these tests skip and say so.
+The server is waitress with the app and an ingest worker thread, over a copy of the demo
+archive (the ``live_server`` fixture in conftest.py). Chromium comes from the system
+(``apt-get install chromium``; `.ci/run` installs it); without it these tests skip and say so.
 """
 
 from __future__ import annotations
@@ -10,18 +10,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
 
-from archive.config import load_config
-from archive.web import create_app
-from ingest.queue import JobQueue
-
 from .helpers import JFK
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is a dev dependency: pip install -e '.[dev]'")
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright is a dev dependency: pip install -e '.[dev]'"
+)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -42,26 +39,6 @@ CHROMIUM_ARGS = [
 ]
 RELATIONAL = "relational-social-prescribing-staying-with-clients-after-the"
 COMPASSION = "compassionate-communities-neighbors-caring-for-neighbors"
-
-
-@pytest.fixture(scope="module")
-def live_server(demo_archive, tmp_path_factory):
-    """The archive served by waitress on a free port, with its ingest worker, over a copy of the demo talks."""
-    from waitress.server import create_server
-
-    data_dir = tmp_path_factory.mktemp("live") / "archive"
-    shutil.copytree(demo_archive, data_dir)
-    config = load_config({"data_dir": data_dir}, environ={})
-    app = create_app(config=config)
-    _, stop_worker = JobQueue(config).start_background_worker()
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    stop_worker.set()
-    server.task_dispatcher.shutdown()
-    server.close()
-    thread.join(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +155,9 @@ def test_a_clip_plays_its_span_and_stops_at_its_end(page):
     wait_for_time(page, 10, tolerance=0.3)
     assert "Playing the clip 0:10–0:12" in page.inner_text("#clip-notice")
     page.evaluate("document.getElementById('player').play()")
-    page.wait_for_function("document.getElementById('player').paused && document.getElementById('player').currentTime > 11")
+    page.wait_for_function(
+        "document.getElementById('player').paused && document.getElementById('player').currentTime > 11"
+    )
     assert player_time(page) == pytest.approx(12, abs=0.3)
 
 
@@ -221,8 +200,14 @@ def test_copy_link_and_share_a_clip_with_a_citation(page, live_server):
     link = page.input_value("#share-link")
     assert link == f"{live_server}/recordings/{RELATIONAL}?t=65&end=80"
     citation = page.input_value("#share-citation")
-    for part in ["Maya Torres", "Relational Social Prescribing", "Riverside Community Clinic", "2025-01-15",
-                 "1:05\u20131:20", link]:
+    for part in [
+        "Maya Torres",
+        "Relational Social Prescribing",
+        "Riverside Community Clinic",
+        "2025-01-15",
+        "1:05\u20131:20",
+        link,
+    ]:
         assert part in citation
     page.fill("#share-end", "1:00")
     assert "after the start" in page.inner_text("#share-error") and page.input_value("#share-link") == ""
@@ -292,7 +277,10 @@ def test_staff_correct_a_line_in_place_and_teach_the_glossary(page):
 
     line.locator(".seg-edit").click()
     line.locator("button.revert").click()
-    page.wait_for_function(f"document.querySelectorAll('#transcript li[data-start]')[2].querySelector('.text').textContent === {original!r}")
+    page.wait_for_function(
+        "t => document.querySelectorAll('#transcript li[data-start]')[2].querySelector('.text').textContent === t",
+        arg=original,
+    )
     assert line.get_attribute("data-edited") is None
 
 

@@ -97,8 +97,10 @@ def test_typing_back_the_machine_text_is_a_revert(demo_data_dir, db, embedder):
     assert not store.get_segments(db, RELATIONAL_ID)[0].edited
 
 
-@pytest.mark.parametrize("idx, text, message", [(0, "   ", "cannot be empty"), (999, "Hi", "has no segment 999"),
-                                               (0, "x" * 2001, "at most 2000")])
+@pytest.mark.parametrize(
+    "idx, text, message",
+    [(0, "   ", "cannot be empty"), (999, "Hi", "has no segment 999"), (0, "x" * 2001, "at most 2000")],
+)
 def test_bad_corrections_are_refused_and_change_nothing(demo_data_dir, db, embedder, idx, text, message):
     before = store.get_segments(db, RELATIONAL_ID)
     with pytest.raises(CorrectionError, match=message):
@@ -109,8 +111,11 @@ def test_bad_corrections_are_refused_and_change_nothing(demo_data_dir, db, embed
 @pytest.mark.parametrize(
     "before, after, terms",
     [
-        ("we work with the carrie ready program in kerala tea", "We work with the CareReady program in Keralty.",
-         ["CareReady", "Keralty"]),
+        (
+            "we work with the carrie ready program in kerala tea",
+            "We work with the CareReady program in Keralty.",
+            ["CareReady", "Keralty"],
+        ),
         ("hello there", "hello there.", []),
         ("the link work is here", "the link worker is here", ["worker"]),
         ("it was in 2020", "it was in 2021", []),
@@ -134,7 +139,9 @@ def test_staff_correct_revert_and_teach_the_glossary_through_the_api(demo_data_d
     assert saved.status_code == 200
     assert saved.json["segment"]["edited"] and saved.json["segment"]["machine_text"] == original
     assert saved.json["new_terms"] == ["Keralty navigators"]
-    assert "Keralty navigators" in client.get("/recordings/relational-social-prescribing-staying-with-clients-after-the.txt").get_data(as_text=True)
+    assert "Keralty navigators" in client.get(
+        "/recordings/relational-social-prescribing-staying-with-clients-after-the.txt"
+    ).get_data(as_text=True)
     results = client.get("/api/search", query_string={"q": "Keralty navigators"}).json["results"]
     assert results and results[0]["recording_id"] == RELATIONAL_ID
 

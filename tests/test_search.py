@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from archive.store import recordings as store
-from archive.timecode import link_time
 from archive.store.models import RecordingMeta
 from archive.store.searches import search_counts
+from archive.timecode import link_time
 from ingest.pipeline import ingest_file
 from search.engine import Searcher, SearchError, SearchFilters
 from search.text import highlight, parse_query

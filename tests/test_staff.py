@@ -55,7 +55,10 @@ def test_an_upload_is_queued_then_ingested_under_its_own_name(client, config):
     recording = store.get_recording(db, state["recording_id"])
     db.close()
     assert state["recording_url"] == recording.url
-    assert recording.original_filename == "jfk speech.flac" and recording.speakers == ["John F. Kennedy", "Robert Frost"]
+    assert recording.original_filename == "jfk speech.flac" and recording.speakers == [
+        "John F. Kennedy",
+        "Robert Frost",
+    ]
     assert recording.tags == ["inaugural", "speeches"] and recording.date == "1961-01-20"
     assert upload_files(config) == []  # the upload was the worker's to delete once ingested
     assert "country" in client.get(recording.url).get_data(as_text=True)
@@ -70,7 +73,12 @@ def test_an_upload_without_a_title_is_named_after_the_file(client, config):
 @pytest.mark.parametrize(
     "data, filename, fields, message",
     [
-        (b"just some notes, not audio\n" * 100, "notes.mp3", {}, "notes.mp3: not an audio or video file that can be read"),
+        (
+            b"just some notes, not audio\n" * 100,
+            "notes.mp3",
+            {},
+            "notes.mp3: not an audio or video file that can be read",
+        ),
         (b"", "empty.wav", {}, "empty.wav: the file is empty (0 bytes)"),
         (JFK.read_bytes(), "jfk.flac", {"date": "next tuesday"}, "is not a date in the form YYYY-MM-DD"),
         (b"", "", {}, "Choose a recording"),

@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from archive.timecode import clock, link_time, parse_timecode
 from archive.store import connect
+from archive.store import recordings as store
+from archive.timecode import clock, link_time, parse_timecode
 from ingest.pipeline import RecordingMeta, ingest_file
 
 
@@ -239,8 +240,12 @@ def test_recording_page_has_captions_downloads_metadata_and_talks_like_it(config
 
 def test_home_lists_talks_matching_the_filters(config, client, make_media):
     db = connect(config.db_path)
-    ingest_file(db, config, make_media("a.wav"), RecordingMeta(title="By Ada", speakers=["Ada Lovelace"], date="2024-05-01"))
-    ingest_file(db, config, make_media("b.mp3"), RecordingMeta(title="By Grace", speakers=["Grace Hopper"], tags=["navy"]))
+    ingest_file(
+        db, config, make_media("a.wav"), RecordingMeta(title="By Ada", speakers=["Ada Lovelace"], date="2024-05-01")
+    )
+    ingest_file(
+        db, config, make_media("b.mp3"), RecordingMeta(title="By Grace", speakers=["Grace Hopper"], tags=["navy"])
+    )
     db.close()
     home = client.get("/").get_data(as_text=True)
     assert "By Ada" in home and "By Grace" in home and "autofocus" in home
@@ -252,3 +257,24 @@ def test_home_lists_talks_matching_the_filters(config, client, make_media):
     bad = client.get("/?since=someday")
     assert bad.status_code == 400 and "YYYY-MM-DD" in bad.get_data(as_text=True)
     assert client.get("/search?q=%20&speaker=ada").headers["Location"] == "/?speaker=ada"
+
+
+def test_a_real_http_range_request_in_the_middle_of_the_media(live_server, demo_archive):
+    """Through waitress and a socket, as a browser's player asks for the part it seeks to."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    db = connect(demo_archive / "archive.db")
+    recording = store.get_recording_by_slug(db, RELATIONAL)
+    db.close()
+    data = (demo_archive / recording.media_path).read_bytes()
+    middle = len(data) // 2
+    connection = http.client.HTTPConnection(urlsplit(live_server).netloc, timeout=10)
+    connection.request("GET", f"/media/{RELATIONAL}", headers={"Range": f"bytes={middle}-{middle + 65535}"})
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    assert response.status == 206
+    assert response.getheader("Content-Range") == f"bytes {middle}-{middle + 65535}/{len(data)}"
+    assert response.getheader("Accept-Ranges") == "bytes" and response.getheader("Content-Type") == "audio/mp4"
+    assert body == data[middle : middle + 65536]

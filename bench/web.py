@@ -1,0 +1,266 @@
+"""The web archive's costs: a big upload's memory, saving a transcript correction, page weight.
+
+1. Upload: starts `archive serve --no-worker` on a scratch data directory and streams a
+   --upload-mb WAV (real, decodable silence) through the upload form's multipart POST, the
+   way a browser does. Prints the time, the throughput, and the server's resident memory
+   before and at its peak (VmHWM): a recording the size of a long video must not sit in memory.
+2. Correction: builds a one-hour talk (--segments transcript lines taken from the demo and
+   evaluation scripts) in a scratch archive with the real MiniLM model, then times saving a
+   corrected line (re-indexing only what changed) against re-indexing the whole talk.
+3. Page: times rendering that talk's page (every line of the transcript) and prints its
+   size, and the size of the page's own scripts and stylesheet.
+
+    .venv/bin/python bench/web.py
+    .venv/bin/python bench/web.py --upload-mb 2048 --segments 720
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from archive.config import load_config  # noqa: E402
+from archive.store import connect  # noqa: E402
+from archive.store import recordings as store  # noqa: E402
+from archive.store.models import RecordingMeta, Segment  # noqa: E402
+
+
+def rss_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def write_silent_wav(path: Path, megabytes: int) -> None:
+    """A valid 16 kHz mono 16-bit WAV of silence, ``megabytes`` long, written in blocks."""
+    data_bytes = megabytes * 1024 * 1024
+    header = b"RIFF" + (36 + data_bytes).to_bytes(4, "little") + b"WAVEfmt "
+    header += (16).to_bytes(4, "little") + (1).to_bytes(2, "little") + (1).to_bytes(2, "little")
+    header += (16000).to_bytes(4, "little") + (32000).to_bytes(4, "little") + (2).to_bytes(2, "little")
+    header += (16).to_bytes(2, "little") + b"data" + data_bytes.to_bytes(4, "little")
+    block = bytes(1 << 20)
+    with open(path, "wb") as out:
+        out.write(header)
+        for _ in range(megabytes):
+            out.write(block)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_upload(megabytes: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-web-") as scratch:
+        scratch = Path(scratch)
+        media = scratch / "long-webinar.wav"
+        write_silent_wav(media, megabytes)
+        port = free_port()
+        env = {**os.environ, "ARCHIVE_DATA_DIR": str(scratch / "data"), "TMPDIR": str(scratch)}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "archive", "serve", "--no-worker", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
+        try:
+            for _ in range(100):
+                try:
+                    http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/")
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+            conn.request("GET", "/upload")
+            conn.getresponse().read()
+            before = rss_kb(server.pid, "VmRSS")
+
+            boundary = uuid.uuid4().hex
+            head = (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\nLong webinar\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="media"; filename="{media.name}"\r\n'
+                "Content-Type: audio/wav\r\n\r\n"
+            ).encode()
+            tail = f"\r\n--{boundary}--\r\n".encode()
+
+            def body():
+                yield head
+                with open(media, "rb") as fh:
+                    while block := fh.read(1 << 20):
+                        yield block
+                yield tail
+
+            length = len(head) + media.stat().st_size + len(tail)
+            started = time.perf_counter()
+            conn.putrequest("POST", "/upload")
+            conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+            conn.putheader("Content-Length", str(length))
+            conn.endheaders()
+            for chunk in body():
+                conn.send(chunk)
+            response = conn.getresponse()
+            response.read()
+            seconds = time.perf_counter() - started
+            peak = rss_kb(server.pid, "VmHWM")
+            return {
+                "upload_mb": megabytes,
+                "status": response.status,
+                "location": response.getheader("Location"),
+                "seconds": round(seconds, 1),
+                "mb_per_s": round(megabytes / seconds, 1),
+                "server_rss_before_mb": round(before / 1024),
+                "server_rss_peak_mb": round(peak / 1024),
+            }
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def script_lines() -> list[str]:
+    """Sentences from the demo and evaluation talk scripts, to make a long transcript of real English."""
+    lines = []
+    for path in [ROOT / "media" / "samples" / "samples.json", ROOT / "bench" / "eval" / "talks.json"]:
+        for talk in json.loads(path.read_text())["talks"] if path.exists() else []:
+            text = " ".join(talk["script"])
+            lines += [s.strip() for s in re.split(r"(?<=[.?!])\s+", text) if len(s.split()) >= 4]
+    return lines
+
+
+def bench_correction(segment_count: int, rounds: int) -> tuple[dict, Path, str]:
+    from ingest.corrections import correct_segment
+    from ingest.pipeline import default_embedder, reindex_recording
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-correct-"))
+    config = load_config({"data_dir": scratch}, environ={})
+    db = connect(config.db_path)
+    lines = script_lines()
+    step = 3600.0 / segment_count
+    segments = [
+        Segment(start=round(i * step, 3), end=round((i + 1) * step - 0.2, 3), text=lines[i % len(lines)])
+        for i in range(segment_count)
+    ]
+    with db.atomic():
+        recording_id = store.insert_recording(
+            db,
+            RecordingMeta(title="One hour webinar", speakers=["A Speaker"]),
+            duration=3600.0,
+            media_path="recordings/none.wav",
+            media_hash=uuid.uuid4().hex,
+            media_kind="audio",
+            original_filename="none.wav",
+            language="en",
+            model="bench",
+        )
+        store.insert_segments(db, recording_id, segments)
+    embedder = default_embedder(config)
+    embedder.embed(["warm up"])
+
+    started = time.perf_counter()
+    passages = reindex_recording(db, recording_id, embedder)
+    full = time.perf_counter() - started
+
+    saves, embedded = [], []
+    for i in range(rounds):
+        idx = (i * 97 + 13) % segment_count
+        text = segments[idx].text + f" Corrected {i}."
+        started = time.perf_counter()
+        correction = correct_segment(db, recording_id, idx, text, embedder)
+        saves.append(time.perf_counter() - started)
+        embedded.append(correction.embedded)
+    slug = store.get_recording(db, recording_id).slug
+    db.close()
+    return (
+        {
+            "segments": segment_count,
+            "passages": passages,
+            "full_reindex_s": round(full, 2),
+            "save_correction_ms_median": round(1000 * statistics.median(saves)),
+            "save_correction_ms_max": round(1000 * max(saves)),
+            "texts_embedded_per_save": statistics.median(embedded),
+            "texts_embedded_full": passages + segment_count,
+        },
+        scratch,
+        slug,
+    )
+
+
+def bench_page(data_dir: Path, slug: str, rounds: int) -> dict:
+    from archive.web import create_app
+
+    client = create_app({"data_dir": data_dir}).test_client()
+    timings = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        response = client.get(f"/recordings/{slug}")
+        body = response.get_data()
+        timings.append(time.perf_counter() - started)
+    static = {
+        name: (len(data := (ROOT / "static" / name).read_bytes()), len(gzip.compress(data)))
+        for name in ["player.js", "correct.js", "jobs.js", "style.css"]
+    }
+    return {
+        "page_ms_median": round(1000 * statistics.median(timings), 1),
+        "page_kb": round(len(body) / 1024),
+        "page_kb_gzip": round(len(gzip.compress(body)) / 1024),
+        "static_bytes_and_gzip": static,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--upload-mb", type=int, default=2048, help="size of the uploaded file (0 skips)")
+    parser.add_argument("--segments", type=int, default=720, help="transcript lines in the one-hour talk")
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args()
+
+    results = {}
+    if args.upload_mb:
+        results["upload"] = upload = bench_upload(args.upload_mb)
+        print(
+            f"upload {upload['upload_mb']} MB: HTTP {upload['status']} -> {upload['location']} "
+            f"in {upload['seconds']} s "
+            f"({upload['mb_per_s']} MB/s); server RSS {upload['server_rss_before_mb']} MB before, "
+            f"{upload['server_rss_peak_mb']} MB at peak"
+        )
+    correction, data_dir, slug = bench_correction(args.segments, args.rounds)
+    results["correction"] = correction
+    print(
+        f"one-hour talk, {correction['segments']} lines, {correction['passages']} passages: full re-index "
+        f"{correction['full_reindex_s']} s ({correction['texts_embedded_full']} texts); saving a correction "
+        f"{correction['save_correction_ms_median']} ms median, {correction['save_correction_ms_max']} ms max "
+        f"({correction['texts_embedded_per_save']} texts embedded)"
+    )
+    try:
+        results["page"] = page = bench_page(data_dir, slug, args.rounds)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    print(
+        f"recording page of that talk: {page['page_ms_median']} ms to render, {page['page_kb']} KB "
+        f"({page['page_kb_gzip']} KB gzipped)"
+    )
+    for name, (raw, packed) in page["static_bytes_and_gzip"].items():
+        print(f"  static/{name}: {raw / 1024:.1f} KB ({packed / 1024:.1f} KB gzipped)")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
