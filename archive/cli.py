@@ -16,7 +16,7 @@ from .export import FORMATS, export
 from .store import connect
 from .store import jobs as job_store
 from .store import recordings as store
-from .store.models import RecordingMeta
+from .store.models import ROLES, VISIBILITIES, RecordingMeta
 from .timecode import clock
 
 
@@ -96,9 +96,16 @@ def _split_terms(values: tuple[str, ...]) -> list[str]:
 @click.option("--description", default="", help="A sentence or two about the talk.")
 @click.option("--vocab", multiple=True, help='Names and terms to spell right, comma-separated: "Keralty, link worker".')
 @click.option("--model", type=click.Path(exists=True, file_okay=False, path_type=Path), help="A CTranslate2 Whisper model directory.")
+@click.option(
+    "--visibility",
+    type=click.Choice(VISIBILITIES),
+    default="staff",
+    show_default=True,
+    help="Who can see it: everyone, signed-in members, or staff only (a draft).",
+)
 @click.option("--queue", "use_queue", is_flag=True, help="Queue the ingest for a worker and return at once.")
 @click.pass_context
-def ingest(ctx, files, title, speakers, organization, date, tags, description, vocab, model, use_queue):
+def ingest(ctx, files, title, speakers, organization, date, tags, description, vocab, model, visibility, use_queue):
     """Transcribe and index recordings (audio or video). Prints each new recording's id and URL."""
     from ingest.pipeline import default_embedder, default_transcriber, ingest_file, normalize_date
 
@@ -115,6 +122,7 @@ def ingest(ctx, files, title, speakers, organization, date, tags, description, v
         tags=[t.strip() for t in tags if t.strip()],
         description=description.strip(),
         vocab=_split_terms(vocab),
+        visibility=visibility,
     )
     if use_queue:
         from ingest.queue import JobQueue
@@ -174,7 +182,8 @@ def list_(ctx, as_json):
         return
     for r in recordings:
         who = ", ".join(r.speakers) or "-"
-        click.echo(f"{r.id:>4}  {r.date or '----------'}  {clock(r.duration, always_hours=False):>8}  {r.title}  ({who})")
+        when, length = r.date or "----------", clock(r.duration, always_hours=False)
+        click.echo(f"{r.id:>4}  {when}  {length:>8}  {r.visibility:<7}  {r.title}  ({who})")
 
 
 @cli.command("export")
@@ -391,3 +400,127 @@ def load_samples(ctx, force):
     else:
         for rec in loaded:
             click.echo(f"{rec.id}\t{rec.url}")
+
+
+@cli.command("set-visibility")
+@click.argument("recording")
+@click.argument("level", type=click.Choice(VISIBILITIES))
+@click.pass_context
+def set_visibility(ctx, recording, level):
+    """Publish or hide a recording (RECORDING is its id or slug): public, members or staff."""
+    with open_db(get_config(ctx)) as db:
+        found = store.find_recording(db, recording)
+        if found is None:
+            raise BadInput(f"no recording {recording!r} in the archive (see `archive list`)")
+        store.set_visibility(db, found.id, level)
+    click.echo(f"{found.id}\t{level}\t{found.title}")
+
+
+@contextmanager
+def account_errors():
+    from .store.accounts import AccountError
+
+    try:
+        yield
+    except AccountError as exc:
+        raise BadInput(str(exc)) from None
+
+
+@cli.group()
+def users():
+    """Accounts: admins, staff and members."""
+
+
+@users.command("add")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+@click.pass_context
+def users_add(ctx, email, role, password_stdin):
+    """Make an account; the password is asked for (twice) unless --password-stdin."""
+    from .store import accounts
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with open_db(get_config(ctx.find_root())) as db, account_errors():
+        user = accounts.add_user(db, email, password, role)
+    click.echo(f"{user.email}\t{user.role}")
+
+
+@users.command("list")
+@click.pass_context
+def users_list(ctx):
+    from .store import accounts
+
+    with open_db(get_config(ctx.find_root())) as db:
+        for user in accounts.list_users(db):
+            click.echo(f"{user.email}\t{user.role}\t{user.created_at[:10]}")
+
+
+@users.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ROLES))
+@click.pass_context
+def users_set_role(ctx, email, role):
+    from .store import accounts
+
+    with open_db(get_config(ctx.find_root())) as db, account_errors():
+        user = accounts.set_role(db, email, role)
+    click.echo(f"{user.email}\t{user.role}")
+
+
+@users.command("remove")
+@click.argument("email")
+@click.pass_context
+def users_remove(ctx, email):
+    """Delete an account and its API tokens."""
+    from .store import accounts
+
+    with open_db(get_config(ctx.find_root())) as db, account_errors():
+        accounts.remove_user(db, email)
+    click.echo(f"removed {email}")
+
+
+@cli.group()
+def tokens():
+    """API tokens for scripts (Authorization: Bearer TOKEN)."""
+
+
+@tokens.command("create")
+@click.option("--user", "email", required=True, help="The staff account the token acts as.")
+@click.option("--label", default="", help="What the token is for.")
+@click.pass_context
+def tokens_create(ctx, email, label):
+    """Make a token; it is printed once and only its hash is kept."""
+    from .store import accounts
+
+    with open_db(get_config(ctx.find_root())) as db, account_errors():
+        token, secret = accounts.create_token(db, email, label)
+    click.echo(f"token {token.id} for {token.user_email} (shown once, keep it safe):", err=True)
+    click.echo(secret)
+
+
+@tokens.command("list")
+@click.pass_context
+def tokens_list(ctx):
+    from .store import accounts
+
+    with open_db(get_config(ctx.find_root())) as db:
+        for token in accounts.list_tokens(db):
+            state = f"revoked {token.revoked_at[:10]}" if token.revoked_at else "active"
+            click.echo(f"{token.id:>4}  {token.user_email}  {state}  {token.label}")
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@click.pass_context
+def tokens_revoke(ctx, token_id):
+    """Revoke a token: requests with it are refused from now on."""
+    from .store import accounts
+
+    with open_db(get_config(ctx.find_root())) as db:
+        if not accounts.revoke_token(db, token_id):
+            raise BadInput(f"no active token {token_id} (see `archive tokens list`)")
+    click.echo(f"revoked token {token_id}")

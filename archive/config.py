@@ -43,6 +43,10 @@ class Config:
     queue_url: str = ""
     # The largest recording staff may upload through the web page, in megabytes.
     max_upload_mb: int = 4096
+    # Signs session cookies; empty: one is generated into <data_dir>/secret_key on first start.
+    secret_key: str = ""
+    # Reverse proxies in front of the archive whose X-Forwarded-* headers to trust (0: none).
+    proxy_hops: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -60,6 +64,10 @@ class Config:
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.data_dir / "secret_key"
 
     @property
     def max_upload_bytes(self) -> int:

@@ -22,7 +22,7 @@ from sqlite_utils import Database
 
 from archive.config import Config
 from archive.store import recordings as store
-from archive.store.models import Recording, RecordingMeta, Segment
+from archive.store.models import VISIBILITIES, Recording, RecordingMeta, Segment
 from search.embedder import Embedder, SentenceTransformerEmbedder
 from search.index import delete_passages, write_passages
 
@@ -154,6 +154,8 @@ def ingest_file(
     timer = StepTimer()
     meta = RecordingMeta(**{**meta.__dict__})  # never change the caller's copy
     meta.date = normalize_date(meta.date)
+    if meta.visibility not in VISIBILITIES:
+        raise IngestError(f"visibility must be one of: {', '.join(VISIBILITIES)}")
     meta.title = " ".join(meta.title.split()) or title_from_filename(Path(original_filename))
 
     with timer("probe"):

@@ -19,10 +19,10 @@ LOADED_KEY = "samples_loaded_at"
 
 
 def sample_talks(samples_dir: Path = SAMPLES_DIR) -> list[tuple[Path, RecordingMeta]]:
-    """Each demo talk's file and metadata, marked synthetic."""
+    """Each demo talk's file and metadata, marked synthetic and public (they are the archive's showcase)."""
     talks = json.loads((samples_dir / "samples.json").read_text(encoding="utf-8"))["talks"]
     return [
-        (samples_dir / talk["file"], RecordingMeta.from_dict({**talk, "synthetic": True}))
+        (samples_dir / talk["file"], RecordingMeta.from_dict({**talk, "synthetic": True, "visibility": "public"}))
         for talk in talks
     ]
 

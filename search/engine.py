@@ -66,9 +66,15 @@ class SearchFilters:
     tag: str = ""
     since: str | None = None
     until: str | None = None
+    # The visibility levels the asker may see; None: every recording (the operator's CLI).
+    visibility: tuple[str, ...] | None = None
 
     def active(self) -> bool:
+        """Whether the asker chose any filter (visibility is not theirs to choose)."""
         return any([self.speaker, self.organization, self.tag, self.since, self.until])
+
+    def restricts(self) -> bool:
+        return self.active() or self.visibility is not None
 
 
 @dataclass
@@ -190,7 +196,7 @@ class Searcher:
             raise SearchError(f"sort must be one of: {', '.join(SORTS)}")
         limit = max(1, min(int(limit), MAX_LIMIT))
         notice = "Your query was long, so only its first words were searched." if parsed.shortened else ""
-        allowed = recordings_matching(db, filters) if filters and filters.active() else None
+        allowed = recordings_matching(db, filters) if filters and filters.restricts() else None
         if allowed is not None and not len(allowed):
             return SearchResponse(parsed.text, [], notice=notice)
 
@@ -205,8 +211,10 @@ class Searcher:
         results = _with_snippets(_grouped(_with_meta(db, answers), sort)[:limit], parsed)
         return SearchResponse(parsed.text, results, _with_snippets(_with_meta(db, weak), parsed), notice)
 
-    def related(self, db: Database, recording_id: int, at: float, *, limit: int = 5) -> list[Moment]:
-        """Moments in other recordings closest in meaning to what is said at ``at`` seconds."""
+    def related(
+        self, db: Database, recording_id: int, at: float, *, limit: int = 5, visibility: tuple[str, ...] | None = None
+    ) -> list[Moment]:
+        """Moments in other recordings (at the ``visibility`` levels) closest to what is said at ``at`` seconds."""
         row = db.execute(
             "SELECT id FROM passages WHERE recording_id = ? ORDER BY "
             "CASE WHEN start <= ? AND ? < end THEN 0 ELSE 1 END, ABS(start - ?) LIMIT 1",
@@ -218,8 +226,12 @@ class Searcher:
         vector = index.vector(row[0])
         if vector is None:
             return []
-        others = index.recording_ids[index.recording_ids != recording_id]
-        hits = index.search(vector, self.ranking.dense_candidates, np.unique(others))
+        others = np.unique(index.recording_ids[index.recording_ids != recording_id])
+        if visibility is not None:
+            others = np.intersect1d(others, recordings_matching(db, SearchFilters(visibility=visibility)))
+        if not len(others):
+            return []
+        hits = index.search(vector, self.ranking.dense_candidates, others)
         cosines = dict(zip(hits.passage_ids.tolist(), hits.scores.tolist()))
         candidates = _load_candidates(db, list(cosines))
         for candidate in candidates:
@@ -316,6 +328,9 @@ class Searcher:
 def recordings_matching(db: Database, filters: SearchFilters) -> np.ndarray:
     """Ids of the ready recordings that pass ``filters`` (case-insensitive; names match in part)."""
     where, params = ["status = 'ready'"], []
+    if filters.visibility is not None:
+        where.append("visibility IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(filters.visibility)))
     if filters.speaker.strip():
         where.append(
             "id IN (SELECT recording_id FROM recording_speakers WHERE name LIKE ? ESCAPE '\\' COLLATE NOCASE)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 import threading
 from pathlib import Path
 
@@ -44,7 +45,39 @@ def app(data_dir):
 
 @pytest.fixture
 def client(app):
+    """An anonymous visitor."""
     return app.test_client()
+
+
+def signed_in(app, role: str, email: str | None = None):
+    """A test client signed in with a new account of ``role`` that sends its CSRF token with every request."""
+    from archive.store import accounts
+
+    email = email or f"{role}@example.org"
+    db = connect(app.config["ARCHIVE"].db_path)
+    user = accounts.get_user(db, email) or accounts.add_user(db, email, "correct horse battery", role)
+    db.close()
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["user_id"] = user.id
+        session["csrf"] = f"csrf-{role}"
+    client.environ_base["HTTP_X_CSRF_TOKEN"] = f"csrf-{role}"
+    return client
+
+
+@pytest.fixture
+def staff_client(app):
+    return signed_in(app, "staff")
+
+
+@pytest.fixture
+def member_client(app):
+    return signed_in(app, "member")
+
+
+@pytest.fixture
+def admin_client(app):
+    return signed_in(app, "admin")
 
 
 @pytest.fixture
@@ -98,8 +131,22 @@ def demo_data_dir(demo_archive, data_dir) -> Path:
     return data_dir
 
 
+@dataclass
+class LiveServer:
+    url: str
+    data_dir: Path
+
+    def add_user(self, email: str, role: str, password: str = "correct horse battery") -> None:
+        from archive.store import accounts
+
+        db = connect(self.data_dir / "archive.db")
+        if not accounts.get_user(db, email):
+            accounts.add_user(db, email, password, role)
+        db.close()
+
+
 @pytest.fixture(scope="module")
-def live_server(demo_archive, tmp_path_factory):
+def live_server(demo_archive, tmp_path_factory) -> LiveServer:
     """The archive served by waitress on a free port, with its ingest worker, over a copy of the demo talks."""
     from waitress.server import create_server
 
@@ -111,7 +158,7 @@ def live_server(demo_archive, tmp_path_factory):
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, name="live-server", daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
+    yield LiveServer(f"http://127.0.0.1:{server.effective_port}", data_dir)
     stop_worker.set()
     worker.join(timeout=30)
     server.task_dispatcher.shutdown()

@@ -132,7 +132,8 @@ def test_new_terms_are_the_words_a_correction_brought_in(before, after, terms):
 # -- through the web ---------------------------------------------------------------
 
 
-def test_staff_correct_revert_and_teach_the_glossary_through_the_api(demo_data_dir, client, config):
+def test_staff_correct_revert_and_teach_the_glossary_through_the_api(demo_data_dir, staff_client, config):
+    client = staff_client
     url = f"/api/recordings/{RELATIONAL_ID}/segments/{FOLLOW_UP}"
     original = client.get(f"/api/recordings/{RELATIONAL_ID}").json["segments"][FOLLOW_UP]["text"]
     saved = client.put(url, json={"text": original.replace("link workers", "Keralty navigators")})
@@ -170,6 +171,6 @@ def test_staff_correct_revert_and_teach_the_glossary_through_the_api(demo_data_d
         ("post", "/api/glossary", {"term": ["a"]}, 400),
     ],
 )
-def test_bad_correction_requests_get_a_json_error(demo_data_dir, client, method, path, body, status):
-    response = getattr(client, method)(path, json=body)
+def test_bad_correction_requests_get_a_json_error(demo_data_dir, staff_client, method, path, body, status):
+    response = getattr(staff_client, method)(path, json=body)
     assert response.status_code == status and response.json["error"]

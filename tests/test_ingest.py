@@ -43,6 +43,7 @@ def test_ingest_prints_id_and_url_and_stores_everything(runner, data_dir, jfk_co
         {
             "id": 1, "slug": "ask-not", "title": "Ask Not", "speakers": ["John F. Kennedy", "A. Nother"],
             "organization": "United States", "date": "1961-01-20", "duration": 11.0, "status": "ready",
+            "visibility": "staff",
         }
     ]
     counts = _counts(data_dir)

@@ -140,3 +140,46 @@ def m003_corrections(db: Database) -> None:
     # keeps what Whisper wrote, set only while a segment is corrected, so it can be reverted.
     db["segments"].add_column("machine_text", str)
     db["segments"].add_column("edited_at", str)
+
+
+@migrations()
+def m004_accounts(db: Database) -> None:
+    # Who may see a recording: "public" (anyone), "members" (signed-in members), "staff"
+    # (drafts). Recordings made before accounts existed were visible to everyone: public.
+    db["recordings"].add_column("visibility", str, not_null_default="public")
+    db["recordings"].create_index(["visibility"])
+
+    db["users"].create(
+        {"id": int, "email": str, "password_hash": str, "role": str, "created_at": str},
+        pk="id",
+        not_null={"email", "password_hash", "role", "created_at"},
+    )
+    db["users"].create_index(["email"], unique=True)
+    # API tokens for scripts: only a hash is stored; the token is shown once, when made.
+    db["api_tokens"].create(
+        {"id": int, "user_id": int, "token_hash": str, "label": str, "created_at": str, "revoked_at": str},
+        pk="id",
+        not_null={"user_id", "token_hash", "created_at"},
+        foreign_keys=[("user_id", "users", "id")],
+    )
+    db["api_tokens"].create_index(["token_hash"], unique=True)
+    # Failed logins, for rate limiting per account and per address.
+    db["login_failures"].create({"id": int, "email": str, "address": str, "at": str}, pk="id")
+    db["login_failures"].create_index(["email", "at"])
+    db["login_failures"].create_index(["address", "at"])
+    # Takedowns: a time range removed from a talk at a presenter's request, and who did it.
+    db["redactions"].create(
+        {
+            "id": int,
+            "recording_id": int,
+            "start": float,
+            "end": float,
+            "reason": str,
+            "user_email": str,
+            "created_at": str,
+            "original_path": str,  # the unredacted media, if an admin chose to keep it
+        },
+        pk="id",
+        not_null={"recording_id", "start", "end", "created_at"},
+        foreign_keys=[("recording_id", "recordings", "id")],
+    )

@@ -5,6 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# Who may see a recording, most open first. New recordings are drafts ("staff") until published.
+VISIBILITIES = ("public", "members", "staff")
+ROLES = ("admin", "staff", "member")
+
+
+def visible_to(role: str | None) -> tuple[str, ...]:
+    """The visibility levels someone with ``role`` may see; None is an anonymous visitor."""
+    if role in ("admin", "staff"):
+        return VISIBILITIES
+    if role == "member":
+        return ("public", "members")
+    return ("public",)
+
 
 @dataclass
 class RecordingMeta:
@@ -18,6 +31,7 @@ class RecordingMeta:
     description: str = ""
     vocab: list[str] = field(default_factory=list)  # transcription hints, not stored
     synthetic: bool = False
+    visibility: str = "staff"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -29,6 +43,7 @@ class RecordingMeta:
             "description": self.description,
             "vocab": list(self.vocab),
             "synthetic": self.synthetic,
+            "visibility": self.visibility,
         }
 
     @classmethod
@@ -83,6 +98,7 @@ class Recording:
     model: str
     status: str
     created_at: str
+    visibility: str = "public"
 
     @property
     def url(self) -> str:
@@ -99,6 +115,7 @@ class Recording:
             "date": self.date,
             "duration": round(self.duration, 3),
             "status": self.status,
+            "visibility": self.visibility,
         }
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable
 
 from sqlite_utils import Database
 
-from .models import Recording, RecordingMeta, Segment
+from .models import VISIBILITIES, Recording, RecordingMeta, Segment
 
 
 def utc_now() -> str:
@@ -58,6 +59,7 @@ def insert_recording(
             "media_kind": media_kind,
             "original_filename": original_filename,
             "synthetic": int(meta.synthetic),
+            "visibility": meta.visibility,
             "language": language,
             "model": model,
             "status": "ready",
@@ -110,6 +112,7 @@ def _recording_from_row(db: Database, row: dict) -> Recording:
         model=row["model"] or "",
         status=row["status"],
         created_at=row["created_at"],
+        visibility=row["visibility"],
     )
 
 
@@ -140,10 +143,27 @@ def get_recording_by_hash(db: Database, media_hash: str) -> Recording | None:
     return _one(db, "media_hash = ?", [media_hash])
 
 
-def list_recordings(db: Database) -> list[Recording]:
-    """All recordings, newest talk first (by talk date, then by when they were added)."""
-    rows = db["recordings"].rows_where(order_by="coalesce(date, '') DESC, id DESC")
+def _visible(levels: tuple[str, ...] | None, column: str = "visibility") -> tuple[str, list]:
+    """A WHERE clause for recordings at one of ``levels`` (None: all of them)."""
+    if levels is None:
+        return "1", []
+    return f"{column} IN (SELECT value FROM json_each(?))", [json.dumps(list(levels))]
+
+
+def list_recordings(db: Database, visible: tuple[str, ...] | None = None) -> list[Recording]:
+    """Recordings at one of the ``visible`` levels (None: all), newest talk first."""
+    where, params = _visible(visible)
+    rows = db["recordings"].rows_where(where, params, order_by="coalesce(date, '') DESC, id DESC")
     return [_recording_from_row(db, row) for row in rows]
+
+
+def set_visibility(db: Database, recording_id: int, visibility: str) -> bool:
+    """Publish or hide a recording; returns False if there is no such recording."""
+    if visibility not in VISIBILITIES:
+        raise ValueError(f"visibility must be one of: {', '.join(VISIBILITIES)}")
+    with db.atomic():
+        cursor = db.execute("UPDATE recordings SET visibility = ? WHERE id = ?", [visibility, recording_id])
+    return cursor.rowcount > 0
 
 
 def get_segments(db: Database, recording_id: int) -> list[Segment]:
@@ -200,28 +220,50 @@ def update_recording_meta(db: Database, recording_id: int, meta: RecordingMeta) 
         )
 
 
-def talks_like(db: Database, recording: Recording, limit: int = 6) -> list[Recording]:
-    """Other talks by one of this talk's speakers or from its organisation, newest first."""
+def talks_like(
+    db: Database, recording: Recording, limit: int = 6, visible: tuple[str, ...] | None = None
+) -> list[Recording]:
+    """Other talks (at the ``visible`` levels) by one of this talk's speakers or from its organisation."""
+    where, params = _visible(visible)
     rows = db.execute(
-        """SELECT id FROM recordings
-           WHERE id != ? AND (
+        f"""SELECT id FROM recordings
+           WHERE id != ? AND {where} AND (
              (organization != '' AND organization = ? COLLATE NOCASE)
              OR id IN (SELECT recording_id FROM recording_speakers
                        WHERE name COLLATE NOCASE IN (SELECT value FROM json_each(?))))
            ORDER BY coalesce(date, '') DESC, id DESC LIMIT ?""",
-        [recording.id, recording.organization, json.dumps(recording.speakers), limit],
+        [recording.id, *params, recording.organization, json.dumps(recording.speakers), limit],
     ).fetchall()
     return [get_recording(db, r[0]) for r in rows]
 
 
-def facets(db: Database) -> dict[str, list[str]]:
-    """The speakers, organisations and tags in the archive, for the filters' suggestions."""
+def facets(db: Database, visible: tuple[str, ...] | None = None) -> dict[str, list[str]]:
+    """The speakers, organisations and tags of the ``visible`` recordings, for the filters' suggestions."""
+    where, params = _visible(visible, "r.visibility")
     return {
-        "speakers": [r[0] for r in db.execute("SELECT DISTINCT name FROM recording_speakers ORDER BY name")],
-        "organizations": [
-            r[0] for r in db.execute("SELECT DISTINCT organization FROM recordings WHERE organization != '' ORDER BY 1")
+        "speakers": [
+            r[0]
+            for r in db.execute(
+                f"SELECT DISTINCT s.name FROM recording_speakers s JOIN recordings r ON r.id = s.recording_id "
+                f"WHERE {where} ORDER BY 1",
+                params,
+            )
         ],
-        "tags": [r[0] for r in db.execute("SELECT DISTINCT tag FROM recording_tags ORDER BY tag")],
+        "organizations": [
+            r[0]
+            for r in db.execute(
+                f"SELECT DISTINCT r.organization FROM recordings r WHERE r.organization != '' AND {where} ORDER BY 1",
+                params,
+            )
+        ],
+        "tags": [
+            r[0]
+            for r in db.execute(
+                f"SELECT DISTINCT t.tag FROM recording_tags t JOIN recordings r ON r.id = t.recording_id "
+                f"WHERE {where} ORDER BY 1",
+                params,
+            )
+        ],
     }
 
 
@@ -263,3 +305,23 @@ def get_meta(db: Database, key: str) -> str | None:
 def set_meta(db: Database, key: str, value: str) -> None:
     with db.atomic():
         db["archive_meta"].upsert({"key": key, "value": value}, pk="key")
+
+
+@dataclass(frozen=True)
+class Redaction:
+    start: float
+    end: float
+    reason: str
+    user_email: str
+    created_at: str
+    original_kept: bool
+
+
+def list_redactions(db: Database, recording_id: int) -> list[Redaction]:
+    """The time ranges taken down from a recording, in time order (the takedown log)."""
+    rows = db.execute(
+        "SELECT start, \"end\", coalesce(reason, ''), coalesce(user_email, ''), created_at, original_path IS NOT NULL "
+        "FROM redactions WHERE recording_id = ? ORDER BY start",
+        [recording_id],
+    ).fetchall()
+    return [Redaction(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]

@@ -28,17 +28,17 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config |
 
     from search.engine import Searcher
 
-    from . import api, pages, staff
+    from . import api, auth, pages, staff
     from .uploads import UploadRequest
 
     app.request_class = UploadRequest
+    auth.init_app(app, archive_config)
 
     app.extensions["searcher"] = Searcher.from_config(archive_config)  # the model loads on the first query
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(staff.bp)
-    app.context_processor(lambda: {"is_staff": staff.is_staff})
     app.teardown_appcontext(_close_db)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)

@@ -1,32 +1,42 @@
-"""The JSON API."""
+"""The JSON API: what members may see, and (with a staff account or API token) uploads and jobs."""
 
 from __future__ import annotations
 
 import math
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, jsonify, request, url_for
 
 from archive.store import jobs as job_store
 from archive.store import recordings as store
 from archive.store.searches import log_search
+from ingest.media import MediaError
+from ingest.pipeline import IngestError
 from search.engine import SearchError
 
+from .auth import staff_only, visible_levels
 from .db import get_db
 from .search import run_search, searcher
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
+def visible_recording(recording_id: int):
+    """The recording if this caller may see it; otherwise 404, as if it did not exist."""
+    found = store.get_recording(get_db(), recording_id)
+    if found is None or found.visibility not in visible_levels():
+        abort(404, f"no recording {recording_id}")
+    return found
+
+
 @bp.get("/recordings")
 def recordings():
-    return jsonify({"recordings": [r.summary() for r in store.list_recordings(get_db())]})
+    return jsonify({"recordings": [r.summary() for r in store.list_recordings(get_db(), visible_levels())]})
 
 
 @bp.get("/recordings/<int:recording_id>")
 def recording(recording_id: int):
-    db = get_db()
-    found = store.get_recording(db, recording_id) or abort(404, f"no recording {recording_id}")
-    segments = store.get_segments(db, recording_id)
+    found = visible_recording(recording_id)
+    segments = store.get_segments(get_db(), recording_id)
     return jsonify(
         {
             **found.summary(),
@@ -38,18 +48,42 @@ def recording(recording_id: int):
     )
 
 
+@bp.post("/recordings")
+@staff_only
+def upload():
+    """Upload a recording (multipart: ``media`` plus the form's metadata fields); returns its job (202)."""
+    from .staff import meta_from_form, submit_upload
+
+    try:
+        meta = meta_from_form(request.form, title_required=False)
+        job = submit_upload(request.files.get("media"), meta)
+    except MediaError as exc:
+        abort(400, exc.reason)
+    except IngestError as exc:
+        abort(400, str(exc))
+    response = jsonify(job_json(job))
+    response.status_code = 202
+    response.headers["Location"] = url_for("api.job", job_id=job.id)
+    return response
+
+
+def job_json(job) -> dict:
+    recording = store.get_recording(get_db(), job.recording_id) if job.recording_id else None
+    return {**job.summary(), "recording_url": recording.url if recording else None}
+
+
 @bp.get("/jobs")
+@staff_only
 def jobs():
-    return jsonify({"jobs": [j.summary() for j in job_store.list_jobs(get_db())]})
+    return jsonify({"jobs": [job_json(j) for j in job_store.list_jobs(get_db(), limit=500)]})
 
 
 @bp.get("/jobs/<int:job_id>")
+@staff_only
 def job(job_id: int):
     """A job's state and progress; once done, ``recording_url`` is where its talk is."""
-    db = get_db()
-    found = job_store.get_job(db, job_id) or abort(404, f"no job {job_id}")
-    recording = store.get_recording(db, found.recording_id) if found.recording_id else None
-    return jsonify({**found.summary(), "recording_url": recording.url if recording else None})
+    found = job_store.get_job(get_db(), job_id) or abort(404, f"no job {job_id}")
+    return jsonify(job_json(found))
 
 
 @bp.get("/search")
@@ -66,8 +100,7 @@ def search():
 @bp.get("/recordings/<int:recording_id>/related")
 def related(recording_id: int):
     """Moments in other talks closest to what is said at ``t`` seconds in this one."""
-    db = get_db()
-    store.get_recording(db, recording_id) or abort(404, f"no recording {recording_id}")
+    visible_recording(recording_id)
     at = request.args.get("t", "0")
     try:
         seconds = float(at)
@@ -76,5 +109,5 @@ def related(recording_id: int):
     if not math.isfinite(seconds):
         abort(400, f"t must be a number of seconds, not {at[:40]!r}")
     seconds = max(0.0, seconds)
-    moments = searcher().related(db, recording_id, seconds)
+    moments = searcher().related(get_db(), recording_id, seconds, visibility=visible_levels())
     return jsonify({"recording_id": recording_id, "t": seconds, "results": [m.to_dict() for m in moments]})

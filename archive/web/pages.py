@@ -12,6 +12,7 @@ from archive.store.searches import log_search
 from archive.timecode import parse_timecode
 from search.engine import SearchError, recordings_matching
 
+from .auth import visible_levels
 from .db import get_db
 from .search import filters_from, run_search
 
@@ -33,7 +34,7 @@ def index():
     """The search box, the filters and the latest talks (only the matching ones when filters are set)."""
     db = get_db()
     filters = filters_from(request.args)
-    recordings, error = store.list_recordings(db), None
+    recordings, error = store.list_recordings(db, visible_levels()), None
     if filters.active():
         try:
             wanted = set(recordings_matching(db, filters).tolist())
@@ -42,7 +43,7 @@ def index():
         else:
             recordings = [r for r in recordings if r.id in wanted]
     return render_template(
-        "index.html", recordings=recordings, filters=filters, facets=store.facets(db), error=error
+        "index.html", recordings=recordings, filters=filters, facets=store.facets(db, visible_levels()), error=error
     ), (400 if error else 200)
 
 
@@ -55,7 +56,8 @@ def search():
         return redirect(url_for("pages.index", **kept))
     db = get_db()
     filters = filters_from(request.args)
-    context = {"query": query, "filters": filters, "facets": store.facets(db), "response": None, "error": None}
+    facets = store.facets(db, visible_levels())
+    context = {"query": query, "filters": filters, "facets": facets, "response": None, "error": None}
     try:
         response = run_search(request.args)
     except SearchError as exc:
@@ -68,6 +70,14 @@ def search():
     )
 
 
+def visible_recording(slug: str):
+    """The recording at ``slug`` if this visitor may see it; otherwise 404, as if it did not exist."""
+    found = store.get_recording_by_slug(get_db(), slug)
+    if found is None or found.visibility not in visible_levels():
+        abort(404, "There is no talk at this address.")
+    return found
+
+
 @bp.get("/recordings/<slug>")
 def recording(slug: str):
     """A talk: player, transcript, share tools. ``?t=`` (and ``&end=``) start it at a moment.
@@ -76,7 +86,7 @@ def recording(slug: str):
     a link that is slightly wrong should still open the talk.
     """
     db = get_db()
-    found = store.get_recording_by_slug(db, slug) or abort(404, "There is no talk at this address.")
+    found = visible_recording(slug)
     segments = store.get_segments(db, found.id)
     start = parse_timecode(request.args.get("t"))
     if start is not None and start > found.duration:
@@ -92,7 +102,8 @@ def recording(slug: str):
         start=start,
         end=end,
         current=current,
-        talks_like=store.talks_like(db, found),
+        talks_like=store.talks_like(db, found, visible=visible_levels()),
+        redactions=store.list_redactions(db, found.id),
     )
 
 
@@ -110,7 +121,7 @@ def _segment_at(segments, seconds: float) -> int | None:
 def transcript(slug: str, fmt: str):
     """The transcript as a file (the same formats as ``archive export``); the VTT is the player's captions."""
     db = get_db()
-    found = store.get_recording_by_slug(db, slug) or abort(404, "There is no talk at this address.")
+    found = visible_recording(slug)
     body = export(found, store.get_segments(db, found.id), fmt)
     response = Response(body, content_type=f"{TRANSCRIPT_TYPES[fmt]}; charset=utf-8")
     if request.args.get("download"):
@@ -121,7 +132,7 @@ def transcript(slug: str, fmt: str):
 @bp.get("/media/<slug>")
 def media(slug: str):
     """The recording's media, with HTTP Range support so players can seek without downloading."""
-    found = store.get_recording_by_slug(get_db(), slug) or abort(404, "There is no talk at this address.")
+    found = visible_recording(slug)
     config = current_app.config["ARCHIVE"]
     path = (config.data_dir / found.media_path).resolve()
     if not path.is_file() or config.data_dir.resolve() not in path.parents:

@@ -8,6 +8,7 @@ from flask import current_app
 
 from search.engine import Searcher, SearchError, SearchFilters, SearchResponse
 
+from .auth import visible_levels
 from .db import get_db
 
 
@@ -22,6 +23,7 @@ def filters_from(args: Mapping[str, str]) -> SearchFilters:
         tag=args.get("tag", ""),
         since=args.get("since") or None,
         until=args.get("until") or None,
+        visibility=visible_levels(),
     )
 
 

@@ -1,8 +1,7 @@
-"""Staff pages: upload a recording, follow its job, correct transcripts and metadata.
+"""Staff pages: upload a recording, follow its job, publish, correct and take down talks.
 
-Until the archive has accounts, staff pages answer only requests from the server
-machine itself (loopback); everyone else gets 403. Each view is a thin shell over
-``ingest`` and ``archive.store``.
+Every view here needs a staff or admin account (``auth.require_staff``); each is a thin
+shell over ``ingest`` and ``archive.store``.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -22,29 +22,19 @@ from flask import (
 
 from archive.store import jobs as job_store
 from archive.store import recordings as store
-from archive.store.models import RecordingMeta
+from archive.store.models import VISIBILITIES, RecordingMeta
+from archive.timecode import parse_timecode
 from ingest.corrections import CorrectionError, correct_segment, revert_segment
 from ingest.media import MediaError
 from ingest.pipeline import IngestError, normalize_date
 
+from .auth import require_staff
 from .db import get_db
 from .search import searcher
 from .uploads import keep_upload, original_name
 
 bp = Blueprint("staff", __name__)
-
-LOOPBACK = {"127.0.0.1", "::1"}
-
-
-def is_staff() -> bool:
-    """Whether this request may use the staff pages: for now, only from the server itself."""
-    return request.remote_addr in LOOPBACK
-
-
-@bp.before_request
-def staff_only():
-    if not is_staff():
-        abort(403, "Staff pages can only be used on the archive's own machine until accounts arrive.")
+bp.before_request(require_staff)
 
 
 def job_queue():
@@ -66,6 +56,9 @@ def meta_from_form(form: Mapping[str, str], *, title_required: bool) -> Recordin
     title = " ".join(form.get("title", "").split())
     if title_required and not title:
         raise IngestError("a talk needs a title")
+    visibility = form.get("visibility", "") or "staff"
+    if visibility not in VISIBILITIES:
+        raise IngestError(f"visibility must be one of: {', '.join(VISIBILITIES)}")
     return RecordingMeta(
         title=title[:300],
         speakers=_terms(form.get("speakers", "")),
@@ -74,7 +67,20 @@ def meta_from_form(form: Mapping[str, str], *, title_required: bool) -> Recordin
         tags=_terms(form.get("tags", "")),
         description=form.get("description", "").strip(),
         vocab=_terms(form.get("vocab", "")),
+        visibility=visibility,
     )
+
+
+def submit_upload(storage, meta: RecordingMeta):
+    """Keep an uploaded file under a generated name and queue its ingest; bad media is refused first."""
+    if storage is None or not storage.filename:
+        raise IngestError("choose a recording (an audio or video file) to upload")
+    path = keep_upload(storage, current_app.config["ARCHIVE"].uploads_dir)
+    try:
+        return job_queue().submit(path, meta, delete_source=True, original_filename=original_name(storage))
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 # -- upload and jobs -------------------------------------------------------------
@@ -85,19 +91,9 @@ def upload():
     """The upload form; a good file becomes a queued job and the browser goes to its page."""
     if request.method == "GET":
         return render_template("upload.html", form={}, error=None)
-    config = current_app.config["ARCHIVE"]
     storage = request.files.get("media")
     try:
-        meta = meta_from_form(request.form, title_required=False)
-        if storage is None or not storage.filename:
-            raise IngestError("choose a recording (an audio or video file) to upload")
-        name = original_name(storage)
-        path = keep_upload(storage, config.uploads_dir)
-        try:
-            job = job_queue().submit(path, meta, delete_source=True, original_filename=name)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
+        job = submit_upload(storage, meta_from_form(request.form, title_required=False))
     except MediaError as exc:
         return _upload_failed(exc.about(original_name(storage)))  # starts with the file's own name
     except IngestError as exc:
@@ -212,3 +208,47 @@ def add_to_glossary():
         abort(400, 'send JSON {"term": "a name or term"} of at most 100 characters')
     added = store.add_glossary_terms(get_db(), [term])
     return jsonify({"term": " ".join(term.split()), "added": bool(added)})
+
+
+# -- publishing and takedowns ---------------------------------------------------------
+
+
+@bp.post("/recordings/<slug>/visibility")
+def set_visibility(slug: str):
+    """Publish a draft, or hide a talk again: public, members or staff."""
+    found = store.get_recording_by_slug(get_db(), slug) or abort(404, "There is no talk at this address.")
+    level = request.form.get("visibility", "")
+    if level not in VISIBILITIES:
+        abort(400, f"Visibility must be one of: {', '.join(VISIBILITIES)}.")
+    store.set_visibility(get_db(), found.id, level)
+    return redirect(url_for("pages.recording", slug=slug), code=303)
+
+
+@bp.post("/recordings/<slug>/redact")
+def redact(slug: str):
+    """Take down a time range at a presenter's request: transcript, index, captions and audio."""
+    from ingest.redaction import RedactionError, redact_range
+
+    from .auth import is_admin
+
+    db = get_db()
+    found = store.get_recording_by_slug(db, slug) or abort(404, "There is no talk at this address.")
+    start, end = parse_timecode(request.form.get("start")), parse_timecode(request.form.get("end"))
+    if start is None or end is None:
+        abort(400, "Write the start and end of the part to remove as 12:34, 1:02:03 or seconds.")
+    keep_original = bool(request.form.get("keep_original")) and is_admin()
+    try:
+        redact_range(
+            db,
+            current_app.config["ARCHIVE"],
+            found.id,
+            start,
+            end,
+            reason=request.form.get("reason", "").strip()[:500],
+            user_email=g.user.email,
+            keep_original=keep_original,
+            embedder=searcher().embedder,
+        )
+    except RedactionError as exc:
+        abort(400, _sentence(str(exc)) + ".")
+    return redirect(url_for("pages.recording", slug=slug), code=303)
