@@ -74,6 +74,11 @@ def _wants_json() -> bool:
 
 
 def _http_error(exc: HTTPException):
+    if exc.code == 413:
+        from flask import current_app
+
+        limit = current_app.config["ARCHIVE"].max_upload_mb
+        exc.description = f"That file is larger than the archive accepts ({limit:,} MB). Ask an admin to raise ARCHIVE_MAX_UPLOAD_MB."
     if _wants_json():
         response = jsonify({"error": exc.description, "status": exc.code})
     else:

@@ -134,8 +134,10 @@ def media(slug: str):
     """The recording's media, with HTTP Range support so players can seek without downloading."""
     found = visible_recording(slug)
     config = current_app.config["ARCHIVE"]
-    path = (config.data_dir / found.media_path).resolve()
-    if not path.is_file() or config.data_dir.resolve() not in path.parents:
+    stored = config.data_dir / found.media_path
+    path = stored.resolve()
+    # Only a plain file inside the media folder: never a symlink, never anything else on disk.
+    if stored.is_symlink() or not path.is_file() or not path.is_relative_to(config.media_dir.resolve()):
         abort(404, "The media for this talk is missing.")
     mimetype = MEDIA_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return send_file(path, mimetype=mimetype, conditional=True, max_age=3600)
