@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from flask import Flask, g, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from archive.config import Config, load_config
 from archive.timecode import clock, link_time
@@ -21,6 +22,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config |
     settings in capitals (``TESTING``). ``config`` passes a ready-made Config (the CLI's).
     """
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app.url_map.converters["id"] = RowIdConverter
     archive_config = config or load_config(test_config)
     app.config["MAX_CONTENT_LENGTH"] = archive_config.max_upload_bytes
     app.config.update(archive_config.extra)
@@ -46,6 +48,13 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config |
     app.jinja_env.filters["link_time"] = link_time
     app.jinja_env.filters["groupby_recording"] = _groupby_recording
     return app
+
+
+class RowIdConverter(IntegerConverter):
+    """``<id:...>``: a whole number SQLite can hold; a larger one is a 404, not an overflow."""
+
+    def __init__(self, url_map):
+        super().__init__(url_map, max=2**63 - 1)
 
 
 def _clock(seconds: float) -> str:

@@ -33,7 +33,7 @@ def recordings():
     return jsonify({"recordings": [r.summary() for r in store.list_recordings(get_db(), visible_levels())]})
 
 
-@bp.get("/recordings/<int:recording_id>")
+@bp.get("/recordings/<id:recording_id>")
 def recording(recording_id: int):
     found = visible_recording(recording_id)
     segments = store.get_segments(get_db(), recording_id)
@@ -78,7 +78,7 @@ def jobs():
     return jsonify({"jobs": [job_json(j) for j in job_store.list_jobs(get_db(), limit=500)]})
 
 
-@bp.get("/jobs/<int:job_id>")
+@bp.get("/jobs/<id:job_id>")
 @staff_only
 def job(job_id: int):
     """A job's state and progress; once done, ``recording_url`` is where its talk is."""
@@ -97,7 +97,7 @@ def search():
     return jsonify(response.to_dict())
 
 
-@bp.get("/recordings/<int:recording_id>/related")
+@bp.get("/recordings/<id:recording_id>/related")
 def related(recording_id: int):
     """Moments in other talks closest to what is said at ``t`` seconds in this one."""
     visible_recording(recording_id)

@@ -114,7 +114,7 @@ def jobs():
     return render_template("jobs.html", jobs=job_store.list_jobs(get_db(), limit=200))
 
 
-@bp.get("/jobs/<int:job_id>")
+@bp.get("/jobs/<id:job_id>")
 def job(job_id: int):
     db = get_db()
     found = job_store.get_job(db, job_id) or abort(404, f"There is no job {job_id}.")
@@ -122,7 +122,7 @@ def job(job_id: int):
     return render_template("job.html", job=found, recording=recording)
 
 
-@bp.post("/jobs/<int:job_id>/retry")
+@bp.post("/jobs/<id:job_id>/retry")
 def retry(job_id: int):
     job_store.get_job(get_db(), job_id) or abort(404, f"There is no job {job_id}.")
     if not job_queue().retry(job_id):
@@ -167,7 +167,7 @@ def _segment_json(idx: int, segment) -> dict:
     }
 
 
-@bp.put("/api/recordings/<int:recording_id>/segments/<int:idx>")
+@bp.put("/api/recordings/<id:recording_id>/segments/<id:idx>")
 def correct(recording_id: int, idx: int):
     """Correct a segment's text: ``{"text": ...}``; the talk is re-indexed before this returns."""
     db = get_db()
@@ -188,7 +188,7 @@ def correct(recording_id: int, idx: int):
     )
 
 
-@bp.post("/api/recordings/<int:recording_id>/segments/<int:idx>/revert")
+@bp.post("/api/recordings/<id:recording_id>/segments/<id:idx>/revert")
 def revert(recording_id: int, idx: int):
     """Put back what Whisper wrote for a segment."""
     db = get_db()
