@@ -8,8 +8,9 @@ stand-in (random unit vectors: the arithmetic is the same as for real ones); the
 vectors come from the real MiniLM model, and query embedding is inside every timing.
 
 Then it times, over a fixed set of queries: keyword search (FTS5 BM25 top 40), semantic
-search (embed + top 40 of the in-memory matrix), and hybrid search (the whole
-``Searcher.search`` the web and CLI run). With --compare-vec it also times sqlite-vec's
+search (embed + top 40 of the in-memory matrix), hybrid search (the whole
+``Searcher.search`` the CLI runs) and "visitor" (the same with the visibility filter the
+web applies for an anonymous visitor, with half the talks members-only). With --compare-vec it also times sqlite-vec's
 vec0 top-10 against the NumPy matrix on the same vectors. Prints p50/p95/p99 in ms, the
 database size, the time to load the vectors and the process's resident memory, and
 ends with one JSON line.
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from archive.store import connect  # noqa: E402
-from search.engine import Searcher  # noqa: E402
+from search.engine import Searcher, SearchFilters  # noqa: E402
 from search.text import parse_query  # noqa: E402
 from search.vectors import bump_generation, vector_index  # noqa: E402
 
@@ -214,9 +215,18 @@ def main() -> int:
     def hybrid(q):
         return searcher.search(db, q)
 
+    # Half the talks members-only, so a visitor's search really filters (what the web runs for one).
+    with db.atomic():
+        db.execute("UPDATE recordings SET visibility = CASE WHEN id % 2 THEN 'public' ELSE 'members' END")
+    visitor = SearchFilters(visibility=("public",))
+
+    def hybrid_visitor(q):
+        return searcher.search(db, q, filters=visitor)
+
     results = {}
     for name, fn, queries in (("keyword", keyword, KEYWORD_QUERIES), ("semantic", semantic, QUESTIONS),
-                              ("hybrid", hybrid, QUESTIONS + KEYWORD_QUERIES)):
+                              ("hybrid", hybrid, QUESTIONS + KEYWORD_QUERIES),
+                              ("visitor", hybrid_visitor, QUESTIONS + KEYWORD_QUERIES)):
         fn(queries[0])
         results[name] = percentiles(timed(fn, queries, args.rounds))
         print(f"  {name:<9} p50 {results[name]['p50']:>7.1f} ms   p95 {results[name]['p95']:>7.1f} ms   "
