@@ -260,6 +260,11 @@ def serve(ctx, host, port, threads, no_worker):
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = get_config(ctx)
+    with open_db(config) as db:
+        from .store.check import clean_leftovers
+
+        for leftover in clean_leftovers(db, config):
+            click.echo(f"removed {leftover.relative_to(config.data_dir)}, left by an interrupted upload or write", err=True)
     with user_errors():
         app = create_app(config=config)
         worker_stop = None
@@ -524,3 +529,27 @@ def tokens_revoke(ctx, token_id):
         if not accounts.revoke_token(db, token_id):
             raise BadInput(f"no active token {token_id} (see `archive tokens list`)")
     click.echo(f"revoked token {token_id}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def check(ctx, as_json):
+    """Check the archive is whole: SQLite integrity, index rows per recording, media files.
+
+    Exits 1 if anything does not add up.
+    """
+    from .store.check import check_archive
+
+    config = get_config(ctx)
+    with open_db(config) as db:
+        report = check_archive(db, config)
+    if as_json:
+        click.echo(json.dumps({**dataclasses.asdict(report), "ok": report.ok}, indent=2))
+    else:
+        for problem in report.problems:
+            click.echo(problem)
+        summary = f"{report.recordings} recording(s), {report.segments} segments, {report.passages} passages"
+        click.echo(f"{'ok' if report.ok else f'{len(report.problems)} problem(s)'}: {summary}", err=True)
+    if not report.ok:
+        sys.exit(1)

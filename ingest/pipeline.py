@@ -7,6 +7,7 @@ is kept under the data directory by content hash; the same bytes are never inges
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -123,6 +124,7 @@ def store_original(source: Path, digest: str, media_dir: Path, suffix: str) -> t
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
         with open(source, "rb") as src, open(partial, "wb") as dst:
+            fcntl.flock(dst.fileno(), fcntl.LOCK_EX)  # start-up cleanup leaves a held partial file alone
             shutil.copyfileobj(src, dst, 1 << 20)
             dst.flush()
             os.fsync(dst.fileno())

@@ -11,6 +11,7 @@ import time
 
 from archive.cli import cli
 from archive.store import connect
+from archive.store.check import check_archive
 from archive.store import jobs as job_store
 from archive.store.recordings import count_rows
 from ingest.pipeline import RecordingMeta, ingest_file
@@ -127,6 +128,7 @@ def test_worker_killed_mid_job_is_finished_exactly_once_after_restart(tmp_path, 
         assert counts["passages"] == counts["passage_vectors"]
         fts = db.execute("SELECT count(*) FROM passages_fts").fetchone()[0]
         assert fts == counts["passages"]
+        assert check_archive(db, config).problems == []  # integrity, index rows, media: all whole
     finally:
         if worker.poll() is None:
             worker.kill()

@@ -8,6 +8,7 @@ request leaves behind (a bad form, a dropped connection) is removed when the req
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 import uuid
@@ -25,7 +26,10 @@ class UploadRequest(Request):
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
         folder = current_app.config["ARCHIVE"].uploads_dir
         folder.mkdir(parents=True, exist_ok=True)
-        return tempfile.NamedTemporaryFile("w+b", dir=folder, prefix=".upload-", suffix=PARTIAL, delete=False)
+        stream = tempfile.NamedTemporaryFile("w+b", dir=folder, prefix=".upload-", suffix=PARTIAL, delete=False)
+        # Held while the upload is written: start-up cleanup deletes only partial files nobody holds.
+        fcntl.flock(stream.fileno(), fcntl.LOCK_EX)
+        return stream
 
     def close(self) -> None:
         files = self.__dict__.get("files")
