@@ -553,3 +553,34 @@ def check(ctx, as_json):
         click.echo(f"{'ok' if report.ok else f'{len(report.problems)} problem(s)'}: {summary}", err=True)
     if not report.ok:
         sys.exit(1)
+
+
+@cli.command("backup")
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.pass_context
+def backup_(ctx, dest):
+    """Copy the archive to DEST (a new or empty directory), safely while it runs."""
+    from .store.backup import BackupError, backup
+
+    config = get_config(ctx)
+    with open_db(config) as db:
+        try:
+            summary = backup(db, config, dest)
+        except BackupError as exc:
+            raise BadInput(str(exc)) from None
+    click.echo(f"backed up {summary.files} file(s), {summary.bytes / 2**20:,.1f} MB, to {summary.path}")
+
+
+@cli.command("restore")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.pass_context
+def restore_(ctx, source):
+    """Restore a backup into the (empty) data directory, after checking every file against its manifest."""
+    from .store.backup import BackupError, restore
+
+    config = get_config(ctx)
+    try:
+        summary = restore(source, config)
+    except BackupError as exc:
+        raise BadInput(str(exc)) from None
+    click.echo(f"restored {summary.files} file(s), {summary.bytes / 2**20:,.1f} MB, into {summary.path}")
