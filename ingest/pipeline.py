@@ -23,6 +23,7 @@ from sqlite_utils import Database
 
 from archive.config import Config
 from archive.store import recordings as store
+from archive.store import write_transaction
 from archive.store.models import VISIBILITIES, Recording, RecordingMeta, Segment
 from search.embedder import Embedder, SentenceTransformerEmbedder
 from search.index import delete_passages, write_passages
@@ -182,7 +183,9 @@ def ingest_file(
         with timer("embed"):
             vectors, window_vectors, _ = embed_index(embedder, passages, segments)
         report("embed", 0.97)
-        with timer("write"), db.atomic():
+        # IMMEDIATE: take the write lock before reading. A deferred transaction that reads and
+        # then writes fails at once ("database is locked") if any search logged meanwhile.
+        with timer("write"), write_transaction(db):
             already = store.get_recording_by_hash(db, digest)  # another worker got there first
             if already:
                 return IngestResult(already, created=False, timings=timer.seconds)
