@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from archive.config import Config, load_config
+from archive.store import connect
 from archive.timecode import clock, link_time
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -34,6 +35,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config |
     from .uploads import UploadRequest
 
     app.request_class = UploadRequest
+    connect(archive_config.db_path).close()  # migrations run here, once, not on every request
     auth.init_app(app, archive_config)
 
     app.extensions["searcher"] = Searcher.from_config(archive_config)  # the model loads on the first query

@@ -9,6 +9,7 @@ from archive.store import connect
 
 
 def get_db() -> Database:
+    """This request's connection; the schema was brought up to date once, when the app was made."""
     if "db" not in g:
-        g.db = connect(current_app.config["ARCHIVE"].db_path)
+        g.db = connect(current_app.config["ARCHIVE"].db_path, migrate=False)
     return g.db
