@@ -29,6 +29,7 @@ bench: install
 	$(BIN)/python bench/eval.py
 	$(BIN)/python bench/search.py --passages 100000
 	$(BIN)/python bench/web.py
+	$(BIN)/python bench/load.py
 
 # The README's screenshots, taken by the browser tests (needs Debian's chromium).
 screenshots: install
