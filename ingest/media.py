@@ -194,15 +194,32 @@ def _quietest_cut(samples: np.ndarray, earliest: int, latest: int) -> int:
     return earliest + int(np.argmin(energy)) * window + window // 2
 
 
+def skip_to(chunks: Iterator[np.ndarray], seconds: float) -> Iterator[np.ndarray]:
+    """The decoded audio from ``seconds`` on (the samples before it are dropped as they come)."""
+    to_skip = int(round(seconds * SAMPLE_RATE))
+    for chunk in chunks:
+        if to_skip >= len(chunk):
+            to_skip -= len(chunk)
+            continue
+        yield chunk[to_skip:]
+        to_skip = 0
+
+
 def slices(
-    chunks: Iterator[np.ndarray], slice_seconds: float = SLICE_SECONDS, search_seconds: float = CUT_SEARCH_SECONDS
+    chunks: Iterator[np.ndarray],
+    slice_seconds: float = SLICE_SECONDS,
+    search_seconds: float = CUT_SEARCH_SECONDS,
+    start_seconds: float = 0.0,
 ) -> Iterator[AudioSlice]:
-    """Regroup decoded chunks into slices of about ``slice_seconds``, each cut in a pause."""
+    """Regroup decoded chunks into slices of about ``slice_seconds``, each cut in a pause.
+
+    ``start_seconds`` is where in the recording ``chunks`` begin (a resumed transcription).
+    """
     target = int(slice_seconds * SAMPLE_RATE)
     search = int(min(search_seconds, slice_seconds / 2) * SAMPLE_RATE)
     pending: list[np.ndarray] = []
     pending_len = 0
-    offset = 0  # samples already handed on
+    offset = int(round(start_seconds * SAMPLE_RATE))  # samples already handed on
     for chunk in chunks:
         pending.append(chunk)
         pending_len += len(chunk)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from sqlite_utils import Database
@@ -34,6 +34,8 @@ from .transcribe import Transcriber, WhisperTranscriber, build_hints
 
 # progress(step, fraction of the whole ingest done, 0..1)
 ProgressCallback = Callable[[str, float], None]
+# checkpoint(every segment transcribed so far): called after each new one, to save for a resume
+CheckpointCallback = Callable[[list[Segment]], None]
 
 
 class IngestError(Exception):
@@ -146,10 +148,14 @@ def ingest_file(
     embedder: Embedder | None = None,
     progress: ProgressCallback | None = None,
     original_filename: str = "",
+    resume: Sequence[Segment] = (),
+    checkpoint: CheckpointCallback | None = None,
 ) -> IngestResult:
     """Ingest one recording and return it. Raises IngestError (or media.MediaError) for bad input.
 
     ``original_filename`` names the file when ``path`` is a generated name (a web upload).
+    ``resume`` is what an interrupted attempt saved through ``checkpoint``: transcription
+    goes on after its last segment.
     """
     path = Path(path)
     original_filename = original_filename or path.name
@@ -178,7 +184,7 @@ def ingest_file(
         # Names and terms only: with the title in the prompt, tiny.en skipped whole stretches
         # of speech on the benchmark (WER 27% against 5%; README, "Transcription settings").
         hints = build_hints([*meta.speakers, meta.organization, *meta.vocab, *store.glossary_terms(db)])
-        segments = _transcribe(path, info, transcriber, hints, timer, report)
+        segments = _transcribe(path, info, transcriber, hints, timer, report, resume, checkpoint)
         passages = build_passages(segments)
         with timer("embed"):
             vectors, window_vectors, _ = embed_index(embedder, passages, segments)
@@ -217,9 +223,18 @@ def ingest_file(
 
 
 def _transcribe(
-    path: Path, info: media.MediaInfo, transcriber: Transcriber, hints: str, timer: StepTimer, report: ProgressCallback
+    path: Path,
+    info: media.MediaInfo,
+    transcriber: Transcriber,
+    hints: str,
+    timer: StepTimer,
+    report: ProgressCallback,
+    resume: Sequence[Segment] = (),
+    checkpoint: CheckpointCallback | None = None,
 ) -> list[Segment]:
-    decoded = 0.0
+    """The recording's segments; with ``resume``, only the audio after the last of them is transcribed."""
+    resume_at = resume[-1].end if resume else 0.0
+    decoded = resume_at
 
     def counted(chunks):
         nonlocal decoded
@@ -227,13 +242,18 @@ def _transcribe(
             decoded += len(chunk) / media.SAMPLE_RATE
             yield chunk
 
-    audio = timer.timed("decode", media.slices(counted(media.decode(path))))
-    segments: list[Segment] = []
+    chunks = media.decode(path)
+    if resume_at:
+        chunks = media.skip_to(chunks, resume_at)
+    audio = timer.timed("decode", media.slices(counted(chunks), start_seconds=resume_at))
+    segments: list[Segment] = list(resume)
     started = time.perf_counter()
     before = timer.seconds.get("decode", 0.0)
     for segment in transcriber.transcribe(audio, hints):
         segments.append(segment)
         report("transcribe", min(0.95, 0.95 * segment.end / max(info.duration, 1e-6)))
+        if checkpoint:
+            checkpoint(segments)
     timer.add("transcribe", time.perf_counter() - started - (timer.seconds.get("decode", 0.0) - before))
     if info.duration > 1 and decoded < info.duration * media.TRUNCATION_TOLERANCE:
         raise media.MediaError(

@@ -36,6 +36,9 @@ HEARTBEAT_SECONDS = 10.0
 # Progress is written when it moves this many points, or after this many seconds.
 PROGRESS_STEP = 1.0
 PROGRESS_SECONDS = 2.0
+# Transcribed segments are saved for a resume after this many new ones, or this many seconds.
+CHECKPOINT_SEGMENTS = 10
+CHECKPOINT_SECONDS = 5.0
 
 EXPECTED_ERRORS = (MediaError, IngestError, TranscriberError, EmbedderError, OSError)
 
@@ -147,6 +150,18 @@ class JobQueue:
                     last.update(percent=percent, at=now)
                     job_store.beat(db, job_id, me, min(percent, 99.0))
 
+            resume = job_store.saved_progress(db, job_id)
+            if resume:
+                log.info("job %s: resuming after %.0f s already transcribed", job_id, resume[-1].end)
+            job_store.mark_resumed(db, job_id, resume[-1].end if resume else 0.0)
+            saved = {"count": len(resume), "at": time.monotonic()}
+
+            def checkpoint(segments) -> None:
+                now = time.monotonic()
+                if len(segments) - saved["count"] >= CHECKPOINT_SEGMENTS or now - saved["at"] >= CHECKPOINT_SECONDS:
+                    job_store.save_progress(db, job_id, segments)
+                    saved.update(count=len(segments), at=now)
+
             try:
                 with self._heartbeat(job_id, me):
                     result = ingest_file(
@@ -156,6 +171,8 @@ class JobQueue:
                         RecordingMeta.from_dict(job.params["meta"]),
                         progress=progress,
                         original_filename=job.params.get("original_filename") or "",
+                        resume=resume,
+                        checkpoint=checkpoint,
                     )
             except EXPECTED_ERRORS as exc:
                 job_store.fail_job(db, job_id, _failure_message(exc, job.params.get("original_filename")))

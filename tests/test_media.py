@@ -90,3 +90,18 @@ def test_slices_cut_in_pauses_and_cover_everything():
 def test_file_sha256_is_stable(jfk_copy):
     assert media.file_sha256(jfk_copy) == media.file_sha256(JFK)
     assert len(media.file_sha256(JFK)) == 64
+
+
+def test_a_resumed_decode_starts_at_the_right_sample_with_the_right_times():
+    import numpy as np
+
+    from ingest.media import SAMPLE_RATE, skip_to, slices
+
+    audio = np.arange(10 * SAMPLE_RATE, dtype=np.float32)
+    chunks = [audio[i : i + 1000] for i in range(0, len(audio), 1000)]
+    pieces = list(slices(skip_to(iter(chunks), 2.5), slice_seconds=3.0, search_seconds=0.5, start_seconds=2.5))
+    assert pieces[0].offset == 2.5 and pieces[0].samples[0] == 2.5 * SAMPLE_RATE
+    joined = np.concatenate([p.samples for p in pieces])
+    assert np.array_equal(joined, audio[int(2.5 * SAMPLE_RATE) :])
+    for piece in pieces:  # every slice's offset is where its first sample is in the recording
+        assert piece.samples[0] == piece.offset * SAMPLE_RATE

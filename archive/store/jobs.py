@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from .models import Job
+from .models import Job, Segment
 from .recordings import utc_now
 
 STATES = ("queued", "running", "done", "failed")
@@ -33,6 +33,7 @@ def _job_from_row(row: dict) -> Job:
         updated_at=row["updated_at"],
         heartbeat_at=row["heartbeat_at"],
         worker=row["worker"],
+        resumed_from=row.get("resumed_from"),
     )
 
 
@@ -102,6 +103,7 @@ def beat(db: Database, job_id: int, worker: str, percent: float | None = None) -
 
 def finish_job(db: Database, job_id: int, recording_id: int) -> None:
     with db.atomic():
+        db.execute("DELETE FROM job_segments WHERE job_id = ?", [job_id])
         db.execute(
             "UPDATE jobs SET state = 'done', percent = 100, recording_id = ?, error = NULL, updated_at = ? WHERE id = ?",
             [recording_id, utc_now(), job_id],
@@ -150,3 +152,31 @@ def release_job(db: Database, job_id: int, worker: str) -> None:
             "UPDATE jobs SET state = 'queued', worker = NULL, updated_at = ? WHERE id = ? AND worker = ? AND state = 'running'",
             [utc_now(), job_id, worker],
         )
+
+
+def save_progress(db: Database, job_id: int, segments: list[Segment]) -> None:
+    """Keep the segments transcribed so far (replacing the last save), so a new attempt can resume."""
+    with db.atomic():
+        db.execute("DELETE FROM job_segments WHERE job_id = ?", [job_id])
+        db["job_segments"].insert_all(
+            {"job_id": job_id, "idx": i, "start": s.start, "end": s.end, "text": s.text} for i, s in enumerate(segments)
+        )
+
+
+def saved_progress(db: Database, job_id: int) -> list[Segment]:
+    return [
+        Segment(start=r[0], end=r[1], text=r[2])
+        for r in db.execute(
+            'SELECT start, "end", text FROM job_segments WHERE job_id = ? ORDER BY idx', [job_id]
+        )
+    ]
+
+
+def mark_resumed(db: Database, job_id: int, seconds: float) -> None:
+    with db.atomic():
+        db.execute("UPDATE jobs SET resumed_from = ? WHERE id = ?", [seconds, job_id])
+
+
+def clear_progress(db: Database, job_id: int) -> None:
+    with db.atomic():
+        db.execute("DELETE FROM job_segments WHERE job_id = ?", [job_id])

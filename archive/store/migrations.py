@@ -183,3 +183,15 @@ def m004_accounts(db: Database) -> None:
         not_null={"recording_id", "start", "end", "created_at"},
         foreign_keys=[("recording_id", "recordings", "id")],
     )
+
+
+@migrations()
+def m005_resume(db: Database) -> None:
+    # Segments a running ingest has transcribed so far, saved as it goes: a job whose worker
+    # died resumes after the last of them instead of transcribing the talk from the start.
+    db["job_segments"].create(
+        {"job_id": int, "idx": int, "start": float, "end": float, "text": str},
+        pk=("job_id", "idx"),
+        foreign_keys=[("job_id", "jobs", "id")],
+    )
+    db["jobs"].add_column("resumed_from", float)  # seconds into the talk the last attempt started at

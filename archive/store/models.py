@@ -134,6 +134,7 @@ class Job:
     updated_at: str
     heartbeat_at: str | None
     worker: str | None
+    resumed_from: float | None = None  # seconds already transcribed when the last attempt began
 
     def summary(self) -> dict[str, Any]:
         return {
