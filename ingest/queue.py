@@ -68,6 +68,9 @@ def _failure_message(exc: Exception, original_filename: str | None) -> str:
     """What went wrong, naming an uploaded file by its own name rather than where the server keeps it."""
     if isinstance(exc, MediaError) and original_filename:
         return exc.about(original_filename)
+    if isinstance(exc, OSError) and exc.strerror:  # the machine: a full disk, a missing folder
+        where = f" ({Path(exc.filename).name})" if exc.filename else ""
+        return f"{exc.strerror}{where}; fix it and retry the job"
     return str(exc) or exc.__class__.__name__
 
 

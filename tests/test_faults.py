@@ -1,0 +1,111 @@
+"""Faults a worker meets: a broken model, media damaged after it was queued, a full disk.
+
+Each job ends failed with a message a person understands, nothing half-written stays,
+the other jobs go on, retry works once the cause is fixed, and the archive checks whole.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+
+import pytest
+
+from archive.store import connect
+from archive.store import jobs as job_store
+from archive.store.check import check_archive
+from archive.store.models import RecordingMeta
+from archive.store.recordings import count_rows
+from ingest.queue import JobQueue
+
+from .helpers import JFK
+
+
+@pytest.fixture
+def two_talks(tmp_path, make_media):
+    first = tmp_path / "first.flac"
+    shutil.copy(JFK, first)
+    return first, make_media("second.mp3")
+
+
+def run_two(config, first, second, **settings):
+    """Queue both talks (the first one is the faulty job) and run the queue; returns (db, first job, second job)."""
+    from dataclasses import replace
+
+    queue = JobQueue(replace(config, **settings)) if settings else JobQueue(config)
+    bad = queue.submit(first, RecordingMeta(title="Faulty"))
+    good = queue.submit(second, RecordingMeta(title="Fine"))
+    return queue, bad, good
+
+
+def assert_whole(config, db, bad_id, good_id, message):
+    bad, good = job_store.get_job(db, bad_id), job_store.get_job(db, good_id)
+    assert bad.state == "failed" and message in bad.error, bad.error
+    assert "Traceback" not in bad.error
+    assert good.state == "done"  # the other job went on
+    assert count_rows(db)["recordings"] == 1
+    assert check_archive(db, config).ok, check_archive(db, config).problems
+    assert not list(config.media_dir.rglob("*.partial"))
+
+
+def test_a_broken_model_directory_fails_the_job_clearly(config, two_talks, tmp_path):
+    first, second = two_talks
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "model.bin").write_bytes(b"not a model")
+    (broken / "config.json").write_text("{}")
+    queue, bad, good = run_two(config, first, second, whisper_model=str(broken))
+    queue.run_pending()
+    db = connect(config.db_path)
+    bad_state = job_store.get_job(db, bad.id)
+    assert bad_state.state == "failed" and "could not be loaded" in bad_state.error, bad_state.error
+    assert job_store.get_job(db, good.id).state == "failed"  # same broken model for both
+    assert count_rows(db)["recordings"] == 0 and check_archive(db, config).ok
+    fixed = JobQueue(config)  # the model fixed: retry works
+    assert fixed.retry(bad.id) and fixed.retry(good.id)
+    fixed.run_pending()
+    assert {job_store.get_job(db, j).state for j in (bad.id, good.id)} == {"done"}
+    assert check_archive(db, config).ok
+    db.close()
+
+
+def test_media_damaged_after_it_was_queued(config, two_talks):
+    first, second = two_talks
+    queue, bad, good = run_two(config, first, second)
+    data = first.read_bytes()
+    first.write_bytes(data[: len(data) // 3])  # cut off after the probe said it was fine
+    queue.run_pending()
+    db = connect(config.db_path)
+    assert_whole(config, db, bad.id, good.id, "cut off")
+    first.write_bytes(data)  # the file put back: retry works
+    assert queue.retry(bad.id)
+    queue.run_pending()
+    assert job_store.get_job(db, bad.id).state == "done"
+    assert check_archive(db, config).ok
+    db.close()
+
+
+def test_a_full_disk_while_storing_fails_cleanly_and_retry_works(config, two_talks, monkeypatch):
+    import ingest.pipeline
+
+    first, second = two_talks
+    queue, bad, good = run_two(config, first, second)
+    real_copy = ingest.pipeline.shutil.copyfileobj
+    calls = {"n": 0}
+
+    def disk_fills_on_first_copy(src, dst, length=0):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            dst.write(src.read(1000))  # part of the file is written, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst.name))
+        return real_copy(src, dst, length)
+
+    monkeypatch.setattr(ingest.pipeline.shutil, "copyfileobj", disk_fills_on_first_copy)
+    queue.run_pending()
+    db = connect(config.db_path)
+    assert_whole(config, db, bad.id, good.id, "No space left on device")
+    assert queue.retry(bad.id)
+    queue.run_pending()
+    assert job_store.get_job(db, bad.id).state == "done" and count_rows(db)["recordings"] == 2
+    assert check_archive(db, config).ok
+    db.close()
