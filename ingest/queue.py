@@ -15,6 +15,7 @@ import time
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from huey import SqliteHuey
 
@@ -75,8 +76,16 @@ def _failure_message(exc: Exception, original_filename: str | None) -> str:
 
 
 def make_huey(config: Config):
+    """Huey on the SQLite file in the data directory, or on Redis when ``queue_url`` is ``redis://...``."""
     if config.queue_url:
-        raise ConfigError(f"ARCHIVE_QUEUE_URL {config.queue_url!r} is not supported; leave it empty for the SQLite queue")
+        if urlsplit(config.queue_url).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(
+                f"ARCHIVE_QUEUE_URL {config.queue_url!r} is not a Redis URL (redis://host:6379/0); "
+                "leave it empty for the SQLite queue"
+            )
+        from huey import RedisHuey
+
+        return RedisHuey("talk-archive", url=config.queue_url, results=False, utc=True)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteHuey("talk-archive", filename=str(config.queue_path), results=False, utc=True)
 
@@ -107,11 +116,13 @@ class JobQueue:
             self._task(job_id)
             return job_store.get_job(db, job_id)
 
-    def recover(self) -> list[int]:
-        """Deliver again every job that is queued or whose worker is gone; returns their ids."""
+    def recover(self, include_queued: bool = True) -> list[int]:
+        """Deliver again every job whose worker is gone (and, at start-up, every queued one); returns their ids."""
         with self._db() as db:
             running = {j.worker for j in job_store.list_jobs(db) if j.state == "running" and j.worker}
             ids = job_store.abandoned_jobs(db, LEASE_SECONDS, _exited_local_workers(running))
+            if not include_queued:  # their messages are still in the queue
+                ids = [i for i in ids if job_store.get_job(db, i).state == "running"]
             for job_id in ids:
                 job = job_store.get_job(db, job_id)
                 if job.state == "running":
@@ -228,6 +239,24 @@ class JobQueue:
         return thread, stop
 
     def consume(self, workers: int = 1) -> None:
-        """Run Huey's consumer in the foreground (``archive worker``); Ctrl-C stops it gracefully."""
+        """Run Huey's consumer in the foreground (``archive worker``); Ctrl-C stops it gracefully.
+
+        Every lease period it also delivers again the jobs whose worker died: a queue message
+        a killed worker had taken is gone, but the job's row says it was never finished.
+        """
         self.recover()
-        self.huey.create_consumer(workers=workers, worker_type="thread", periodic=False).run()
+        stop = threading.Event()
+
+        def recover_periodically():
+            while not stop.wait(LEASE_SECONDS / 2):
+                try:
+                    self.recover(include_queued=False)
+                except Exception:  # noqa: BLE001 - a failed sweep is retried at the next one
+                    log.exception("recovering abandoned jobs failed")
+
+        sweeper = threading.Thread(target=recover_periodically, name="recover-jobs", daemon=True)
+        sweeper.start()
+        try:
+            self.huey.create_consumer(workers=workers, worker_type="thread", periodic=False).run()
+        finally:
+            stop.set()

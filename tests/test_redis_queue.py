@@ -1,0 +1,118 @@
+"""The same jobs on Redis (ARCHIVE_QUEUE_URL=redis://...): two worker processes, four talks, one worker killed.
+
+Needs Debian's redis-server (`.ci/run` installs it); each test starts its own on a free
+loopback port and stops it afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from archive.store import connect
+from archive.store import jobs as job_store
+from archive.store.check import check_archive
+from archive.store.models import RecordingMeta
+from archive.store.recordings import count_rows
+from ingest.queue import JobQueue
+from ingest.samples import SAMPLES_DIR
+
+from .helpers import JFK
+
+REDIS = shutil.which("redis-server")
+pytestmark = pytest.mark.skipif(REDIS is None, reason="needs Debian's redis-server: sudo apt-get install redis-server")
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def start_worker(config, redis_url):
+    env = {**os.environ, "ARCHIVE_DATA_DIR": str(config.data_dir), "ARCHIVE_QUEUE_URL": redis_url}
+    return subprocess.Popen([sys.executable, "-m", "archive", "worker"], env=env, stderr=subprocess.DEVNULL)
+
+
+def test_four_talks_on_redis_finish_exactly_once_though_a_worker_is_killed(config, redis_url, tmp_path):
+    from dataclasses import replace
+
+    config = replace(config, queue_url=redis_url)
+    jfk = tmp_path / "jfk.flac"
+    shutil.copy(JFK, jfk)
+    talks = [*sorted(SAMPLES_DIR.glob("*.m4a")), jfk]
+    queue = JobQueue(config)
+    jobs = [queue.submit(path, RecordingMeta(title=path.stem)) for path in talks]  # queued at once
+
+    workers = [start_worker(config, redis_url), start_worker(config, redis_url)]
+    db = connect(config.db_path)
+    try:
+        victim = workers[0]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # wait until the first worker is part-way into a job
+            running = [j for j in job_store.list_jobs(db) if j.state == "running" and j.worker
+                       and j.worker.endswith(f":{victim.pid}") and j.percent >= 5]
+            if running:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the first worker never got going")
+        killed_job = running[0].id
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        workers.append(start_worker(config, redis_url))  # a restarted worker delivers the dead one's job again
+
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            states = [job_store.get_job(db, j.id).state for j in jobs]
+            if all(state == "done" for state in states):
+                break
+            assert "failed" not in states, [job_store.get_job(db, j.id).error for j in jobs]
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"not all jobs finished: {states}")
+        assert job_store.get_job(db, killed_job).attempts == 2
+        counts = count_rows(db)
+        assert counts["recordings"] == 4  # each talk exactly once
+        assert len({job_store.get_job(db, j.id).recording_id for j in jobs}) == 4
+        assert check_archive(db, config).ok
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGINT)
+        for worker in workers:
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        db.close()
+
+
+def test_a_queue_url_that_is_not_redis_is_one_clear_error(runner, monkeypatch):
+    from archive.cli import cli
+
+    monkeypatch.setenv("ARCHIVE_QUEUE_URL", "amqp://localhost")
+    result = runner.invoke(cli, ["worker", "--until-empty"])
+    assert result.exit_code == 2 and "is not a Redis URL" in result.output
