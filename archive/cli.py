@@ -229,13 +229,30 @@ def retry(ctx, job_id):
 @cli.command()
 @click.option("--workers", default=1, show_default=True, help="Jobs to run at once.")
 @click.option("--until-empty", is_flag=True, help="Run the queued jobs, then exit.")
+@click.option("--server", default="", help="The archive's URL: work over its API (no shared disk; needs Redis).")
+@click.option("--token", envvar="ARCHIVE_TOKEN", default="", help="A staff API token for --server (or ARCHIVE_TOKEN).")
+@click.option("--model", type=click.Path(exists=True, file_okay=False, path_type=Path), help="A Whisper model directory.")
+@click.option("--device", default="", help="cpu or cuda (default: ARCHIVE_WHISPER_DEVICE).")
 @click.pass_context
-def worker(ctx, workers, until_empty):
-    """Run queued ingest jobs."""
+def worker(ctx, workers, until_empty, server, token, model, device):
+    """Run queued ingest jobs, here or (with --server) for an archive on another machine."""
     from ingest.queue import JobQueue
 
+    config = get_config(ctx)
+    if model:
+        config = dataclasses.replace(config, whisper_model=str(model))
+    if device:
+        config = dataclasses.replace(config, whisper_device=device)
+    if server:
+        from ingest.remote import RemoteWorker
+
+        if not token:
+            raise BadInput("--server needs a staff API token: --token or ARCHIVE_TOKEN (see `archive tokens create`)")
+        with user_errors():
+            RemoteWorker(config, server, token).consume(workers)
+        return
     with user_errors():
-        queue = JobQueue(get_config(ctx))
+        queue = JobQueue(config)
         if until_empty:
             queue.recover()
             ran = queue.run_pending()

@@ -90,13 +90,24 @@ def make_huey(config: Config):
     return SqliteHuey("talk-archive", filename=str(config.queue_path), results=False, utc=True)
 
 
+def ingest_task(huey, run):
+    """Register ``run(job_id)`` as the ingest task. Huey names a task after the module that
+    defines it, so local and remote workers register this one function: both then read the
+    same queue messages ("ingest.queue.ingest_job")."""
+
+    def ingest_job(job_id: int) -> None:
+        run(job_id)
+
+    return huey.task(name="ingest_job")(ingest_job)
+
+
 class JobQueue:
     """Submit ingest jobs and run them; one instance per process."""
 
     def __init__(self, config: Config):
         self.config = config
         self.huey = make_huey(config)
-        self._task = self.huey.task(name="ingest_job")(self.run_job)
+        self._task = ingest_task(self.huey, self.run_job)
 
     # -- submitting -------------------------------------------------------
     def submit(

@@ -116,3 +116,69 @@ def test_a_queue_url_that_is_not_redis_is_one_clear_error(runner, monkeypatch):
     monkeypatch.setenv("ARCHIVE_QUEUE_URL", "amqp://localhost")
     result = runner.invoke(cli, ["worker", "--until-empty"])
     assert result.exit_code == 2 and "is not a Redis URL" in result.output
+
+
+def test_a_remote_worker_with_no_shared_disk_transcribes_over_http(config, redis_url, tmp_path):
+    """The archive on one "machine", a worker with only Redis and a URL on another (its own empty folder)."""
+    import threading
+    from dataclasses import replace
+
+    from waitress.server import create_server
+
+    from archive.store import accounts
+    from archive.web import create_app
+
+    config = replace(config, queue_url=redis_url)
+    db = connect(config.db_path)
+    accounts.add_user(db, "ops@example.org", "correct horse battery", "staff")
+    _, token = accounts.create_token(db, "ops@example.org")
+    app = create_app(config=config)
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    threading.Thread(target=server.run, daemon=True).start()
+    url = f"http://127.0.0.1:{server.effective_port}"
+
+    talk = tmp_path / "ask-not.flac"
+    shutil.copy(JFK, talk)
+    job = JobQueue(config).submit(talk, RecordingMeta(title="Remote talk", speakers=["JFK"]))
+    elsewhere = tmp_path / "remote-machine"
+    elsewhere.mkdir()
+    env = {**os.environ, "ARCHIVE_DATA_DIR": str(elsewhere), "ARCHIVE_QUEUE_URL": redis_url, "ARCHIVE_TOKEN": token}
+    remote_log = open(tmp_path / "remote.log", "wb")
+    remote = subprocess.Popen([sys.executable, "-m", "archive", "worker", "--server", url], env=env,
+                              stderr=remote_log)
+    try:
+        deadline = time.monotonic() + 120
+        while job_store.get_job(db, job.id).state in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        done = job_store.get_job(db, job.id)
+        assert done.state == "done", (done.error, (tmp_path / "remote.log").read_text()[-3000:])
+        assert done.worker.endswith(f":{remote.pid}")  # the remote process did the work
+        recording = job_store.get_job(db, job.id).recording_id
+        text = " ".join(s.text for s in store_segments(db, recording))
+        assert "country" in text.lower()
+        assert list(elsewhere.iterdir()) == []  # no database, no media left on the worker's machine
+        assert check_archive(db, config).ok
+    finally:
+        remote.send_signal(signal.SIGINT)
+        try:
+            remote.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            remote.kill()
+            remote.wait()
+        remote_log.close()
+        server.task_dispatcher.shutdown()
+        for channel in list(server._map.values()):
+            channel.close()
+        db.close()
+
+
+def store_segments(db, recording_id):
+    from archive.store import recordings as store
+
+    return store.get_segments(db, recording_id)
+
+
+@pytest.mark.parametrize("path", ["/api/jobs/1/claim", "/api/jobs/1/progress", "/api/jobs/1/transcript"])
+def test_worker_api_needs_a_staff_token(client, member_client, path):
+    assert client.post(path, json={"worker": "x"}).status_code in (401, 403)
+    assert member_client.post(path, json={"worker": "x"}).status_code == 403

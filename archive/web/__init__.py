@@ -31,7 +31,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config |
 
     from search.engine import Searcher
 
-    from . import api, auth, pages, staff
+    from . import api, auth, pages, staff, workers
     from .uploads import UploadRequest
 
     app.request_class = UploadRequest
@@ -43,6 +43,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config |
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(workers.bp)
     app.teardown_appcontext(_close_db)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)

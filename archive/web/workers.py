@@ -1,0 +1,125 @@
+"""The API remote workers use (a staff token): claim a job, fetch its media, report, hand in the transcript."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, jsonify, request, send_file, url_for
+
+from archive.store import jobs as job_store
+from archive.store import recordings as store
+from archive.store.models import RecordingMeta, Segment
+from ingest.media import MediaError
+from ingest.pipeline import IngestError, ingest_file, media_suffix
+from ingest.queue import LEASE_SECONDS
+from ingest.remote import TranscriptFromWorker
+from ingest.transcribe import build_hints
+
+from .auth import require_staff
+from .db import get_db
+from .search import searcher
+
+bp = Blueprint("workers", __name__, url_prefix="/api/jobs")
+bp.before_request(require_staff)
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("worker"), str) or not body["worker"]:
+        abort(400, 'send JSON with "worker": the name of the worker')
+    return body
+
+
+def _held_job(job_id: int, worker: str):
+    """The job if ``worker`` holds it (claimed and still running); 409 otherwise."""
+    job = job_store.get_job(get_db(), job_id) or abort(404, f"no job {job_id}")
+    if job.state != "running" or job.worker != worker:
+        abort(409, f"job {job_id} is not running for {worker}")
+    return job
+
+
+def _segments(raw) -> list[Segment]:
+    try:
+        segments = [Segment(start=float(s["start"]), end=float(s["end"]), text=str(s["text"])) for s in raw]
+    except (TypeError, KeyError, ValueError):
+        abort(400, 'segments must be a list of {"start", "end", "text"}')
+    return segments
+
+
+@bp.post("/<id:job_id>/claim")
+def claim(job_id: int):
+    """Take a queued (or abandoned) job: what the worker needs to transcribe it."""
+    worker = _body()["worker"]
+    db = get_db()
+    job = job_store.claim_job(db, job_id, worker, LEASE_SECONDS)
+    if job is None:
+        abort(409, f"job {job_id} is done, failed, or held by another worker")
+    meta = RecordingMeta.from_dict(job.params["meta"])
+    hints = build_hints([*meta.speakers, meta.organization, *meta.vocab, *store.glossary_terms(db)])
+    name = job.params.get("original_filename") or Path(job.source_path).name
+    resume = job_store.saved_progress(db, job_id)
+    return jsonify(
+        {
+            "id": job.id,
+            "media_url": url_for("workers.media", job_id=job.id),
+            "suffix": media_suffix(Path(name)),
+            "hints": hints,
+            "resume": [{"start": s.start, "end": s.end, "text": s.text} for s in resume],
+        }
+    )
+
+
+@bp.get("/<id:job_id>/media")
+def media(job_id: int):
+    job = job_store.get_job(get_db(), job_id) or abort(404, f"no job {job_id}")
+    if job.state != "running" or not Path(job.source_path).is_file():
+        abort(409, f"job {job_id} has no media to hand out")
+    return send_file(job.source_path, mimetype="application/octet-stream", conditional=True)
+
+
+@bp.post("/<id:job_id>/progress")
+def progress(job_id: int):
+    """A heartbeat with the percentage done, and the segments so far (kept for a resume)."""
+    body = _body()
+    _held_job(job_id, body["worker"])
+    db = get_db()
+    percent = body.get("percent")
+    job_store.beat(db, job_id, body["worker"], float(percent) if isinstance(percent, (int, float)) else None)
+    if "segments" in body:
+        job_store.save_progress(db, job_id, _segments(body["segments"]))
+    return jsonify({"ok": True})
+
+
+@bp.post("/<id:job_id>/transcript")
+def transcript(job_id: int):
+    """The finished transcript: the archive checks the media, indexes the talk and ends the job."""
+    body = _body()
+    job = _held_job(job_id, body["worker"])
+    segments = _segments(body.get("segments"))
+    model = str(body.get("model") or "remote")[:100]
+    db = get_db()
+    try:
+        result = ingest_file(
+            db,
+            current_app.config["ARCHIVE"],
+            job.source_path,
+            RecordingMeta.from_dict(job.params["meta"]),
+            transcriber=TranscriptFromWorker(segments, model),
+            embedder=searcher().embedder,
+            original_filename=job.params.get("original_filename") or "",
+        )
+    except (MediaError, IngestError) as exc:
+        job_store.fail_job(db, job_id, str(exc))
+        abort(400, str(exc))
+    job_store.finish_job(db, job_id, result.recording.id)
+    if job.params.get("delete_source"):
+        Path(job.source_path).unlink(missing_ok=True)
+    return jsonify({"recording_url": result.recording.url, "recording_id": result.recording.id})
+
+
+@bp.post("/<id:job_id>/fail")
+def fail(job_id: int):
+    body = _body()
+    _held_job(job_id, body["worker"])
+    job_store.fail_job(get_db(), job_id, f"remote worker {body['worker']}: {str(body.get('error', ''))[:500]}")
+    return jsonify({"ok": True})
