@@ -284,11 +284,13 @@ def serve(ctx, host, port, threads, no_worker):
             click.echo(f"removed {leftover.relative_to(config.data_dir)}, left by an interrupted upload or write", err=True)
     with user_errors():
         app = create_app(config=config)
+        from ingest.queue import JobQueue
+
+        queue = JobQueue(config)
         worker_stop = None
         if not no_worker:
-            from ingest.queue import JobQueue
-
-            _, worker_stop = JobQueue(config).start_background_worker()
+            _, worker_stop = queue.start_background_worker()
+        sweeper_stop = queue.start_sweeper()  # jobs of workers that died, here or elsewhere
     click.echo(f"Talk Archive at http://{host}:{port}/  (data: {config.data_dir.resolve()})", err=True)
     try:
         # Waitress spools request bodies to disk; let it take the largest upload the app accepts.
@@ -296,6 +298,7 @@ def serve(ctx, host, port, threads, no_worker):
             app, host=host, port=port, threads=threads, max_request_body_size=config.max_upload_bytes + (1 << 20)
         )
     finally:
+        sweeper_stop.set()
         if worker_stop:
             worker_stop.set()
 

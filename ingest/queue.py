@@ -256,18 +256,23 @@ class JobQueue:
         a killed worker had taken is gone, but the job's row says it was never finished.
         """
         self.recover()
+        stop = self.start_sweeper()
+        try:
+            self.huey.create_consumer(workers=workers, worker_type="thread", periodic=False).run()
+        finally:
+            stop.set()
+
+    def start_sweeper(self, every: float = LEASE_SECONDS / 2) -> threading.Event:
+        """Deliver again, every ``every`` seconds, the jobs whose worker died (here or on another
+        machine: a remote worker's job stops beating); set the returned event to stop."""
         stop = threading.Event()
 
-        def recover_periodically():
-            while not stop.wait(LEASE_SECONDS / 2):
+        def sweep():
+            while not stop.wait(every):
                 try:
                     self.recover(include_queued=False)
                 except Exception:  # noqa: BLE001 - a failed sweep is retried at the next one
                     log.exception("recovering abandoned jobs failed")
 
-        sweeper = threading.Thread(target=recover_periodically, name="recover-jobs", daemon=True)
-        sweeper.start()
-        try:
-            self.huey.create_consumer(workers=workers, worker_type="thread", periodic=False).run()
-        finally:
-            stop.set()
+        threading.Thread(target=sweep, name="recover-jobs", daemon=True).start()
+        return stop

@@ -142,3 +142,18 @@ def test_worker_killed_mid_job_resumes_and_finishes_exactly_once(tmp_path, confi
         if worker.poll() is None:
             worker.kill()
         db.close()
+
+
+def test_a_job_whose_remote_worker_stopped_beating_is_delivered_again(config, jfk_copy):
+    queue = JobQueue(config)
+    job = queue.submit(jfk_copy, RecordingMeta(title="Remote"))
+    db = connect(config.db_path)
+    assert job_store.claim_job(db, job.id, "gpu-box-7:4242", 60)  # a worker on another machine
+    assert queue.recover(include_queued=False) == []  # alive: its heartbeat is fresh
+    with db.atomic():  # then it vanished: no heartbeat for longer than the lease
+        db.execute("UPDATE jobs SET heartbeat_at = '2000-01-01T00:00:00+00:00' WHERE id = ?", [job.id])
+    assert queue.recover(include_queued=False) == [job.id]
+    queue.run_pending()
+    done = job_store.get_job(db, job.id)
+    assert done.state == "done" and done.attempts == 2
+    db.close()
