@@ -71,12 +71,20 @@ def prepare(scratch: Path) -> tuple[Path, str]:
 def upload(port: int, token: str, path: Path) -> int:
     boundary = uuid.uuid4().hex
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\nIngested under load\r\n'
-        f'--{boundary}\r\nContent-Disposition: form-data; name="media"; filename="{path.name}"\r\n\r\n'
-    ).encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\nIngested under load\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="media"; filename="{path.name}"\r\n\r\n'
+        ).encode()
+        + path.read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    conn.request("POST", "/api/recordings", body=body, headers={
-        "Content-Type": f"multipart/form-data; boundary={boundary}", "Authorization": f"Bearer {token}"})
+    conn.request(
+        "POST",
+        "/api/recordings",
+        body=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "Authorization": f"Bearer {token}"},
+    )
     response = conn.getresponse()
     job = json.loads(response.read())
     if response.status != 202:
@@ -132,7 +140,10 @@ def main() -> None:
         log_file = open(log_path, "wb")
         server = subprocess.Popen(
             [sys.executable, "-m", "archive", "serve", "--port", str(port), "--threads", str(args.threads)],
-            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log_file,
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
         )
         try:
             for _ in range(300):
@@ -195,9 +206,11 @@ def main() -> None:
         f"{args.clients} clients for {elapsed:.0f} s while ingesting {talk.name} (job states seen: "
         f"{', '.join(sorted(states))}; at the end: {final})"
     )
-    print(f"  {result['requests']} searches, {result['requests_per_s']} req/s; "
-          f"p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms; "
-          f"errors {result['errors']} (database locked: {locked})")
+    print(
+        f"  {result['requests']} searches, {result['requests_per_s']} req/s; "
+        f"p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms; "
+        f"errors {result['errors']} (database locked: {locked})"
+    )
     for error in errors[:5]:
         print("  error:", error)
     print(json.dumps(result))

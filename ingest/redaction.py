@@ -8,7 +8,6 @@ file is deleted unless an admin chose to keep it, and every takedown is logged.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from sqlite_utils import Database

@@ -115,13 +115,14 @@ class RemoteWorker:
                 segments = self._transcribe(job_id, me, media_path, claim, resume)
                 self.client.post(
                     f"/api/jobs/{job_id}/transcript",
-                    {"worker": me, "model": self._transcriber().model_name,
-                     "segments": [s.__dict__ for s in segments]},
+                    {"worker": me, "model": self._transcriber().model_name, "segments": [s.__dict__ for s in segments]},
                 )
             except Exception as exc:  # noqa: BLE001 - tell the archive, keep the worker alive
                 log.error("job %s failed: %s", job_id, exc)
                 try:
-                    self.client.post(f"/api/jobs/{job_id}/fail", {"worker": me, "error": str(exc) or type(exc).__name__})
+                    self.client.post(
+                        f"/api/jobs/{job_id}/fail", {"worker": me, "error": str(exc) or type(exc).__name__}
+                    )
                 except RemoteError:
                     pass  # the archive will see the job stop beating and deliver it again
 
@@ -162,4 +163,3 @@ class RemoteWorker:
 
     def consume(self, workers: int = 1) -> None:
         self.huey.create_consumer(workers=workers, worker_type="thread", periodic=False).run()
-

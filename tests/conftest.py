@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

@@ -34,7 +34,9 @@ def login(client, email, password=PASSWORD, **extra):
 
 def test_users_cli_adds_lists_changes_and_removes(runner, db):
     assert add(runner, "Ada@Example.org", "admin").output == "ada@example.org\tadmin\n"
-    prompted = runner.invoke(cli, ["users", "add", "bo@example.org", "--role", "member"], input=f"{PASSWORD}\n{PASSWORD}\n")
+    prompted = runner.invoke(
+        cli, ["users", "add", "bo@example.org", "--role", "member"], input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
     assert prompted.exit_code == 0, prompted.output
     listed = runner.invoke(cli, ["users", "list"]).output
     assert "ada@example.org\tadmin" in listed and "bo@example.org\tmember" in listed
@@ -85,13 +87,16 @@ def test_sign_in_and_out_with_a_secure_session_cookie(runner, app, client):
     with https.session_transaction(base_url="https://archive.example.org") as session:
         token = session["csrf"]
     secure = https.post(
-        "/login", base_url="https://archive.example.org",
+        "/login",
+        base_url="https://archive.example.org",
         data={"email": "ada@example.org", "password": PASSWORD, "csrf_token": token},
     )
     assert "Secure" in secure.headers["Set-Cookie"]
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"]
+)
 def test_sign_in_never_redirects_off_the_site(runner, client, target):
     add(runner, "ada@example.org")
     assert login(client, "ada@example.org", next=target).headers["Location"] == "/"

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import threading
 
-import pytest
-
 from archive.cli import cli
 from archive.config import load_config
 from archive.store import connect
@@ -20,7 +18,9 @@ def answers(db, searcher):
     return [[(m.recording_id, m.start, m.text) for m in searcher.search(db, q).results] for q in QUERIES]
 
 
-def test_a_backup_taken_while_writing_restores_to_the_same_searches(demo_data_dir, runner, config, tmp_path, monkeypatch):
+def test_a_backup_taken_while_writing_restores_to_the_same_searches(
+    demo_data_dir, runner, config, tmp_path, monkeypatch
+):
     stop = threading.Event()
 
     def keep_writing():  # a busy archive: searches logged, a glossary growing

@@ -30,10 +30,15 @@ def test_a_whole_archive_checks_ok(demo_data_dir, runner, config, db):
     [
         ("DELETE FROM passage_vectors WHERE passage_id = (SELECT min(id) FROM passages)", "vectors"),
         ("DELETE FROM segment_vectors WHERE recording_id = 2 AND idx = 0", "window vectors"),
-        ("INSERT INTO passages_fts(passages_fts, rowid, text) "
-         "SELECT 'delete', id, text FROM passages WHERE id = (SELECT min(id) FROM passages)", "full-text rows"),
-        ("DELETE FROM passage_vectors WHERE recording_id = 3; DELETE FROM passages WHERE recording_id = 3",
-         "segments but no passages"),
+        (
+            "INSERT INTO passages_fts(passages_fts, rowid, text) "
+            "SELECT 'delete', id, text FROM passages WHERE id = (SELECT min(id) FROM passages)",
+            "full-text rows",
+        ),
+        (
+            "DELETE FROM passage_vectors WHERE recording_id = 3; DELETE FROM passages WHERE recording_id = 3",
+            "segments but no passages",
+        ),
     ],
 )
 def test_index_rows_that_do_not_add_up_are_reported(demo_data_dir, runner, config, db, damage, expected):
@@ -84,7 +89,9 @@ def start_server(data_dir, port, tmp):
     env = {**os.environ, "ARCHIVE_DATA_DIR": str(data_dir), "TMPDIR": str(tmp)}
     server = subprocess.Popen(
         [sys.executable, "-m", "archive", "serve", "--no-worker", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     for _ in range(150):
         try:
@@ -107,15 +114,20 @@ def test_a_server_killed_in_the_middle_of_an_upload_leaves_nothing(config, tmp_p
     server = start_server(config.data_dir, port, spool)
     try:
         boundary = uuid.uuid4().hex
-        head = (f'--{boundary}\r\nContent-Disposition: form-data; name="media"; filename="long.wav"\r\n'
-                "Content-Type: audio/wav\r\n\r\n").encode()
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="media"; filename="long.wav"\r\n'
+            "Content-Type: audio/wav\r\n\r\n"
+        ).encode()
         size = 400 * 1024 * 1024
         tail = f"\r\n--{boundary}--\r\n".encode()
         with socket.create_connection(("127.0.0.1", port)) as conn:
             conn.sendall(
-                (f"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-                 f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
-                 f"Content-Length: {len(head) + size + len(tail)}\r\n\r\n").encode() + head
+                (
+                    f"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+                    f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+                    f"Content-Length: {len(head) + size + len(tail)}\r\n\r\n"
+                ).encode()
+                + head
             )
             block = bytes(1 << 20)
             for _ in range(size >> 20):

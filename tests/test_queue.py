@@ -11,9 +11,9 @@ import time
 
 from archive.cli import cli
 from archive.store import connect
-from archive.store.check import check_archive
 from archive.store import jobs as job_store
 from archive.store import recordings as store
+from archive.store.check import check_archive
 from archive.store.recordings import count_rows
 from ingest.pipeline import RecordingMeta, ingest_file
 from ingest.queue import JobQueue

@@ -71,8 +71,11 @@ def test_four_talks_on_redis_finish_exactly_once_though_a_worker_is_killed(confi
         victim = workers[0]
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # wait until the first worker is part-way into a job
-            running = [j for j in job_store.list_jobs(db) if j.state == "running" and j.worker
-                       and j.worker.endswith(f":{victim.pid}") and j.percent >= 5]
+            running = [
+                j
+                for j in job_store.list_jobs(db)
+                if j.state == "running" and j.worker and j.worker.endswith(f":{victim.pid}") and j.percent >= 5
+            ]
             if running:
                 break
             time.sleep(0.05)
@@ -144,8 +147,7 @@ def test_a_remote_worker_with_no_shared_disk_transcribes_over_http(config, redis
     elsewhere.mkdir()
     env = {**os.environ, "ARCHIVE_DATA_DIR": str(elsewhere), "ARCHIVE_QUEUE_URL": redis_url, "ARCHIVE_TOKEN": token}
     remote_log = open(tmp_path / "remote.log", "wb")
-    remote = subprocess.Popen([sys.executable, "-m", "archive", "worker", "--server", url], env=env,
-                              stderr=remote_log)
+    remote = subprocess.Popen([sys.executable, "-m", "archive", "worker", "--server", url], env=env, stderr=remote_log)
     try:
         deadline = time.monotonic() + 120
         while job_store.get_job(db, job.id).state in ("queued", "running") and time.monotonic() < deadline:

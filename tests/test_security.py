@@ -14,12 +14,19 @@ from ingest.pipeline import ingest_file
 
 # The demo talks, each given one visibility level: (id, slug, title, a speaker named in it and its metadata).
 TALKS = {
-    "public": (1, "relational-social-prescribing-staying-with-clients-after-the",
-               "Relational Social Prescribing", "Maya Torres"),
-    "members": (2, "measuring-what-matters-simple-data-tools-for-social-prescrib",
-                "Measuring What Matters", "Samuel Okafor"),
-    "staff": (3, "compassionate-communities-neighbors-caring-for-neighbors",
-              "Compassionate Communities", "Elena Ruiz"),
+    "public": (
+        1,
+        "relational-social-prescribing-staying-with-clients-after-the",
+        "Relational Social Prescribing",
+        "Maya Torres",
+    ),
+    "members": (
+        2,
+        "measuring-what-matters-simple-data-tools-for-social-prescrib",
+        "Measuring What Matters",
+        "Samuel Okafor",
+    ),
+    "staff": (3, "compassionate-communities-neighbors-caring-for-neighbors", "Compassionate Communities", "Elena Ruiz"),
 }
 ROLES = ["anonymous", "member", "staff", "admin"]
 
@@ -182,15 +189,25 @@ def test_hostile_text_comes_back_escaped_on_every_page(config, staff_client, cli
 
     db = connect(config.db_path)
     meta = RecordingMeta(
-        title=PAYLOADS["title"], speakers=[PAYLOADS["speaker"]], organization=PAYLOADS["organization"],
-        description=PAYLOADS["description"], tags=[PAYLOADS["tag"]], visibility="public",
+        title=PAYLOADS["title"],
+        speakers=[PAYLOADS["speaker"]],
+        organization=PAYLOADS["organization"],
+        description=PAYLOADS["description"],
+        tags=[PAYLOADS["tag"]],
+        visibility="public",
     )
     recording = ingest_file(db, config, jfk_copy, meta).recording
     correct_segment(db, recording.id, 0, PAYLOADS["segment"], SentenceTransformerEmbedder())
     db.close()
     pages = [
-        "/", "/?speaker=%3Cimg", "/search?q=funding+link+workers", "/search?q=%3Cscript%3Ealert(1)%3C/script%3E",
-        recording.url, f"{recording.url}.txt", f"{recording.url}/edit", "/jobs",
+        "/",
+        "/?speaker=%3Cimg",
+        "/search?q=funding+link+workers",
+        "/search?q=%3Cscript%3Ealert(1)%3C/script%3E",
+        recording.url,
+        f"{recording.url}.txt",
+        f"{recording.url}/edit",
+        "/jobs",
     ]
     for path in pages:
         response = staff_client.get(path)

@@ -37,8 +37,13 @@ def test_a_takedown_removes_the_range_everywhere(demo_data_dir, staff_client, cl
     segments = store.get_segments(db, RELATIONAL_ID)
     assert all(s.end <= START or s.start >= END for s in segments)
     assert not any(REMOVED in s.text for s in segments)
-    for path in [f"/recordings/{SLUG}", f"/recordings/{SLUG}.vtt", f"/recordings/{SLUG}.srt",
-                 f"/recordings/{SLUG}.txt", f"/recordings/{SLUG}.json"]:
+    for path in [
+        f"/recordings/{SLUG}",
+        f"/recordings/{SLUG}.vtt",
+        f"/recordings/{SLUG}.srt",
+        f"/recordings/{SLUG}.txt",
+        f"/recordings/{SLUG}.json",
+    ]:
         assert "enormous difference" not in client.get(path).get_data(as_text=True), path
     assert "Parts of this talk were removed" in client.get(f"/recordings/{SLUG}").get_data(as_text=True)
     found = client.get("/api/search", query_string={"q": '"enormous difference"'}).json
@@ -58,7 +63,12 @@ def test_a_takedown_removes_the_range_everywhere(demo_data_dir, staff_client, cl
     # A staff member cannot keep the original: only an admin may.
     assert not original.exists()
     (entry,) = store.list_redactions(db, RELATIONAL_ID)
-    assert (entry.start, entry.end, entry.reason, entry.user_email) == (60.0, 75.0, "presenter asked", "staff@example.org")
+    assert (entry.start, entry.end, entry.reason, entry.user_email) == (
+        60.0,
+        75.0,
+        "presenter asked",
+        "staff@example.org",
+    )
     assert not entry.original_kept and entry.created_at
 
 
@@ -74,8 +84,17 @@ def test_an_admin_may_keep_the_original(demo_data_dir, admin_client, config, db)
 def test_impossible_ranges_are_refused_and_change_nothing(demo_data_dir, config, db, start, end):
     before = store.get_segments(db, RELATIONAL_ID)
     with pytest.raises(RedactionError):
-        redact_range(db, config, RELATIONAL_ID, start, end, reason="", user_email="x@example.org",
-                     keep_original=False, embedder=SentenceTransformerEmbedder())
+        redact_range(
+            db,
+            config,
+            RELATIONAL_ID,
+            start,
+            end,
+            reason="",
+            user_email="x@example.org",
+            keep_original=False,
+            embedder=SentenceTransformerEmbedder(),
+        )
     assert store.get_segments(db, RELATIONAL_ID) == before and store.list_redactions(db, RELATIONAL_ID) == []
 
 

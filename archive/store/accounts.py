@@ -146,9 +146,13 @@ def create_token(db: Database, email: str, label: str = "") -> tuple[Token, str]
     user = get_user(db, email) or _missing(email)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with db.atomic():
-        token_id = db["api_tokens"].insert(
-            {"user_id": user.id, "token_hash": _token_hash(token), "label": label.strip(), "created_at": utc_now()}
-        ).last_pk
+        token_id = (
+            db["api_tokens"]
+            .insert(
+                {"user_id": user.id, "token_hash": _token_hash(token), "label": label.strip(), "created_at": utc_now()}
+            )
+            .last_pk
+        )
     return get_token(db, token_id), token
 
 
