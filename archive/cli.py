@@ -38,9 +38,13 @@ def user_errors():
     from search.embedder import EmbedderError
     from search.engine import SearchError
 
+    from .store.accounts import AccountError
+    from .store.backup import BackupError
+
+    domain = (ConfigError, MediaError, IngestError, TranscriberError, EmbedderError, SearchError, AccountError, BackupError)
     try:
         yield
-    except (ConfigError, MediaError, IngestError, TranscriberError, EmbedderError, SearchError) as exc:
+    except domain as exc:
         raise BadInput(str(exc)) from None
     except OSError as exc:  # the machine, not the input: a full disk, a read-only directory
         raise click.ClickException(_os_reason(exc)) from None
@@ -441,16 +445,6 @@ def set_visibility(ctx, recording, level):
     click.echo(f"{found.id}\t{level}\t{found.title}")
 
 
-@contextmanager
-def account_errors():
-    from .store.accounts import AccountError
-
-    try:
-        yield
-    except AccountError as exc:
-        raise BadInput(str(exc)) from None
-
-
 @cli.group()
 def users():
     """Accounts: admins, staff and members."""
@@ -469,7 +463,7 @@ def users_add(ctx, email, role, password_stdin):
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with open_db(get_config(ctx.find_root())) as db, account_errors():
+    with open_db(get_config(ctx.find_root())) as db, user_errors():
         user = accounts.add_user(db, email, password, role)
     click.echo(f"{user.email}\t{user.role}")
 
@@ -491,7 +485,7 @@ def users_list(ctx):
 def users_set_role(ctx, email, role):
     from .store import accounts
 
-    with open_db(get_config(ctx.find_root())) as db, account_errors():
+    with open_db(get_config(ctx.find_root())) as db, user_errors():
         user = accounts.set_role(db, email, role)
     click.echo(f"{user.email}\t{user.role}")
 
@@ -503,7 +497,7 @@ def users_remove(ctx, email):
     """Delete an account and its API tokens."""
     from .store import accounts
 
-    with open_db(get_config(ctx.find_root())) as db, account_errors():
+    with open_db(get_config(ctx.find_root())) as db, user_errors():
         accounts.remove_user(db, email)
     click.echo(f"removed {email}")
 
@@ -521,7 +515,7 @@ def tokens_create(ctx, email, label):
     """Make a token; it is printed once and only its hash is kept."""
     from .store import accounts
 
-    with open_db(get_config(ctx.find_root())) as db, account_errors():
+    with open_db(get_config(ctx.find_root())) as db, user_errors():
         token, secret = accounts.create_token(db, email, label)
     click.echo(f"token {token.id} for {token.user_email} (shown once, keep it safe):", err=True)
     click.echo(secret)
@@ -580,14 +574,11 @@ def check(ctx, as_json):
 @click.pass_context
 def backup_(ctx, dest):
     """Copy the archive to DEST (a new or empty directory), safely while it runs."""
-    from .store.backup import BackupError, backup
+    from .store.backup import backup
 
     config = get_config(ctx)
-    with open_db(config) as db:
-        try:
-            summary = backup(db, config, dest)
-        except BackupError as exc:
-            raise BadInput(str(exc)) from None
+    with open_db(config) as db, user_errors():
+        summary = backup(db, config, dest)
     click.echo(f"backed up {summary.files} file(s), {summary.bytes / 2**20:,.1f} MB, to {summary.path}")
 
 
@@ -596,11 +587,8 @@ def backup_(ctx, dest):
 @click.pass_context
 def restore_(ctx, source):
     """Restore a backup into the (empty) data directory, after checking every file against its manifest."""
-    from .store.backup import BackupError, restore
+    from .store.backup import restore
 
-    config = get_config(ctx)
-    try:
-        summary = restore(source, config)
-    except BackupError as exc:
-        raise BadInput(str(exc)) from None
+    with user_errors():
+        summary = restore(source, get_config(ctx))
     click.echo(f"restored {summary.files} file(s), {summary.bytes / 2**20:,.1f} MB, into {summary.path}")

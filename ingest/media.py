@@ -28,7 +28,6 @@ class MediaError(Exception):
 
     def __init__(self, path: Path | str, reason: str):
         super().__init__(f"{path}: {reason}")
-        self.path = str(path)
         self.reason = reason
 
     def about(self, name: str) -> str:

@@ -181,10 +181,8 @@ def ingest_file(
     try:
         transcriber = transcriber or default_transcriber(config)
         embedder = embedder or default_embedder(config)
-        # Names and terms only: with the title in the prompt, tiny.en skipped whole stretches
-        # of speech on the benchmark (WER 27% against 5%; README, "Transcription settings").
-        hints = build_hints([*meta.speakers, meta.organization, *meta.vocab, *store.glossary_terms(db)])
-        segments = _transcribe(path, info, transcriber, hints, timer, report, resume, checkpoint)
+        hints = hints_for(db, meta)
+        segments = transcribe_file(path, info, transcriber, hints, timer, report, resume, checkpoint)
         passages = build_passages(segments)
         with timer("embed"):
             vectors, window_vectors, _ = embed_index(embedder, passages, segments)
@@ -222,7 +220,16 @@ def ingest_file(
     )
 
 
-def _transcribe(
+def hints_for(db: Database, meta: RecordingMeta) -> str:
+    """Whisper's hints for a talk: its speakers, organisation and vocabulary, and the archive's glossary.
+
+    Names and terms only: with the title in the prompt, tiny.en skipped whole stretches of
+    speech on the benchmark (WER 27% against 5%; README, "Transcription settings").
+    """
+    return build_hints([*meta.speakers, meta.organization, *meta.vocab, *store.glossary_terms(db)])
+
+
+def transcribe_file(
     path: Path,
     info: media.MediaInfo,
     transcriber: Transcriber,

@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
+from urllib.parse import urlsplit
 
 from archive.config import Config, ConfigError
 from archive.store.models import Segment
@@ -87,6 +88,9 @@ class RemoteWorker:
     def __init__(self, config: Config, server: str, token: str, transcriber=None):
         if not config.queue_url:
             raise ConfigError("a remote worker takes its jobs from Redis: set ARCHIVE_QUEUE_URL=redis://...")
+        parts = urlsplit(server)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"--server {server!r} is not the archive's address (http://host:5000 or https://...)")
         self.config = config
         self.client = ArchiveClient(server, token)
         self.transcriber = transcriber
@@ -128,7 +132,7 @@ class RemoteWorker:
 
     def _transcribe(self, job_id: int, me: str, media_path: Path, claim: dict, resume: list[Segment]) -> list[Segment]:
         from . import media
-        from .pipeline import StepTimer, _transcribe
+        from .pipeline import StepTimer, transcribe_file
 
         info = media.probe(media_path)
         state = {"percent": 0.0, "segments": list(resume), "sent": len(resume)}
@@ -154,7 +158,7 @@ class RemoteWorker:
         thread = threading.Thread(target=beat, name=f"beat-{job_id}", daemon=True)
         thread.start()
         try:
-            return _transcribe(
+            return transcribe_file(
                 media_path, info, self._transcriber(), claim.get("hints", ""), StepTimer(), progress, resume, checkpoint
             )
         finally:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from archive.cli import cli
 from archive.store import connect
 from archive.store import jobs as job_store
@@ -157,3 +159,21 @@ def test_a_job_whose_remote_worker_stopped_beating_is_delivered_again(config, jf
     done = job_store.get_job(db, job.id)
     assert done.state == "done" and done.attempts == 2
     db.close()
+
+
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        (["worker", "--server", "notaurl", "--token", "t"], {"ARCHIVE_QUEUE_URL": "redis://127.0.0.1:1/0"},
+         "is not the archive's address"),
+        (["worker", "--server", "http://archive:5000", "--token", "t"], {}, "takes its jobs from Redis"),
+        (["worker", "--server", "http://archive:5000"], {"ARCHIVE_QUEUE_URL": "redis://127.0.0.1:1/0"},
+         "needs a staff API token"),
+    ],
+)
+def test_a_misconfigured_remote_worker_says_what_to_fix(runner, monkeypatch, args, env, message):
+    monkeypatch.delenv("ARCHIVE_TOKEN", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output

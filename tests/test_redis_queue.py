@@ -1,7 +1,7 @@
-"""The same jobs on Redis (ARCHIVE_QUEUE_URL=redis://...): two worker processes, four talks, one worker killed.
+"""Jobs on Redis and remote workers: two worker processes with one killed, a worker with no shared disk, the worker API.
 
-Needs Debian's redis-server (`.ci/run` installs it); each test starts its own on a free
-loopback port and stops it afterwards.
+The Redis tests need Debian's redis-server (`.ci/run` installs it); each starts its own on a
+free loopback port and stops it afterwards.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 
 from archive.store import connect
 from archive.store import jobs as job_store
+from archive.store import recordings as store
 from archive.store.check import check_archive
 from archive.store.models import RecordingMeta
 from archive.store.recordings import count_rows
@@ -27,7 +28,7 @@ from ingest.samples import SAMPLES_DIR
 from .helpers import JFK
 
 REDIS = shutil.which("redis-server")
-pytestmark = pytest.mark.skipif(REDIS is None, reason="needs Debian's redis-server: sudo apt-get install redis-server")
+needs_redis = pytest.mark.skipif(REDIS is None, reason="needs Debian's redis-server: sudo apt-get install redis-server")
 
 
 @pytest.fixture
@@ -50,11 +51,25 @@ def redis_url(tmp_path):
     server.wait(timeout=10)
 
 
+def stop_workers(workers) -> None:
+    """Ask each worker still running to stop (Ctrl-C, as a person would), then make sure it has."""
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGINT)
+    for worker in workers:
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
 def start_worker(config, redis_url):
     env = {**os.environ, "ARCHIVE_DATA_DIR": str(config.data_dir), "ARCHIVE_QUEUE_URL": redis_url}
     return subprocess.Popen([sys.executable, "-m", "archive", "worker"], env=env, stderr=subprocess.DEVNULL)
 
 
+@needs_redis
 def test_four_talks_on_redis_finish_exactly_once_though_a_worker_is_killed(config, redis_url, tmp_path):
     from dataclasses import replace
 
@@ -101,15 +116,7 @@ def test_four_talks_on_redis_finish_exactly_once_though_a_worker_is_killed(confi
         assert len({job_store.get_job(db, j.id).recording_id for j in jobs}) == 4
         assert check_archive(db, config).ok
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGINT)
-        for worker in workers:
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+        stop_workers(workers)
         db.close()
 
 
@@ -121,6 +128,7 @@ def test_a_queue_url_that_is_not_redis_is_one_clear_error(runner, monkeypatch):
     assert result.exit_code == 2 and "is not a Redis URL" in result.output
 
 
+@needs_redis
 def test_a_remote_worker_with_no_shared_disk_transcribes_over_http(config, redis_url, tmp_path):
     """The archive on one "machine", a worker with only Redis and a URL on another (its own empty folder)."""
     import threading
@@ -156,17 +164,12 @@ def test_a_remote_worker_with_no_shared_disk_transcribes_over_http(config, redis
         assert done.state == "done", (done.error, (tmp_path / "remote.log").read_text()[-3000:])
         assert done.worker.endswith(f":{remote.pid}")  # the remote process did the work
         recording = job_store.get_job(db, job.id).recording_id
-        text = " ".join(s.text for s in store_segments(db, recording))
+        text = " ".join(s.text for s in store.get_segments(db, recording))
         assert "country" in text.lower()
         assert list(elsewhere.iterdir()) == []  # no database, no media left on the worker's machine
         assert check_archive(db, config).ok
     finally:
-        remote.send_signal(signal.SIGINT)
-        try:
-            remote.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            remote.kill()
-            remote.wait()
+        stop_workers([remote])
         remote_log.close()
         server.task_dispatcher.shutdown()
         for channel in list(server._map.values()):
@@ -174,13 +177,19 @@ def test_a_remote_worker_with_no_shared_disk_transcribes_over_http(config, redis
         db.close()
 
 
-def store_segments(db, recording_id):
-    from archive.store import recordings as store
-
-    return store.get_segments(db, recording_id)
-
-
 @pytest.mark.parametrize("path", ["/api/jobs/1/claim", "/api/jobs/1/progress", "/api/jobs/1/transcript"])
 def test_worker_api_needs_a_staff_token(client, member_client, path):
     assert client.post(path, json={"worker": "x"}).status_code in (401, 403)
     assert member_client.post(path, json={"worker": "x"}).status_code == 403
+
+
+def test_worker_api_refuses_times_that_are_not_numbers(config, staff_client, jfk_copy):
+    job = JobQueue(config).submit(jfk_copy, RecordingMeta(title="Remote"))
+    assert staff_client.post(f"/api/jobs/{job.id}/claim", json={"worker": "gpu:1"}).status_code == 200
+    bad = '{"worker": "gpu:1", "segments": [{"start": NaN, "end": 1, "text": "hi"}]}'
+    response = staff_client.post(f"/api/jobs/{job.id}/transcript", data=bad, content_type="application/json")
+    assert response.status_code == 400 and "times in seconds" in response.json["error"]
+    beat = staff_client.post(f"/api/jobs/{job.id}/progress", data='{"worker": "gpu:1", "percent": NaN}',
+                             content_type="application/json")
+    assert beat.status_code == 200
+    assert staff_client.get(f"/api/jobs/{job.id}").json["percent"] == 0  # still valid JSON, still 0 %

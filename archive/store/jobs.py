@@ -176,7 +176,3 @@ def mark_resumed(db: Database, job_id: int, seconds: float) -> None:
     with db.atomic():
         db.execute("UPDATE jobs SET resumed_from = ? WHERE id = ?", [seconds, job_id])
 
-
-def clear_progress(db: Database, job_id: int) -> None:
-    with db.atomic():
-        db.execute("DELETE FROM job_segments WHERE job_id = ?", [job_id])

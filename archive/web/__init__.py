@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from flask import Flask, g, jsonify, make_response, render_template, request
+from flask import Flask, current_app, g, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
@@ -86,15 +86,14 @@ def _wants_json() -> bool:
 
 
 def _http_error(exc: HTTPException):
-    if exc.code == 413:
-        from flask import current_app
-
+    message = exc.description
+    if exc.code == 413:  # werkzeug's own words say nothing of files or limits
         limit = current_app.config["ARCHIVE"].max_upload_mb
-        exc.description = f"That file is larger than the archive accepts ({limit:,} MB). Ask an admin to raise ARCHIVE_MAX_UPLOAD_MB."
+        message = f"That file is larger than the archive accepts ({limit:,} MB). Ask an admin to raise ARCHIVE_MAX_UPLOAD_MB."
     if _wants_json():
-        response = jsonify({"error": exc.description, "status": exc.code})
+        response = jsonify({"error": message, "status": exc.code})
     else:
-        response = make_response(render_template("error.html", code=exc.code, title=exc.name, message=exc.description))
+        response = make_response(render_template("error.html", code=exc.code, title=exc.name, message=message))
     response.status_code = exc.code
     # Keep what the error itself says in headers: Content-Range on a 416, Allow on a 405.
     for name, value in exc.get_headers():
@@ -104,8 +103,6 @@ def _http_error(exc: HTTPException):
 
 
 def _unexpected_error(exc: Exception):
-    from flask import current_app
-
     current_app.logger.exception("unhandled error on %s", request.path)
     message = "Something went wrong on our side. The error has been logged."
     if _wants_json():

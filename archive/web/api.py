@@ -13,19 +13,16 @@ from ingest.media import MediaError
 from ingest.pipeline import IngestError
 from search.engine import SearchError
 
-from .auth import staff_only, visible_levels
+from .auth import staff_only, visible_levels, visible_or_404
 from .db import get_db
 from .search import run_search, searcher
+from .staff import meta_from_form, submit_upload
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
 def visible_recording(recording_id: int):
-    """The recording if this caller may see it; otherwise 404, as if it did not exist."""
-    found = store.get_recording(get_db(), recording_id)
-    if found is None or found.visibility not in visible_levels():
-        abort(404, f"no recording {recording_id}")
-    return found
+    return visible_or_404(store.get_recording(get_db(), recording_id), f"no recording {recording_id}")
 
 
 @bp.get("/recordings")
@@ -52,8 +49,6 @@ def recording(recording_id: int):
 @staff_only
 def upload():
     """Upload a recording (multipart: ``media`` plus the form's metadata fields); returns its job (202)."""
-    from .staff import meta_from_form, submit_upload
-
     try:
         meta = meta_from_form(request.form, title_required=False)
         job = submit_upload(request.files.get("media"), meta)

@@ -44,16 +44,27 @@ def secret_key(config) -> str:
         return config.secret_key
     path: Path = config.secret_key_path
     if not path.exists():
+        # Written aside, then linked into place: two processes starting at once agree on one
+        # key, and neither ever reads a half-written file.
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        draft = path.with_name(f".secret_key.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            draft.unlink()
     return path.read_text().strip()
 
 
 def load_user() -> None:
     """Set ``g.user`` (or None) from an API token or the session; an unknown token is refused."""
     g.user, g.token_auth = None, False
+    if request.endpoint == "static":
+        return  # stylesheets and scripts are the same for everyone: no database read for them
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         user = accounts.user_for_token(get_db(), header[7:].strip())
@@ -92,6 +103,13 @@ def role() -> str | None:
 def visible_levels() -> tuple[str, ...]:
     """The recording visibility levels this request may see."""
     return visible_to(role())
+
+
+def visible_or_404(recording, message: str):
+    """``recording`` if this request may see it; otherwise 404, exactly as if it did not exist."""
+    if recording is None or recording.visibility not in visible_levels():
+        abort(404, message)
+    return recording
 
 
 def is_staff() -> bool:

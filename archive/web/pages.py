@@ -12,7 +12,7 @@ from archive.store.searches import log_search
 from archive.timecode import parse_timecode
 from search.engine import SearchError, recordings_matching
 
-from .auth import visible_levels
+from .auth import visible_levels, visible_or_404
 from .db import get_db
 from .search import filters_from, run_search
 
@@ -27,6 +27,7 @@ TRANSCRIPT_TYPES = {
     "json": "application/json",
 }
 FILTER_ARGS = ("speaker", "org", "tag", "since", "until")
+NO_TALK = "There is no talk at this address."
 
 
 @bp.get("/")
@@ -71,11 +72,7 @@ def search():
 
 
 def visible_recording(slug: str):
-    """The recording at ``slug`` if this visitor may see it; otherwise 404, as if it did not exist."""
-    found = store.get_recording_by_slug(get_db(), slug)
-    if found is None or found.visibility not in visible_levels():
-        abort(404, "There is no talk at this address.")
-    return found
+    return visible_or_404(store.get_recording_by_slug(get_db(), slug), NO_TALK)
 
 
 @bp.get("/recordings/<slug>")

@@ -47,6 +47,11 @@ def job_queue():
     return queue
 
 
+def _talk(slug: str):
+    """Staff see every talk, drafts included; a slug that names none is a 404."""
+    return store.get_recording_by_slug(get_db(), slug) or abort(404, "There is no talk at this address.")
+
+
 def _terms(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
@@ -137,7 +142,7 @@ def retry(job_id: int):
 def edit_recording(slug: str):
     """Edit a talk's title, speakers, organisation, date, tags and description."""
     db = get_db()
-    found = store.get_recording_by_slug(db, slug) or abort(404, "There is no talk at this address.")
+    found = _talk(slug)
     if request.method == "GET":
         form = {
             "title": found.title,
@@ -216,7 +221,7 @@ def add_to_glossary():
 @bp.post("/recordings/<slug>/visibility")
 def set_visibility(slug: str):
     """Publish a draft, or hide a talk again: public, members or staff."""
-    found = store.get_recording_by_slug(get_db(), slug) or abort(404, "There is no talk at this address.")
+    found = _talk(slug)
     level = request.form.get("visibility", "")
     if level not in VISIBILITIES:
         abort(400, f"Visibility must be one of: {', '.join(VISIBILITIES)}.")
@@ -232,7 +237,7 @@ def redact(slug: str):
     from .auth import is_admin
 
     db = get_db()
-    found = store.get_recording_by_slug(db, slug) or abort(404, "There is no talk at this address.")
+    found = _talk(slug)
     start, end = parse_timecode(request.form.get("start")), parse_timecode(request.form.get("end"))
     if start is None or end is None:
         abort(400, "Write the start and end of the part to remove as 12:34, 1:02:03 or seconds.")

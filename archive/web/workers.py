@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, jsonify, request, send_file, url_for
 
 from archive.store import jobs as job_store
-from archive.store import recordings as store
 from archive.store.models import RecordingMeta, Segment
 from ingest.media import MediaError
-from ingest.pipeline import IngestError, ingest_file, media_suffix
+from ingest.pipeline import IngestError, hints_for, ingest_file, media_suffix
 from ingest.queue import LEASE_SECONDS
 from ingest.remote import TranscriptFromWorker
-from ingest.transcribe import build_hints
 
 from .auth import require_staff
 from .db import get_db
@@ -42,7 +41,9 @@ def _segments(raw) -> list[Segment]:
     try:
         segments = [Segment(start=float(s["start"]), end=float(s["end"]), text=str(s["text"])) for s in raw]
     except (TypeError, KeyError, ValueError):
-        abort(400, 'segments must be a list of {"start", "end", "text"}')
+        segments = None
+    if segments is None or not all(math.isfinite(s.start) and math.isfinite(s.end) for s in segments):
+        abort(400, 'segments must be a list of {"start", "end", "text"} with times in seconds')
     return segments
 
 
@@ -55,7 +56,7 @@ def claim(job_id: int):
     if job is None:
         abort(409, f"job {job_id} is done, failed, or held by another worker")
     meta = RecordingMeta.from_dict(job.params["meta"])
-    hints = build_hints([*meta.speakers, meta.organization, *meta.vocab, *store.glossary_terms(db)])
+    hints = hints_for(db, meta)
     name = job.params.get("original_filename") or Path(job.source_path).name
     resume = job_store.saved_progress(db, job_id)
     return jsonify(
@@ -84,7 +85,9 @@ def progress(job_id: int):
     _held_job(job_id, body["worker"])
     db = get_db()
     percent = body.get("percent")
-    job_store.beat(db, job_id, body["worker"], float(percent) if isinstance(percent, (int, float)) else None)
+    if not isinstance(percent, (int, float)) or not math.isfinite(percent):
+        percent = None  # a heartbeat only
+    job_store.beat(db, job_id, body["worker"], None if percent is None else min(max(float(percent), 0.0), 99.0))
     if "segments" in body:
         job_store.save_progress(db, job_id, _segments(body["segments"]))
     return jsonify({"ok": True})
