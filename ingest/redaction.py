@@ -15,7 +15,6 @@ from sqlite_utils import Database
 from archive.config import Config
 from archive.store import recordings as store
 from archive.store import write_transaction
-from archive.store.models import Segment
 from search.embedder import Embedder
 from search.index import delete_passages, write_passages
 
@@ -112,8 +111,7 @@ def _remove_lines(db: Database, recording_id: int, start: float, end: float, emb
     try:
         with write_transaction(db):
             db.execute("DELETE FROM segments WHERE recording_id = ?", [recording_id])
-            store.insert_segments(db, recording_id, kept)
-            _restore_corrections(db, recording_id, kept)
+            store.insert_segments(db, recording_id, kept)  # corrected lines keep what Whisper wrote
             delete_passages(db, recording_id)
             write_passages(db, recording_id, passages, vectors, embedder.model_name, window_vectors)
             db.execute("UPDATE recordings SET media_path = ? WHERE id = ?", [str(media_path), recording_id])
@@ -121,12 +119,3 @@ def _remove_lines(db: Database, recording_id: int, start: float, end: float, emb
         db.execute("PRAGMA secure_delete = OFF")
     return len(segments) - len(kept)
 
-
-def _restore_corrections(db: Database, recording_id: int, kept: list[Segment]) -> None:
-    """insert_segments writes text only; keep what Whisper wrote beside lines staff had corrected."""
-    for idx, segment in enumerate(kept):
-        if segment.edited:
-            db.execute(
-                "UPDATE segments SET machine_text = ? WHERE recording_id = ? AND idx = ?",
-                [segment.machine_text, recording_id, idx],
-            )

@@ -84,3 +84,29 @@ def write_media(target: Path, samples: np.ndarray, rate: int = 48_000, video: bo
             for packet in vstream.encode(None):
                 out.mux(packet)
     return target
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process, what: str, timeout: float = 15.0) -> None:
+    """Wait until ``process`` (a Popen) accepts connections on ``port``; kill it and fail if it does not."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    process.wait()
+    raise RuntimeError(f"{what} did not start listening on port {port}")

@@ -17,6 +17,8 @@ from archive.cli import cli
 from archive.store import accounts, connect
 from archive.store.check import check_archive, clean_leftovers
 
+from .helpers import free_port, wait_for_port
+
 
 def test_a_whole_archive_checks_ok(demo_data_dir, runner, config, db):
     report = check_archive(db, config)
@@ -79,12 +81,6 @@ def test_only_partial_files_nobody_is_writing_are_cleaned(config, db):
         assert live.exists() and not dead.exists()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(data_dir, port, tmp):
     env = {**os.environ, "ARCHIVE_DATA_DIR": str(data_dir), "TMPDIR": str(tmp)}
     server = subprocess.Popen(
@@ -93,14 +89,8 @@ def start_server(data_dir, port, tmp):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    for _ in range(150):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return server
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError("archive serve did not start")
+    wait_for_port(port, server, "archive serve")
+    return server
 
 
 def test_a_server_killed_in_the_middle_of_an_upload_leaves_nothing(config, tmp_path):

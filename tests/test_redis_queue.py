@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from archive.store.recordings import count_rows
 from ingest.queue import JobQueue
 from ingest.samples import SAMPLES_DIR
 
-from .helpers import JFK
+from .helpers import JFK, free_port, wait_for_port
 
 REDIS = shutil.which("redis-server")
 needs_redis = pytest.mark.skipif(REDIS is None, reason="needs Debian's redis-server: sudo apt-get install redis-server")
@@ -33,19 +32,12 @@ needs_redis = pytest.mark.skipif(REDIS is None, reason="needs Debian's redis-ser
 
 @pytest.fixture
 def redis_url(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
         stdout=subprocess.DEVNULL,
     )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    wait_for_port(port, server, "redis-server")
     yield f"redis://127.0.0.1:{port}/0"
     server.terminate()
     server.wait(timeout=10)

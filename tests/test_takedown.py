@@ -101,3 +101,15 @@ def test_impossible_ranges_are_refused_and_change_nothing(demo_data_dir, config,
 def test_an_unreadable_range_in_the_form_is_a_clear_400(demo_data_dir, staff_client):
     response = staff_client.post(f"/recordings/{SLUG}/redact", data={"start": "soon", "end": "later"})
     assert response.status_code == 400 and "12:34" in response.get_data(as_text=True)
+
+
+def test_a_correction_outside_the_range_survives_a_takedown(demo_data_dir, config, db):
+    from ingest.corrections import correct_segment
+
+    embedder = SentenceTransformerEmbedder()
+    machine = store.get_segments(db, RELATIONAL_ID)[1].text
+    correct_segment(db, RELATIONAL_ID, 1, "My name is Maya Torres of Riverside.", embedder)
+    redact_range(db, config, RELATIONAL_ID, START, END, reason="", user_email="x@example.org",
+                 keep_original=False, embedder=embedder)
+    kept = store.get_segments(db, RELATIONAL_ID)[1]
+    assert kept.text == "My name is Maya Torres of Riverside." and kept.machine_text == machine

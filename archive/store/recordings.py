@@ -78,7 +78,8 @@ def insert_recording(
 def insert_segments(db: Database, recording_id: int, segments: Iterable[Segment]) -> int:
     """Store a recording's segments in order; returns how many."""
     rows = [
-        {"recording_id": recording_id, "idx": i, "start": s.start, "end": s.end, "text": s.text}
+        {"recording_id": recording_id, "idx": i, "start": s.start, "end": s.end, "text": s.text,
+         "machine_text": s.machine_text}
         for i, s in enumerate(segments)
     ]
     db["segments"].insert_all(rows)
