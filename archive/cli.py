@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from sqlite_utils.db import sqlite3
 
-from .config import Config, ConfigError, load_config
+from .config import Config, load_config
+from .errors import UserError
 from .export import FORMATS, export
 from .store import connect
 from .store import jobs as job_store
 from .store import recordings as store
-from .store.models import ROLES, VISIBILITIES, RecordingMeta
+from .store.models import ROLES, VISIBILITIES, RecordingMeta, split_terms
 from .timecode import clock
 
 
@@ -31,20 +37,10 @@ class BadInput(click.ClickException):
 
 @contextmanager
 def user_errors():
-    """Turn the library's domain errors into one clear line and exit status 2."""
-    from ingest.media import MediaError
-    from ingest.pipeline import IngestError
-    from ingest.transcribe import TranscriberError
-    from search.embedder import EmbedderError
-    from search.engine import SearchError
-
-    from .store.accounts import AccountError
-    from .store.backup import BackupError
-
-    domain = (ConfigError, MediaError, IngestError, TranscriberError, EmbedderError, SearchError, AccountError, BackupError)
+    """Turn what the person asked for and the archive refused into one clear line and exit status 2."""
     try:
         yield
-    except domain as exc:
+    except UserError as exc:
         raise BadInput(str(exc)) from None
     except OSError as exc:  # the machine, not the input: a full disk, a read-only directory
         raise click.ClickException(_os_reason(exc)) from None
@@ -80,14 +76,12 @@ def cli(ctx: click.Context) -> None:
 
     The archive lives in ARCHIVE_DATA_DIR (default: ./media).
     """
-    try:
+    with user_errors():
         ctx.ensure_object(dict)["config"] = load_config()
-    except ConfigError as exc:
-        raise BadInput(str(exc)) from None
 
 
 def _split_terms(values: tuple[str, ...]) -> list[str]:
-    return [term.strip() for value in values for term in value.split(",") if term.strip()]
+    return [term for value in values for term in split_terms(value)]
 
 
 @cli.command()
@@ -111,42 +105,34 @@ def _split_terms(values: tuple[str, ...]) -> list[str]:
 @click.pass_context
 def ingest(ctx, files, title, speakers, organization, date, tags, description, vocab, model, visibility, use_queue):
     """Transcribe and index recordings (audio or video). Prints each new recording's id and URL."""
-    from ingest.pipeline import default_embedder, default_transcriber, ingest_file, normalize_date
+    from ingest.pipeline import ingest_file
+
+    from .services import Services
 
     config = get_config(ctx)
     if model:
         config = dataclasses.replace(config, whisper_model=str(model))
     with user_errors():
-        date = normalize_date(date)
-    meta = RecordingMeta(
-        title=title,
-        speakers=[s.strip() for s in speakers if s.strip()],
-        organization=organization.strip(),
-        date=date,
-        tags=[t.strip() for t in tags if t.strip()],
-        description=description.strip(),
-        vocab=_split_terms(vocab),
-        visibility=visibility,
-    )
+        meta = RecordingMeta(
+            title=title, speakers=list(speakers), organization=organization, date=date, tags=list(tags),
+            description=description, vocab=_split_terms(vocab), visibility=visibility,
+        ).validated()
+    services = Services(config)
     if use_queue:
-        from ingest.queue import JobQueue
-
-        queue = JobQueue(config)
 
         def queue_one(path: Path) -> None:
-            job = queue.submit(path, meta)
+            job = services.queue.submit(path, meta)
             click.echo(f"job {job.id}\tqueued\t{path}")
 
         _for_each_file(files, queue_one)
         return
 
-    transcriber, embedder = default_transcriber(config), default_embedder(config)
     with open_db(config) as db:
 
         def ingest_one(path: Path) -> None:
             with click.progressbar(length=100, label=path.name, file=sys.stderr) as bar:
                 result = ingest_file(
-                    db, config, path, meta, transcriber=transcriber, embedder=embedder,
+                    db, config, path, meta, transcriber=services.transcriber, embedder=services.embedder,
                     progress=lambda step, fraction: bar.update(int(fraction * 100) - bar.pos),
                 )
             rec = result.recording
@@ -223,9 +209,9 @@ def jobs(ctx, as_json):
 @click.pass_context
 def retry(ctx, job_id):
     """Queue a failed job again."""
-    from ingest.queue import JobQueue
+    from .services import Services
 
-    if not JobQueue(get_config(ctx)).retry(job_id):
+    if not Services(get_config(ctx)).queue.retry(job_id):
         raise BadInput(f"job {job_id} is not a failed job")
     click.echo(f"job {job_id}\tqueued")
 
@@ -240,8 +226,11 @@ def retry(ctx, job_id):
 @click.pass_context
 def worker(ctx, workers, until_empty, server, token, model, device):
     """Run queued ingest jobs, here or (with --server) for an archive on another machine."""
-    from ingest.queue import JobQueue
+    import logging
 
+    from .services import Services
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = get_config(ctx)
     if model:
         config = dataclasses.replace(config, whisper_model=str(model))
@@ -253,58 +242,102 @@ def worker(ctx, workers, until_empty, server, token, model, device):
         if not token:
             raise BadInput("--server needs a staff API token: --token or ARCHIVE_TOKEN (see `archive tokens create`)")
         with user_errors():
-            RemoteWorker(config, server, token).consume(workers)
+            remote = RemoteWorker(config, server, token)
+            _loaded("worker: Whisper", remote.load)
+            remote.consume(workers)
         return
     with user_errors():
-        queue = JobQueue(config)
+        services = Services(config)
+        try:
+            _loaded("worker: Whisper and the search model", lambda: services.warm(transcription=True))
+        except UserError as exc:  # keep going: each job then fails saying why, and retries once it is fixed
+            click.echo(f"worker: {exc}; jobs will fail until that is fixed", err=True)
         if until_empty:
-            queue.recover()
-            ran = queue.run_pending()
+            services.queue.recover()
+            ran = services.queue.run_pending()
             click.echo(f"ran {ran} job(s)", err=True)
         else:
-            queue.consume(workers)
+            services.queue.consume(workers)
+
+
+def _loaded(what: str, load) -> None:
+    """Load models now, saying so: a server or worker is ready when it says it is, not on its first request."""
+    started = time.perf_counter()
+    click.echo(f"{what}: loading...", err=True)
+    load()
+    click.echo(f"{what}: loaded in {time.perf_counter() - started:.1f} s", err=True)
+
+
+# The worker beside `archive serve` runs at this lower CPU priority, so searches never wait
+# behind transcription (bench/load.py: README, "Keeping it whole").
+WORKER_NICENESS = 10
+
+
+def _start_worker_process() -> subprocess.Popen:
+    """``archive worker`` as a child at lower priority, ended with this process (even if it is killed)."""
+
+    def lower_priority_and_die_with_parent() -> None:
+        os.nice(WORKER_NICENESS)
+        if sys.platform == "linux":
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: no orphaned worker
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "archive", "worker"], preexec_fn=lower_priority_and_die_with_parent
+    )
 
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, help="Request threads.")
-@click.option("--no-worker", is_flag=True, help="Do not run ingest jobs in this process.")
+@click.option("--no-worker", is_flag=True, help="Run no ingest worker beside the server (they run elsewhere).")
 @click.pass_context
 def serve(ctx, host, port, threads, no_worker):
-    """Serve the archive over HTTP (waitress), running one ingest worker in-process."""
+    """Serve the archive over HTTP (waitress), with an ingest worker beside it at lower CPU priority."""
     import logging
 
-    from waitress import serve as waitress_serve
+    from waitress.server import create_server
 
+    from .services import Services
+    from .store.check import clean_leftovers
     from .web import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = get_config(ctx)
     with open_db(config) as db:
-        from .store.check import clean_leftovers
-
         for leftover in clean_leftovers(db, config):
             click.echo(f"removed {leftover.relative_to(config.data_dir)}, left by an interrupted upload or write", err=True)
     with user_errors():
-        app = create_app(config=config)
-        from ingest.queue import JobQueue
-
-        queue = JobQueue(config)
-        worker_stop = None
-        if not no_worker:
-            _, worker_stop = queue.start_background_worker()
-        sweeper_stop = queue.start_sweeper()  # jobs of workers that died, here or elsewhere
+        services = Services(config)
+        app = create_app(services=services)
+        try:
+            # Waitress spools request bodies to disk; let it take the largest upload the app accepts.
+            server = create_server(
+                app, host=host, port=port, threads=threads, max_request_body_size=config.max_upload_bytes + (1 << 20)
+            )
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise BadInput(
+                f"port {port} on {host} is taken (is the archive already running?); choose another: "
+                f"archive serve --port {port + 1}, or make run PORT={port + 1}"
+            ) from None
+        _loaded("search model", services.warm)
+        worker = None if no_worker else _start_worker_process()
+        sweeper_stop = services.queue.start_sweeper()  # jobs of workers that died, here or elsewhere
     click.echo(f"Talk Archive at http://{host}:{port}/  (data: {config.data_dir.resolve()})", err=True)
     try:
-        # Waitress spools request bodies to disk; let it take the largest upload the app accepts.
-        waitress_serve(
-            app, host=host, port=port, threads=threads, max_request_body_size=config.max_upload_bytes + (1 << 20)
-        )
+        server.run()
+    except KeyboardInterrupt:
+        pass
     finally:
         sweeper_stop.set()
-        if worker_stop:
-            worker_stop.set()
+        server.close()
+        if worker:
+            worker.terminate()
+            worker.wait()
 
 
 @cli.command()
@@ -320,13 +353,13 @@ def serve(ctx, host, port, threads, no_worker):
 @click.pass_context
 def search(ctx, query, limit, speaker, organization, tag, since, until, sort, as_json):
     """Find the moments in the talks that answer QUERY (a question, words, a "quoted phrase" or a name)."""
-    from archive.store.searches import log_search
-    from search.engine import Searcher, SearchFilters
+    from .services import Services
+    from .store.recordings import RecordingFilter
+    from .store.searches import log_search
 
-    filters = SearchFilters(speaker, organization, tag, since, until)
+    filters = RecordingFilter(speaker, organization, tag, since, until)
     with open_db(get_config(ctx)) as db, user_errors():
-        searcher = Searcher.from_config(get_config(ctx))
-        response = searcher.search(db, query, limit=limit, filters=filters, sort=sort)
+        response = Services(get_config(ctx)).searcher.search(db, query, limit=limit, filters=filters, sort=sort)
         log_search(db, response.query, len(response.results))
     if as_json:
         click.echo(json.dumps(response.to_dict(), indent=2))
@@ -366,17 +399,18 @@ def search_log(ctx, empty_only, limit, as_json):
 @click.pass_context
 def reindex(ctx):
     """Rebuild every recording's passages, FTS rows and vectors from its transcript."""
-    from ingest.pipeline import default_embedder, reindex_recording
-    from search.index import rebuild_fts
+    from search.index import rebuild_fts, reindex_talk
+
+    from .services import Services
 
     config = get_config(ctx)
     with user_errors(), open_db(config) as db:
-        embedder = default_embedder(config)
+        embedder = Services(config).embedder
         recordings = store.list_recordings(db)
         total = 0
         with click.progressbar(recordings, label="reindexing", file=sys.stderr) as bar:
             for rec in bar:
-                total += reindex_recording(db, rec.id, embedder)
+                total += len(reindex_talk(db, rec.id, embedder).passages)
         rebuild_fts(db)
     click.echo(f"reindexed {len(recordings)} recording(s), {total} passage(s)")
 
@@ -421,9 +455,15 @@ def load_samples(ctx, force):
     """Ingest the bundled demo talks, once: on the archive's first start."""
     from ingest.samples import load_samples as load
 
+    from .services import Services
+
     config = get_config(ctx)
+    services = Services(config)
     with user_errors(), open_db(config) as db:
-        loaded = load(db, config, force=force, progress=lambda name: click.echo(f"ingesting demo talk: {name}", err=True))
+        loaded = load(
+            db, config, services.transcriber, services.embedder, force=force,
+            progress=lambda name: click.echo(f"ingesting demo talk: {name}", err=True),
+        )
     if loaded is None:
         click.echo("demo talks were loaded before; skipping (use --force to load them again)", err=True)
     else:

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .errors import UserError
+
 ENV_PREFIX = "ARCHIVE_"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A setting has a value the archive cannot use."""
 
 

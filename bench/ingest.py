@@ -89,15 +89,16 @@ def run_pipeline(path: str, data_dir: str, model: str, queue) -> None:
     from archive.config import load_config
     from archive.store import connect
     from archive.store.recordings import get_segments
-    from ingest.pipeline import RecordingMeta, default_embedder, default_transcriber, ingest_file
+    from archive.services import Services
+    from ingest.pipeline import RecordingMeta, ingest_file
 
     config = load_config({"data_dir": data_dir, "whisper_model": model}, environ={})
     db = connect(config.db_path)
     # Models load lazily, once per process (a worker keeps them); time that apart.
     started = time.perf_counter()
-    transcriber, embedder = default_transcriber(config), default_embedder(config)
-    transcriber.load()
-    embedder.embed(["warm up"])
+    services = Services(config)
+    services.warm(transcription=True)
+    transcriber, embedder = services.transcriber, services.embedder
     load_seconds = time.perf_counter() - started
     started = time.perf_counter()
     result = ingest_file(db, config, path, RecordingMeta(title="Benchmark talk", vocab=VOCAB),

@@ -37,11 +37,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from archive.store import connect  # noqa: E402
-from search.engine import Searcher, SearchFilters  # noqa: E402
+from archive.store.recordings import RecordingFilter  # noqa: E402
+from search.embedder import SentenceTransformerEmbedder  # noqa: E402
+from search.engine import Searcher  # noqa: E402
 from search.text import parse_query  # noqa: E402
-from search.vectors import bump_generation, vector_index  # noqa: E402
+from search.index import log_index_change  # noqa: E402
 
 DIM = 384
+MODEL = "all-MiniLM-L6-v2"  # the stand-in vectors are filed under the query model, which the searcher reads
 SEGMENTS_PER_PASSAGE = 3
 PASSAGES_PER_RECORDING = 150  # about an hour of talk
 CACHE = ROOT / "bench" / ".cache"
@@ -110,9 +113,9 @@ def build(path: Path, passages: int, seed: int = 7) -> None:
         vectors = nrng.standard_normal((count * (1 + SEGMENTS_PER_PASSAGE), DIM), dtype=np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         for i, row in enumerate(passage_rows):
-            vector_rows.append((row[0], row[1], "stand-in", vectors[i].tobytes()))
+            vector_rows.append((row[0], row[1], MODEL, vectors[i].tobytes()))
         for i, row in enumerate(seg_rows):
-            seg_vector_rows.append((row[0], row[1], "stand-in", vectors[count + i].tobytes()))
+            seg_vector_rows.append((row[0], row[1], MODEL, vectors[count + i].tobytes()))
         with db.atomic():
             db.conn.executemany("INSERT INTO segments (recording_id, idx, start, end, text) VALUES (?,?,?,?,?)",
                                 seg_rows)
@@ -122,7 +125,7 @@ def build(path: Path, passages: int, seed: int = 7) -> None:
             db.conn.executemany("INSERT INTO passage_vectors VALUES (?,?,?,?)", vector_rows)
             db.conn.executemany("INSERT INTO segment_vectors (recording_id, idx, model, embedding) VALUES (?,?,?,?)",
                                 seg_vector_rows)
-            bump_generation(db)
+            log_index_change(db, recording_id)
         print(f"\r  built {first + count:,} passages ({time.perf_counter() - started:.0f} s)", end="", flush=True)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.execute("ANALYZE")
@@ -192,11 +195,11 @@ def main() -> int:
             raise
     db = connect(path)
     size_mb = sum(f.stat().st_size for f in path.parent.glob(path.name + "*")) / 2**20
-    searcher = Searcher(query_cache=False)
+    searcher = Searcher(SentenceTransformerEmbedder(), query_cache=False)
     searcher.embed_query("warm up the model")
     before = rss_mb()
     started = time.perf_counter()
-    index = vector_index(db)
+    index = searcher.vectors(db)
     load_s = time.perf_counter() - started
     print(f"{args.passages:,} passages; passage and segment vectors: random unit stand-ins, "
           f"query vectors: all-MiniLM-L6-v2; database {size_mb:,.0f} MB on disk")
@@ -218,7 +221,7 @@ def main() -> int:
     # Half the talks members-only, so a visitor's search really filters (what the web runs for one).
     with db.atomic():
         db.execute("UPDATE recordings SET visibility = CASE WHEN id % 2 THEN 'public' ELSE 'members' END")
-    visitor = SearchFilters(visibility=("public",))
+    visitor = RecordingFilter(visibility=("public",))
 
     def hybrid_visitor(q):
         return searcher.search(db, q, filters=visitor)

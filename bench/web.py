@@ -154,7 +154,8 @@ def script_lines() -> list[str]:
 
 def bench_correction(segment_count: int, rounds: int) -> tuple[dict, Path, str]:
     from ingest.corrections import correct_segment
-    from ingest.pipeline import default_embedder, reindex_recording
+    from search.embedder import embedder_for
+    from search.index import reindex_talk
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-correct-"))
     config = load_config({"data_dir": scratch}, environ={})
@@ -177,12 +178,12 @@ def bench_correction(segment_count: int, rounds: int) -> tuple[dict, Path, str]:
             language="en",
             model="bench",
         )
-        store.insert_segments(db, recording_id, segments)
-    embedder = default_embedder(config)
-    embedder.embed(["warm up"])
+        store.replace_segments(db, recording_id, segments)
+    embedder = embedder_for(config)
+    embedder.embed_query("warm up")
 
     started = time.perf_counter()
-    passages = reindex_recording(db, recording_id, embedder)
+    passages = len(reindex_talk(db, recording_id, embedder).passages)
     full = time.perf_counter() - started
 
     saves, embedded = [], []
@@ -236,8 +237,8 @@ def bench_page(data_dir: Path, slug: str, rounds: int) -> dict:
 def bench_takedown(data_dir: Path) -> dict:
     import imageio_ffmpeg
 
-    from ingest.pipeline import default_embedder
     from ingest.redaction import redact_range
+    from search.embedder import embedder_for
 
     config = load_config({"data_dir": data_dir}, environ={})
     db = connect(config.db_path)
@@ -251,8 +252,8 @@ def bench_takedown(data_dir: Path) -> dict:
     )
     with db.atomic():
         db.execute("UPDATE recordings SET media_path = ? WHERE id = ?", ["recordings/hour.m4a", recording.id])
-    embedder = default_embedder(config)
-    embedder.embed(["warm up"])
+    embedder = embedder_for(config)
+    embedder.embed_query("warm up")
     started = time.perf_counter()
     removed = redact_range(db, config, recording.id, 1800.0, 1860.0, reason="bench", user_email="bench@example.org",
                            keep_original=False, embedder=embedder)

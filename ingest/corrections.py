@@ -9,26 +9,21 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from sqlite_utils import Database
 
+from archive.errors import UserError
 from archive.store import recordings as store
-from archive.store import write_transaction
 from archive.store.models import Segment
 from search.embedder import Embedder
-from search.index import delete_passages, write_passages
+from search.index import reindex_talk
 from search.text import STOPWORDS
 
-from .passages import build_passages
-from .pipeline import embed_index, stored_vectors
-
 MAX_SEGMENT_CHARS = 2000
-# Attempts when another writer changes the same transcript between our read and our write.
-ATTEMPTS = 3
 
 
-class CorrectionError(ValueError):
+class CorrectionError(UserError):
     """A correction that cannot be made; the message is for the person who asked."""
 
 
@@ -56,29 +51,22 @@ def revert_segment(db: Database, recording_id: int, idx: int, embedder: Embedder
 
 
 def _apply(db: Database, recording_id: int, idx: int, text: str | None, embedder: Embedder) -> Correction:
-    for _ in range(ATTEMPTS):
-        segments = store.get_segments(db, recording_id)
-        if not 0 <= idx < len(segments):
+    segments = store.get_segments(db, recording_id)
+    if not 0 <= idx < len(segments):
+        raise CorrectionError(f"recording {recording_id} has no segment {idx}")
+    if store.with_text(segments[idx], text).text == segments[idx].text:
+        return Correction(idx, segments[idx], [], 0)
+    changed: dict[str, Segment] = {}
+
+    def correct(current: list[Segment]) -> list[Segment]:
+        if not 0 <= idx < len(current):  # a takedown removed it meanwhile
             raise CorrectionError(f"recording {recording_id} has no segment {idx}")
-        old = segments[idx]
-        machine = old.machine_text if old.edited else old.text
-        new_text = machine if text is None else text
-        if new_text == old.text:
-            return Correction(idx, old, [], 0)
-        new = replace(old, text=new_text, machine_text=machine if new_text != machine else None)
-        updated = [*segments[:idx], new, *segments[idx + 1 :]]
-        # Embed outside the lock: readers and the ingest worker are never held up by the model.
-        known = stored_vectors(db, recording_id, segments, embedder.model_name)
-        passages = build_passages(updated)
-        vectors, window_vectors, embedded = embed_index(embedder, passages, updated, known)
-        with write_transaction(db):
-            if store.get_segments(db, recording_id) != segments:
-                continue  # someone else changed this transcript meanwhile: start again from theirs
-            store.set_segment_text(db, recording_id, idx, text)
-            delete_passages(db, recording_id)
-            write_passages(db, recording_id, passages, vectors, embedder.model_name, window_vectors)
-        return Correction(idx, new, new_terms(old.text, new_text), embedded)
-    raise CorrectionError("the transcript kept changing while saving; reload the page and try again")
+        changed["old"], changed["new"] = current[idx], store.with_text(current[idx], text)
+        return [*current[:idx], changed["new"], *current[idx + 1 :]]
+
+    prepared = reindex_talk(db, recording_id, embedder, correct)
+    old, new = changed["old"], changed["new"]
+    return Correction(idx, new, new_terms(old.text, new.text), prepared.embedded)
 
 
 def new_terms(before: str, after: str, max_words: int = 4) -> list[str]:

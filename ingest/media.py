@@ -15,6 +15,8 @@ from typing import Iterator
 import av
 import numpy as np
 
+from archive.errors import UserError
+
 SAMPLE_RATE = 16_000  # what Whisper listens at
 SLICE_SECONDS = 300.0
 # A slice ends at the quietest tenth of a second within this many seconds before its target end.
@@ -23,16 +25,19 @@ CUT_SEARCH_SECONDS = 20.0
 TRUNCATION_TOLERANCE = 0.9
 
 
-class MediaError(Exception):
-    """The file is not media we can use; ``reason`` says why in words a person understands."""
+class MediaError(UserError):
+    """The file is not media we can use: "<name>: <reason>", in words a person understands.
 
-    def __init__(self, path: Path | str, reason: str):
-        super().__init__(f"{path}: {reason}")
+    ``name`` is how the person knows the file: the path they typed, or an upload's own name,
+    never the generated name the server keeps it under.
+    """
+
+    def __init__(self, name: Path | str, reason: str):
+        super().__init__(f"{name}: {reason}")
         self.reason = reason
 
-    def about(self, name: str) -> str:
-        """The message naming the file as ``name`` (an upload's own name, not where the server keeps it)."""
-        return f"{name}: {self.reason}"
+    def sentence(self) -> str:
+        return f"{self}." if not str(self).endswith(".") else str(self)  # the file's name keeps its case
 
 
 @dataclass(frozen=True)
@@ -61,22 +66,22 @@ class AudioSlice:
         return len(self.samples) / SAMPLE_RATE
 
 
-def _check_file(path: Path) -> None:
+def _check_file(path: Path, name: str) -> None:
     if not path.exists():
-        raise MediaError(path, "no such file")
+        raise MediaError(name, "no such file")
     if path.is_dir():
-        raise MediaError(path, "is a directory, not a recording")
+        raise MediaError(name, "is a directory, not a recording")
     if not os.access(path, os.R_OK):
-        raise MediaError(path, "cannot be read (permission denied)")
+        raise MediaError(name, "cannot be read (permission denied)")
     if path.stat().st_size == 0:
-        raise MediaError(path, "the file is empty (0 bytes)")
+        raise MediaError(name, "the file is empty (0 bytes)")
 
 
-def _open(path: Path) -> av.container.InputContainer:
+def _open(path: Path, name: str) -> av.container.InputContainer:
     try:
         return av.open(str(path), mode="r")
     except av.error.FFmpegError as exc:
-        raise MediaError(path, f"not an audio or video file that can be read ({_reason(exc)})") from None
+        raise MediaError(name, f"not an audio or video file that can be read ({_reason(exc)})") from None
 
 
 def _reason(exc: Exception) -> str:
@@ -94,17 +99,19 @@ def _declared_duration(container, stream) -> float | None:
     return None
 
 
-def probe(path: Path | str) -> MediaInfo:
+def probe(path: Path | str, name: str = "") -> MediaInfo:
     """Check that ``path`` is readable media with an audio track and describe it.
 
     Decodes a little audio at the start and near the end, so text renamed to .mp3,
     files with no audio and files cut off part-way fail here, before any work is done.
+    Errors name the file ``name`` (default: the path as given).
     """
     path = Path(path)
-    _check_file(path)
-    with _open(path) as container:
+    name = name or str(path)
+    _check_file(path, name)
+    with _open(path, name) as container:
         if not container.streams.audio:
-            raise MediaError(path, "has no audio track")
+            raise MediaError(name, "has no audio track")
         stream = container.streams.audio[0]
         has_video = any(
             s.type == "video" and not (s.disposition & av.stream.Disposition.attached_pic)
@@ -112,13 +119,13 @@ def probe(path: Path | str) -> MediaInfo:
         )
         duration = _declared_duration(container, stream)
         if not _decodes_a_frame(container, stream):
-            raise MediaError(path, "its audio cannot be decoded (damaged or not really media)")
+            raise MediaError(name, "its audio cannot be decoded (damaged or not really media)")
         if duration is None:
-            duration = _decoded_length(path)
+            duration = _decoded_length(path, name)
         elif duration > 1 and not _decodes_a_frame(container, stream, at=duration - min(5.0, duration * 0.1)):
-            raise MediaError(path, f"the file is cut off (it claims {duration:.0f} s but the audio stops early)")
+            raise MediaError(name, f"the file is cut off (it claims {duration:.0f} s but the audio stops early)")
         if duration <= 0:
-            raise MediaError(path, "contains no audio")
+            raise MediaError(name, "contains no audio")
         codec = stream.codec_context
         return MediaInfo(
             duration=duration,
@@ -150,17 +157,18 @@ def _decodes_a_frame(container, stream, at: float | None = None) -> bool:
                 pass
 
 
-def _decoded_length(path: Path) -> float:
-    return sum(len(chunk) for chunk in decode(path)) / SAMPLE_RATE
+def _decoded_length(path: Path, name: str) -> float:
+    return sum(len(chunk) for chunk in decode(path, name)) / SAMPLE_RATE
 
 
-def decode(path: Path | str) -> Iterator[np.ndarray]:
-    """Yield the first audio track as mono float32 chunks at 16 kHz, in order."""
+def decode(path: Path | str, name: str = "") -> Iterator[np.ndarray]:
+    """Yield the first audio track as mono float32 chunks at 16 kHz, in order (errors name the file ``name``)."""
     path = Path(path)
+    name = name or str(path)
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-    with _open(path) as container:
+    with _open(path, name) as container:
         if not container.streams.audio:
-            raise MediaError(path, "has no audio track")
+            raise MediaError(name, "has no audio track")
         stream = container.streams.audio[0]
         stream.thread_type = "AUTO"
         bad_packets = 0
@@ -171,10 +179,10 @@ def decode(path: Path | str) -> Iterator[np.ndarray]:
                 # A damaged packet inside an otherwise good file: skip it, as ffmpeg does.
                 bad_packets += 1
                 if bad_packets > 100:
-                    raise MediaError(path, "too much of the audio is damaged to decode") from None
+                    raise MediaError(name, "too much of the audio is damaged to decode") from None
                 continue
             except av.error.FFmpegError as exc:
-                raise MediaError(path, f"decoding failed ({_reason(exc)})") from None
+                raise MediaError(name, f"decoding failed ({_reason(exc)})") from None
             for frame in frames:
                 for out in resampler.resample(frame):
                     yield out.to_ndarray().reshape(-1)

@@ -7,30 +7,29 @@ is kept under the data directory by content hash; the same bytes are never inges
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-import numpy as np
 from sqlite_utils import Database
 
 from archive.config import Config
+from archive.errors import UserError
 from archive.store import recordings as store
 from archive.store import write_transaction
-from archive.store.models import VISIBILITIES, Recording, RecordingMeta, Segment
-from search.embedder import Embedder, SentenceTransformerEmbedder
-from search.index import delete_passages, write_passages
+from archive.store.models import Recording, RecordingMeta, Segment
+from search.embedder import Embedder, embedder_for
+from search.index import prepare_index, write_index
 
 from . import media
-from .passages import build_passages, segment_windows
-from .transcribe import Transcriber, WhisperTranscriber, build_hints
+from .transcribe import Transcriber, build_hints, transcriber_for
 
 # progress(step, fraction of the whole ingest done, 0..1)
 ProgressCallback = Callable[[str, float], None]
@@ -38,7 +37,7 @@ ProgressCallback = Callable[[str, float], None]
 CheckpointCallback = Callable[[list[Segment]], None]
 
 
-class IngestError(Exception):
+class IngestError(UserError):
     """Bad input for an ingest; the message is for the person who asked."""
 
 
@@ -82,31 +81,6 @@ class StepTimer:
             yield item
 
 
-def default_transcriber(config: Config) -> WhisperTranscriber:
-    return WhisperTranscriber(
-        config.whisper_model,
-        device=config.whisper_device,
-        compute_type=config.whisper_compute_type,
-        beam_size=config.whisper_beam_size,
-        threads=config.whisper_threads,
-        language=config.whisper_language,
-    )
-
-
-def default_embedder(config: Config) -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(config.embedding_model)
-
-
-def normalize_date(value: str | None) -> str | None:
-    """``YYYY-MM-DD`` or None; anything else is an IngestError."""
-    if value in (None, ""):
-        return None
-    try:
-        return date.fromisoformat(str(value).strip()).isoformat()
-    except ValueError:
-        raise IngestError(f"date {value!r} is not a date in the form YYYY-MM-DD") from None
-
-
 def title_from_filename(path: Path) -> str:
     words = re.sub(r"[_\-.]+", " ", path.stem).strip()
     return words[:1].upper() + words[1:] if words else "Untitled talk"
@@ -117,8 +91,14 @@ def media_suffix(path: Path) -> str:
     return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".media"
 
 
-def store_original(source: Path, digest: str, media_dir: Path, suffix: str) -> tuple[str, bool]:
-    """Copy ``source`` to ``<media_dir>/<ab>/<sha256><suffix>``; returns (path under the data dir, newly written)."""
+def store_original(source: Path, digest: str, media_dir: Path, suffix: str, *, move: bool = False) -> tuple[str, bool]:
+    """Put ``source`` at ``<media_dir>/<ab>/<sha256><suffix>``; returns (path under the data dir, newly written).
+
+    With ``move`` (the archive's own upload) the file is hard-linked into place, not copied: a
+    2 GB video is neither read nor written again, and the upload keeps its name until the job
+    is done, so a failed ingest can be retried. A person's own file is always copied, so the
+    archive's copy never changes with theirs. Either way the file appears whole or not at all.
+    """
     target = media_dir / digest[:2] / f"{digest}{suffix}"
     relative = str(Path(media_dir.name) / target.relative_to(media_dir))
     if target.exists():
@@ -126,6 +106,9 @@ def store_original(source: Path, digest: str, media_dir: Path, suffix: str) -> t
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
+        if move and _linked(source, partial):
+            os.replace(partial, target)
+            return relative, True
         with open(source, "rb") as src, open(partial, "wb") as dst:
             fcntl.flock(dst.fileno(), fcntl.LOCK_EX)  # start-up cleanup leaves a held partial file alone
             shutil.copyfileobj(src, dst, 1 << 20)
@@ -138,6 +121,17 @@ def store_original(source: Path, digest: str, media_dir: Path, suffix: str) -> t
     return relative, True
 
 
+def _linked(source: Path, target: Path) -> bool:
+    """Hard-link ``source`` as ``target``; False where links cannot be made (another file system)."""
+    try:
+        os.link(source, target)
+    except OSError as exc:
+        if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            return False
+        raise
+    return True
+
+
 def ingest_file(
     db: Database,
     config: Config,
@@ -148,27 +142,27 @@ def ingest_file(
     embedder: Embedder | None = None,
     progress: ProgressCallback | None = None,
     original_filename: str = "",
+    move: bool = False,
     resume: Sequence[Segment] = (),
     checkpoint: CheckpointCallback | None = None,
 ) -> IngestResult:
-    """Ingest one recording and return it. Raises IngestError (or media.MediaError) for bad input.
+    """Ingest one recording and return it. Raises a UserError (MediaError, MetadataError ...) for bad input.
 
-    ``original_filename`` names the file when ``path`` is a generated name (a web upload).
+    ``original_filename`` names the file, in the archive and in every message, when ``path``
+    is a generated name (a web upload); ``move`` says the file is the archive's own to move in.
     ``resume`` is what an interrupted attempt saved through ``checkpoint``: transcription
     goes on after its last segment.
     """
     path = Path(path)
+    name = original_filename or str(path)
     original_filename = original_filename or path.name
     report = progress or (lambda step, fraction: None)
     timer = StepTimer()
-    meta = RecordingMeta(**{**meta.__dict__})  # never change the caller's copy
-    meta.date = normalize_date(meta.date)
-    if meta.visibility not in VISIBILITIES:
-        raise IngestError(f"visibility must be one of: {', '.join(VISIBILITIES)}")
-    meta.title = " ".join(meta.title.split()) or title_from_filename(Path(original_filename))
+    meta = meta.validated()
+    meta = replace(meta, title=meta.title or title_from_filename(Path(original_filename)))
 
     with timer("probe"):
-        info = media.probe(path)
+        info = media.probe(path, name)
     report("probe", 0.0)
 
     with timer("store"):
@@ -176,16 +170,17 @@ def ingest_file(
         existing = store.get_recording_by_hash(db, digest)
         if existing:
             return IngestResult(existing, created=False, timings=timer.seconds)
-        media_path, wrote_file = store_original(path, digest, config.media_dir, media_suffix(Path(original_filename)))
+        media_path, wrote_file = store_original(
+            path, digest, config.media_dir, media_suffix(Path(original_filename)), move=move
+        )
 
     try:
-        transcriber = transcriber or default_transcriber(config)
-        embedder = embedder or default_embedder(config)
+        transcriber = transcriber or transcriber_for(config)
+        embedder = embedder or embedder_for(config)
         hints = hints_for(db, meta)
-        segments = transcribe_file(path, info, transcriber, hints, timer, report, resume, checkpoint)
-        passages = build_passages(segments)
+        segments = transcribe_file(path, info, transcriber, hints, timer, report, resume, checkpoint, name=name)
         with timer("embed"):
-            vectors, window_vectors, _ = embed_index(embedder, passages, segments)
+            prepared = prepare_index(segments, embedder)
         report("embed", 0.97)
         # IMMEDIATE: take the write lock before reading. A deferred transaction that reads and
         # then writes fails at once ("database is locked") if any search logged meanwhile.
@@ -204,8 +199,8 @@ def ingest_file(
                 language=config.whisper_language or "",
                 model=transcriber.model_name,
             )
-            store.insert_segments(db, recording_id, segments)
-            write_passages(db, recording_id, passages, vectors, embedder.model_name, window_vectors)
+            store.replace_segments(db, recording_id, segments)
+            write_index(db, recording_id, prepared)
     except BaseException:
         if wrote_file and not store.get_recording_by_hash(db, digest):
             (config.data_dir / media_path).unlink(missing_ok=True)
@@ -215,7 +210,7 @@ def ingest_file(
         store.get_recording(db, recording_id),
         created=True,
         segments=len(segments),
-        passages=len(passages),
+        passages=len(prepared.passages),
         timings=timer.seconds,
     )
 
@@ -238,8 +233,14 @@ def transcribe_file(
     report: ProgressCallback,
     resume: Sequence[Segment] = (),
     checkpoint: CheckpointCallback | None = None,
+    *,
+    name: str = "",
 ) -> list[Segment]:
-    """The recording's segments; with ``resume``, only the audio after the last of them is transcribed."""
+    """The recording's segments; with ``resume``, only the audio after the last of them is transcribed.
+
+    Errors name the file ``name`` (default: its path).
+    """
+    name = name or str(path)
     resume_at = resume[-1].end if resume else 0.0
     decoded = resume_at
 
@@ -249,7 +250,7 @@ def transcribe_file(
             decoded += len(chunk) / media.SAMPLE_RATE
             yield chunk
 
-    chunks = media.decode(path)
+    chunks = media.decode(path, name)
     if resume_at:
         chunks = media.skip_to(chunks, resume_at)
     audio = timer.timed("decode", media.slices(counted(chunks), start_seconds=resume_at))
@@ -264,55 +265,6 @@ def transcribe_file(
     timer.add("transcribe", time.perf_counter() - started - (timer.seconds.get("decode", 0.0) - before))
     if info.duration > 1 and decoded < info.duration * media.TRUNCATION_TOLERANCE:
         raise media.MediaError(
-            path, f"the file is cut off (it claims {info.duration:.0f} s but the audio stops at {decoded:.0f} s)"
+            name, f"the file is cut off (it claims {info.duration:.0f} s but the audio stops at {decoded:.0f} s)"
         )
     return segments
-
-
-def embed_index(embedder: Embedder, passages, segments, known: dict[str, np.ndarray] | None = None) -> tuple:
-    """Vectors for the passages and for each segment's window, embedded in one batched call.
-
-    Texts found in ``known`` (text -> vector, from ``stored_vectors``) keep their vector and
-    are not embedded again. Returns (passage vectors, window vectors, how many texts were embedded).
-    """
-    texts = [p.text for p in passages] + segment_windows(segments)
-    if not texts:
-        return [], [], 0
-    vectors_of = dict(known or {})
-    missing = [t for t in dict.fromkeys(texts) if t not in vectors_of]
-    if missing:
-        vectors_of.update(zip(missing, embedder.embed(missing)))
-    vectors = np.stack([vectors_of[t] for t in texts]).astype(np.float32, copy=False)
-    return vectors[: len(passages)], vectors[len(passages) :], len(missing)
-
-
-def stored_vectors(db: Database, recording_id: int, segments: list[Segment], model_name: str) -> dict[str, np.ndarray]:
-    """Text -> vector for the passages and segment windows stored now for this recording.
-
-    ``segments`` must be the transcript those vectors were made from; vectors of another model are left out.
-    """
-    known: dict[str, np.ndarray] = {}
-    for text, blob in db.execute(
-        """SELECT p.text, v.embedding FROM passages p JOIN passage_vectors v ON v.passage_id = p.id
-           WHERE p.recording_id = ? AND v.model = ?""",
-        [recording_id, model_name],
-    ):
-        known[text] = np.frombuffer(blob, dtype=np.float32)
-    windows = segment_windows(segments)
-    for idx, blob in db.execute(
-        "SELECT idx, embedding FROM segment_vectors WHERE recording_id = ? AND model = ?", [recording_id, model_name]
-    ):
-        if idx < len(windows):
-            known.setdefault(windows[idx], np.frombuffer(blob, dtype=np.float32))
-    return known
-
-
-def reindex_recording(db: Database, recording_id: int, embedder: Embedder) -> int:
-    """Rebuild one recording's passages, FTS rows and vectors from its stored segments."""
-    segments = store.get_segments(db, recording_id)
-    passages = build_passages(segments)
-    vectors, window_vectors, _ = embed_index(embedder, passages, segments)
-    with db.atomic():
-        delete_passages(db, recording_id)
-        write_passages(db, recording_id, passages, vectors, embedder.model_name, window_vectors)
-    return len(passages)

@@ -15,19 +15,21 @@ import time
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterable, Iterator
 from urllib.parse import urlsplit
 
 from huey import SqliteHuey
 
 from archive.config import Config, ConfigError
+from archive.errors import UserError
 from archive.store import connect
 from archive.store import jobs as job_store
-from archive.store.models import Job, RecordingMeta
-from search.embedder import EmbedderError
+from archive.store.models import Job, JobParams, RecordingMeta, Segment
+from search.embedder import Embedder, embedder_for
 
-from .media import MediaError, probe
-from .pipeline import IngestError, ingest_file, title_from_filename
-from .transcribe import TranscriberError
+from .media import AudioSlice, probe
+from .pipeline import ingest_file, title_from_filename
+from .transcribe import Transcriber, transcriber_for
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +43,9 @@ PROGRESS_SECONDS = 2.0
 CHECKPOINT_SEGMENTS = 10
 CHECKPOINT_SECONDS = 5.0
 
-EXPECTED_ERRORS = (MediaError, IngestError, TranscriberError, EmbedderError, OSError)
-
 
 def worker_name() -> str:
+    """``host:pid``: who holds a job (a role may follow after a slash: ``host:pid/indexing``)."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -53,7 +54,7 @@ def _exited_local_workers(names: set[str]) -> set[str]:
     host = socket.gethostname()
     dead = set()
     for name in names:
-        worker_host, _, pid = name.rpartition(":")
+        worker_host, _, pid = name.split("/", 1)[0].rpartition(":")
         if worker_host != host or not pid.isdigit():
             continue
         try:
@@ -65,14 +66,18 @@ def _exited_local_workers(names: set[str]) -> set[str]:
     return dead
 
 
-def _failure_message(exc: Exception, original_filename: str | None) -> str:
-    """What went wrong, naming an uploaded file by its own name rather than where the server keeps it."""
-    if isinstance(exc, MediaError) and original_filename:
-        return exc.about(original_filename)
+def failure_message(exc: BaseException) -> str:
+    """What went wrong with a job, for staff: never a server path or a traceback.
+
+    A UserError already speaks of the file by the name its uploader gave it; the machine's own
+    trouble (a full disk) names only the file; anything else is a bug, logged in full where it ran.
+    """
+    if isinstance(exc, UserError):
+        return str(exc)
     if isinstance(exc, OSError) and exc.strerror:  # the machine: a full disk, a missing folder
         where = f" ({Path(exc.filename).name})" if exc.filename else ""
         return f"{exc.strerror}{where}; fix it and retry the job"
-    return str(exc) or exc.__class__.__name__
+    return f"unexpected error ({exc.__class__.__name__}); the details are in the worker's log"
 
 
 def make_huey(config: Config):
@@ -101,27 +106,157 @@ def ingest_task(huey, run):
     return huey.task(name="ingest_job")(ingest_job)
 
 
-class JobQueue:
-    """Submit ingest jobs and run them; one instance per process."""
+class AlreadyTranscribed:
+    """The transcriber for a job whose whole transcript was handed in (by a remote worker) and
+    saved as the job's progress: the audio after it is still decoded, which checks the file
+    is whole, but nothing more is transcribed."""
 
-    def __init__(self, config: Config):
+    def __init__(self, model_name: str):
+        self.model_name = model_name
+
+    def load(self) -> None:
+        pass
+
+    def transcribe(self, audio: Iterable[AudioSlice], hints: str = "") -> Iterator[Segment]:
+        for _ in audio:
+            pass
+        return iter(())
+
+
+class JobRunner:
+    """Runs an ingest job from claim to finish: the one way a job runs, for this machine's
+    workers and for transcripts that remote workers hand in.
+
+    While it runs the job it beats (so nobody takes it over), reports progress, saves the
+    transcript as it grows (so a new attempt resumes), and at the end finishes the job only
+    if it still holds it, or fails it with a message for staff.
+    """
+
+    def __init__(self, config: Config, embedder: Embedder, transcriber: Transcriber):
         self.config = config
+        self.embedder = embedder
+        self.transcriber = transcriber
+
+    @contextmanager
+    def _db(self):
+        db = connect(self.config.db_path, migrate=False)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def run(self, job_id: int) -> None:
+        """Claim and run one job (Huey calls this); a job someone else holds or finished is skipped."""
+        me = worker_name()
+        with self._db() as db:
+            job = job_store.claim_job(db, job_id, me, LEASE_SECONDS)
+        if job is not None:
+            self.run_held(job, me, self.transcriber)
+
+    def take_over(self, job: Job, from_worker: str, segments: list[Segment], model_name: str) -> bool:
+        """Take a remote worker's finished transcript: save it, hold the job here and index it in
+        the background (the worker need not wait). False if ``from_worker`` no longer holds the job."""
+        me = f"{worker_name()}/indexing"
+        with self._db() as db:
+            job_store.save_progress(db, job.id, segments)
+            if not job_store.hand_over(db, job.id, from_worker, me):
+                return False
+        thread = threading.Thread(
+            target=self.run_held, args=(job, me, AlreadyTranscribed(model_name)), name=f"index-job-{job.id}", daemon=True
+        )
+        thread.start()
+        return True
+
+    def run_held(self, job: Job, worker: str, transcriber: Transcriber) -> None:
+        """Run a job ``worker`` holds, to done or failed."""
+        with self._db() as db:
+            log.info("job %s: ingesting %s", job.id, job.file_name)
+            last = {"percent": 0.0, "at": time.monotonic()}
+
+            def progress(step: str, fraction: float) -> None:
+                percent = round(100 * fraction, 1)
+                now = time.monotonic()
+                if percent - last["percent"] >= PROGRESS_STEP or now - last["at"] >= PROGRESS_SECONDS:
+                    last.update(percent=percent, at=now)
+                    job_store.beat(db, job.id, worker, min(percent, 99.0))
+
+            resume = job_store.saved_progress(db, job.id)
+            if resume:
+                log.info("job %s: resuming after %.0f s already transcribed", job.id, resume[-1].end)
+            job_store.mark_resumed(db, job.id, resume[-1].end if resume else 0.0)
+            saved = {"count": len(resume), "at": time.monotonic()}
+
+            def checkpoint(segments: list[Segment]) -> None:
+                now = time.monotonic()
+                if len(segments) - saved["count"] >= CHECKPOINT_SEGMENTS or now - saved["at"] >= CHECKPOINT_SECONDS:
+                    job_store.save_progress(db, job.id, segments)
+                    saved.update(count=len(segments), at=now)
+
+            try:
+                with self._heartbeat(job.id, worker):
+                    result = ingest_file(
+                        db,
+                        self.config,
+                        job.source_path,
+                        job.params.meta,
+                        transcriber=transcriber,
+                        embedder=self.embedder,
+                        progress=progress,
+                        original_filename=job.file_name,
+                        move=job.params.delete_source,
+                        resume=resume,
+                        checkpoint=checkpoint,
+                    )
+            except Exception as exc:  # keep the worker alive; the job says what happened
+                if not isinstance(exc, (UserError, OSError)):
+                    log.error("job %s failed unexpectedly:\n%s", job.id, traceback.format_exc())
+                job_store.fail_job(db, job.id, worker, failure_message(exc))
+                return
+            if job_store.finish_job(db, job.id, worker, result.recording.id) and job.params.delete_source:
+                Path(job.source_path).unlink(missing_ok=True)
+
+    @contextmanager
+    def _heartbeat(self, job_id: int, worker: str):
+        """Beat for the job from a side thread, so long silent steps don't look like a dead worker."""
+        stop = threading.Event()
+
+        def beat_until_stopped():
+            with self._db() as db:
+                while not stop.wait(HEARTBEAT_SECONDS):
+                    job_store.beat(db, job_id, worker)
+
+        thread = threading.Thread(target=beat_until_stopped, name=f"heartbeat-{job_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+class JobQueue:
+    """Submit ingest jobs and run them: Huey carries job ids, ``runner`` runs them."""
+
+    def __init__(self, config: Config, runner: JobRunner | None = None):
+        self.config = config
+        self.runner = runner or JobRunner(config, embedder_for(config), transcriber_for(config))
         self.huey = make_huey(config)
-        self._task = ingest_task(self.huey, self.run_job)
+        self._task = ingest_task(self.huey, self.runner.run)
 
     # -- submitting -------------------------------------------------------
     def submit(
         self, path: Path | str, meta: RecordingMeta, *, delete_source: bool = False, original_filename: str = ""
     ) -> Job:
-        """Check the file now (bad media fails here, not in the worker) and queue its ingest.
+        """Check the file and the details now (bad input fails here, not in the worker) and queue its ingest.
 
         ``original_filename`` is the name to show and to take a default title from, when
         ``path`` is a generated one (a web upload).
         """
         path = Path(path).resolve()
-        probe(path)
+        probe(path, original_filename or path.name)
+        meta = meta.validated()
         title = meta.title or title_from_filename(Path(original_filename or path.name))
-        params = {"meta": meta.to_dict(), "delete_source": delete_source, "original_filename": original_filename}
+        params = JobParams(meta, original_filename=original_filename, delete_source=delete_source)
         with self._db() as db:
             job_id = job_store.create_job(db, title, str(path), params)
             self._task(job_id)
@@ -149,7 +284,6 @@ class JobQueue:
         self._task(job_id)
         return True
 
-    # -- running ----------------------------------------------------------
     @contextmanager
     def _db(self):
         db = connect(self.config.db_path)
@@ -158,76 +292,7 @@ class JobQueue:
         finally:
             db.close()
 
-    def run_job(self, job_id: int) -> None:
-        """Claim and run one job (Huey calls this); a job someone else holds or finished is skipped."""
-        me = worker_name()
-        with self._db() as db:
-            job = job_store.claim_job(db, job_id, me, LEASE_SECONDS)
-            if job is None:
-                return
-            log.info("job %s: ingesting %s", job_id, job.source_path)
-            last = {"percent": 0.0, "at": time.monotonic()}
-
-            def progress(step: str, fraction: float) -> None:
-                percent = round(100 * fraction, 1)
-                now = time.monotonic()
-                if percent - last["percent"] >= PROGRESS_STEP or now - last["at"] >= PROGRESS_SECONDS:
-                    last.update(percent=percent, at=now)
-                    job_store.beat(db, job_id, me, min(percent, 99.0))
-
-            resume = job_store.saved_progress(db, job_id)
-            if resume:
-                log.info("job %s: resuming after %.0f s already transcribed", job_id, resume[-1].end)
-            job_store.mark_resumed(db, job_id, resume[-1].end if resume else 0.0)
-            saved = {"count": len(resume), "at": time.monotonic()}
-
-            def checkpoint(segments) -> None:
-                now = time.monotonic()
-                if len(segments) - saved["count"] >= CHECKPOINT_SEGMENTS or now - saved["at"] >= CHECKPOINT_SECONDS:
-                    job_store.save_progress(db, job_id, segments)
-                    saved.update(count=len(segments), at=now)
-
-            try:
-                with self._heartbeat(job_id, me):
-                    result = ingest_file(
-                        db,
-                        self.config,
-                        job.source_path,
-                        RecordingMeta.from_dict(job.params["meta"]),
-                        progress=progress,
-                        original_filename=job.params.get("original_filename") or "",
-                        resume=resume,
-                        checkpoint=checkpoint,
-                    )
-            except EXPECTED_ERRORS as exc:
-                job_store.fail_job(db, job_id, _failure_message(exc, job.params.get("original_filename")))
-                return
-            except Exception as exc:  # a bug: keep the worker alive, show the job failed, log the details
-                log.error("job %s failed unexpectedly:\n%s", job_id, traceback.format_exc())
-                job_store.fail_job(db, job_id, f"unexpected error: {exc.__class__.__name__}: {exc}")
-                return
-            job_store.finish_job(db, job_id, result.recording.id)
-            if job.params.get("delete_source"):
-                Path(job.source_path).unlink(missing_ok=True)
-
-    @contextmanager
-    def _heartbeat(self, job_id: int, me: str):
-        """Beat for the job from a side thread, so long silent steps don't look like a dead worker."""
-        stop = threading.Event()
-
-        def beat_until_stopped():
-            with self._db() as db:
-                while not stop.wait(HEARTBEAT_SECONDS):
-                    job_store.beat(db, job_id, me)
-
-        thread = threading.Thread(target=beat_until_stopped, name=f"heartbeat-{job_id}", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
-
+    # -- running ----------------------------------------------------------
     def run_pending(self) -> int:
         """Run queued jobs in this thread until the queue is empty; returns how many ran."""
         count = 0

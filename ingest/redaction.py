@@ -13,17 +13,16 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from archive.config import Config
+from archive.errors import UserError
 from archive.store import recordings as store
-from archive.store import write_transaction
+from archive.store.models import Segment
 from search.embedder import Embedder
-from search.index import delete_passages, write_passages
+from search.index import reindex_talk
 
 from . import media
-from .passages import build_passages
-from .pipeline import embed_index, stored_vectors
 
 
-class RedactionError(ValueError):
+class RedactionError(UserError):
     """A takedown that cannot be done as asked; the message is for the person who asked."""
 
 
@@ -72,13 +71,22 @@ def redact_range(
     suffix = old_path.suffix if old_path.suffix != ".media" else ".mkv"
     new_path = old_path.with_name(f"{recording.media_hash}-redacted-{count + 1}{suffix}")
     partial = new_path.with_name(f".{new_path.stem}.partial{suffix}")
+    served = str(new_path.relative_to(config.data_dir))
     silence_range(old_path, partial, start, end)
     try:
         media.probe(partial)  # the re-encoded file must play before it replaces the original
         partial.replace(new_path)
-        removed = _remove_lines(db, recording_id, start, end, embedder, new_path.relative_to(config.data_dir))
-        with db.atomic():
-            db["redactions"].insert(
+        removed = 0
+
+        def drop_range(segments: list[Segment]) -> list[Segment]:
+            nonlocal removed
+            kept = [s for s in segments if s.end <= start or s.start >= end]
+            removed = len(segments) - len(kept)
+            return kept
+
+        def serve_silenced_and_log(tx: Database) -> None:
+            store.set_media_path(tx, recording_id, served)
+            tx["redactions"].insert(
                 {
                     "recording_id": recording_id,
                     "start": start,
@@ -89,33 +97,18 @@ def redact_range(
                     "original_path": recording.media_path if keep_original else None,
                 }
             )
+
+        # Overwrite deleted text in the database file itself, not only unlink it from the tables.
+        db.execute("PRAGMA secure_delete = ON")
+        try:
+            reindex_talk(db, recording_id, embedder, drop_range, also=serve_silenced_and_log)
+        finally:
+            db.execute("PRAGMA secure_delete = OFF")
     except BaseException:
         partial.unlink(missing_ok=True)
-        if store.get_recording(db, recording_id).media_path != str(new_path.relative_to(config.data_dir)):
+        if store.get_recording(db, recording_id).media_path != served:
             new_path.unlink(missing_ok=True)
         raise
     if not keep_original:
         old_path.unlink(missing_ok=True)
     return removed
-
-
-def _remove_lines(db: Database, recording_id: int, start: float, end: float, embedder: Embedder, media_path) -> int:
-    """Drop every line overlapping the range, re-index the talk, and point it at the silenced media."""
-    segments = store.get_segments(db, recording_id)
-    kept = [s for s in segments if s.end <= start or s.start >= end]
-    known = stored_vectors(db, recording_id, segments, embedder.model_name)
-    passages = build_passages(kept)
-    vectors, window_vectors, _ = embed_index(embedder, passages, kept, known)
-    # Overwrite deleted text in the database file itself, not only unlink it from the tables.
-    db.execute("PRAGMA secure_delete = ON")
-    try:
-        with write_transaction(db):
-            db.execute("DELETE FROM segments WHERE recording_id = ?", [recording_id])
-            store.insert_segments(db, recording_id, kept)  # corrected lines keep what Whisper wrote
-            delete_passages(db, recording_id)
-            write_passages(db, recording_id, passages, vectors, embedder.model_name, window_vectors)
-            db.execute("UPDATE recordings SET media_path = ? WHERE id = ?", [str(media_path), recording_id])
-    finally:
-        db.execute("PRAGMA secure_delete = OFF")
-    return len(segments) - len(kept)
-

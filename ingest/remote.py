@@ -3,9 +3,9 @@
 A remote worker needs no shared disk and no database file. For each job id the queue
 delivers it claims the job (``POST /api/jobs/<id>/claim``), downloads the media, transcribes
 it with its own model and device, reports progress and the segments so far while it works,
-and posts the transcript back; the archive indexes it (``TranscriptFromWorker`` below is the
-transcriber the archive's pipeline then uses). A job whose remote worker vanishes stops
-beating and is delivered again like any other.
+and posts the transcript back; the archive takes the job over and indexes it itself
+(``ingest.queue.JobRunner.take_over``). A job whose remote worker vanishes stops beating and
+is delivered again like any other.
 """
 
 from __future__ import annotations
@@ -18,30 +18,15 @@ import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from archive.config import Config, ConfigError
 from archive.store.models import Segment
 
-from .media import AudioSlice
-from .queue import HEARTBEAT_SECONDS, ingest_task, make_huey, worker_name
+from .queue import HEARTBEAT_SECONDS, failure_message, ingest_task, make_huey, worker_name
 
 log = logging.getLogger(__name__)
-
-
-class TranscriptFromWorker:
-    """A Transcriber whose segments were made elsewhere: the pipeline still decodes the audio
-    (which checks the file is whole) but nothing is transcribed here."""
-
-    def __init__(self, segments: Sequence[Segment], model_name: str):
-        self.segments = list(segments)
-        self.model_name = model_name
-
-    def transcribe(self, audio: Iterable[AudioSlice], hints: str = "") -> Iterator[Segment]:
-        for _ in audio:
-            pass
-        yield from self.segments
 
 
 class RemoteError(Exception):
@@ -97,11 +82,15 @@ class RemoteWorker:
         self.huey = make_huey(config)
         ingest_task(self.huey, self.run_job)  # the archive's queue messages
 
+    def load(self) -> None:
+        """Load the Whisper model now, before the first job arrives."""
+        self._transcriber().load()
+
     def _transcriber(self):
         if self.transcriber is None:
-            from .pipeline import default_transcriber
+            from .transcribe import transcriber_for
 
-            self.transcriber = default_transcriber(self.config)
+            self.transcriber = transcriber_for(self.config)
         return self.transcriber
 
     def run_job(self, job_id: int) -> None:
@@ -119,14 +108,14 @@ class RemoteWorker:
                 segments = self._transcribe(job_id, me, media_path, claim, resume)
                 self.client.post(
                     f"/api/jobs/{job_id}/transcript",
-                    {"worker": me, "model": self._transcriber().model_name, "segments": [s.__dict__ for s in segments]},
+                    {"worker": me, "model": self._transcriber().model_name,
+                     "segments": [{"start": s.start, "end": s.end, "text": s.text} for s in segments]},
                 )
+                log.info("job %s: transcript of %d segments handed in; the archive indexes it", job_id, len(segments))
             except Exception as exc:  # noqa: BLE001 - tell the archive, keep the worker alive
                 log.error("job %s failed: %s", job_id, exc)
                 try:
-                    self.client.post(
-                        f"/api/jobs/{job_id}/fail", {"worker": me, "error": str(exc) or type(exc).__name__}
-                    )
+                    self.client.post(f"/api/jobs/{job_id}/fail", {"worker": me, "error": failure_message(exc)})
                 except RemoteError:
                     pass  # the archive will see the job stop beating and deliver it again
 
@@ -134,7 +123,8 @@ class RemoteWorker:
         from . import media
         from .pipeline import StepTimer, transcribe_file
 
-        info = media.probe(media_path)
+        name = claim.get("name") or media_path.name  # errors name the file as its uploader knows it
+        info = media.probe(media_path, name)
         state = {"percent": 0.0, "segments": list(resume), "sent": len(resume)}
         stop = threading.Event()
 
@@ -142,7 +132,7 @@ class RemoteWorker:
             while not stop.wait(HEARTBEAT_SECONDS):
                 body: dict[str, Any] = {"worker": me, "percent": state["percent"]}
                 if len(state["segments"]) > state["sent"]:
-                    body["segments"] = [s.__dict__ for s in state["segments"]]
+                    body["segments"] = [{"start": s.start, "end": s.end, "text": s.text} for s in state["segments"]]
                     state["sent"] = len(state["segments"])
                 try:
                     self.client.post(f"/api/jobs/{job_id}/progress", body)
@@ -159,7 +149,8 @@ class RemoteWorker:
         thread.start()
         try:
             return transcribe_file(
-                media_path, info, self._transcriber(), claim.get("hints", ""), StepTimer(), progress, resume, checkpoint
+                media_path, info, self._transcriber(), claim.get("hints", ""), StepTimer(), progress, resume, checkpoint,
+                name=name,
             )
         finally:
             stop.set()

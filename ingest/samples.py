@@ -11,8 +11,10 @@ from sqlite_utils import Database
 from archive.config import Config
 from archive.store import recordings as store
 from archive.store.models import Recording, RecordingMeta
+from search.embedder import Embedder, embedder_for
 
-from .pipeline import default_embedder, default_transcriber, ingest_file
+from .pipeline import ingest_file
+from .transcribe import Transcriber, transcriber_for
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "media" / "samples"
 LOADED_KEY = "samples_loaded_at"
@@ -28,12 +30,18 @@ def sample_talks(samples_dir: Path = SAMPLES_DIR) -> list[tuple[Path, RecordingM
 
 
 def load_samples(
-    db: Database, config: Config, *, force: bool = False, progress: Callable[[str], None] | None = None
+    db: Database,
+    config: Config,
+    transcriber: Transcriber | None = None,
+    embedder: Embedder | None = None,
+    *,
+    force: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Recording] | None:
     """Ingest the demo talks unless they were loaded before (then None: staff may have removed them)."""
     if store.get_meta(db, LOADED_KEY) and not force:
         return None
-    transcriber, embedder = default_transcriber(config), default_embedder(config)
+    transcriber, embedder = transcriber or transcriber_for(config), embedder or embedder_for(config)
     loaded = []
     for path, meta in sample_talks():
         if progress:

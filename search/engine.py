@@ -20,25 +20,29 @@ import json
 import math
 import threading
 from dataclasses import dataclass, field, replace
-from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlite_utils import Database
 
-from archive.config import Config
+from archive.errors import UserError
+from archive.store import read_transaction
+from archive.store import recordings as store
+from archive.store.models import Recording
+from archive.store.recordings import RecordingFilter
 from archive.timecode import link_time
 
-from .embedder import Embedder, SentenceTransformerEmbedder
+from .embedder import Embedder
 from .text import ParsedQuery, contains_phrase, highlight, parse_query, stems
-from .vectors import VectorIndex, vector_index
+from .vectors import VectorIndex
 
 SORTS = ("relevance", "date")
 MAX_LIMIT = 100
 QUERY_CACHE_SIZE = 512
 
 
-class SearchError(ValueError):
+class SearchError(UserError):
     """A query or filter the archive cannot search with; the message is for the person who asked."""
 
 
@@ -59,22 +63,8 @@ class Ranking:
     min_keyword_idf: float = 2.0
 
 
-@dataclass
-class SearchFilters:
-    speaker: str = ""
-    organization: str = ""
-    tag: str = ""
-    since: str | None = None
-    until: str | None = None
-    # The visibility levels the asker may see; None: every recording (the operator's CLI).
-    visibility: tuple[str, ...] | None = None
-
-    def active(self) -> bool:
-        """Whether the asker chose any filter (visibility is not theirs to choose)."""
-        return any([self.speaker, self.organization, self.tag, self.since, self.until])
-
-    def restricts(self) -> bool:
-        return self.active() or self.visibility is not None
+# Search filters are the store's recording filters: one rule for listings, search and related moments.
+SearchFilters = RecordingFilter
 
 
 @dataclass
@@ -111,11 +101,28 @@ class Moment:
 
 
 @dataclass
+class TalkMoments:
+    """One talk and its moments, best first: how results are shown."""
+
+    recording: Recording
+    moments: list[Moment]
+
+
+@dataclass
 class SearchResponse:
     query: str
-    results: list[Moment]
-    weak_results: list[Moment] = field(default_factory=list)
+    results: list[Moment]  # answers, grouped by talk
+    weak_results: list[Moment] = field(default_factory=list)  # the nearest moments, when nothing answers
     notice: str = ""  # something the person should know about how the query was read
+    recordings: dict[int, Recording] = field(default_factory=dict)  # every talk the moments are in
+
+    @property
+    def talks(self) -> list[TalkMoments]:
+        return _by_talk(self.results, self.recordings)
+
+    @property
+    def weak_talks(self) -> list[TalkMoments]:
+        return _by_talk(self.weak_results, self.recordings)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -126,6 +133,14 @@ class SearchResponse:
         if self.notice:
             data["notice"] = self.notice
         return data
+
+
+def _by_talk(moments: list[Moment], recordings: dict[int, Recording]) -> list[TalkMoments]:
+    groups: dict[int, TalkMoments] = {}
+    for moment in moments:
+        group = groups.setdefault(moment.recording_id, TalkMoments(recordings[moment.recording_id], []))
+        group.moments.append(moment)
+    return list(groups.values())
 
 
 @dataclass
@@ -145,39 +160,40 @@ class _Candidate:
 
 
 class Searcher:
-    """Runs searches for one embedder; the model loads on the first query and stays loaded."""
+    """Runs searches with one embedder, keeping each database's vectors in memory (``search.vectors``).
 
-    def __init__(self, embedder: Embedder | None = None, ranking: Ranking | None = None, *, query_cache: bool = True):
-        self._embedder = embedder
+    Built once per process from the archive's configuration; safe to share between threads.
+    """
+
+    def __init__(self, embedder: Embedder, ranking: Ranking | None = None, *, query_cache: bool = True):
+        self.embedder = embedder
         self.ranking = ranking or Ranking()
         self.query_cache = query_cache  # off in benchmarks, so every timing includes embedding the query
         self._query_vectors: dict[str, np.ndarray] = {}  # the last few hundred: people page and refine
-        self._query_lock = threading.Lock()
-
-    @classmethod
-    def from_config(cls, config: Config) -> "Searcher":
-        """A searcher with the archive's configured embedding model (loaded on the first query)."""
-        return cls(SentenceTransformerEmbedder(config.embedding_model))
-
-    @property
-    def embedder(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = SentenceTransformerEmbedder()
-        return self._embedder
+        self._snapshots: dict[str, VectorIndex] = {}
+        self._lock = threading.Lock()
 
     def embed_query(self, text: str) -> np.ndarray:
         """The query's vector, remembered for repeats unless ``query_cache`` is off."""
-        with self._query_lock:
+        with self._lock:
             cached = self._query_vectors.get(text)
         if cached is not None:
             return cached
-        vector = self.embedder.embed([text])[0]
+        vector = self.embedder.embed_query(text)
         if self.query_cache:
-            with self._query_lock:
+            with self._lock:
                 if len(self._query_vectors) >= QUERY_CACHE_SIZE:
                     self._query_vectors.pop(next(iter(self._query_vectors)))
                 self._query_vectors[text] = vector
         return vector
+
+    def vectors(self, db: Database) -> VectorIndex:
+        """This database's passage vectors as of now (call inside the search's read transaction)."""
+        key = _database_key(db)
+        with self._lock:
+            index = self._snapshots.get(key) or VectorIndex(self.embedder.model_name)
+            self._snapshots[key] = index = index.updated(db)
+        return index
 
     def search(
         self,
@@ -185,10 +201,14 @@ class Searcher:
         query: str,
         *,
         limit: int = 10,
-        filters: SearchFilters | None = None,
+        filters: RecordingFilter | None = None,
         sort: str = "relevance",
     ) -> SearchResponse:
-        """The moments that answer ``query``, grouped by recording, best first (or newest first)."""
+        """The moments that answer ``query``, grouped by recording, best first (or newest first).
+
+        ``filters.visibility`` limits everything the search reads, snippets included, to the
+        talks the asker may see.
+        """
         parsed = parse_query(query)
         if parsed.empty:
             raise SearchError("type a word or a question to search for")
@@ -196,53 +216,56 @@ class Searcher:
             raise SearchError(f"sort must be one of: {', '.join(SORTS)}")
         limit = max(1, min(int(limit), MAX_LIMIT))
         notice = "Your query was long, so only its first words were searched." if parsed.shortened else ""
-        allowed = recordings_matching(db, filters) if filters and filters.restricts() else None
-        if allowed is not None and not len(allowed):
-            return SearchResponse(parsed.text, [], notice=notice)
-        if allowed is not None and len(allowed) == _ready_recordings(db):
-            allowed = None  # the filter keeps everything (say, every talk is public): skip it
-
-        index = vector_index(db)
-        query_vector = self.embed_query(parsed.text) if len(index) else None
-        weights = _term_weights(db, parsed, max(len(index), 1))
-        candidates = self._candidates(db, index, parsed, weights, query_vector, allowed)
-        moments = self._moments(db, candidates, parsed, weights, query_vector)
-        ranking = self.ranking
-        answers = [m for m in moments if m.literal or m.score >= ranking.threshold]
-        weak = [] if answers else moments[: ranking.weak_results]
-        results = _with_snippets(_grouped(_with_meta(db, answers), sort)[:limit], parsed)
-        return SearchResponse(parsed.text, results, _with_snippets(_with_meta(db, weak), parsed), notice)
+        wanted = filters or RecordingFilter()
+        query_vector = self.embed_query(parsed.text)
+        with read_transaction(db):
+            allowed = _allowed(db, wanted)
+            if allowed is not None and not len(allowed):
+                return SearchResponse(parsed.text, [], notice=notice)
+            index = self.vectors(db)
+            weights = _term_weights(db, parsed, max(len(index), 1))
+            candidates = self._candidates(db, index, parsed, weights, query_vector, allowed, wanted)
+            moments = self._moments(db, candidates, parsed, weights, query_vector)
+            ranking = self.ranking
+            answers = [m for m in moments if m.literal or m.score >= ranking.threshold]
+            weak = [] if answers else moments[: ranking.weak_results]
+            recordings = store.get_recordings(db, {m.recording_id for m in answers + weak})
+        results = _with_snippets(_grouped(_with_meta(recordings, answers), sort)[:limit], parsed)
+        weak = _with_snippets(_with_meta(recordings, weak), parsed)
+        shown = {m.recording_id for m in results + weak}
+        return SearchResponse(parsed.text, results, weak, notice, {k: v for k, v in recordings.items() if k in shown})
 
     def related(
         self, db: Database, recording_id: int, at: float, *, limit: int = 5, visibility: tuple[str, ...] | None = None
     ) -> list[Moment]:
         """Moments in other recordings (at the ``visibility`` levels) closest to what is said at ``at`` seconds."""
-        row = db.execute(
-            "SELECT id FROM passages WHERE recording_id = ? ORDER BY "
-            "CASE WHEN start <= ? AND ? < end THEN 0 ELSE 1 END, ABS(start - ?) LIMIT 1",
-            [recording_id, at, at, at],
-        ).fetchone()
-        if row is None:
-            return []
-        index = vector_index(db)
-        vector = index.vector(row[0])
-        if vector is None:
-            return []
-        others = np.unique(index.recording_ids[index.recording_ids != recording_id])
-        if visibility is not None:
-            others = np.intersect1d(others, recordings_matching(db, SearchFilters(visibility=visibility)))
-        if not len(others):
-            return []
-        hits = index.search(vector, self.ranking.dense_candidates, others)
-        cosines = dict(zip(hits.passage_ids.tolist(), hits.scores.tolist()))
-        candidates = _load_candidates(db, list(cosines))
-        for candidate in candidates:
-            candidate.cosine = cosines[candidate.passage_id]
-        nothing = parse_query("")
-        moments = self._moments(db, candidates, nothing, {}, vector)
-        related_threshold = self.ranking.threshold  # no words to match: cosine alone must clear it
-        answers = _grouped([m for m in moments if m.score >= related_threshold], "relevance")[:limit]
-        return _with_snippets(_with_meta(db, answers), nothing)
+        with read_transaction(db):
+            row = db.execute(
+                "SELECT id FROM passages WHERE recording_id = ? ORDER BY "
+                "CASE WHEN start <= ? AND ? < end THEN 0 ELSE 1 END, ABS(start - ?) LIMIT 1",
+                [recording_id, at, at, at],
+            ).fetchone()
+            if row is None:
+                return []
+            index = self.vectors(db)
+            vector = index.vector(row[0])
+            if vector is None:
+                return []
+            wanted = store.visible_only(visibility)
+            others = np.setdiff1d(np.asarray(store.matching_ids(db, wanted), np.int64), [recording_id])
+            if not len(others):
+                return []
+            hits = index.search(vector, self.ranking.dense_candidates, others)
+            cosines = dict(zip(hits.passage_ids.tolist(), hits.scores.tolist()))
+            candidates = _load_candidates(db, list(cosines), wanted)
+            for candidate in candidates:
+                candidate.cosine = cosines[candidate.passage_id]
+            nothing = parse_query("")
+            moments = self._moments(db, candidates, nothing, {}, vector)
+            related_threshold = self.ranking.threshold  # no words to match: cosine alone must clear it
+            answers = _grouped([m for m in moments if m.score >= related_threshold], "relevance")[:limit]
+            recordings = store.get_recordings(db, {m.recording_id for m in answers})
+        return _with_snippets(_with_meta(recordings, answers), nothing)
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -254,6 +277,7 @@ class Searcher:
         weights: dict[Any, float],
         query_vector: np.ndarray | None,
         allowed: np.ndarray | None,
+        wanted: RecordingFilter,
     ) -> list[_Candidate]:
         ranking = self.ranking
         common = frozenset(t for t in parsed.terms if weights.get(t, 0.0) < ranking.min_keyword_idf)
@@ -263,7 +287,7 @@ class Searcher:
         else:
             dense = index.search(query_vector, ranking.dense_candidates, allowed) if query_vector is not None else None
             ids = list(dict.fromkeys([*(dense.passage_ids.tolist() if dense else []), *keyword_ids]))
-        candidates = _load_candidates(db, ids)
+        candidates = _load_candidates(db, ids, wanted)
         cosines = index.similarity(query_vector, ids) if query_vector is not None else {}
         for candidate in candidates:
             candidate.cosine = cosines.get(candidate.passage_id, 0.0)
@@ -296,10 +320,15 @@ class Searcher:
                 )
                 coverage = _coverage(seg["stems"] + (segments[i + 1]["stems"] if i + 1 < len(segments) else []),
                                      parsed, weights)
-                scored.append((coverage >= 0.999, cosine + ranking.keyword_weight * coverage, -i))
+                literal = coverage >= 0.999
+                # Of the windows holding every query word, the one whose own line holds most of
+                # them: a word only one line says lands on that line, not on the line before it
+                # (whose window reaches into it), whatever the cosines say to the last bit.
+                own = _coverage(seg["stems"], parsed, weights) if literal else 0.0
+                scored.append((literal, own, cosine + ranking.keyword_weight * coverage, -i))
             # As between passages, a window holding every query word beats one that only means alike;
             # among equals the earlier segment wins, so the player starts before the answer, not inside it.
-            _, window_score, minus_i = max(scored)
+            _, _, window_score, minus_i = max(scored)
             i = -minus_i
             score = ranking.passage_weight * candidate.score(ranking) + (1 - ranking.passage_weight) * window_score
             shown = segments[i : i + 3]
@@ -327,46 +356,20 @@ class Searcher:
         return kept
 
 
-def recordings_matching(db: Database, filters: SearchFilters) -> np.ndarray:
-    """Ids of the ready recordings that pass ``filters`` (case-insensitive; names match in part)."""
-    where, params = ["status = 'ready'"], []
-    if filters.visibility is not None:
-        where.append("visibility IN (SELECT value FROM json_each(?))")
-        params.append(json.dumps(list(filters.visibility)))
-    if filters.speaker.strip():
-        where.append(
-            "id IN (SELECT recording_id FROM recording_speakers WHERE name LIKE ? ESCAPE '\\' COLLATE NOCASE)"
-        )
-        params.append(f"%{_like(filters.speaker.strip())}%")
-    if filters.organization.strip():
-        where.append("organization LIKE ? ESCAPE '\\' COLLATE NOCASE")
-        params.append(f"%{_like(filters.organization.strip())}%")
-    if filters.tag.strip():
-        where.append("id IN (SELECT recording_id FROM recording_tags WHERE tag = ? COLLATE NOCASE)")
-        params.append(filters.tag.strip())
-    if filters.since:
-        where.append("date >= ?")
-        params.append(_iso_date(filters.since, "since"))
-    if filters.until:
-        where.append("date <= ?")
-        params.append(_iso_date(filters.until, "until"))
-    rows = db.execute(f"SELECT id FROM recordings WHERE {' AND '.join(where)}", params).fetchall()
-    return np.array([r[0] for r in rows], dtype=np.int64)
+def _allowed(db: Database, wanted: RecordingFilter) -> np.ndarray | None:
+    """Ids of the recordings the search may read; None when that is every ready one (no filter to apply)."""
+    if not wanted.restricts():
+        return None
+    ids = np.asarray(store.matching_ids(db, wanted), dtype=np.int64)
+    total = db.execute("SELECT count(*) FROM recordings WHERE status = 'ready'").fetchone()[0]
+    return None if len(ids) == total else ids  # say, every talk is public: skip the filter
 
 
-def _ready_recordings(db: Database) -> int:
-    return db.execute("SELECT count(*) FROM recordings WHERE status = 'ready'").fetchone()[0]
-
-
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _iso_date(value: str, name: str) -> str:
-    try:
-        return date.fromisoformat(str(value).strip()).isoformat()
-    except ValueError:
-        raise SearchError(f"{name} must be a date in the form YYYY-MM-DD, not {value!r}") from None
+def _database_key(db: Database) -> str:
+    for _, name, filename in db.execute("PRAGMA database_list").fetchall():
+        if name == "main" and filename:
+            return str(Path(filename).resolve())
+    return f"memory:{id(db)}"
 
 
 def _keyword_hits(
@@ -389,14 +392,17 @@ def _keyword_hits(
     return [row[0] for row in db.execute(sql, params)]
 
 
-def _load_candidates(db: Database, passage_ids: list[int]) -> list[_Candidate]:
+def _load_candidates(db: Database, passage_ids: list[int], wanted: RecordingFilter) -> list[_Candidate]:
+    """The passages with these ids whose talk passes ``wanted``: visibility is checked again here,
+    on what the database holds now, not only on the ids the in-memory vectors carried."""
     if not passage_ids:
         return []
+    where, params = wanted.sql("r")
     rows = db.execute(
         "SELECT p.id, p.recording_id, p.first_segment, p.last_segment, p.start, p.end, p.text "
         "FROM passages p JOIN recordings r ON r.id = p.recording_id "
-        "WHERE r.status = 'ready' AND p.id IN (SELECT value FROM json_each(?))",
-        [json.dumps(passage_ids)],
+        f"WHERE p.id IN (SELECT value FROM json_each(?)) AND {where}",
+        [json.dumps(passage_ids), *params],
     ).fetchall()
     return [_Candidate(*row) for row in rows]
 
@@ -480,19 +486,13 @@ def _coverage(text_stems: list[str], parsed: ParsedQuery, weights: dict[Any, flo
     return found / total
 
 
-def _with_meta(db: Database, moments: list[Moment]) -> list[Moment]:
-    """The moments with their recording's slug, title and date, read in one query."""
-    if not moments:
-        return []
-    rows = db.execute(
-        "SELECT id, slug, title, date FROM recordings WHERE id IN (SELECT value FROM json_each(?))",
-        [json.dumps(sorted({m.recording_id for m in moments}))],
-    ).fetchall()
-    meta = {rid: (slug, title, day) for rid, slug, title, day in rows}
+def _with_meta(recordings: dict[int, Recording], moments: list[Moment]) -> list[Moment]:
+    """The moments with their recording's slug, title and date (moments of talks not there are left out)."""
     return [
-        replace(m, slug=meta[m.recording_id][0], title=meta[m.recording_id][1], date=meta[m.recording_id][2])
+        replace(m, slug=recordings[m.recording_id].slug, title=recordings[m.recording_id].title,
+                date=recordings[m.recording_id].date)
         for m in moments
-        if m.recording_id in meta
+        if m.recording_id in recordings
     ]
 
 

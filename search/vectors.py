@@ -1,37 +1,28 @@
 """Passage vectors held in memory for semantic search, kept in step with the database.
 
-SQLite stays the source of truth (``passage_vectors``). Each process keeps one float32
-matrix per database file and checks a generation number in ``archive_meta`` before every
-search; any write to the index bumps it (``search.index``), so a web server sees a talk
-another process ingested on its very next query. Only the changed rows are read back.
+SQLite stays the source of truth (``passage_vectors``). A ``VectorIndex`` is an immutable
+snapshot of one embedding model's vectors in one database: a float32 matrix with the passage
+and recording id of each row. Every write to a talk's index logs a row in ``index_changes``
+(``search.index.log_index_change``); before each search the snapshot reads the log since its
+own generation and reloads the vectors of exactly the recordings that changed, so a web
+server finds a talk another process ingested, corrected or took down on its very next query.
+Passage ids are reused when a talk is rewritten, so "which ids are new" cannot tell a
+changed vector from an old one; the log can. A database replaced by another (a restore, a
+copy) lacks the snapshot's (generation, token) and the snapshot is rebuilt from scratch.
+
 ``bench/search.py`` measured this against sqlite-vec: see the README, "Search".
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from sqlite_utils import Database
 
-GENERATION_KEY = "index_generation"
-
-
-def index_generation(db: Database) -> str:
-    row = db.execute("SELECT value FROM archive_meta WHERE key = ?", [GENERATION_KEY]).fetchone()
-    return row[0] if row else "0"
-
-
-def bump_generation(db: Database) -> None:
-    """Mark the vectors as changed; call inside the transaction that changes them."""
-    db.execute(
-        "INSERT INTO archive_meta (key, value) VALUES (?, '1') "
-        "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
-        [GENERATION_KEY],
-    )
+# (generation, token) of the newest logged change; (0, "") before any.
+Head = tuple[int, str]
 
 
 @dataclass
@@ -40,8 +31,26 @@ class VectorHits:
     scores: np.ndarray  # float32 cosine similarities
 
 
+def index_head(db: Database) -> Head:
+    row = db.execute("SELECT generation, token FROM index_changes ORDER BY generation DESC LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else (0, "")
+
+
+def changed_since(db: Database, head: Head) -> list[int] | None:
+    """Recordings whose vectors changed after ``head``; None when ``head`` is not in this database's history."""
+    generation, token = head
+    if generation:
+        row = db.execute("SELECT token FROM index_changes WHERE generation = ?", [generation]).fetchone()
+        if row is None or row[0] != token:
+            return None
+    rows = db.execute(
+        "SELECT DISTINCT recording_id FROM index_changes WHERE generation > ?", [generation]
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 class VectorIndex:
-    """A snapshot of all passage vectors of one database: a matrix with passage and recording ids.
+    """A snapshot of one model's passage vectors: a matrix with the passage and recording id of each row.
 
     Snapshots never change once built; ``updated`` returns a new one, so a search running
     in another thread keeps a consistent view.
@@ -49,41 +58,48 @@ class VectorIndex:
 
     def __init__(
         self,
+        model: str,
         passage_ids: np.ndarray | None = None,
         recording_ids: np.ndarray | None = None,
         matrix: np.ndarray | None = None,
-        generation: str | None = None,
+        head: Head | None = None,
     ):
+        self.model = model
         self.passage_ids = passage_ids if passage_ids is not None else np.zeros(0, dtype=np.int64)
         self.recording_ids = recording_ids if recording_ids is not None else np.zeros(0, dtype=np.int64)
         self.matrix = matrix if matrix is not None else np.zeros((0, 0), dtype=np.float32)
-        self.generation = generation
+        self.head = head
         self._row_of = {int(pid): i for i, pid in enumerate(self.passage_ids)}
 
     def __len__(self) -> int:
         return len(self.passage_ids)
 
     def updated(self, db: Database) -> "VectorIndex":
-        """This snapshot if ``passage_vectors`` has not changed since, else a new one (reading only new rows)."""
-        generation = index_generation(db)
-        if generation == self.generation:
+        """This snapshot if nothing changed since, else a new one with the changed recordings reloaded.
+
+        Call inside the read transaction the search runs in, so the snapshot and the rows the
+        search reads next are of one moment.
+        """
+        head = index_head(db)
+        if head == self.head:
             return self
-        current = np.array(
-            [row[0] for row in db.execute("SELECT passage_id FROM passage_vectors ORDER BY passage_id")],
-            dtype=np.int64,
-        )
-        keep = np.isin(self.passage_ids, current)
-        new_ids, new_recordings, new_matrix = _read_vectors(db, current[~np.isin(current, self.passage_ids)])
+        changed = changed_since(db, self.head) if self.head is not None else None
+        if changed is None:
+            ids, recordings, matrix = _read_vectors(db, self.model, None)
+            return VectorIndex(self.model, ids, recordings, matrix, head)
+        keep = ~np.isin(self.recording_ids, changed)
+        ids, recordings, matrix = _read_vectors(db, self.model, changed)
         kept = self.matrix[keep]
-        if len(new_matrix) and kept.shape[1] != new_matrix.shape[1]:
-            if len(kept):  # another embedding model: start again from the table
-                return VectorIndex().updated(db)
-            kept = np.zeros((0, new_matrix.shape[1]), np.float32)
+        if not len(kept):
+            kept = np.zeros((0, matrix.shape[1]), np.float32)
+        elif not len(matrix):
+            matrix = np.zeros((0, kept.shape[1]), np.float32)
         return VectorIndex(
-            np.concatenate([self.passage_ids[keep], new_ids]),
-            np.concatenate([self.recording_ids[keep], new_recordings]),
-            np.ascontiguousarray(np.vstack([kept, new_matrix]) if len(new_matrix) else kept),
-            generation,
+            self.model,
+            np.concatenate([self.passage_ids[keep], ids]),
+            np.concatenate([self.recording_ids[keep], recordings]),
+            np.ascontiguousarray(np.vstack([kept, matrix])),
+            head,
         )
 
     def search(self, query: np.ndarray, k: int, recording_ids: np.ndarray | None = None) -> VectorHits:
@@ -95,7 +111,7 @@ class VectorIndex:
             scores = np.where(np.isin(self.recording_ids, recording_ids), scores, -np.inf)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top])]
+        top = top[np.argsort(-scores[top], kind="stable")]
         top = top[np.isfinite(scores[top])]
         return VectorHits(self.passage_ids[top], scores[top])
 
@@ -131,41 +147,21 @@ def _matvec(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
         return matrix @ vector.astype(np.float32)
 
 
-def _read_vectors(db: Database, passage_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _read_vectors(
+    db: Database, model: str, recording_ids: list[int] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Passage ids, recording ids and the matrix of ``model``'s vectors (of ``recording_ids``, or all)."""
+    sql = "SELECT passage_id, recording_id, embedding FROM passage_vectors WHERE model = ?"
+    params: list = [model]
+    if recording_ids is not None:
+        sql += " AND recording_id IN (SELECT value FROM json_each(?))"
+        params.append(json.dumps(recording_ids))
     ids, recordings, blobs = [], [], []
-    wanted = passage_ids.tolist()
-    for start in range(0, len(wanted), 10_000):
-        chunk = wanted[start : start + 10_000]
-        for pid, rid, blob in db.execute(
-            "SELECT passage_id, recording_id, embedding FROM passage_vectors "
-            "WHERE passage_id IN (SELECT value FROM json_each(?))",
-            [json.dumps(chunk)],
-        ):
-            ids.append(pid)
-            recordings.append(rid)
-            blobs.append(blob)
+    for pid, rid, blob in db.execute(sql + " ORDER BY passage_id", params):
+        ids.append(pid)
+        recordings.append(rid)
+        blobs.append(blob)
     if not blobs:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
     matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
     return np.array(ids, np.int64), np.array(recordings, np.int64), matrix
-
-
-_indexes: dict[str, VectorIndex] = {}
-_indexes_lock = threading.Lock()
-
-
-def vector_index(db: Database) -> VectorIndex:
-    """This process's up-to-date index for the database ``db`` is connected to."""
-    filename = _database_file(db)
-    key = str(Path(filename).resolve()) if filename else f"memory:{id(db)}"
-    with _indexes_lock:
-        index = _indexes.get(key) or VectorIndex()
-        _indexes[key] = index = index.updated(db)
-        return index
-
-
-def _database_file(db: Database) -> str:
-    for _, name, filename in db.execute("PRAGMA database_list").fetchall():
-        if name == "main":
-            return filename
-    return ""

@@ -19,6 +19,14 @@ from ingest.queue import JobQueue
 from .helpers import JFK, read_samples, write_media
 
 
+@pytest.fixture(scope="session")
+def embedder():
+    """The real search model (the configured default), loaded once for the whole run."""
+    from search.embedder import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
 @pytest.fixture
 def data_dir(tmp_path) -> Path:
     path = tmp_path / "archive-data"

@@ -19,7 +19,7 @@ def answers(db, searcher):
 
 
 def test_a_backup_taken_while_writing_restores_to_the_same_searches(
-    demo_data_dir, runner, config, tmp_path, monkeypatch
+    demo_data_dir, runner, config, tmp_path, monkeypatch, embedder
 ):
     stop = threading.Event()
 
@@ -51,7 +51,7 @@ def test_a_backup_taken_while_writing_restores_to_the_same_searches(
     assert restored.exit_code == 0, restored.output
     assert runner.invoke(cli, ["check"]).exit_code == 0
 
-    searcher = Searcher()
+    searcher = Searcher(embedder)
     original, copy = connect(config.db_path), connect(restored_dir / "archive.db")
     restored_config = load_config({"data_dir": restored_dir}, environ={})
     assert check_archive(copy, restored_config).ok

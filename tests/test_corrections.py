@@ -7,10 +7,13 @@ import pytest
 
 from archive.store import connect
 from archive.store import recordings as store
+from archive.store.models import RecordingMeta
 from ingest.corrections import CorrectionError, correct_segment, new_terms, revert_segment
-from ingest.pipeline import reindex_recording
-from search.embedder import SentenceTransformerEmbedder
+from ingest.pipeline import ingest_file
 from search.engine import Searcher
+from search.index import prepare_index, reindex_talk
+
+from .fakes import MeddlingEmbedder, ScriptedTranscriber, WordHashEmbedder, script_for
 
 RELATIONAL_ID = 1
 FOLLOW_UP = 12  # "Follow up is where most of the value is, our link workers call each client within one"
@@ -24,14 +27,15 @@ class CountingEmbedder:
         self.model_name = embedder.model_name
         self.texts = 0
 
-    def embed(self, texts):
+    def load(self):
+        self.inner.load()
+
+    def embed_documents(self, texts):
         self.texts += len(texts)
-        return self.inner.embed(texts)
+        return self.inner.embed_documents(texts)
 
-
-@pytest.fixture(scope="module")
-def embedder():
-    return SentenceTransformerEmbedder()
+    def embed_query(self, text):
+        return self.inner.embed_query(text)
 
 
 def index_rows(db, recording_id):
@@ -68,12 +72,11 @@ def test_a_correction_reindexes_only_what_changed_and_matches_a_full_reindex(dem
     assert 0 < counting.texts == correction.embedded <= 10 < total
     passages, windows, fts = index_rows(db, RELATIONAL_ID)
     assert any("Keralty navigators" in p[1] for p in passages) and fts == len(passages)
-    # ... and the index is the one a full re-index from the corrected transcript gives.
-    reindex_recording(db, RELATIONAL_ID, embedder)
-    full_passages, full_windows, _ = index_rows(db, RELATIONAL_ID)
-    assert [p[1] for p in passages] == [p[1] for p in full_passages]
-    np.testing.assert_allclose(vectors(passages, 2), vectors(full_passages, 2), atol=1e-5)
-    np.testing.assert_allclose(vectors(windows, 1), vectors(full_windows, 1), atol=1e-5)
+    # ... and the index is the one embedding the corrected transcript afresh gives.
+    fresh = prepare_index(segments, embedder)
+    assert [p[1] for p in passages] == [p.text for p in fresh.passages]
+    np.testing.assert_allclose(vectors(passages, 2), fresh.passage_vectors, atol=1e-5)
+    np.testing.assert_allclose(vectors(windows, 1), fresh.window_vectors, atol=1e-5)
 
 
 def test_search_finds_the_correction_at_once_and_not_after_a_revert(demo_data_dir, db, embedder):
@@ -174,3 +177,34 @@ def test_staff_correct_revert_and_teach_the_glossary_through_the_api(demo_data_d
 def test_bad_correction_requests_get_a_json_error(demo_data_dir, staff_client, method, path, body, status):
     response = getattr(staff_client, method)(path, json=body)
     assert response.status_code == status and response.json["error"]
+
+
+def test_a_reindex_never_indexes_text_a_correction_replaced_meanwhile(demo_data_dir, config, db, embedder):
+    """`archive reindex` (here after a change of model, so every text is embedded again) reads the
+    transcript, embeds, then writes: a correction saved in between must be what ends up indexed
+    (and kept), not the text read before it."""
+    from archive.store import connect
+
+    def correct_meanwhile():
+        other = connect(config.db_path)
+        correct_segment(other, RELATIONAL_ID, FOLLOW_UP, "Follow up is where our Zanzibar team adds value.", embedder)
+        other.close()
+
+    reindex_talk(db, RELATIONAL_ID, MeddlingEmbedder(embedder, correct_meanwhile, model_name="a-new-model"))
+    assert "Zanzibar" in store.get_segments(db, RELATIONAL_ID)[FOLLOW_UP].text
+    passages, _, fts = index_rows(db, RELATIONAL_ID)
+    assert any("Zanzibar" in p[1] for p in passages) and fts == len(passages)
+    assert {r[0] for r in db.execute("SELECT model FROM passage_vectors WHERE recording_id = ?", [RELATIONAL_ID])} == {
+        "a-new-model"
+    }
+
+
+def test_a_word_only_one_line_says_lands_on_that_line(tmp_path, config, db, jfk_copy):
+    """The window of the line before also holds the word (windows reach into the next line);
+    the moment must start at the line that says it, however close the two windows' cosines are."""
+    lines = ["we begin with the garden programme today", "the Zanzibar team adds value", "and then we close"]
+    transcriber = ScriptedTranscriber(script_for(11.0, lines))
+    ingest_file(db, config, jfk_copy, RecordingMeta(title="Garden"), transcriber=transcriber,
+                embedder=WordHashEmbedder())
+    (moment,) = Searcher(WordHashEmbedder()).search(db, "Zanzibar").results
+    assert moment.text.startswith("the Zanzibar team")

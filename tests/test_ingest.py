@@ -141,7 +141,7 @@ def test_a_crash_after_transcription_leaves_nothing(db, config, jfk_copy, monkey
     def explode(*args, **kwargs):
         raise RuntimeError("power cut while writing")
 
-    monkeypatch.setattr(pipeline, "write_passages", explode)
+    monkeypatch.setattr(pipeline, "write_index", explode)
     with pytest.raises(RuntimeError, match="power cut"):
         pipeline.ingest_file(db, config, jfk_copy, pipeline.RecordingMeta(title="Doomed"))
     assert count_rows(db) == before

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from archive.store.models import Segment
-from ingest.passages import build_passages
+from search.passages import build_passages
 
 
 def _segments(n, words_each=10, seconds_each=4.0):

@@ -21,6 +21,8 @@ from ingest.pipeline import RecordingMeta, ingest_file
 from ingest.queue import JobQueue
 from ingest.samples import SAMPLES_DIR
 
+from .fakes import ScriptedTranscriber, WordHashEmbedder, script_for
+
 
 def _jobs(runner):
     result = runner.invoke(cli, ["jobs", "--json"])
@@ -177,3 +179,57 @@ def test_a_misconfigured_remote_worker_says_what_to_fix(runner, monkeypatch, arg
         monkeypatch.setenv(name, value)
     result = runner.invoke(cli, args)
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+# -- the job runner with fast stand-ins for the models -----------------------------------------------
+
+def _runner_queue(config, transcriber):
+    from ingest.queue import JobRunner
+
+    return JobQueue(config, JobRunner(config, WordHashEmbedder(), transcriber))
+
+
+def test_a_job_runs_from_claim_to_done_with_stand_in_models(config, jfk_copy):
+    lines = ["And so my fellow Americans", "ask not what your country can do for you"]
+    transcriber = ScriptedTranscriber(script_for(11.0, lines))
+    queue = _runner_queue(config, transcriber)
+    job = queue.submit(jfk_copy, RecordingMeta(title="Scripted"))
+    assert queue.run_pending() == 1
+    db = connect(config.db_path)
+    done = job_store.get_job(db, job.id)
+    assert (done.state, done.percent, done.error) == ("done", 100, None)
+    assert [s.text for s in store.get_segments(db, done.recording_id)] == lines
+    assert db.execute("SELECT count(*) FROM job_segments").fetchone()[0] == 0  # the saved progress is cleared
+    assert check_archive(db, config).ok
+    db.close()
+
+
+def test_a_failed_upload_job_names_the_file_as_uploaded_and_keeps_it_for_a_retry(config, jfk_copy):
+    queue = _runner_queue(config, ScriptedTranscriber([(0.0, 5.0, "hello")]))
+    config.uploads_dir.mkdir(parents=True)
+    upload = config.uploads_dir / "0123abcd.flac"
+    upload.write_bytes(jfk_copy.read_bytes())
+    job = queue.submit(upload, RecordingMeta(title="Upload"), delete_source=True, original_filename="my talk.flac")
+    upload.write_bytes(jfk_copy.read_bytes()[:20_000])  # damaged after it was queued
+    queue.run_pending()
+    db = connect(config.db_path)
+    failed = job_store.get_job(db, job.id)
+    assert failed.state == "failed" and failed.error.startswith("my talk.flac: "), failed.error
+    assert "0123abcd" not in failed.error and str(config.data_dir) not in failed.error
+    assert upload.exists() and not list(config.media_dir.rglob("*.*"))  # kept for the retry, nothing stored
+    upload.write_bytes(jfk_copy.read_bytes())
+    assert queue.retry(job.id) and queue.run_pending() == 1
+    assert job_store.get_job(db, job.id).state == "done" and not upload.exists()
+    db.close()
+
+
+def test_an_upload_is_moved_into_the_archive_not_copied(config, jfk_copy):
+    queue = _runner_queue(config, ScriptedTranscriber([(0.0, 5.0, "hello")]))
+    config.uploads_dir.mkdir(parents=True)
+    upload = config.uploads_dir / "0123abcd.flac"
+    upload.write_bytes(jfk_copy.read_bytes())
+    inode = upload.stat().st_ino
+    queue.submit(upload, RecordingMeta(title="Upload"), delete_source=True, original_filename="talk.flac")
+    queue.run_pending()
+    (stored,) = [p for p in config.media_dir.rglob("*") if p.is_file()]
+    assert stored.stat().st_ino == inode and not upload.exists()  # the same bytes on disk, never rewritten

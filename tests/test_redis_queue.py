@@ -6,14 +6,18 @@ free loopback port and stops it afterwards.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from archive.store import connect
 from archive.store import jobs as job_store
@@ -154,7 +158,9 @@ def test_a_remote_worker_with_no_shared_disk_transcribes_over_http(config, redis
             time.sleep(0.2)
         done = job_store.get_job(db, job.id)
         assert done.state == "done", (done.error, (tmp_path / "remote.log").read_text()[-3000:])
-        assert done.worker.endswith(f":{remote.pid}")  # the remote process did the work
+        # The remote process transcribed it; the archive took the job over to index it.
+        assert f"job {job.id}: transcript of" in (tmp_path / "remote.log").read_text()
+        assert done.worker.endswith("/indexing") and not done.worker.endswith(f":{remote.pid}")
         recording = job_store.get_job(db, job.id).recording_id
         text = " ".join(s.text for s in store.get_segments(db, recording))
         assert "country" in text.lower()
@@ -185,3 +191,70 @@ def test_worker_api_refuses_times_that_are_not_numbers(config, staff_client, jfk
                              content_type="application/json")
     assert beat.status_code == 200
     assert staff_client.get(f"/api/jobs/{job.id}").json["percent"] == 0  # still valid JSON, still 0 %
+
+
+def _wait_for_job(config, job_id: int, seconds: float = 60):
+    db = connect(config.db_path)
+    deadline = time.monotonic() + seconds
+    while (job := job_store.get_job(db, job_id)).state in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    db.close()
+    return job
+
+
+def test_a_handed_in_transcript_is_indexed_by_the_archive_holding_the_job(config, staff_client, jfk_copy):
+    """The transcript post returns at once (202); the archive holds the job while it decodes and
+    embeds, beating for it, so the sweep never delivers it again; then it finishes it."""
+    job = JobQueue(config).submit(jfk_copy, RecordingMeta(title="Remote"))
+    assert staff_client.post(f"/api/jobs/{job.id}/claim", json={"worker": "gpu:1"}).status_code == 200
+    segments = [{"start": 0.0, "end": 5.0, "text": "And so my fellow Americans"},
+                {"start": 5.0, "end": 10.5, "text": "ask not what your country can do for you"}]
+    posted = staff_client.post(f"/api/jobs/{job.id}/transcript", json={"worker": "gpu:1", "segments": segments})
+    assert posted.status_code == 202 and posted.json["state"] == "indexing"
+    # The remote worker no longer holds it: a second post, or a late "fail", changes nothing.
+    again = staff_client.post(f"/api/jobs/{job.id}/transcript", json={"worker": "gpu:1", "segments": segments})
+    assert again.status_code == 409
+    assert staff_client.post(f"/api/jobs/{job.id}/fail", json={"worker": "gpu:1", "error": "x"}).status_code == 409
+    done = _wait_for_job(config, job.id)
+    assert done.state == "done" and done.worker.endswith("/indexing"), done
+    db = connect(config.db_path)
+    assert [s.text for s in store.get_segments(db, done.recording_id)] == [s["text"] for s in segments]
+    assert check_archive(db, config).ok
+    db.close()
+
+
+def test_a_handed_in_transcript_of_damaged_media_fails_naming_the_upload_not_the_server_path(
+    app, config, staff_client, jfk_copy
+):
+    # Encoded here, in memory: the test client's own encoder leaves a temporary file open.
+    media = FileStorage(io.BytesIO(jfk_copy.read_bytes()), filename="my talk.flac")
+    boundary, body = encode_multipart({"title": "Remote", "media": media})
+    sent = staff_client.post("/api/recordings", data=body, content_type=f"multipart/form-data; boundary={boundary}")
+    assert sent.status_code == 202
+    db = connect(config.db_path)
+    job = job_store.get_job(db, sent.json["id"])
+    source = Path(job.source_path)
+    source.write_bytes(source.read_bytes()[: source.stat().st_size // 3])  # cut off after the probe passed it
+    assert staff_client.post(f"/api/jobs/{job.id}/claim", json={"worker": "gpu:1"}).status_code == 200
+    posted = staff_client.post(f"/api/jobs/{job.id}/transcript",
+                               json={"worker": "gpu:1", "segments": [{"start": 0, "end": 3, "text": "And so"}]})
+    assert posted.status_code == 202
+    failed = _wait_for_job(config, job.id)
+    assert failed.state == "failed" and failed.error.startswith("my talk.flac: "), failed.error
+    assert str(config.data_dir) not in failed.error and "uploads" not in failed.error
+    assert count_rows(db)["recordings"] == 0 and check_archive(db, config).ok
+    db.close()
+
+
+def test_finishing_needs_the_job_held(config, jfk_copy):
+    """A worker whose lease ran out and whose job another worker took over cannot finish or fail it."""
+    job = JobQueue(config).submit(jfk_copy, RecordingMeta(title="Slow"))
+    db = connect(config.db_path)
+    assert job_store.claim_job(db, job.id, "slow:1", lease_seconds=60)
+    assert job_store.claim_job(db, job.id, "fast:2", lease_seconds=-1)  # slow:1's lease has run out
+    assert not job_store.finish_job(db, job.id, "slow:1", recording_id=1)
+    assert not job_store.fail_job(db, job.id, "slow:1", "late")
+    assert job_store.get_job(db, job.id).state == "running"
+    assert job_store.finish_job(db, job.id, "fast:2", recording_id=1)
+    assert job_store.get_job(db, job.id).state == "done"
+    db.close()

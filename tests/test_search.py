@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
 
+from archive.errors import UserError
 from archive.store import recordings as store
 from archive.store.models import RecordingMeta
 from archive.store.searches import search_counts
 from archive.timecode import link_time
 from ingest.pipeline import ingest_file
-from search.engine import Searcher, SearchError, SearchFilters
+from search.engine import Searcher, SearchFilters
+from search.index import log_index_change
 from search.text import highlight, parse_query
-from search.vectors import VectorIndex, bump_generation
+from search.vectors import VectorIndex
+
+from .fakes import WordHashEmbedder
 
 BAD_QUERIES = [
     'NEAR(',
@@ -83,7 +88,7 @@ def _add_vectors(db, recording_id, ids, vectors):
             db["passage_vectors"].insert(
                 {"passage_id": pid, "recording_id": recording_id, "model": "test", "embedding": vector.tobytes()}
             )
-        bump_generation(db)
+        log_index_change(db, recording_id)
 
 
 def test_vector_index_follows_writes_and_deletes(db):
@@ -92,7 +97,7 @@ def test_vector_index_follows_writes_and_deletes(db):
     vectors = rng.normal(size=(6, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     _add_vectors(db, 1, [1, 2, 3], vectors[:3])
-    first = VectorIndex().updated(db)
+    first = VectorIndex("test").updated(db)
     assert len(first) == 3
     assert first.search(vectors[1], 1).passage_ids.tolist() == [2]
     assert first.updated(db) is first  # nothing changed: the same snapshot
@@ -100,7 +105,7 @@ def test_vector_index_follows_writes_and_deletes(db):
     _add_vectors(db, 2, [4, 5, 6], vectors[3:])
     with db.atomic():
         db.execute("DELETE FROM passage_vectors WHERE passage_id = 2")
-        bump_generation(db)
+        log_index_change(db, 1)
     second = first.updated(db)
     assert sorted(second.passage_ids.tolist()) == [1, 3, 4, 5, 6]
     assert second.search(vectors[4], 1).passage_ids.tolist() == [5]
@@ -109,11 +114,103 @@ def test_vector_index_follows_writes_and_deletes(db):
     assert len(first) == 3  # the old snapshot is untouched for searches still using it
 
 
+def _talk(db, title: str, lines: list[str], embedder, visibility: str = "public") -> int:
+    """A recording with these lines (one a second) and its index, as ingest writes them."""
+    from archive.store import write_transaction
+    from archive.store.models import Segment
+    from search.index import prepare_index, write_index
+
+    segments = [Segment(float(i), i + 0.9, line) for i, line in enumerate(lines)]
+    prepared = prepare_index(segments, embedder)
+    with write_transaction(db):
+        rid = store.insert_recording(
+            db, RecordingMeta(title=title, visibility=visibility), duration=len(lines), media_path=f"{title}.m4a",
+            media_hash=title, media_kind="audio", original_filename=f"{title}.m4a", language="en", model="test",
+        )
+        store.replace_segments(db, rid, segments)
+        write_index(db, rid, prepared)
+    return rid
+
+
+def _shorten(db, recording_id: int, keep: int, embedder) -> None:
+    from search.index import reindex_talk
+
+    reindex_talk(db, recording_id, embedder, lambda segments: segments[:keep])
+
+
+LINES = [" ".join(f"{topic} word{i}" for i in range(40)) for topic in ("apples", "bridges", "cellos", "dunes")]
+
+
+def test_vectors_follow_the_newest_talk_rewritten_with_reused_passage_ids(db):
+    """A takedown shortens the newest public talk, then a draft is ingested with no search in
+    between: the draft's passages reuse the removed passages' ids. A visitor's search (only
+    public talks) must never get the draft's text, and the public talk's vectors must be its new ones."""
+    embedder = WordHashEmbedder()
+    searcher = Searcher(embedder)
+    public = _talk(db, "public talk", LINES, embedder)
+    visitor = SearchFilters(visibility=("public",))
+    assert searcher.search(db, "dunes", filters=visitor).results  # the snapshot now holds the public talk
+    before = set(db.execute("SELECT id FROM passages").fetchall())
+
+    _shorten(db, public, 1, embedder)  # only the apples are left
+    draft = _talk(db, "draft", ["dunes " * 30, "dunes and more dunes " * 10], embedder, visibility="staff")
+    reused = set(db.execute("SELECT id FROM passages WHERE recording_id = ?", [draft]).fetchall()) & before
+    assert reused  # the situation that fooled the snapshot: the same ids, now another talk's
+
+    index = searcher.vectors(db)
+    rows = db.execute("SELECT passage_id, recording_id, embedding FROM passage_vectors").fetchall()
+    assert sorted(index.passage_ids.tolist()) == sorted(r[0] for r in rows)
+    for pid, rid, blob in rows:
+        row = index.passage_ids.tolist().index(pid)
+        assert index.recording_ids[row] == rid
+        np.testing.assert_array_equal(index.matrix[row], np.frombuffer(blob, dtype=np.float32))
+    found = searcher.search(db, "dunes", filters=visitor)
+    assert all(m.recording_id == public for m in found.results + found.weak_results)
+    assert not any("dunes" in m.text for m in found.results + found.weak_results)
+    staff = searcher.search(db, "dunes")
+    assert staff.results[0].recording_id == draft
+
+
+def test_moments_are_checked_against_visibility_when_read_not_only_in_memory(db):
+    """Even if the vectors in memory said a draft's passage belonged to a public talk, the search
+    reads each passage's talk from the database and leaves out what the asker may not see."""
+    embedder = WordHashEmbedder()
+    searcher = Searcher(embedder)
+    public = _talk(db, "public talk", LINES[:2], embedder)
+    _talk(db, "draft", ["zeppelins " * 30], embedder, visibility="staff")
+    index = searcher.vectors(db)
+    lying = VectorIndex(index.model, index.passage_ids, np.full_like(index.recording_ids, public), index.matrix, index.head)
+    searcher._snapshots = {key: lying for key in searcher._snapshots}
+    found = searcher.search(db, "zeppelins", filters=SearchFilters(visibility=("public",)))
+    assert not any("zeppelins" in m.text for m in found.results + found.weak_results)
+
+
+def test_a_database_replaced_at_the_same_path_is_not_served_from_the_old_vectors(tmp_path):
+    """A restore or a copy puts another database where the old one was: the snapshot notices."""
+    from archive.store import connect
+
+    embedder = WordHashEmbedder()
+    searcher = Searcher(embedder)
+    live, other = tmp_path / "archive.db", tmp_path / "other.db"
+    first = connect(live)
+    _talk(first, "bridges talk", LINES[1:2], embedder)
+    assert searcher.search(first, "bridges").results
+    first.close()
+    second = connect(other)
+    _talk(second, "cellos talk", LINES[2:3], embedder)  # the same number of index changes
+    second.close()
+    os.replace(other, live)
+    replaced = connect(live)
+    assert searcher.search(replaced, "bridges").results == []
+    assert [m.title for m in searcher.search(replaced, "cellos").results] == ["cellos talk"]
+    replaced.close()
+
+
 # -- ranking on the real demo talks (Whisper tiny.en + MiniLM) ------------------------------------
 
 @pytest.fixture
-def searcher():
-    return Searcher()
+def searcher(embedder):
+    return Searcher(embedder)
 
 
 def _segment_start(db, slug, words):
@@ -202,8 +299,8 @@ def test_filters_and_date_sort(demo_data_dir, db, searcher):
         ({"sort": "random"}, "sort must be one of"),
     ],
 )
-def test_bad_filters_are_search_errors(demo_data_dir, db, searcher, kwargs, message):
-    with pytest.raises(SearchError, match=message):
+def test_bad_filters_are_user_errors(demo_data_dir, db, searcher, kwargs, message):
+    with pytest.raises(UserError, match=message):
         searcher.search(db, "funding", **kwargs)
 
 

@@ -82,7 +82,7 @@ def test_an_upload_without_a_title_is_named_after_the_file(staff_client, config)
             "notes.mp3: not an audio or video file that can be read",
         ),
         (b"", "empty.wav", {}, "empty.wav: the file is empty (0 bytes)"),
-        (JFK.read_bytes(), "jfk.flac", {"date": "next tuesday"}, "is not a date in the form YYYY-MM-DD"),
+        (JFK.read_bytes(), "jfk.flac", {"date": "next tuesday"}, "must be a date in the form YYYY-MM-DD"),
         (b"", "", {}, "Choose a recording"),
     ],
 )
@@ -117,7 +117,8 @@ def test_jobs_page_lists_states_and_a_failed_job_can_be_retried(staff_client, co
     queue.run_pending()
     failing = queue.submit(jfk_copy, store.RecordingMeta(title="Broken talk"))
     db = connect(config.db_path)
-    job_store.fail_job(db, failing.id, "the model directory is missing")
+    job_store.claim_job(db, failing.id, "a-worker", 60)
+    job_store.fail_job(db, failing.id, "a-worker", "the model directory is missing")
     db.close()
 
     page = client.get("/jobs").get_data(as_text=True)

@@ -11,6 +11,8 @@ from ingest.redaction import RedactionError, redact_range
 from search.embedder import SentenceTransformerEmbedder
 from search.engine import Searcher
 
+from .fakes import MeddlingEmbedder
+
 RELATIONAL_ID = 1
 SLUG = "relational-social-prescribing-staying-with-clients-after-the"
 REMOVED = "you trust makes an enormous difference"  # said at 1:03.78
@@ -23,7 +25,7 @@ def rms(path, start, end) -> float:
     return float(np.sqrt(np.mean(np.square(part))))
 
 
-def test_a_takedown_removes_the_range_everywhere(demo_data_dir, staff_client, client, config, db):
+def test_a_takedown_removes_the_range_everywhere(demo_data_dir, staff_client, client, config, db, embedder):
     before = store.get_recording(db, RELATIONAL_ID)
     original = config.data_dir / before.media_path
     assert rms(original, 61, 74) > 0.01
@@ -50,7 +52,7 @@ def test_a_takedown_removes_the_range_everywhere(demo_data_dir, staff_client, cl
     assert found["results"] == [] and found["weak_results"] == []
     assert db.execute("SELECT count(*) FROM passages WHERE text LIKE '%enormous difference%'").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM passages_fts WHERE passages_fts MATCH 'enormous'").fetchone()[0] == 0
-    related = Searcher(SentenceTransformerEmbedder()).related(db, 2, 60.0, limit=20)
+    related = Searcher(embedder).related(db, 2, 60.0, limit=20)
     assert not any(m.recording_id == RELATIONAL_ID and START <= m.start < END for m in related)
 
     # The served media is silent in the range, and only there; the duration is unchanged.
@@ -113,3 +115,25 @@ def test_a_correction_outside_the_range_survives_a_takedown(demo_data_dir, confi
                  keep_original=False, embedder=embedder)
     kept = store.get_segments(db, RELATIONAL_ID)[1]
     assert kept.text == "My name is Maya Torres of Riverside." and kept.machine_text == machine
+
+
+def test_a_correction_saved_while_a_takedown_reindexes_is_kept_and_indexed(demo_data_dir, config, db, embedder):
+    """Another staff member corrects a line outside the range while the takedown is embedding:
+    the takedown starts again from their transcript instead of writing over it."""
+    from archive.store import connect
+    from ingest.corrections import correct_segment
+
+    fixed = "My name is Maya Torres of Zanzibar Riverside."
+
+    def correct_meanwhile():
+        other = connect(config.db_path)
+        correct_segment(other, RELATIONAL_ID, 1, fixed, embedder)
+        other.close()
+
+    redact_range(db, config, RELATIONAL_ID, START, END, reason="", user_email="x@example.org",
+                 keep_original=False, embedder=MeddlingEmbedder(embedder, correct_meanwhile))
+    segments = store.get_segments(db, RELATIONAL_ID)
+    assert segments[1].text == fixed and segments[1].edited
+    assert not any(REMOVED in s.text for s in segments)
+    found = Searcher(embedder).search(db, "Zanzibar")
+    assert found.results and found.results[0].recording_id == RELATIONAL_ID

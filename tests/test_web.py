@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +19,8 @@ from archive.store import connect
 from archive.store import recordings as store
 from archive.timecode import clock, link_time, parse_timecode
 from ingest.pipeline import RecordingMeta, ingest_file
+
+from .helpers import free_port
 
 
 @pytest.fixture
@@ -280,3 +291,68 @@ def test_a_real_http_range_request_in_the_middle_of_the_media(live_server, demo_
     assert response.getheader("Content-Range") == f"bytes {middle}-{middle + 65535}/{len(data)}"
     assert response.getheader("Accept-Ranges") == "bytes" and response.getheader("Content-Type") == "audio/mp4"
     assert body == data[middle : middle + 65536]
+
+
+# -- archive serve -----------------------------------------------------------------------------
+
+def _serve(data_dir, port, *args):
+    env = {**os.environ, "ARCHIVE_DATA_DIR": str(data_dir)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "archive", "serve", "--port", str(port), *args],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def test_a_busy_port_is_one_line_saying_how_to_choose_another(data_dir):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = _serve(data_dir, port, "--no-worker")
+        _, err = server.communicate(timeout=60)
+    assert server.returncode == 2
+    assert err.strip().splitlines()[-1] == (
+        f"Error: port {port} on 127.0.0.1 is taken (is the archive already running?); "
+        f"choose another: archive serve --port {port + 1}, or make run PORT={port + 1}"
+    )
+    assert "Traceback" not in err and "Talk Archive at" not in err
+
+
+def test_serve_loads_the_model_before_it_listens_and_runs_its_worker_at_lower_priority(demo_data_dir):
+    port = free_port()
+    server = _serve(demo_data_dir, port)
+    try:
+        lines = []
+        while not (lines and lines[-1].startswith("Talk Archive at")):
+            line = server.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        assert any(line.startswith("search model: loaded in") for line in lines), lines
+        # The model is in memory already: the first search is answered like any other.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/search?q=follow+up", timeout=30) as response:
+            assert json.load(response)["results"]
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        assert len(children) == 1
+        worker = int(children[0])
+        assert "worker" in Path(f"/proc/{worker}/cmdline").read_text()
+        assert os.getpriority(os.PRIO_PROCESS, worker) == os.getpriority(os.PRIO_PROCESS, server.pid) + 10
+        server.send_signal(signal.SIGKILL)  # killed outright: the worker must not be left behind
+        server.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+            _reap(worker)
+        assert not Path(f"/proc/{worker}").exists()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        server.stderr.close()
+
+
+def _reap(pid: int) -> None:
+    """An orphan is reaped by init, not us; a zombie of ours would keep its /proc entry."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta, timezone
 from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from archive.errors import UserError
+
 from .models import ROLES
 from .recordings import utc_now
 
@@ -25,7 +27,7 @@ TOKEN_PREFIX = "ta_"
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
-class AccountError(ValueError):
+class AccountError(UserError):
     """A request about accounts that cannot be met; the message is for the person who asked."""
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from archive.config import Config
+from archive.errors import UserError
 
 from .connection import connect
 from .recordings import utc_now
@@ -27,7 +28,7 @@ DATABASE = "archive.db"
 FORMAT = 1
 
 
-class BackupError(ValueError):
+class BackupError(UserError):
     """A backup or restore that cannot be done; the message is for the person who asked."""
 
 

@@ -43,3 +43,19 @@ def write_transaction(db: sqlite_utils.Database):
         raise
     else:
         db.conn.commit()
+
+
+@contextmanager
+def read_transaction(db: sqlite_utils.Database):
+    """Reads that see one moment of the database, whatever other processes write meanwhile (WAL).
+
+    Inside a transaction already (the caller's), it simply runs there.
+    """
+    if db.conn.in_transaction:
+        yield db
+        return
+    db.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        db.conn.rollback()  # nothing was written; ending the read releases the snapshot

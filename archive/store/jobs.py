@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Any
-
 from sqlite_utils import Database
 
-from .models import Job, Segment
+from .models import Job, JobParams, Segment
 from .recordings import utc_now
 
 STATES = ("queued", "running", "done", "failed")
@@ -27,7 +25,7 @@ def _job_from_row(row: dict) -> Job:
         error=row["error"],
         recording_id=row["recording_id"],
         source_path=row["source_path"] or "",
-        params=json.loads(row["params"] or "{}"),
+        params=JobParams.from_dict(json.loads(row["params"] or "{}")),
         attempts=row["attempts"] or 0,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
@@ -37,7 +35,7 @@ def _job_from_row(row: dict) -> Job:
     )
 
 
-def create_job(db: Database, title: str, source_path: str, params: dict[str, Any]) -> int:
+def create_job(db: Database, title: str, source_path: str, params: JobParams) -> int:
     now = utc_now()
     with db.atomic():
         return db["jobs"].insert(
@@ -46,7 +44,7 @@ def create_job(db: Database, title: str, source_path: str, params: dict[str, Any
                 "state": "queued",
                 "percent": 0.0,
                 "source_path": source_path,
-                "params": json.dumps(params),
+                "params": json.dumps(params.to_dict()),
                 "created_at": now,
                 "updated_at": now,
             }
@@ -101,20 +99,43 @@ def beat(db: Database, job_id: int, worker: str, percent: float | None = None) -
             )
 
 
-def finish_job(db: Database, job_id: int, recording_id: int) -> None:
+def finish_job(db: Database, job_id: int, worker: str, recording_id: int) -> bool:
+    """Mark the job done with its recording, if ``worker`` still holds it.
+
+    False when it does not: its lease ran out and another worker took the job over (that one
+    finds the recording already in the archive and finishes the job itself).
+    """
     with db.atomic():
-        db.execute("DELETE FROM job_segments WHERE job_id = ?", [job_id])
-        db.execute(
-            "UPDATE jobs SET state = 'done', percent = 100, recording_id = ?, error = NULL, updated_at = ? WHERE id = ?",
-            [recording_id, utc_now(), job_id],
+        cursor = db.execute(
+            """UPDATE jobs SET state = 'done', percent = 100, recording_id = ?, error = NULL, updated_at = ?
+               WHERE id = ? AND worker = ? AND state = 'running'""",
+            [recording_id, utc_now(), job_id, worker],
         )
+        if cursor.rowcount:
+            db.execute("DELETE FROM job_segments WHERE job_id = ?", [job_id])
+    return cursor.rowcount > 0
 
 
-def fail_job(db: Database, job_id: int, error: str) -> None:
+def fail_job(db: Database, job_id: int, worker: str, error: str) -> bool:
+    """Mark the job failed with ``error`` (shown to staff), if ``worker`` still holds it."""
     with db.atomic():
-        db.execute(
-            "UPDATE jobs SET state = 'failed', error = ?, updated_at = ? WHERE id = ?", [error, utc_now(), job_id]
+        cursor = db.execute(
+            "UPDATE jobs SET state = 'failed', error = ?, updated_at = ? WHERE id = ? AND worker = ? AND state = 'running'",
+            [error, utc_now(), job_id, worker],
         )
+    return cursor.rowcount > 0
+
+
+def hand_over(db: Database, job_id: int, from_worker: str, to_worker: str) -> bool:
+    """Pass a running job from one worker to another (a remote worker's transcript, indexed by the server)."""
+    now = utc_now()
+    with db.atomic():
+        cursor = db.execute(
+            """UPDATE jobs SET worker = ?, heartbeat_at = ?, updated_at = ?
+               WHERE id = ? AND worker = ? AND state = 'running'""",
+            [to_worker, now, now, job_id, from_worker],
+        )
+    return cursor.rowcount > 0
 
 
 def requeue_job(db: Database, job_id: int) -> bool:

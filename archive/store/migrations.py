@@ -195,3 +195,16 @@ def m005_resume(db: Database) -> None:
         foreign_keys=[("job_id", "jobs", "id")],
     )
     db["jobs"].add_column("resumed_from", float)  # seconds into the talk the last attempt started at
+
+
+@migrations()
+def m006_index_changes(db: Database) -> None:
+    # Which recording's vectors changed at each generation: processes holding vectors in memory
+    # reload just those recordings (search.vectors). A counter alone could not tell a rewritten
+    # talk whose passage ids were reused, nor a database file replaced by another.
+    db["index_changes"].create(
+        {"generation": int, "recording_id": int, "token": str},
+        pk="generation",
+        not_null={"recording_id", "token"},
+    )
+    db.execute("DELETE FROM archive_meta WHERE key = 'index_generation'")

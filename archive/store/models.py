@@ -1,9 +1,12 @@
-"""Dataclasses that carry archive records between layers."""
+"""Dataclasses that carry archive records between layers, and the one check of a talk's details."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from datetime import date as Date
+from typing import Any, Mapping
+
+from archive.errors import UserError
 
 # Who may see a recording, most open first. New recordings are drafts ("staff") until published.
 VISIBILITIES = ("public", "members", "staff")
@@ -19,9 +22,41 @@ def visible_to(role: str | None) -> tuple[str, ...]:
     return ("public",)
 
 
+class MetadataError(UserError):
+    """A talk's details that cannot be stored as given (a bad date, an unknown visibility)."""
+
+
+MAX_TITLE_CHARS = 300
+
+
+def parse_date(value: str | None, name: str = "date") -> str | None:
+    """``YYYY-MM-DD`` (or None for nothing given); anything else is a MetadataError naming ``name``."""
+    if value is None or not str(value).strip():
+        return None
+    try:
+        return Date.fromisoformat(str(value).strip()).isoformat()
+    except ValueError:
+        raise MetadataError(f"{name} must be a date in the form YYYY-MM-DD, not {str(value)[:40]!r}") from None
+
+
+def _names(values) -> list[str]:
+    """Names or tags with whitespace collapsed, blanks and repeats (ignoring case) left out, in order."""
+    kept: dict[str, str] = {}
+    for value in values:
+        name = " ".join(str(value).split())
+        if name and name.casefold() not in kept:
+            kept[name.casefold()] = name
+    return list(kept.values())
+
+
+def split_terms(value: str) -> list[str]:
+    """``"Keralty, link worker"`` -> ``["Keralty", "link worker"]``: how forms and the CLI take lists."""
+    return _names(value.split(","))
+
+
 @dataclass
 class RecordingMeta:
-    """What a person tells us about a talk when it is ingested."""
+    """What a person tells us about a talk when it is ingested; ``validated`` is the one check."""
 
     title: str = ""
     speakers: list[str] = field(default_factory=list)
@@ -51,6 +86,38 @@ class RecordingMeta:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
 
+    def validated(self, *, title_required: bool = False) -> "RecordingMeta":
+        """A clean copy (whitespace collapsed, no blank or repeated names, an ISO date); MetadataError if it cannot be."""
+        title = " ".join(self.title.split())[:MAX_TITLE_CHARS]
+        if title_required and not title:
+            raise MetadataError("a talk needs a title")
+        if self.visibility not in VISIBILITIES:
+            raise MetadataError(f"visibility must be one of: {', '.join(VISIBILITIES)}")
+        return replace(
+            self,
+            title=title,
+            speakers=_names(self.speakers),
+            organization=" ".join(self.organization.split()),
+            date=parse_date(self.date),
+            tags=_names(self.tags),
+            description=self.description.strip(),
+            vocab=_names(self.vocab),
+        )
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str], *, title_required: bool = False) -> "RecordingMeta":
+        """The details as a web form or the API sends them (lists comma-separated), validated."""
+        return cls(
+            title=form.get("title", ""),
+            speakers=split_terms(form.get("speakers", "")),
+            organization=form.get("organization", ""),
+            date=form.get("date") or None,
+            tags=split_terms(form.get("tags", "")),
+            description=form.get("description", ""),
+            vocab=split_terms(form.get("vocab", "")),
+            visibility=form.get("visibility", "") or "staff",
+        ).validated(title_required=title_required)
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -60,6 +127,7 @@ class Segment:
     end: float
     text: str
     machine_text: str | None = None  # what Whisper wrote, where staff have corrected ``text``
+    edited_at: str | None = None  # when staff last corrected it
 
     @property
     def edited(self) -> bool:
@@ -120,6 +188,27 @@ class Recording:
 
 
 @dataclass
+class JobParams:
+    """What a queued ingest needs besides its file: the talk's details and how to treat the file."""
+
+    meta: RecordingMeta
+    original_filename: str = ""  # the uploader's name for the file, when its path is a generated one
+    delete_source: bool = False  # the file is the archive's own upload: move it in, never copy it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"meta": self.meta.to_dict(), "original_filename": self.original_filename,
+                "delete_source": self.delete_source}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "JobParams":
+        return cls(
+            meta=RecordingMeta.from_dict(data.get("meta") or {}),
+            original_filename=str(data.get("original_filename") or ""),
+            delete_source=bool(data.get("delete_source")),
+        )
+
+
+@dataclass
 class Job:
     id: int
     title: str
@@ -128,13 +217,18 @@ class Job:
     error: str | None
     recording_id: int | None
     source_path: str
-    params: dict[str, Any]
+    params: JobParams
     attempts: int
     created_at: str
     updated_at: str
     heartbeat_at: str | None
     worker: str | None
     resumed_from: float | None = None  # seconds already transcribed when the last attempt began
+
+    @property
+    def file_name(self) -> str:
+        """The file as the person who queued it knows it (never the server's generated name for an upload)."""
+        return self.params.original_filename or self.source_path.rsplit("/", 1)[-1]
 
     def summary(self) -> dict[str, Any]:
         return {

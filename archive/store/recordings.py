@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Iterable
 
 from sqlite_utils import Database
 
-from .models import VISIBILITIES, Recording, RecordingMeta, Segment
+from .models import VISIBILITIES, Recording, RecordingMeta, Segment, parse_date
 
 
 def utc_now() -> str:
@@ -75,25 +75,30 @@ def insert_recording(
     return recording_id
 
 
-def insert_segments(db: Database, recording_id: int, segments: Iterable[Segment]) -> int:
-    """Store a recording's segments in order; returns how many."""
+def replace_segments(db: Database, recording_id: int, segments: Iterable[Segment]) -> int:
+    """Make ``segments`` the recording's transcript, in order (corrections and what Whisper wrote
+    beside them kept as the segments say); returns how many. Call inside the transaction that
+    also re-indexes the recording."""
     rows = [
         {"recording_id": recording_id, "idx": i, "start": s.start, "end": s.end, "text": s.text,
-         "machine_text": s.machine_text}
+         "machine_text": s.machine_text, "edited_at": s.edited_at}
         for i, s in enumerate(segments)
     ]
+    db.execute("DELETE FROM segments WHERE recording_id = ?", [recording_id])
     db["segments"].insert_all(rows)
     return len(rows)
 
 
-def _recording_from_row(db: Database, row: dict) -> Recording:
-    speakers = [
-        r[0]
-        for r in db.execute(
-            "SELECT name FROM recording_speakers WHERE recording_id = ? ORDER BY position", [row["id"]]
-        )
-    ]
-    tags = [r[0] for r in db.execute("SELECT tag FROM recording_tags WHERE recording_id = ? ORDER BY tag", [row["id"]])]
+def _recording_from_row(db: Database, row: dict, speakers: list[str] | None = None, tags: list[str] | None = None) -> Recording:
+    if speakers is None:
+        speakers = [
+            r[0]
+            for r in db.execute(
+                "SELECT name FROM recording_speakers WHERE recording_id = ? ORDER BY position", [row["id"]]
+            )
+        ]
+    if tags is None:
+        tags = [r[0] for r in db.execute("SELECT tag FROM recording_tags WHERE recording_id = ? ORDER BY tag", [row["id"]])]
     return Recording(
         id=row["id"],
         slug=row["slug"],
@@ -122,6 +127,28 @@ def _one(db: Database, where: str, params: list) -> Recording | None:
     return _recording_from_row(db, rows[0]) if rows else None
 
 
+def get_recordings(db: Database, ids: Iterable[int]) -> dict[int, Recording]:
+    """The recordings with these ids (those that exist), read in three queries whatever their number."""
+    wanted = json.dumps(sorted(set(ids)))
+    in_wanted = "IN (SELECT value FROM json_each(?))"
+    speakers: dict[int, list[str]] = {}
+    for rid, name in db.execute(
+        f"SELECT recording_id, name FROM recording_speakers WHERE recording_id {in_wanted} ORDER BY recording_id, position",
+        [wanted],
+    ):
+        speakers.setdefault(rid, []).append(name)
+    tags: dict[int, list[str]] = {}
+    for rid, tag in db.execute(
+        f"SELECT recording_id, tag FROM recording_tags WHERE recording_id {in_wanted} ORDER BY recording_id, tag",
+        [wanted],
+    ):
+        tags.setdefault(rid, []).append(tag)
+    return {
+        row["id"]: _recording_from_row(db, row, speakers.get(row["id"], []), tags.get(row["id"], []))
+        for row in db["recordings"].rows_where(f"id {in_wanted}", [wanted])
+    }
+
+
 def get_recording(db: Database, recording_id: int) -> Recording | None:
     return _one(db, "id = ?", [recording_id])
 
@@ -144,18 +171,79 @@ def get_recording_by_hash(db: Database, media_hash: str) -> Recording | None:
     return _one(db, "media_hash = ?", [media_hash])
 
 
-def _visible(levels: tuple[str, ...] | None, column: str = "visibility") -> tuple[str, list]:
-    """A WHERE clause for recordings at one of ``levels`` (None: all of them)."""
-    if levels is None:
-        return "1", []
-    return f"{column} IN (SELECT value FROM json_each(?))", [json.dumps(list(levels))]
+@dataclass
+class RecordingFilter:
+    """Which talks someone wants (speaker, organisation, tag, date range) and may see (visibility).
+
+    The one place the archive turns such a choice into SQL: listings, search and related moments use it.
+    """
+
+    speaker: str = ""
+    organization: str = ""
+    tag: str = ""
+    since: str | None = None
+    until: str | None = None
+    # The visibility levels the asker may see; None: every recording (the operator's CLI).
+    visibility: tuple[str, ...] | None = None
+
+    def active(self) -> bool:
+        """Whether the asker chose any filter (visibility is not theirs to choose)."""
+        return any([self.speaker.strip(), self.organization.strip(), self.tag.strip(), self.since, self.until])
+
+    def restricts(self) -> bool:
+        return self.active() or self.visibility is not None
+
+    def sql(self, alias: str = "recordings") -> tuple[str, list]:
+        """A WHERE clause (on ``alias``) for the ready recordings that pass; MetadataError for a bad date.
+
+        Names match case-insensitively and in part; the tag matches whole.
+        """
+        where, params = [f"{alias}.status = 'ready'"], []
+        if self.visibility is not None:
+            where.append(f"{alias}.visibility IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(list(self.visibility)))
+        if self.speaker.strip():
+            where.append(
+                f"{alias}.id IN (SELECT recording_id FROM recording_speakers "
+                "WHERE name LIKE ? ESCAPE '\\' COLLATE NOCASE)"
+            )
+            params.append(f"%{_like(self.speaker.strip())}%")
+        if self.organization.strip():
+            where.append(f"{alias}.organization LIKE ? ESCAPE '\\' COLLATE NOCASE")
+            params.append(f"%{_like(self.organization.strip())}%")
+        if self.tag.strip():
+            where.append(f"{alias}.id IN (SELECT recording_id FROM recording_tags WHERE tag = ? COLLATE NOCASE)")
+            params.append(self.tag.strip())
+        since, until = parse_date(self.since, "since"), parse_date(self.until, "until")
+        if since:
+            where.append(f"{alias}.date >= ?")
+            params.append(since)
+        if until:
+            where.append(f"{alias}.date <= ?")
+            params.append(until)
+        return " AND ".join(where), params
 
 
-def list_recordings(db: Database, visible: tuple[str, ...] | None = None) -> list[Recording]:
-    """Recordings at one of the ``visible`` levels (None: all), newest talk first."""
-    where, params = _visible(visible)
-    rows = db["recordings"].rows_where(where, params, order_by="coalesce(date, '') DESC, id DESC")
-    return [_recording_from_row(db, row) for row in rows]
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def visible_only(visibility: tuple[str, ...] | None) -> RecordingFilter:
+    return RecordingFilter(visibility=visibility)
+
+
+def matching_ids(db: Database, wanted: RecordingFilter) -> list[int]:
+    """Ids of the ready recordings that pass ``wanted``."""
+    where, params = wanted.sql()
+    return [r[0] for r in db.execute(f"SELECT id FROM recordings WHERE {where} ORDER BY id", params)]
+
+
+def list_recordings(db: Database, wanted: RecordingFilter | None = None) -> list[Recording]:
+    """The recordings that pass ``wanted`` (None: all of them, whatever their state), newest talk first."""
+    where, params = wanted.sql() if wanted else ("1", [])
+    rows = list(db["recordings"].rows_where(where, params, order_by="coalesce(date, '') DESC, id DESC"))
+    found = get_recordings(db, [row["id"] for row in rows])
+    return [found[row["id"]] for row in rows]
 
 
 def set_visibility(db: Database, recording_id: int, visibility: str) -> bool:
@@ -169,31 +257,26 @@ def set_visibility(db: Database, recording_id: int, visibility: str) -> bool:
 
 def get_segments(db: Database, recording_id: int) -> list[Segment]:
     return [
-        Segment(start=r[0], end=r[1], text=r[2], machine_text=r[3])
-        for r in db.execute(
-            'SELECT start, "end", text, machine_text FROM segments WHERE recording_id = ? ORDER BY idx',
+        Segment(*row)
+        for row in db.execute(
+            'SELECT start, "end", text, machine_text, edited_at FROM segments WHERE recording_id = ? ORDER BY idx',
             [recording_id],
         )
     ]
 
 
-def set_segment_text(db: Database, recording_id: int, idx: int, text: str | None) -> None:
-    """Correct one segment's text, keeping what Whisper wrote; ``None`` reverts to it.
-
-    Call inside the transaction that also re-indexes the recording.
-    """
-    row = db.execute(
-        "SELECT text, machine_text FROM segments WHERE recording_id = ? AND idx = ?", [recording_id, idx]
-    ).fetchone()
-    if row is None:
-        raise KeyError(idx)
-    machine = row[1] if row[1] is not None else row[0]
+def with_text(segment: Segment, text: str | None) -> Segment:
+    """``segment`` corrected to ``text``, keeping what Whisper wrote beside it; ``None`` reverts to that."""
+    machine = segment.machine_text if segment.edited else segment.text
     new_text = machine if text is None else text
-    edited = new_text != machine
-    db.execute(
-        "UPDATE segments SET text = ?, machine_text = ?, edited_at = ? WHERE recording_id = ? AND idx = ?",
-        [new_text, machine if edited else None, utc_now() if edited else None, recording_id, idx],
-    )
+    if new_text == machine:
+        return replace(segment, text=machine, machine_text=None, edited_at=None)
+    return replace(segment, text=new_text, machine_text=machine, edited_at=utc_now())
+
+
+def set_media_path(db: Database, recording_id: int, media_path: str) -> None:
+    """Point a recording at another stored file (a takedown's silenced copy). Call inside a transaction."""
+    db.execute("UPDATE recordings SET media_path = ? WHERE id = ?", [media_path, recording_id])
 
 
 def update_recording_meta(db: Database, recording_id: int, meta: RecordingMeta) -> None:
@@ -225,7 +308,7 @@ def talks_like(
     db: Database, recording: Recording, limit: int = 6, visible: tuple[str, ...] | None = None
 ) -> list[Recording]:
     """Other talks (at the ``visible`` levels) by one of this talk's speakers or from its organisation."""
-    where, params = _visible(visible)
+    where, params = visible_only(visible).sql()
     rows = db.execute(
         f"""SELECT id FROM recordings
            WHERE id != ? AND {where} AND (
@@ -235,12 +318,13 @@ def talks_like(
            ORDER BY coalesce(date, '') DESC, id DESC LIMIT ?""",
         [recording.id, *params, recording.organization, json.dumps(recording.speakers), limit],
     ).fetchall()
-    return [get_recording(db, r[0]) for r in rows]
+    found = get_recordings(db, [r[0] for r in rows])
+    return [found[r[0]] for r in rows]
 
 
 def facets(db: Database, visible: tuple[str, ...] | None = None) -> dict[str, list[str]]:
     """The speakers, organisations and tags of the ``visible`` recordings, for the filters' suggestions."""
-    where, params = _visible(visible, "r.visibility")
+    where, params = visible_only(visible).sql("r")
     return {
         "speakers": [
             r[0]

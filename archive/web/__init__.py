@@ -7,29 +7,40 @@ from typing import Any, Mapping
 
 from flask import Flask, current_app, g, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import IntegerConverter
 
 from archive.config import Config, load_config
+from archive.errors import UserError
+from archive.services import Services
 from archive.store import connect
 from archive.timecode import clock, link_time
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+HERE = Path(__file__).resolve().parent
 
 
-def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config | None = None) -> Flask:
+def _assets(name: str) -> str:
+    """``templates`` or ``static``: inside the installed package (a wheel puts them there, see
+    pyproject.toml), or at the top of the checkout an editable install runs from."""
+    packaged = HERE / name
+    return str(packaged if packaged.is_dir() else HERE.parent.parent / name)
+
+
+def create_app(
+    test_config: Mapping[str, Any] | None = None, *, config: Config | None = None, services: Services | None = None
+) -> Flask:
     """Build the web app: defaults, then ``ARCHIVE_*`` variables, then ``test_config`` overrides.
 
     ``test_config`` may hold archive settings by field name (``data_dir``) and Flask
-    settings in capitals (``TESTING``). ``config`` passes a ready-made Config (the CLI's).
+    settings in capitals (``TESTING``). ``config`` passes a ready-made Config (the CLI's), and
+    ``services`` the models and queue already built for it (``archive serve`` warms them first).
     """
-    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app = Flask(__name__, template_folder=_assets("templates"), static_folder=_assets("static"))
     app.url_map.converters["id"] = RowIdConverter
-    archive_config = config or load_config(test_config)
+    archive_config = services.config if services else (config or load_config(test_config))
     app.config["MAX_CONTENT_LENGTH"] = archive_config.max_upload_bytes
     app.config.update(archive_config.extra)
     app.config["ARCHIVE"] = archive_config
-
-    from search.engine import Searcher
 
     from . import api, auth, pages, staff, workers
     from .uploads import UploadRequest
@@ -38,7 +49,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config |
     connect(archive_config.db_path).close()  # migrations run here, once, not on every request
     auth.init_app(app, archive_config)
 
-    app.extensions["searcher"] = Searcher.from_config(archive_config)  # the model loads on the first query
+    app.extensions["services"] = services or Services(archive_config)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
@@ -46,10 +57,10 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config |
     app.register_blueprint(workers.bp)
     app.teardown_appcontext(_close_db)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(UserError, _user_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.jinja_env.filters["clock"] = _clock
     app.jinja_env.filters["link_time"] = link_time
-    app.jinja_env.filters["groupby_recording"] = _groupby_recording
     return app
 
 
@@ -64,17 +75,6 @@ def _clock(seconds: float) -> str:
     return clock(seconds or 0.0, always_hours=False)
 
 
-def _groupby_recording(moments) -> list[list]:
-    """Consecutive moments of one recording as one group (search results arrive grouped)."""
-    groups: list[list] = []
-    for moment in moments:
-        if groups and groups[-1][0].recording_id == moment.recording_id:
-            groups[-1].append(moment)
-        else:
-            groups.append([moment])
-    return groups
-
-
 def _close_db(exc: BaseException | None) -> None:
     db = g.pop("db", None)
     if db is not None:
@@ -85,16 +85,27 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+def _error_response(code: int, title: str, message: str):
+    if _wants_json():
+        response = jsonify({"error": message, "status": code})
+    else:
+        response = make_response(render_template("error.html", code=code, title=title, message=message))
+    response.status_code = code
+    return response
+
+
+def _user_error(exc: UserError):
+    """What the person asked for and the archive refused: their message, as a page or JSON."""
+    message = str(exc) if _wants_json() else exc.sentence()
+    return _error_response(exc.status, HTTP_STATUS_CODES.get(exc.status, "Error"), message)
+
+
 def _http_error(exc: HTTPException):
     message = exc.description
     if exc.code == 413:  # werkzeug's own words say nothing of files or limits
         limit = current_app.config["ARCHIVE"].max_upload_mb
         message = f"That file is larger than the archive accepts ({limit:,} MB). Ask an admin to raise ARCHIVE_MAX_UPLOAD_MB."
-    if _wants_json():
-        response = jsonify({"error": message, "status": exc.code})
-    else:
-        response = make_response(render_template("error.html", code=exc.code, title=exc.name, message=message))
-    response.status_code = exc.code
+    response = _error_response(exc.code, exc.name, message)
     # Keep what the error itself says in headers: Content-Range on a 416, Allow on a 405.
     for name, value in exc.get_headers():
         if name.lower() != "content-type":
@@ -104,7 +115,4 @@ def _http_error(exc: HTTPException):
 
 def _unexpected_error(exc: Exception):
     current_app.logger.exception("unhandled error on %s", request.path)
-    message = "Something went wrong on our side. The error has been logged."
-    if _wants_json():
-        return jsonify({"error": message, "status": 500}), 500
-    return render_template("error.html", code=500, title="Server error", message=message), 500
+    return _error_response(500, "Server error", "Something went wrong on our side. The error has been logged.")

@@ -8,15 +8,13 @@ from flask import Blueprint, abort, jsonify, request, url_for
 
 from archive.store import jobs as job_store
 from archive.store import recordings as store
+from archive.store.models import RecordingMeta
 from archive.store.searches import log_search
-from ingest.media import MediaError
-from ingest.pipeline import IngestError
-from search.engine import SearchError
 
 from .auth import staff_only, visible_levels, visible_or_404
 from .db import get_db
 from .search import run_search, searcher
-from .staff import meta_from_form, submit_upload
+from .staff import submit_upload
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -27,7 +25,8 @@ def visible_recording(recording_id: int):
 
 @bp.get("/recordings")
 def recordings():
-    return jsonify({"recordings": [r.summary() for r in store.list_recordings(get_db(), visible_levels())]})
+    visible = store.list_recordings(get_db(), store.visible_only(visible_levels()))
+    return jsonify({"recordings": [r.summary() for r in visible]})
 
 
 @bp.get("/recordings/<id:recording_id>")
@@ -49,13 +48,7 @@ def recording(recording_id: int):
 @staff_only
 def upload():
     """Upload a recording (multipart: ``media`` plus the form's metadata fields); returns its job (202)."""
-    try:
-        meta = meta_from_form(request.form, title_required=False)
-        job = submit_upload(request.files.get("media"), meta)
-    except MediaError as exc:
-        abort(400, exc.reason)
-    except IngestError as exc:
-        abort(400, str(exc))
+    job = submit_upload(request.files.get("media"), RecordingMeta.from_form(request.form))
     response = jsonify(job_json(job))
     response.status_code = 202
     response.headers["Location"] = url_for("api.job", job_id=job.id)
@@ -84,10 +77,7 @@ def job(job_id: int):
 @bp.get("/search")
 def search():
     """Moments answering ``q``: ``{"query", "results": [...], "weak_results": [...]}``."""
-    try:
-        response = run_search(request.args)
-    except SearchError as exc:
-        abort(400, str(exc))
+    response = run_search(request.args)
     log_search(get_db(), response.query, len(response.results))
     return jsonify(response.to_dict())
 

@@ -6,11 +6,11 @@ import mimetypes
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, send_file, url_for
 
+from archive.errors import UserError
 from archive.export import export
 from archive.store import recordings as store
 from archive.store.searches import log_search
 from archive.timecode import parse_timecode
-from search.engine import SearchError, recordings_matching
 
 from .auth import visible_levels, visible_or_404
 from .db import get_db
@@ -35,14 +35,10 @@ def index():
     """The search box, the filters and the latest talks (only the matching ones when filters are set)."""
     db = get_db()
     filters = filters_from(request.args)
-    recordings, error = store.list_recordings(db, visible_levels()), None
-    if filters.active():
-        try:
-            wanted = set(recordings_matching(db, filters).tolist())
-        except SearchError as exc:
-            error = str(exc)
-        else:
-            recordings = [r for r in recordings if r.id in wanted]
+    try:
+        recordings, error = store.list_recordings(db, filters), None
+    except UserError as exc:  # a date that is not one: say so beside the filters
+        recordings, error = store.list_recordings(db, store.visible_only(visible_levels())), exc.sentence()
     return render_template(
         "index.html", recordings=recordings, filters=filters, facets=store.facets(db, visible_levels()), error=error
     ), (400 if error else 200)
@@ -61,14 +57,10 @@ def search():
     context = {"query": query, "filters": filters, "facets": facets, "response": None, "error": None}
     try:
         response = run_search(request.args)
-    except SearchError as exc:
-        return render_template("search.html", **{**context, "error": str(exc)}), 400
+    except UserError as exc:  # shown beside the search form, which keeps what was typed
+        return render_template("search.html", **{**context, "error": exc.sentence()}), exc.status
     log_search(db, response.query, len(response.results))
-    ids = {m.recording_id for m in response.results + response.weak_results}
-    recordings = {rid: store.get_recording(db, rid) for rid in ids}
-    return render_template(
-        "search.html", **{**context, "query": response.query, "response": response, "recordings": recordings}
-    )
+    return render_template("search.html", **{**context, "query": response.query, "response": response})
 
 
 def visible_recording(slug: str):

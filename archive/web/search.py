@@ -6,18 +6,25 @@ from typing import Mapping
 
 from flask import current_app
 
-from search.engine import Searcher, SearchError, SearchFilters, SearchResponse
+from archive.services import Services
+from archive.store.recordings import RecordingFilter
+from search.engine import Searcher, SearchError, SearchResponse
 
 from .auth import visible_levels
 from .db import get_db
 
 
+def services() -> Services:
+    return current_app.extensions["services"]
+
+
 def searcher() -> Searcher:
-    return current_app.extensions["searcher"]
+    return services().searcher
 
 
-def filters_from(args: Mapping[str, str]) -> SearchFilters:
-    return SearchFilters(
+def filters_from(args: Mapping[str, str]) -> RecordingFilter:
+    """The filters a request chose, limited to the talks the asker may see."""
+    return RecordingFilter(
         speaker=args.get("speaker", ""),
         organization=args.get("org", ""),
         tag=args.get("tag", ""),

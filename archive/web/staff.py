@@ -6,8 +6,6 @@ shell over ``ingest`` and ``archive.store``.
 
 from __future__ import annotations
 
-from typing import Mapping
-
 from flask import (
     Blueprint,
     abort,
@@ -20,60 +18,26 @@ from flask import (
     url_for,
 )
 
+from archive.errors import UserError
 from archive.store import jobs as job_store
 from archive.store import recordings as store
 from archive.store.models import VISIBILITIES, RecordingMeta
 from archive.timecode import parse_timecode
-from ingest.corrections import CorrectionError, correct_segment, revert_segment
-from ingest.media import MediaError
-from ingest.pipeline import IngestError, normalize_date
+from ingest.corrections import correct_segment, revert_segment
+from ingest.pipeline import IngestError
 
 from .auth import require_staff
 from .db import get_db
-from .search import searcher
+from .search import searcher, services
 from .uploads import keep_upload, original_name
 
 bp = Blueprint("staff", __name__)
 bp.before_request(require_staff)
 
 
-def job_queue():
-    """This app's job queue (made on first use: the web app needs no queue to show talks)."""
-    from ingest.queue import JobQueue
-
-    queue = current_app.extensions.get("job_queue")
-    if queue is None:
-        queue = current_app.extensions["job_queue"] = JobQueue(current_app.config["ARCHIVE"])
-    return queue
-
-
 def _talk(slug: str):
     """Staff see every talk, drafts included; a slug that names none is a 404."""
     return store.get_recording_by_slug(get_db(), slug) or abort(404, "There is no talk at this address.")
-
-
-def _terms(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
-def meta_from_form(form: Mapping[str, str], *, title_required: bool) -> RecordingMeta:
-    """The talk's metadata from a form; IngestError says what is wrong with it."""
-    title = " ".join(form.get("title", "").split())
-    if title_required and not title:
-        raise IngestError("a talk needs a title")
-    visibility = form.get("visibility", "") or "staff"
-    if visibility not in VISIBILITIES:
-        raise IngestError(f"visibility must be one of: {', '.join(VISIBILITIES)}")
-    return RecordingMeta(
-        title=title[:300],
-        speakers=_terms(form.get("speakers", "")),
-        organization=form.get("organization", "").strip(),
-        date=normalize_date(form.get("date", "").strip() or None),
-        tags=_terms(form.get("tags", "")),
-        description=form.get("description", "").strip(),
-        vocab=_terms(form.get("vocab", "")),
-        visibility=visibility,
-    )
 
 
 def submit_upload(storage, meta: RecordingMeta):
@@ -82,7 +46,7 @@ def submit_upload(storage, meta: RecordingMeta):
         raise IngestError("choose a recording (an audio or video file) to upload")
     path = keep_upload(storage, current_app.config["ARCHIVE"].uploads_dir)
     try:
-        return job_queue().submit(path, meta, delete_source=True, original_filename=original_name(storage))
+        return services().queue.submit(path, meta, delete_source=True, original_filename=original_name(storage))
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -96,22 +60,11 @@ def upload():
     """The upload form; a good file becomes a queued job and the browser goes to its page."""
     if request.method == "GET":
         return render_template("upload.html", form={}, error=None)
-    storage = request.files.get("media")
     try:
-        job = submit_upload(storage, meta_from_form(request.form, title_required=False))
-    except MediaError as exc:
-        return _upload_failed(exc.about(original_name(storage)))  # starts with the file's own name
-    except IngestError as exc:
-        return _upload_failed(_sentence(str(exc)))
+        job = submit_upload(request.files.get("media"), RecordingMeta.from_form(request.form))
+    except UserError as exc:  # the form again, with what was typed and what was wrong
+        return render_template("upload.html", form=request.form, error=exc.sentence()), exc.status
     return redirect(url_for("staff.job", job_id=job.id), code=303)
-
-
-def _sentence(message: str) -> str:
-    return message[:1].upper() + message[1:]
-
-
-def _upload_failed(message: str):
-    return render_template("upload.html", form=request.form, error=message), 400
 
 
 @bp.get("/jobs")
@@ -130,7 +83,7 @@ def job(job_id: int):
 @bp.post("/jobs/<id:job_id>/retry")
 def retry(job_id: int):
     job_store.get_job(get_db(), job_id) or abort(404, f"There is no job {job_id}.")
-    if not job_queue().retry(job_id):
+    if not services().queue.retry(job_id):
         abort(409, "Only a failed job can be retried.")
     return redirect(url_for("staff.job", job_id=job_id), code=303)
 
@@ -154,9 +107,9 @@ def edit_recording(slug: str):
         }
         return render_template("edit.html", recording=found, form=form, error=None)
     try:
-        meta = meta_from_form(request.form, title_required=True)
-    except IngestError as exc:
-        return render_template("edit.html", recording=found, form=request.form, error=_sentence(str(exc))), 400
+        meta = RecordingMeta.from_form(request.form, title_required=True)
+    except UserError as exc:
+        return render_template("edit.html", recording=found, form=request.form, error=exc.sentence()), exc.status
     store.update_recording_meta(db, found.id, meta)
     return redirect(url_for("pages.recording", slug=slug), code=303)
 
@@ -180,10 +133,7 @@ def correct(recording_id: int, idx: int):
     text = (request.get_json(silent=True) or {}).get("text")
     if not isinstance(text, str):
         abort(400, 'send JSON {"text": "the corrected words"}')
-    try:
-        correction = correct_segment(db, recording_id, idx, text, searcher().embedder)
-    except CorrectionError as exc:
-        abort(400, str(exc))
+    correction = correct_segment(db, recording_id, idx, text, searcher().embedder)
     known = {t.casefold() for t in store.glossary_terms(db)}
     return jsonify(
         {
@@ -198,10 +148,7 @@ def revert(recording_id: int, idx: int):
     """Put back what Whisper wrote for a segment."""
     db = get_db()
     store.get_recording(db, recording_id) or abort(404, f"no recording {recording_id}")
-    try:
-        correction = revert_segment(db, recording_id, idx, searcher().embedder)
-    except CorrectionError as exc:
-        abort(400, str(exc))
+    correction = revert_segment(db, recording_id, idx, searcher().embedder)
     return jsonify({"segment": _segment_json(idx, correction.segment), "new_terms": []})
 
 
@@ -232,7 +179,7 @@ def set_visibility(slug: str):
 @bp.post("/recordings/<slug>/redact")
 def redact(slug: str):
     """Take down a time range at a presenter's request: transcript, index, captions and audio."""
-    from ingest.redaction import RedactionError, redact_range
+    from ingest.redaction import redact_range
 
     from .auth import is_admin
 
@@ -242,18 +189,15 @@ def redact(slug: str):
     if start is None or end is None:
         abort(400, "Write the start and end of the part to remove as 12:34, 1:02:03 or seconds.")
     keep_original = bool(request.form.get("keep_original")) and is_admin()
-    try:
-        redact_range(
-            db,
-            current_app.config["ARCHIVE"],
-            found.id,
-            start,
-            end,
-            reason=request.form.get("reason", "").strip()[:500],
-            user_email=g.user.email,
-            keep_original=keep_original,
-            embedder=searcher().embedder,
-        )
-    except RedactionError as exc:
-        abort(400, _sentence(str(exc)) + ".")
+    redact_range(
+        db,
+        current_app.config["ARCHIVE"],
+        found.id,
+        start,
+        end,
+        reason=request.form.get("reason", "").strip()[:500],
+        user_email=g.user.email,
+        keep_original=keep_original,
+        embedder=searcher().embedder,
+    )
     return redirect(url_for("pages.recording", slug=slug), code=303)

@@ -5,18 +5,16 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, jsonify, request, send_file, url_for
+from flask import Blueprint, abort, jsonify, request, send_file, url_for
 
 from archive.store import jobs as job_store
-from archive.store.models import RecordingMeta, Segment
-from ingest.media import MediaError
-from ingest.pipeline import IngestError, hints_for, ingest_file, media_suffix
+from archive.store.models import Segment
+from ingest.pipeline import hints_for, media_suffix
 from ingest.queue import LEASE_SECONDS
-from ingest.remote import TranscriptFromWorker
 
 from .auth import require_staff
 from .db import get_db
-from .search import searcher
+from .search import services
 
 bp = Blueprint("workers", __name__, url_prefix="/api/jobs")
 bp.before_request(require_staff)
@@ -55,16 +53,14 @@ def claim(job_id: int):
     job = job_store.claim_job(db, job_id, worker, LEASE_SECONDS)
     if job is None:
         abort(409, f"job {job_id} is done, failed, or held by another worker")
-    meta = RecordingMeta.from_dict(job.params["meta"])
-    hints = hints_for(db, meta)
-    name = job.params.get("original_filename") or Path(job.source_path).name
     resume = job_store.saved_progress(db, job_id)
     return jsonify(
         {
             "id": job.id,
             "media_url": url_for("workers.media", job_id=job.id),
-            "suffix": media_suffix(Path(name)),
-            "hints": hints,
+            "name": job.file_name,
+            "suffix": media_suffix(Path(job.file_name)),
+            "hints": hints_for(db, job.params.meta),
             "resume": [{"start": s.start, "end": s.end, "text": s.text} for s in resume],
         }
     )
@@ -95,34 +91,21 @@ def progress(job_id: int):
 
 @bp.post("/<id:job_id>/transcript")
 def transcript(job_id: int):
-    """The finished transcript: the archive checks the media, indexes the talk and ends the job."""
+    """The finished transcript: the archive takes the job over and indexes it (202; follow the job)."""
     body = _body()
     job = _held_job(job_id, body["worker"])
     segments = _segments(body.get("segments"))
     model = str(body.get("model") or "remote")[:100]
-    db = get_db()
-    try:
-        result = ingest_file(
-            db,
-            current_app.config["ARCHIVE"],
-            job.source_path,
-            RecordingMeta.from_dict(job.params["meta"]),
-            transcriber=TranscriptFromWorker(segments, model),
-            embedder=searcher().embedder,
-            original_filename=job.params.get("original_filename") or "",
-        )
-    except (MediaError, IngestError) as exc:
-        job_store.fail_job(db, job_id, str(exc))
-        abort(400, str(exc))
-    job_store.finish_job(db, job_id, result.recording.id)
-    if job.params.get("delete_source"):
-        Path(job.source_path).unlink(missing_ok=True)
-    return jsonify({"recording_url": result.recording.url, "recording_id": result.recording.id})
+    if not services().runner.take_over(job, body["worker"], segments, model):
+        abort(409, f"job {job_id} is not running for {body['worker']}")
+    response = jsonify({"state": "indexing", "job_url": url_for("api.job", job_id=job_id)})
+    response.status_code = 202
+    return response
 
 
 @bp.post("/<id:job_id>/fail")
 def fail(job_id: int):
     body = _body()
     _held_job(job_id, body["worker"])
-    job_store.fail_job(get_db(), job_id, f"remote worker {body['worker']}: {str(body.get('error', ''))[:500]}")
+    job_store.fail_job(get_db(), job_id, body["worker"], f"remote worker {body['worker']}: {str(body.get('error', ''))[:500]}")
     return jsonify({"ok": True})

@@ -1,0 +1,40 @@
+"""The one base for "the person asked for something the archive refuses".
+
+Every layer raises a subclass with a message written for the person who asked; each edge
+translates it once: the CLI prints ``Error: <message>`` and exits 2, the web app answers
+``status`` with a friendly page (or JSON under ``/api/``). Anything else that escapes is a
+bug or the machine's trouble, and is reported as such, never with the exception's text.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Input or a request the archive refuses; ``str(exc)`` is safe to show the person who asked.
+
+    ``status`` is the HTTP status the web app answers with (400 unless a subclass says otherwise).
+    """
+
+    status: int = 400
+
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+    def sentence(self) -> str:
+        """The message as a sentence for a page: a capital first, a full stop last."""
+        message = str(self)
+        return message[:1].upper() + message[1:] + ("" if message.endswith((".", "?", "!")) else ".")
+
+
+class NotFound(UserError):
+    """What was asked for does not exist (or the asker may not know it does)."""
+
+    status = 404
+
+
+class Conflict(UserError):
+    """The request clashes with the archive's state now (a job already finished, an edit meanwhile)."""
+
+    status = 409

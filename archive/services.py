@@ -1,0 +1,60 @@
+"""The archive's services, built once per process from its configuration.
+
+One embedder (the search model), the searcher that holds the vectors in memory, the
+transcriber, and the job queue with its runner: ``create_app`` and the CLI commands make a
+``Services`` and pass it on, so nothing builds a second model or a second queue. Building
+them is cheap; ``warm`` loads the models, which a server and a worker do when they start
+rather than on the first request or job.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+
+from archive.config import Config
+
+
+class Services:
+    def __init__(self, config: Config):
+        self.config = config
+
+    @cached_property
+    def embedder(self):
+        from search.embedder import embedder_for
+
+        return embedder_for(self.config)
+
+    @cached_property
+    def searcher(self):
+        from search.engine import Searcher
+
+        return Searcher(self.embedder)
+
+    @cached_property
+    def transcriber(self):
+        from ingest.transcribe import transcriber_for
+
+        return transcriber_for(self.config)
+
+    @cached_property
+    def runner(self):
+        from ingest.queue import JobRunner
+
+        return JobRunner(self.config, self.embedder, self.transcriber)
+
+    @cached_property
+    def queue(self):
+        from ingest.queue import JobQueue
+
+        return JobQueue(self.config, self.runner)
+
+    def warm(self, *, search: bool = True, transcription: bool = False) -> float:
+        """Load the models now (each once per process); returns the seconds it took."""
+        started = time.perf_counter()
+        if search:
+            self.embedder.load()
+            self.searcher.embed_query("warm up")  # the first encode also builds the model's kernels
+        if transcription:
+            self.transcriber.load()
+        return time.perf_counter() - started
