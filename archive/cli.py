@@ -14,16 +14,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from sqlite_utils.db import sqlite3
 
 from .config import Config, load_config
 from .errors import UserError
-from .export import FORMATS, export
-from .store import connect
-from .store import jobs as job_store
-from .store import recordings as store
+from .export import FORMATS
 from .store.models import ROLES, VISIBILITIES, RecordingMeta, split_terms
 from .timecode import clock
+
+# Commands import the store (SQLite), ingest and search themselves, when they run:
+# `archive --help` loads none of them (tests/test_config.py).
 
 
 class BadInput(click.ClickException):
@@ -57,6 +56,10 @@ def get_config(ctx: click.Context) -> Config:
 
 @contextmanager
 def open_db(config: Config):
+    from sqlite_utils.db import sqlite3
+
+    from .store import connect
+
     try:
         db = connect(config.db_path)
     except (OSError, sqlite3.Error) as exc:
@@ -165,6 +168,8 @@ def _for_each_file(files, action) -> None:
 @click.pass_context
 def list_(ctx, as_json):
     """List the recordings in the archive, newest talk first."""
+    from .store import recordings as store
+
     with open_db(get_config(ctx)) as db:
         recordings = store.list_recordings(db)
     if as_json:
@@ -182,6 +187,9 @@ def list_(ctx, as_json):
 @click.pass_context
 def export_(ctx, recording, fmt):
     """Print a recording's transcript (RECORDING is its id or slug)."""
+    from .export import export
+    from .store import recordings as store
+
     with open_db(get_config(ctx)) as db:
         found = store.find_recording(db, recording)
         if found is None:
@@ -194,6 +202,8 @@ def export_(ctx, recording, fmt):
 @click.pass_context
 def jobs(ctx, as_json):
     """List ingest jobs, newest first."""
+    from .store import jobs as job_store
+
     with open_db(get_config(ctx)) as db:
         found = job_store.list_jobs(db)
     if as_json:
@@ -401,6 +411,8 @@ def reindex(ctx):
     """Rebuild every recording's passages, FTS rows and vectors from its transcript."""
     from search.index import rebuild_fts, reindex_talk
 
+    from .store import recordings as store
+
     from .services import Services
 
     config = get_config(ctx)
@@ -423,6 +435,8 @@ def glossary():
 @glossary.command("list")
 @click.pass_context
 def glossary_list(ctx):
+    from .store import recordings as store
+
     with open_db(get_config(ctx.find_root())) as db:
         for term in store.glossary_terms(db):
             click.echo(term)
@@ -433,6 +447,8 @@ def glossary_list(ctx):
 @click.pass_context
 def glossary_add(ctx, terms):
     """Add terms (each argument may hold several, comma-separated)."""
+    from .store import recordings as store
+
     with open_db(get_config(ctx.find_root())) as db:
         added = store.add_glossary_terms(db, _split_terms(terms))
     click.echo(f"added {len(added)} term(s)" + (f": {', '.join(added)}" if added else ""))
@@ -442,6 +458,8 @@ def glossary_add(ctx, terms):
 @click.argument("term")
 @click.pass_context
 def glossary_remove(ctx, term):
+    from .store import recordings as store
+
     with open_db(get_config(ctx.find_root())) as db:
         if not store.remove_glossary_term(db, term):
             raise BadInput(f"{term!r} is not in the glossary")
@@ -477,6 +495,8 @@ def load_samples(ctx, force):
 @click.pass_context
 def set_visibility(ctx, recording, level):
     """Publish or hide a recording (RECORDING is its id or slug): public, members or staff."""
+    from .store import recordings as store
+
     with open_db(get_config(ctx)) as db:
         found = store.find_recording(db, recording)
         if found is None:

@@ -204,11 +204,17 @@ def test_a_job_runs_from_claim_to_done_with_stand_in_models(config, jfk_copy):
     db.close()
 
 
-def test_a_failed_upload_job_names_the_file_as_uploaded_and_keeps_it_for_a_retry(config, jfk_copy):
-    queue = _runner_queue(config, ScriptedTranscriber([(0.0, 5.0, "hello")]))
+@pytest.fixture
+def upload(config, jfk_copy):
+    """A web upload as the archive keeps it: a generated name in the uploads folder."""
     config.uploads_dir.mkdir(parents=True)
-    upload = config.uploads_dir / "0123abcd.flac"
-    upload.write_bytes(jfk_copy.read_bytes())
+    path = config.uploads_dir / "0123abcd.flac"
+    path.write_bytes(jfk_copy.read_bytes())
+    return path
+
+
+def test_a_failed_upload_job_names_the_file_as_uploaded_and_keeps_it_for_a_retry(config, jfk_copy, upload):
+    queue = _runner_queue(config, ScriptedTranscriber([(0.0, 5.0, "hello")]))
     job = queue.submit(upload, RecordingMeta(title="Upload"), delete_source=True, original_filename="my talk.flac")
     upload.write_bytes(jfk_copy.read_bytes()[:20_000])  # damaged after it was queued
     queue.run_pending()
@@ -223,11 +229,8 @@ def test_a_failed_upload_job_names_the_file_as_uploaded_and_keeps_it_for_a_retry
     db.close()
 
 
-def test_an_upload_is_moved_into_the_archive_not_copied(config, jfk_copy):
+def test_an_upload_is_moved_into_the_archive_not_copied(config, upload):
     queue = _runner_queue(config, ScriptedTranscriber([(0.0, 5.0, "hello")]))
-    config.uploads_dir.mkdir(parents=True)
-    upload = config.uploads_dir / "0123abcd.flac"
-    upload.write_bytes(jfk_copy.read_bytes())
     inode = upload.stat().st_ino
     queue.submit(upload, RecordingMeta(title="Upload"), delete_source=True, original_filename="talk.flac")
     queue.run_pending()

@@ -1,6 +1,17 @@
-"""The SQLite store: the source of truth for recordings, transcripts, passages and jobs."""
+"""The SQLite store: the source of truth for recordings, transcripts, passages and jobs.
 
-from .connection import connect, read_transaction, write_transaction
+The connection helpers load SQLite (through sqlite-utils) only when first used, so code that
+needs just the dataclasses (the CLI's option lists, `archive --help`) starts fast.
+"""
+
 from .models import Job, Passage, Recording, RecordingMeta, Segment
 
 __all__ = ["connect", "read_transaction", "write_transaction", "Job", "Passage", "Recording", "RecordingMeta", "Segment"]
+
+
+def __getattr__(name: str):
+    if name in ("connect", "read_transaction", "write_transaction"):
+        from . import connection
+
+        return getattr(connection, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
