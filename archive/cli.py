@@ -311,16 +311,20 @@ def serve(ctx, host, port, threads, no_worker):
     from waitress.server import create_server
 
     from .services import Services
-    from .store.check import clean_leftovers
+    from .store.check import clean_leftovers, stale_vectors
     from .web import create_app
+    from .web.local import write_server_file
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = get_config(ctx)
+    with user_errors():
+        services = Services(config)
     with open_db(config) as db:
         for leftover in clean_leftovers(db, config):
             click.echo(f"removed {leftover.relative_to(config.data_dir)}, left by an interrupted upload or write", err=True)
+        for problem in stale_vectors(db, services.embedder.model_name):
+            click.echo(problem, err=True)
     with user_errors():
-        services = Services(config)
         app = create_app(services=services)
         try:
             # Waitress spools request bodies to disk; let it take the largest upload the app accepts.
@@ -337,12 +341,14 @@ def serve(ctx, host, port, threads, no_worker):
         _loaded("search model", services.warm)
         worker = None if no_worker else _start_worker_process()
         sweeper_stop = services.queue.start_sweeper()  # jobs of workers that died, here or elsewhere
+        server_file = write_server_file(config, app, host, server.effective_port)
     click.echo(f"Talk Archive at http://{host}:{port}/  (data: {config.data_dir.resolve()})", err=True)
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
+        server_file.unlink(missing_ok=True)
         sweeper_stop.set()
         server.close()
         if worker:
@@ -362,27 +368,63 @@ def serve(ctx, host, port, threads, no_worker):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def search(ctx, query, limit, speaker, organization, tag, since, until, sort, as_json):
-    """Find the moments in the talks that answer QUERY (a question, words, a "quoted phrase" or a name)."""
-    from .services import Services
-    from .store.recordings import RecordingFilter
-    from .store.searches import log_search
+    """Find the moments in the talks that answer QUERY (a question, words, a "quoted phrase" or a name).
 
-    filters = RecordingFilter(speaker, organization, tag, since, until)
-    with open_db(get_config(ctx)) as db, user_errors():
-        response = Services(get_config(ctx)).searcher.search(db, query, limit=limit, filters=filters, sort=sort)
-        log_search(db, response.query, len(response.results))
+    When `archive serve` runs on this data directory, the search runs there, where the model is
+    loaded already (a fraction of a second); otherwise this command loads it (several seconds).
+    """
+    config = get_config(ctx)
+    params = {"q": query, "limit": limit, "speaker": speaker, "org": organization, "tag": tag,
+              "since": since or "", "until": until or "", "sort": sort}
+    response = _search_on_server(config, params)
+    if response is None:
+        from .services import Services
+        from .store.recordings import RecordingFilter
+        from .store.searches import log_search
+
+        filters = RecordingFilter(speaker, organization, tag, since, until)
+        with open_db(config) as db, user_errors():
+            found = Services(config).searcher.search(db, query, limit=limit, filters=filters, sort=sort)
+            log_search(db, found.query, len(found.results))
+        response = found.to_dict()
     if as_json:
-        click.echo(json.dumps(response.to_dict(), indent=2))
+        click.echo(json.dumps(response, indent=2))
         return
-    if response.notice:
-        click.echo(response.notice, err=True)
-    if not response.results:
+    if response.get("notice"):
+        click.echo(response["notice"], err=True)
+    if not response["results"]:
         click.echo("Nothing in the archive answers that.", err=True)
-        if response.weak_results:
+        if response["weak_results"]:
             click.echo("The nearest moments, probably not what you want:", err=True)
-    for moment in response.results or response.weak_results:
-        click.echo(f"{moment.title}  [{clock(moment.start)}]  {moment.url}")
-        click.echo(f"    {moment.text}")
+    for moment in response["results"] or response["weak_results"]:
+        click.echo(f"{moment['title']}  [{clock(moment['start'])}]  {moment['url']}")
+        click.echo(f"    {moment['text']}")
+
+
+def _search_on_server(config: Config, params: dict) -> dict | None:
+    """The search answered by the `archive serve` of this data directory, or None if none answers."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from .web.local import read_server_file
+
+    server = read_server_file(config)
+    if server is None:
+        return None
+    request = urllib.request.Request(
+        f"{server['url']}/api/search?{urllib.parse.urlencode(params)}",
+        headers={"Authorization": f"Bearer {server['token']}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.load(answer)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 400:
+            raise BadInput(json.load(exc).get("error", "the search was refused")) from None
+        return None
+    except (OSError, ValueError):
+        return None  # not answering after all: search here
 
 
 @cli.command("search-log")
@@ -613,11 +655,12 @@ def check(ctx, as_json):
 
     Exits 1 if anything does not add up.
     """
+    from .services import Services
     from .store.check import check_archive
 
     config = get_config(ctx)
-    with open_db(config) as db:
-        report = check_archive(db, config)
+    with open_db(config) as db, user_errors():
+        report = check_archive(db, config, search_model=Services(config).embedder.model_name)
     if as_json:
         click.echo(json.dumps({**dataclasses.asdict(report), "ok": report.ok}, indent=2))
     else:

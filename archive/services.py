@@ -9,21 +9,29 @@ rather than on the first request or job.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from functools import cached_property
 
 from archive.config import Config
 
+log = logging.getLogger(__name__)
+
 
 class Services:
-    def __init__(self, config: Config):
+    """``search_threads`` caps the embedder's threads (0: one per core); a server answering
+    queries beside a worker uses 1 (bench/load.py)."""
+
+    def __init__(self, config: Config, *, search_threads: int = 0):
         self.config = config
+        self.search_threads = search_threads
 
     @cached_property
     def embedder(self):
         from search.embedder import embedder_for
 
-        return embedder_for(self.config)
+        return embedder_for(self.config, threads=self.search_threads)
 
     @cached_property
     def searcher(self):
@@ -58,3 +66,21 @@ class Services:
         if transcription:
             self.transcriber.load()
         return time.perf_counter() - started
+
+    def reindex_soon(self, recording_id: int) -> threading.Thread:
+        """Re-embed a talk in the background (its title changed: the document prompt names it)."""
+        from archive.store import connect
+        from search.index import reindex_talk
+
+        def run() -> None:
+            db = connect(self.config.db_path, migrate=False)
+            try:
+                reindex_talk(db, recording_id, self.embedder)
+            except Exception:  # noqa: BLE001 - the old vectors still serve; `archive reindex` mends it
+                log.exception("re-indexing recording %s after its title changed failed", recording_id)
+            finally:
+                db.close()
+
+        thread = threading.Thread(target=run, name=f"reindex-{recording_id}", daemon=True)
+        thread.start()
+        return thread

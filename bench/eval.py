@@ -1,24 +1,29 @@
-"""Search quality on a fixed set of questions with known answers.
+"""Search quality on questions with known answers, reported separately for a dev and a test split.
 
-Builds (once, then reuses) an archive of the demo talks, the evaluation talks in
-bench/eval/ and the real speech clips, all through the real pipeline (Whisper tiny.en,
-MiniLM), re-embeds it with the current passage design, and runs every query in
-bench/eval/queries.json through the same search the web and CLI use.
+The archive searched holds every recording the project has: the demo talks, the six older
+evaluation talks (bench/eval/talks.json), the ten webinars and talks of bench/eval/webinars.json
+(several voices, Zoom-like audio) and four real speech clips, all through the real pipeline.
+Transcripts are made once per Whisper model and cached; the index is rebuilt once per
+embedding model and cached too, so trying a ranking costs seconds.
 
-A result is a hit when it is the right recording and starts no more than 15 s before
-the answer begins and not after it ends. Prints Recall@1, Recall@5 and MRR per kind of
-query, the share that came back empty (and of those, how often the answer was among the
-weak results the page offers instead), and for queries with no answer the share left empty.
+Questions come from bench/eval/questions.json (written from the scripts before any tuning; the
+answer's time comes from the sentence timings of the voiced file) and bench/eval/queries.json
+(the older queries, tuned on in the past: dev only). The split is by recording: tune on dev,
+only report test. A result is a hit when it is in the right recording and starts no more than
+15 s before the answer begins and not after it ends; a name question without an answer accepts
+any moment of its recording. "none" questions have no answer anywhere: the share left empty
+(no results, only weak ones) is what counts.
 
-    .venv/bin/python bench/eval.py             # the table
-    .venv/bin/python bench/eval.py --misses    # and every query that missed, with what came back
-    .venv/bin/python bench/eval.py --curve     # what other answer thresholds would give
-    .venv/bin/python bench/eval.py --rebuild   # transcribe everything again
+    .venv/bin/python bench/eval.py                    # both tables and a JSON line
+    .venv/bin/python bench/eval.py --model minilm     # another embedding model (name or folder)
+    .venv/bin/python bench/eval.py --misses           # what the dev questions missed, with what came back
+    .venv/bin/python bench/eval.py --whisper DIR      # transcribe with another Whisper model
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -26,21 +31,26 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from archive.config import load_config  # noqa: E402
+from archive.services import Services  # noqa: E402
 from archive.store import connect  # noqa: E402
 from archive.store import recordings as store  # noqa: E402
 from archive.store.models import RecordingMeta  # noqa: E402
-from ingest.pipeline import default_embedder, default_transcriber, ingest_file, reindex_recording  # noqa: E402
+from ingest.pipeline import ingest_file  # noqa: E402
 from ingest.samples import sample_talks  # noqa: E402
-from search.engine import Ranking, Searcher  # noqa: E402
+from search.engine import Searcher  # noqa: E402
+from search.index import reindex_talk  # noqa: E402
 
 EVAL_DIR = ROOT / "bench" / "eval"
 CACHE_DIR = ROOT / "bench" / ".cache" / "eval"
 EARLY_SECONDS = 15.0
-KINDS = ("paraphrase", "exact", "name", "none")
+KINDS = ("paraphrase", "qa", "exact", "name", "none")
+SPLITS = ("dev", "test")
 
 CLIPS = [
     (ROOT / "tests/data/jfk.flac", RecordingMeta(
@@ -52,150 +62,282 @@ CLIPS = [
 ]
 
 
-def eval_talks() -> list[tuple[Path, RecordingMeta]]:
-    talks = json.loads((EVAL_DIR / "talks.json").read_text())["talks"]
-    return [(EVAL_DIR / t["file"], RecordingMeta.from_dict({**t, "synthetic": True})) for t in talks]
+def _talks(name: str) -> list[dict]:
+    return json.loads((EVAL_DIR / name).read_text())["talks"]
 
 
-def build_archive(rebuild: bool):
-    """The evaluation archive: transcribed once and cached; passages and vectors rebuilt every run."""
-    if rebuild and CACHE_DIR.exists():
-        shutil.rmtree(CACHE_DIR)
-    config = load_config({"data_dir": str(CACHE_DIR)}, environ={})
+def recordings() -> list[tuple[Path, RecordingMeta, str]]:
+    """Every recording of the evaluation archive with its metadata and split."""
+    found = [(path, meta, "dev") for path, meta in sample_talks()]
+    for talk in _talks("talks.json"):
+        found.append((EVAL_DIR / talk["file"], RecordingMeta.from_dict({**talk, "synthetic": True}), "dev"))
+    for talk in _talks("webinars.json"):
+        meta = RecordingMeta.from_dict({**talk, "synthetic": True, "vocab": []})
+        found.append((EVAL_DIR / talk["file"], meta, talk["split"]))
+    found += [(path, meta, "dev") for path, meta in CLIPS]
+    return found
+
+
+class NoVectors:
+    """Stands in for an embedder while transcribing: the real vectors come per model, afterwards."""
+
+    model_name = "none"
+
+    def load(self) -> None:
+        pass
+
+    def embed_documents(self, texts, title=""):
+        return np.zeros((len(texts), 1), dtype=np.float32)
+
+    def embed_query(self, text):
+        return np.zeros(1, dtype=np.float32)
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-." else "-" for c in text)
+
+
+def build_archive(whisper: str, embedding: str, rebuild: bool):
+    """(db, recording by file name, services): transcripts cached per Whisper model, vectors per embedding model."""
+    base_config = load_config({"data_dir": CACHE_DIR / _slug(whisper or "tiny.en"), "whisper_model": whisper}, environ={})
+    if rebuild and base_config.data_dir.exists():
+        shutil.rmtree(base_config.data_dir)
+    db = connect(base_config.db_path)
+    transcriber = Services(base_config).transcriber
+    for path, meta, _ in recordings():
+        if store.get_recording_by_hash(db, _hash(path)) is None:
+            print(f"  transcribing {path.name} ...", file=sys.stderr)
+            ingest_file(db, base_config, path, meta, transcriber=transcriber, embedder=NoVectors())
+    db.close()
+
+    services = Services(load_config({"data_dir": base_config.data_dir / "by-model" / _slug(embedding),
+                                     "embedding_model": embedding}, environ={}))
+    config = services.config
+    if not config.db_path.exists():
+        config.data_dir.mkdir(parents=True)
+        shutil.copy(base_config.db_path, config.db_path)
     db = connect(config.db_path)
-    transcriber, embedder = default_transcriber(config), default_embedder(config)
-    by_file = {}
-    for path, meta in [*sample_talks(), *eval_talks(), *CLIPS]:
-        result = ingest_file(db, config, path, meta, transcriber=transcriber, embedder=embedder)
-        by_file[path.name] = result.recording
-    for recording in by_file.values():
-        reindex_recording(db, recording.id, embedder)
-    return db, by_file, embedder
+    started = time.perf_counter()
+    for recording in store.list_recordings(db):
+        reindex_talk(db, recording.id, services.embedder)
+    took = time.perf_counter() - started
+    if took > 5:
+        print(f"  embedded the archive with {services.embedder.model_name} in {took:.0f} s", file=sys.stderr)
+    by_file = {path.name: store.get_recording_by_hash(db, _hash(path)) for path, _, _ in recordings()}
+    return db, by_file, services
+
+
+_hashes: dict[Path, str] = {}
+
+
+def _hash(path: Path) -> str:
+    from ingest.media import file_sha256
+
+    if path not in _hashes:
+        _hashes[path] = file_sha256(path)
+    return _hashes[path]
+
+
+@dataclass
+class Question:
+    id: str
+    kind: str
+    query: str
+    split: str
+    file: str | None = None
+    start: float | None = None  # the answer's span; None: any moment of ``file`` counts
+    end: float | None = None
+
+
+def questions() -> list[Question]:
+    """The new questions (answers timed by the voiced sentences) and the older queries (dev)."""
+    timings = json.loads((EVAL_DIR / "timings.json").read_text())
+    found = []
+    for q in json.loads((EVAL_DIR / "questions.json").read_text())["questions"]:
+        start = end = None
+        if q.get("answer"):
+            start, end = answer_span(timings[q["file"]], q["answer"])
+        found.append(Question(q["id"], q["kind"], q["query"], q["split"], q.get("file"), start, end))
+    for i, q in enumerate(json.loads((EVAL_DIR / "queries.json").read_text())["queries"]):
+        found.append(Question(f"old-{i}", q["kind"], q["query"], "dev", q.get("file"), q.get("start"), q.get("end")))
+    return found
+
+
+def answer_span(sentences: list[dict], answer: str) -> tuple[float, float]:
+    """Start and end of the run of consecutive sentences whose text contains ``answer``."""
+    for first in range(len(sentences)):
+        text = ""
+        for last in range(first, len(sentences)):
+            text = (text + " " + sentences[last]["text"]).strip()
+            if answer in text:
+                return sentences[first]["start"], sentences[last]["end"]
+            if len(text) > len(answer) + 400:
+                break
+    raise ValueError(f"answer not in the timings: {answer[:60]!r}")
 
 
 @dataclass
 class Outcome:
-    query: dict
-    rank: int | None  # 1-based rank of the first hit
-    returned: list
-    weak_hit: bool = False  # no answers, but the right moment was among the weak results
+    question: Question
+    rank: int | None  # 1-based rank of the first hit among the answers
+    returned: list  # the answers
+    weak: list  # the nearest moments, when there were no answers
+    weak_rank: int | None = None
+    evidence: object = None
 
 
-def is_hit(moment, expected_id: int, start: float, end: float) -> bool:
-    return moment.recording_id == expected_id and start - EARLY_SECONDS <= moment.start <= end
+def is_hit(moment, question: Question, recording_id: int) -> bool:
+    if moment.recording_id != recording_id:
+        return False
+    if question.start is None:
+        return True
+    return question.start - EARLY_SECONDS <= moment.start <= question.end
 
 
-def evaluate(db, by_file, searcher: Searcher, queries: list[dict]) -> list[Outcome]:
+def evaluate(db, by_file, searcher: Searcher, qs: list[Question], keep_evidence: bool = False) -> list[Outcome]:
     outcomes = []
-    for query in queries:
-        response = searcher.search(db, query["query"], limit=10)
-        rank, weak_hit = None, False
-        if query["kind"] != "none":
-            expected = by_file[query["file"]].id
-            for i, moment in enumerate(response.results, 1):
-                if is_hit(moment, expected, query["start"], query["end"]):
-                    rank = i
-                    break
-            weak_hit = any(is_hit(m, expected, query["start"], query["end"]) for m in response.weak_results)
-        outcomes.append(Outcome(query, rank, response.results, weak_hit))
+    for q in qs:
+        response = searcher.search(db, q.query, limit=10)
+        rank = weak_rank = None
+        if q.kind != "none":
+            expected = by_file[q.file].id
+            rank = next((i for i, m in enumerate(response.results, 1) if is_hit(m, q, expected)), None)
+            weak_rank = next((i for i, m in enumerate(response.weak_results, 1) if is_hit(m, q, expected)), None)
+        outcomes.append(Outcome(q, rank, response.results, response.weak_results, weak_rank,
+                                response.evidence if keep_evidence else None))
     return outcomes
 
 
 def summarize(outcomes: list[Outcome]) -> dict[str, dict[str, float]]:
     table = {}
     for kind in KINDS:
-        group = [o for o in outcomes if o.query["kind"] == kind]
+        group = [o for o in outcomes if o.question.kind == kind]
         if not group:
             continue
+        n = len(group)
         if kind == "none":
-            table[kind] = {"n": len(group), "empty": sum(not o.returned for o in group) / len(group)}
+            table[kind] = {"n": n, "empty": round(sum(not o.returned for o in group) / n, 3)}
             continue
         table[kind] = {
-            "n": len(group),
-            "R@1": sum(o.rank == 1 for o in group) / len(group),
-            "R@5": sum(o.rank is not None and o.rank <= 5 for o in group) / len(group),
-            "MRR": sum(1 / o.rank for o in group if o.rank) / len(group),
-            "empty": sum(not o.returned for o in group) / len(group),
-            "weak": sum(o.weak_hit for o in group) / len(group),
+            "n": n,
+            "R@1": round(sum(o.rank == 1 for o in group) / n, 3),
+            "R@5": round(sum(o.rank is not None and o.rank <= 5 for o in group) / n, 3),
+            "MRR": round(sum(1 / o.rank for o in group if o.rank) / n, 3),
+            "empty": round(sum(not o.returned for o in group) / n, 3),
+            "weak": round(sum(o.weak_rank is not None for o in group) / n, 3),
         }
     return table
 
 
-def print_table(table: dict) -> None:
+def print_table(split: str, table: dict) -> None:
+    print(f"\n{split}")
     print(f"{'kind':<12}{'n':>4}{'R@1':>8}{'R@5':>8}{'MRR':>8}{'empty':>8}{'in weak':>9}")
     for kind, row in table.items():
         if kind == "none":
-            print(f"{kind:<12}{row['n']:>4}{'':>8}{'':>8}{'':>8}{row['empty']:>8.2f}")
+            print(f"{kind:<12}{row['n']:>4}{'':>24}{row['empty']:>8.2f}   <- left empty (want >= 0.75)")
         else:
             print(f"{kind:<12}{row['n']:>4}{row['R@1']:>8.2f}{row['R@5']:>8.2f}{row['MRR']:>8.2f}"
                   f"{row['empty']:>8.2f}{row['weak']:>9.2f}")
 
 
 def print_misses(outcomes: list[Outcome], by_file) -> None:
-    titles = {r.id: r.slug for r in by_file.values()}
+    slugs = {r.id: r.slug for r in by_file.values()}
     for o in outcomes:
-        q = o.query
-        missed = (o.rank != 1) if q["kind"] != "none" else bool(o.returned)
+        q = o.question
+        missed = (o.rank != 1) if q.kind != "none" else bool(o.returned)
         if not missed:
             continue
-        want = "" if q["kind"] == "none" else f" want {q['file']} {q['start']:.0f}-{q['end']:.0f}s"
-        print(f"\n[{q['kind']}] {q['query']!r} rank={o.rank}{want}")
-        for m in o.returned[:5]:
-            print(f"   {m.score:.3f} {titles.get(m.recording_id)} @{m.start:.1f}: {m.text[:90]}")
+        want = "" if q.kind == "none" else f" want {q.file} {q.start or 0:.0f}-{q.end or 0:.0f}s"
+        print(f"\n[{q.kind} {q.id}] {q.query!r} rank={o.rank}{want}")
+        for m in (o.returned or o.weak)[:5]:
+            tag = "" if o.returned else "weak "
+            print(f"   {tag}{m.score:.3f} {slugs.get(m.recording_id)} @{m.start:.1f}: {m.text[:90]}")
 
 
-def threshold_curve(db, by_file, embedder, queries: list[dict]) -> None:
-    """What each answer threshold would give with the current weights: the trade-off the threshold sets."""
-    import dataclasses
+def calibrate(db, by_file, services, qs: list[Question]) -> None:
+    """Fit the answer-or-not decision on the dev split and print it, with the trade-off it sets.
 
-    outcomes = evaluate(db, by_file, Searcher(embedder, dataclasses.replace(Ranking(), threshold=-10.0)), queries)
-    print(f"{'threshold':>9}{'para@1':>8}{'para@5':>8}{'exact@1':>8}{'name@1':>8}{'none empty':>11}")
-    for threshold in [t / 100 for t in range(25, 53, 2)]:
-        cut = []
-        for o in outcomes:
-            kept = [m for m in o.returned if m.literal or m.score >= threshold]
-            rank = None
-            if o.query["kind"] != "none":
-                expected = by_file[o.query["file"]].id
-                rank = next((i for i, m in enumerate(kept, 1)
-                             if is_hit(m, expected, o.query["start"], o.query["end"])), None)
-            cut.append(Outcome(o.query, rank, kept))
-        t = summarize(cut)
-        print(f"{threshold:>9.2f}{t['paraphrase']['R@1']:>8.2f}{t['paraphrase']['R@5']:>8.2f}"
-              f"{t['exact']['R@1']:>8.2f}{t['name']['R@1']:>8.2f}{t['none']['empty']:>11.2f}")
+    Every dev question is searched with the decision always answering; a logistic model is fitted
+    to tell answerable questions from the "none" ones by the evidence (leaving out questions that
+    hold every word literally or name a talk: those are always answered). The table shows, for
+    each probability threshold, the share of "none" questions left empty and the paraphrase
+    recall that remains.
+    """
+    from search.engine import Decision
+
+    dev = [q for q in qs if q.split == "dev"]
+    searcher = Searcher(services.embedder, dataclasses.replace(services.searcher.ranking, decision=Decision(bias=50)))
+    outcomes, rows = evaluate(db, by_file, searcher, dev, keep_evidence=True), []
+    for o in outcomes:
+        if not (o.evidence.literal or o.evidence.named):
+            rows.append(([o.evidence.best_cosine, o.evidence.standout], o.question.kind != "none"))
+    x, y = np.array([r[0] for r in rows]), np.array([r[1] for r in rows], dtype=float)
+    w = _logistic(x, y)
+    decision = Decision(bias=float(w[0]), best_cosine=float(w[1]), standout=float(w[2]))
+    print(f"{len(rows)} dev questions decided by evidence ({int((y == 0).sum())} without an answer)")
+    print(f"{'threshold':>9}{'none empty':>11}{'para R@1':>9}{'para R@5':>9}{'qa R@5':>8}")
+    for threshold in (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9):
+        cut = dataclasses.replace(decision, threshold=threshold)
+        table = summarize([_decided(o, cut) for o in outcomes])
+        print(f"{threshold:>9.2f}{table['none']['empty']:>11.2f}{table['paraphrase']['R@1']:>9.2f}"
+              f"{table['paraphrase']['R@5']:>9.2f}{table['qa']['R@5']:>8.2f}")
+    print(repr(decision))
+
+
+def _decided(outcome: Outcome, decision) -> Outcome:
+    """The outcome had ``decision`` judged the evidence: no answers (only weak ones) if it abstains."""
+    e = outcome.evidence
+    if e.literal or e.named or decision.answered(e):
+        return outcome
+    return Outcome(outcome.question, None, [], outcome.returned[:3], outcome.rank if outcome.rank and outcome.rank <= 3 else None)
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.1, steps: int = 50) -> np.ndarray:
+    """Logistic regression by Newton's method with a little L2 (intercept first)."""
+    features = np.hstack([np.ones((len(x), 1)), x])
+    w = np.zeros(features.shape[1])
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-features @ w))
+        gradient = features.T @ (p - y) + l2 * np.r_[0, w[1:]]
+        hessian = features.T @ (features * (p * (1 - p))[:, None]) + l2 * np.diag(np.r_[0, np.ones(len(w) - 1)])
+        w -= np.linalg.solve(hessian, gradient)
+    return w
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="", help="embedding model: a name (archive.models) or a folder")
+    parser.add_argument("--whisper", default="", help="a Whisper model folder (default: the configured one)")
     parser.add_argument("--rebuild", action="store_true", help="transcribe every recording again")
-    parser.add_argument("--misses", action="store_true", help="show each query that missed")
-    parser.add_argument("--dump", action="store_true", help="print every transcript with segment times")
-    parser.add_argument("--curve", action="store_true", help="show what other answer thresholds would give")
+    parser.add_argument("--misses", nargs="?", const="dev", choices=SPLITS, help="show what missed (dev unless told)")
+    parser.add_argument("--calibrate", action="store_true", help="fit the answer-or-not decision on dev and print it")
+    parser.add_argument("--answer-all", action="store_true", help="never abstain: the ranking alone")
     args = parser.parse_args()
 
     started = time.perf_counter()
-    db, by_file, embedder = build_archive(args.rebuild)
-    print(f"archive: {len(by_file)} recordings, {store.count_rows(db)['passages']} passages "
-          f"({time.perf_counter() - started:.1f} s to build)")
-    if args.dump:
-        for name, recording in by_file.items():
-            print(f"\n== {name} ({recording.slug})")
-            for seg in store.get_segments(db, recording.id):
-                print(f"  {seg.start:7.2f} {seg.end:7.2f}  {seg.text.strip()}")
+    db, by_file, services = build_archive(args.whisper, args.model, args.rebuild)
+    print(f"archive: {len(by_file)} recordings, {store.count_rows(db)['passages']} passages, "
+          f"model {services.embedder.model_name} ({time.perf_counter() - started:.1f} s to load)")
+    qs = questions()
+    if args.calibrate:
+        calibrate(db, by_file, services, qs)
         return 0
-    queries = json.loads((EVAL_DIR / "queries.json").read_text())["queries"]
-    if args.curve:
-        threshold_curve(db, by_file, embedder, queries)
-        return 0
-    searcher = Searcher(embedder)
+    searcher = services.searcher
+    if args.answer_all:
+        from search.engine import Decision
+
+        searcher.ranking = dataclasses.replace(searcher.ranking, decision=Decision(bias=50))
     started = time.perf_counter()
-    outcomes = evaluate(db, by_file, searcher, queries)
+    outcomes = evaluate(db, by_file, searcher, qs)
     elapsed = time.perf_counter() - started
     if args.misses:
-        print_misses(outcomes, by_file)
-        print()
-    print_table(summarize(outcomes))
-    print(f"{len(queries)} queries in {elapsed:.2f} s ({1000 * elapsed / len(queries):.1f} ms each)")
+        print_misses([o for o in outcomes if o.question.split == args.misses], by_file)
+    tables = {split: summarize([o for o in outcomes if o.question.split == split]) for split in SPLITS}
+    for split in SPLITS:
+        print_table(split, tables[split])
+    print(f"\n{len(qs)} questions in {elapsed:.1f} s ({1000 * elapsed / len(qs):.0f} ms each)")
+    print(json.dumps({"model": services.embedder.model_name, "ranking": dataclasses.asdict(searcher.ranking),
+                      **tables}))
     return 0
 
 

@@ -180,7 +180,7 @@ def ingest_file(
         hints = hints_for(db, meta)
         segments = transcribe_file(path, info, transcriber, hints, timer, report, resume, checkpoint, name=name)
         with timer("embed"):
-            prepared = prepare_index(segments, embedder)
+            prepared = prepare_index(segments, embedder, title=meta.title)
         report("embed", 0.97)
         # IMMEDIATE: take the write lock before reading. A deferred transaction that reads and
         # then writes fails at once ("database is locked") if any search logged meanwhile.

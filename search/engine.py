@@ -1,17 +1,25 @@
 """Hybrid search over the passages: find the talks that answer a query and the moment in each.
 
-1. Candidates: the passages nearest the query's embedding (in-memory matrix, ``search.vectors``)
-   and the passages FTS5 ranks best for its words (BM25, Porter stems, quoted phrases, ``word*``).
-2. Each candidate scores ``cosine + keyword_weight * coverage``, where coverage is the share of
-   the query's word weight (BM25 IDF) the passage contains. A question phrased in other
-   words is carried by the cosine; a name, rare word or remembered phrase by the coverage,
-   which lifts the passages that contain it above every passage that does not.
+1. **Candidates**: the passages nearest the query's embedding (in-memory matrix, ``search.vectors``),
+   the passages FTS5 ranks best for its words (BM25, Porter stems, quoted phrases, ``word*``, and
+   the spellings Whisper may have written for words the transcripts never contain), and the best
+   passages of the talks whose details (speakers, organisation, title) name what the query names
+   (``search.names``).
+2. Each candidate scores ``cosine + keyword_weight * coverage``: coverage is the share of the
+   query's word weight (BM25 IDF) the passage holds, a word its talk's details name counting
+   nearly in full and a misheard spelling at a discount. A question phrased in other words is
+   carried by the cosine; a name, rare word or remembered phrase by the coverage, which lifts
+   the passages that hold every word above every passage that does not.
 3. The best passages are split into their segments. Each segment's window (``segment_vectors``)
    is scored the same way, and the moment starts at the best segment: where the answer begins.
-4. A moment is an answer only if its score clears ``threshold``; otherwise the query has no
-   results and the nearest moments come back separately as ``weak_results``.
+   A query that is only a name lands where the talk it names says it (or at its start).
+4. **Answer or not** (``Decision``): a query whose every word a passage holds, or that names a
+   talk, is answered. Otherwise two signals of meaning decide, weighed by a logistic model fitted
+   on the evaluation's dev split: how close the best moment is in meaning alone, and how far the
+   nearest passage stands out from the next ones. A query not answered has no results; its
+   nearest moments come back as ``weak_results``.
 
-The weights and the threshold were chosen with ``bench/eval.py`` (README, "Search").
+Every number here was chosen with ``bench/eval.py`` on its dev split (README, "Search, measured").
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from archive.store.models import Recording
 from archive.store.recordings import RecordingFilter
 from archive.timecode import link_time
 
+from . import names
 from .embedder import Embedder
 from .text import ParsedQuery, contains_phrase, highlight, parse_query, stems
 from .vectors import VectorIndex
@@ -47,20 +56,58 @@ class SearchError(UserError):
 
 
 @dataclass(frozen=True)
+class Decision:
+    """Whether a query the passages do not hold word for word is answered: a logistic model on two
+    signals of meaning, fitted on the dev split by ``bench/eval.py --calibrate``.
+
+    Of the signals measured there (leave-one-out AUC, answerable against unanswerable dev questions),
+    how far the nearest passage stands out from the next nine (0.78) and the best moment's own
+    cosine (0.74) told them apart; agreement of the keyword and meaning rankings (0.50), the share
+    of the nearest passages from one talk (0.54) and the query words its talk never says (0.42) did not.
+    """
+
+    # Fitted on dev for EmbeddingGemma with titled passages (bench/eval.py --calibrate).
+    bias: float = -1.70
+    best_cosine: float = 6.51  # the best moment's window, meaning only (no keyword bonus)
+    standout: float = 3.18  # the nearest passage's cosine above the mean of the ten nearest
+    # Answered when the model's probability reaches this: the highest threshold that keeps dev
+    # paraphrase Recall@5 at 0.9 (0.92; 0.52 of the unanswerable dev questions left empty). 0.85
+    # would leave 0.80 empty but cut paraphrase Recall@5 to 0.50: README, "Search, measured".
+    threshold: float = 0.70
+
+    def answered(self, evidence: "Evidence") -> bool:
+        return self.probability(evidence) >= self.threshold
+
+    def probability(self, evidence: "Evidence") -> float:
+        z = self.bias + self.best_cosine * evidence.best_cosine + self.standout * evidence.standout
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+@dataclass(frozen=True)
 class Ranking:
     """The knobs of the ranking, measured with ``bench/eval.py``."""
 
     dense_candidates: int = 40
     keyword_candidates: int = 40
+    named_candidates: int = 8  # passages of each talk the query names, nearest first
     rescored_passages: int = 24
     keyword_weight: float = 0.3  # coverage 1.0 is worth this much cosine
     passage_weight: float = 0.5  # the moment's score mixes its passage and its own window
-    threshold: float = 0.37  # below this a moment is not presented as an answer
     same_moment_seconds: float = 20.0  # moments of one talk closer than this are one moment
+    moments_per_talk: int = 3  # results show at most this many moments of one talk
     weak_results: int = 3
+    # Of an answered query, moments scoring this far below its best are left out.
+    answer_margin: float = 0.25
+    # A word the talk's details name counts this much in its passages; a spelling Whisper may have
+    # written for a word the transcripts never contain counts this much times its similarity.
+    named_credit: float = 0.9
+    spelling_credit: float = 0.7
     # Words in more than about one passage in eight (IDF below this) are not sent to FTS5:
     # ranking every passage that says "people" is slow and tells little. Coverage still counts them.
     min_keyword_idf: float = 2.0
+    decision: Decision = field(default_factory=Decision)
+    # Related moments have no words to match: the cosine alone must reach this.
+    related_threshold: float = 0.37
 
 
 # Search filters are the store's recording filters: one rule for listings, search and related moments.
@@ -80,7 +127,8 @@ class Moment:
     snippet: str  # HTML: escaped text with the query's words in <mark>
     score: float
     date: str | None = None
-    literal: bool = False  # its passage holds every word (and phrase) of the query
+    literal: bool = False  # its passage holds every word (and phrase) of the query, or its talk is named
+    cosine: float = 0.0  # of its window, meaning only
 
     @property
     def url(self) -> str:
@@ -101,6 +149,16 @@ class Moment:
 
 
 @dataclass
+class Evidence:
+    """The signals the answer-or-not decision weighs (kept on the response for the evaluation)."""
+
+    best_cosine: float = 0.0  # the best of the top three moments' windows, meaning only
+    standout: float = 0.0  # the nearest passage's cosine above the mean of the ten nearest
+    literal: bool = False  # the best moment's passage holds every word of the query
+    named: bool = False  # the query is a name the details of a talk give
+
+
+@dataclass
 class TalkMoments:
     """One talk and its moments, best first: how results are shown."""
 
@@ -115,6 +173,7 @@ class SearchResponse:
     weak_results: list[Moment] = field(default_factory=list)  # the nearest moments, when nothing answers
     notice: str = ""  # something the person should know about how the query was read
     recordings: dict[int, Recording] = field(default_factory=dict)  # every talk the moments are in
+    evidence: Evidence = field(default_factory=Evidence)
 
     @property
     def talks(self) -> list[TalkMoments]:
@@ -154,9 +213,48 @@ class _Candidate:
     text: str
     cosine: float = 0.0
     coverage: float = 0.0
+    literal: bool = False
 
     def score(self, ranking: Ranking) -> float:
         return self.cosine + ranking.keyword_weight * self.coverage
+
+
+@dataclass
+class _Words:
+    """The query's words as this archive sees them: their weights, the spellings Whisper may have
+    written instead, and the talks whose details name them."""
+
+    parsed: ParsedQuery
+    weights: dict[Any, float]
+    alternatives: names.Alternatives
+    named: dict[int, names.NamedTalk]
+    ranking: Ranking
+
+    def coverage(self, text_stems: list[str], recording_id: int | None = None) -> tuple[float, bool]:
+        """(share 0..1 of the query's word weight in a text, whether it holds every word exactly)."""
+        total = sum(self.weights.values())
+        if not total:
+            return 0.0, False
+        present = set(text_stems)
+        named = self.named[recording_id].terms if recording_id in self.named else frozenset()
+        found = exact = 0.0
+        for term in self.parsed.terms:
+            weight = self.weights[term]
+            if term.prefix:
+                hit = any(s.startswith(term.stem) for s in present)
+            else:
+                hit = term.stem in present
+            if hit:
+                found, exact = found + weight, exact + weight
+            elif term in named:
+                found += weight * self.ranking.named_credit
+            elif term in self.alternatives.by_term:
+                similar = max((s for alt, s in self.alternatives.by_term[term].items() if alt in present), default=0.0)
+                found += weight * similar * self.ranking.spelling_credit
+        for phrase in self.parsed.phrases:
+            if contains_phrase(text_stems, phrase):
+                found, exact = found + self.weights[phrase], exact + self.weights[phrase]
+        return found / total, exact / total >= 0.999
 
 
 class Searcher:
@@ -218,22 +316,33 @@ class Searcher:
         notice = "Your query was long, so only its first words were searched." if parsed.shortened else ""
         wanted = filters or RecordingFilter()
         query_vector = self.embed_query(parsed.text)
+        ranking = self.ranking
         with read_transaction(db):
             allowed = _allowed(db, wanted)
             if allowed is not None and not len(allowed):
                 return SearchResponse(parsed.text, [], notice=notice)
             index = self.vectors(db)
-            weights = _term_weights(db, parsed, max(len(index), 1))
-            candidates = self._candidates(db, index, parsed, weights, query_vector, allowed, wanted)
-            moments = self._moments(db, candidates, parsed, weights, query_vector)
-            ranking = self.ranking
-            answers = [m for m in moments if m.literal or m.score >= ranking.threshold]
-            weak = [] if answers else moments[: ranking.weak_results]
+            moments, evidence = self._rank(db, index, parsed, query_vector, allowed, wanted)
+            if parsed.phrases and not evidence.literal:
+                # Nothing says it word for word (Whisper may have misheard a word of it): the
+                # nearest wording, said as such, rather than nothing.
+                parsed = parse_query(parsed.text.replace('"', " "))
+                moments, evidence = self._rank(db, index, parsed, query_vector, allowed, wanted)
+                notice = notice or "No talk has those exact words; these come closest."
+            answered = evidence.literal or evidence.named or ranking.decision.answered(evidence)
+            if moments and answered:
+                floor = moments[0].score - ranking.answer_margin
+                answers, weak = [m for m in moments if m.literal or m.score >= floor], []
+            else:
+                answers, weak = [], moments[: ranking.weak_results]
             recordings = store.get_recordings(db, {m.recording_id for m in answers + weak})
-        results = _with_snippets(_grouped(_with_meta(recordings, answers), sort)[:limit], parsed)
+        results = _with_meta(recordings, answers)
+        results = _with_snippets(_grouped(results, sort, ranking.moments_per_talk)[:limit], parsed)
         weak = _with_snippets(_with_meta(recordings, weak), parsed)
         shown = {m.recording_id for m in results + weak}
-        return SearchResponse(parsed.text, results, weak, notice, {k: v for k, v in recordings.items() if k in shown})
+        return SearchResponse(
+            parsed.text, results, weak, notice, {k: v for k, v in recordings.items() if k in shown}, evidence
+        )
 
     def related(
         self, db: Database, recording_id: int, at: float, *, limit: int = 5, visibility: tuple[str, ...] | None = None
@@ -261,99 +370,150 @@ class Searcher:
             for candidate in candidates:
                 candidate.cosine = cosines[candidate.passage_id]
             nothing = parse_query("")
-            moments = self._moments(db, candidates, nothing, {}, vector)
-            related_threshold = self.ranking.threshold  # no words to match: cosine alone must clear it
-            answers = _grouped([m for m in moments if m.score >= related_threshold], "relevance")[:limit]
+            words = _Words(nothing, {}, names.Alternatives(), {}, self.ranking)
+            moments = _distinct(
+                sorted(self._moments(db, candidates, words, vector), key=_rank_key, reverse=True),
+                self.ranking.same_moment_seconds,
+            )
+            answers = [m for m in moments if m.score >= self.ranking.related_threshold]
+            answers = _grouped(answers, "relevance", self.ranking.moments_per_talk)[:limit]
             recordings = store.get_recordings(db, {m.recording_id for m in answers})
         return _with_snippets(_with_meta(recordings, answers), nothing)
 
     # -- steps -------------------------------------------------------------------------------
 
-    def _candidates(
+    def _rank(
         self,
         db: Database,
         index: VectorIndex,
         parsed: ParsedQuery,
-        weights: dict[Any, float],
-        query_vector: np.ndarray | None,
+        query_vector: np.ndarray,
         allowed: np.ndarray | None,
         wanted: RecordingFilter,
-    ) -> list[_Candidate]:
+    ) -> tuple[list[Moment], Evidence]:
+        """Every candidate moment, best first and one per place in a talk, and the evidence for the decision."""
+        words = self._words(db, parsed, wanted, max(len(index), 1))
+        candidates, evidence = self._candidates(db, index, words, query_vector, allowed, wanted)
+        moments = self._moments(db, candidates, words, query_vector) + self._named_moments(db, words)
+        moments = _distinct(sorted(moments, key=_rank_key, reverse=True), self.ranking.same_moment_seconds)
+        if moments:
+            evidence.best_cosine = max(m.cosine for m in moments[:3])
+            evidence.literal = moments[0].literal
+        return moments, evidence
+
+    def _words(self, db: Database, parsed: ParsedQuery, wanted: RecordingFilter, total: int) -> _Words:
+        counts = _DocCounts(db)
+        weights = _term_weights(counts, parsed, total)
+        alternatives = names.misheard(db, parsed, counts)
+        named = names.named_talks(db, parsed, weights, wanted, counts, total)
+        return _Words(parsed, weights, alternatives, {n.recording_id: n for n in named}, self.ranking)
+
+    def _candidates(
+        self,
+        db: Database,
+        index: VectorIndex,
+        words: _Words,
+        query_vector: np.ndarray,
+        allowed: np.ndarray | None,
+        wanted: RecordingFilter,
+    ) -> tuple[list[_Candidate], Evidence]:
         ranking = self.ranking
-        common = frozenset(t for t in parsed.terms if weights.get(t, 0.0) < ranking.min_keyword_idf)
-        keyword_ids = _keyword_hits(db, parsed, common, ranking.keyword_candidates, allowed)
+        parsed = words.parsed
+        common = frozenset(t for t in parsed.terms if words.weights.get(t, 0.0) < ranking.min_keyword_idf)
+        keyword_ids = _keyword_hits(db, parsed, common, words.alternatives, ranking.keyword_candidates, allowed)
+        dense = index.search(query_vector, ranking.dense_candidates, allowed)
         if parsed.phrases:
             ids = keyword_ids  # a quoted phrase must be there, word for word
         else:
-            dense = index.search(query_vector, ranking.dense_candidates, allowed) if query_vector is not None else None
-            ids = list(dict.fromkeys([*(dense.passage_ids.tolist() if dense else []), *keyword_ids]))
+            ids = [*dense.passage_ids.tolist(), *keyword_ids]
+            for named in words.named.values():  # a talk the query names: its passages nearest the query
+                ids += index.search(query_vector, ranking.named_candidates, np.array([named.recording_id])).passage_ids.tolist()
+        ids = list(dict.fromkeys(ids))
         candidates = _load_candidates(db, ids, wanted)
-        cosines = index.similarity(query_vector, ids) if query_vector is not None else {}
+        cosines = index.similarity(query_vector, ids)
         for candidate in candidates:
             candidate.cosine = cosines.get(candidate.passage_id, 0.0)
-            candidate.coverage = _coverage(stems(candidate.text), parsed, weights)
-        candidates.sort(key=lambda c: c.score(ranking), reverse=True)
-        return candidates[: ranking.rescored_passages]
+            candidate.coverage, candidate.literal = words.coverage(stems(candidate.text), candidate.recording_id)
+        candidates.sort(key=lambda c: (c.literal, c.score(ranking)), reverse=True)
+        return candidates[: ranking.rescored_passages], self._evidence(dense, words)
+
+    def _evidence(self, dense, words: _Words) -> Evidence:
+        scores = dense.scores[:10]
+        return Evidence(
+            standout=float(scores[0] - scores.mean()) if len(scores) else 0.0,
+            named=any(n.share >= 0.999 for n in words.named.values()),
+        )
 
     def _moments(
-        self,
-        db: Database,
-        candidates: list[_Candidate],
-        parsed: ParsedQuery,
-        weights: dict[Any, float],
-        query_vector: np.ndarray | None,
+        self, db: Database, candidates: list[_Candidate], words: _Words, query_vector: np.ndarray
     ) -> list[Moment]:
-        """The best segment of each candidate passage as a scored moment, one per place in a talk."""
+        """The best segment of each candidate passage as a scored moment."""
         ranking = self.ranking
         segments_of = _load_segments(db, candidates)
-        best: dict[tuple[int, int], Moment] = {}
+        moments = []
         for candidate in candidates:
             segments = segments_of.get(candidate.passage_id)
             if not segments:
                 continue
             scored = []
             for i, seg in enumerate(segments):
-                cosine = (
-                    float(seg["vector"] @ query_vector)
-                    if seg["vector"] is not None and query_vector is not None
-                    else candidate.cosine
-                )
-                coverage = _coverage(seg["stems"] + (segments[i + 1]["stems"] if i + 1 < len(segments) else []),
-                                     parsed, weights)
-                literal = coverage >= 0.999
+                cosine = float(seg["vector"] @ query_vector) if seg["vector"] is not None else candidate.cosine
+                window = seg["stems"] + (segments[i + 1]["stems"] if i + 1 < len(segments) else [])
+                coverage, literal = words.coverage(window, candidate.recording_id)
                 # Of the windows holding every query word, the one whose own line holds most of
                 # them: a word only one line says lands on that line, not on the line before it
                 # (whose window reaches into it), whatever the cosines say to the last bit.
-                own = _coverage(seg["stems"], parsed, weights) if literal else 0.0
-                scored.append((literal, own, cosine + ranking.keyword_weight * coverage, -i))
+                own = words.coverage(seg["stems"], candidate.recording_id)[0] if literal else 0.0
+                scored.append((literal, own, cosine + ranking.keyword_weight * coverage, -i, cosine))
             # As between passages, a window holding every query word beats one that only means alike;
             # among equals the earlier segment wins, so the player starts before the answer, not inside it.
-            _, _, window_score, minus_i = max(scored)
+            _, _, window_score, minus_i, cosine = max(scored)
             i = -minus_i
             score = ranking.passage_weight * candidate.score(ranking) + (1 - ranking.passage_weight) * window_score
-            shown = segments[i : i + 3]
-            key = (candidate.recording_id, segments[i]["idx"])
-            if key not in best or best[key].score < score:
-                best[key] = Moment(
-                    recording_id=candidate.recording_id,
-                    slug="",
-                    title="",
-                    start=segments[i]["start"],
-                    end=shown[-1]["end"],
-                    text=" ".join(s["text"].strip() for s in shown),
-                    snippet="",
-                    score=score,
-                    literal=candidate.coverage >= 0.999,
-                )
-        moments = sorted(best.values(), key=_rank_key, reverse=True)
-        kept: list[Moment] = []
-        for moment in moments:
-            if not any(
-                k.recording_id == moment.recording_id and abs(k.start - moment.start) < ranking.same_moment_seconds
-                for k in kept
-            ):
-                kept.append(moment)
-        return kept
+            moments.append(_moment(candidate.recording_id, segments, i, score, candidate.literal, cosine))
+        return moments
+
+    def _named_moments(self, db: Database, words: _Words) -> list[Moment]:
+        """For a query that is a name and nothing else: the moment each talk it names says it
+        (spelled closely enough), or the talk's start."""
+        moments = []
+        for named in words.named.values():
+            if named.share < 0.999:
+                continue
+            segments = _talk_segments(db, named.recording_id)
+            if not segments:
+                continue
+            windows = [" ".join(s["text"] for s in segments[i : i + 2]) for i in range(len(segments))]
+            at, similarity = names.spoken_at(windows, named.names)
+            if similarity < names.SPOKEN_SIMILARITY / 100:
+                at = 0
+            moments.append(_moment(named.recording_id, segments, at, 1.0 + similarity, True, 0.0))
+        return moments
+
+
+def _moment(recording_id: int, segments: list[dict], i: int, score: float, literal: bool, cosine: float) -> Moment:
+    shown = segments[i : i + 3]
+    return Moment(
+        recording_id=recording_id,
+        slug="",
+        title="",
+        start=segments[i]["start"],
+        end=shown[-1]["end"],
+        text=" ".join(s["text"].strip() for s in shown),
+        snippet="",
+        score=score,
+        literal=literal,
+        cosine=cosine,
+    )
+
+
+def _distinct(moments: list[Moment], seconds: float) -> list[Moment]:
+    """Best first, leaving out a moment closer than ``seconds`` to a better one of the same talk."""
+    kept: list[Moment] = []
+    for moment in moments:
+        if not any(k.recording_id == moment.recording_id and abs(k.start - moment.start) < seconds for k in kept):
+            kept.append(moment)
+    return kept
 
 
 def _allowed(db: Database, wanted: RecordingFilter) -> np.ndarray | None:
@@ -373,9 +533,17 @@ def _database_key(db: Database) -> str:
 
 
 def _keyword_hits(
-    db: Database, parsed: ParsedQuery, common: frozenset, k: int, allowed: np.ndarray | None
+    db: Database,
+    parsed: ParsedQuery,
+    common: frozenset,
+    alternatives: names.Alternatives,
+    k: int,
+    allowed: np.ndarray | None,
 ) -> list[int]:
     expression = parsed.fts_expression(skip=common)
+    spellings = " OR ".join(f'"{stem}"' for stem in alternatives.stems())
+    if spellings:
+        expression = f"{expression} OR {spellings}" if expression and not parsed.phrases else expression or spellings
     if expression is None:
         return []
     if allowed is None:
@@ -407,29 +575,34 @@ def _load_candidates(db: Database, passage_ids: list[int], wanted: RecordingFilt
     return [_Candidate(*row) for row in rows]
 
 
+_SEGMENT_COLUMNS = "s.recording_id, s.idx, s.start, s.end, s.text, v.embedding"
+_SEGMENT_JOIN = (
+    "FROM segments s LEFT JOIN segment_vectors v ON v.recording_id = s.recording_id AND v.idx = s.idx"
+)
+
+
+def _segment(idx, start, end, text, blob) -> dict[str, Any]:
+    return {
+        "idx": idx,
+        "start": start,
+        "end": end,
+        "text": text,
+        "stems": stems(text),
+        "vector": np.frombuffer(blob, dtype=np.float32) if blob else None,
+    }
+
+
 def _load_segments(db: Database, candidates: list[_Candidate]) -> dict[int, list[dict[str, Any]]]:
     """Each candidate passage's segments (text, stems, times, window vector), in one query."""
     wanted = [(c.recording_id, i) for c in candidates for i in range(c.first_segment, c.last_segment + 1)]
     if not wanted:
         return {}
     rows = db.execute(
-        "SELECT s.recording_id, s.idx, s.start, s.end, s.text, v.embedding FROM segments s "
-        "LEFT JOIN segment_vectors v ON v.recording_id = s.recording_id AND v.idx = s.idx "
-        "WHERE (s.recording_id, s.idx) IN "
+        f"SELECT {_SEGMENT_COLUMNS} {_SEGMENT_JOIN} WHERE (s.recording_id, s.idx) IN "
         "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
         [json.dumps(sorted(set(wanted)))],
     ).fetchall()
-    by_key = {
-        (rid, idx): {
-            "idx": idx,
-            "start": start,
-            "end": end,
-            "text": text,
-            "stems": stems(text),
-            "vector": np.frombuffer(blob, dtype=np.float32) if blob else None,
-        }
-        for rid, idx, start, end, text, blob in rows
-    }
+    by_key = {(rid, idx): _segment(idx, start, end, text, blob) for rid, idx, start, end, text, blob in rows}
     return {
         c.passage_id: [
             by_key[(c.recording_id, i)]
@@ -440,50 +613,43 @@ def _load_segments(db: Database, candidates: list[_Candidate]) -> dict[int, list
     }
 
 
-def _term_weights(db: Database, parsed: ParsedQuery, total: int) -> dict[Any, float]:
+def _talk_segments(db: Database, recording_id: int) -> list[dict[str, Any]]:
+    rows = db.execute(f"SELECT {_SEGMENT_COLUMNS} {_SEGMENT_JOIN} WHERE s.recording_id = ? ORDER BY s.idx", [recording_id])
+    return [_segment(idx, start, end, text, blob) for _, idx, start, end, text, blob in rows]
+
+
+class _DocCounts:
+    """How many passages hold a stem (FTS5's vocabulary), looked up once per query and stem."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.known: dict[str, int] = {}
+
+    def __call__(self, stem: str) -> int:
+        if stem not in self.known:
+            row = self.db.execute("SELECT doc FROM passages_fts_terms WHERE term = ?", [stem]).fetchone()
+            self.known[stem] = row[0] if row else 0
+        return self.known[stem]
+
+    def prefix(self, prefix: str) -> int:
+        row = self.db.execute(
+            "SELECT MAX(doc) FROM passages_fts_terms WHERE term >= ? AND term < ?", [prefix, prefix + "\U0010ffff"]
+        ).fetchone()
+        return row[0] or 0
+
+
+def _term_weights(counts: _DocCounts, parsed: ParsedQuery, total: int) -> dict[Any, float]:
     """BM25's IDF for each query term and phrase; a word the archive has never heard weighs most."""
     weights: dict[Any, float] = {}
     for term in parsed.terms:
-        if term.prefix:
-            row = db.execute(
-                "SELECT MAX(doc) FROM passages_fts_terms WHERE term >= ? AND term < ?",
-                [term.stem, term.stem + "\U0010ffff"],
-            ).fetchone()
-            count = row[0] or 0
-        else:
-            count = _doc_count(db, term.stem)
-        weights[term] = _idf(count, total)
+        weights[term] = _idf(counts.prefix(term.stem) if term.prefix else counts(term.stem), total)
     for phrase in parsed.phrases:
-        weights[phrase] = sum(_idf(_doc_count(db, s), total) for s in phrase)
+        weights[phrase] = sum(_idf(counts(s), total) for s in phrase)
     return weights
-
-
-def _doc_count(db: Database, stem: str) -> int:
-    row = db.execute("SELECT doc FROM passages_fts_terms WHERE term = ?", [stem]).fetchone()
-    return row[0] if row else 0
 
 
 def _idf(doc_count: int, total: int) -> float:
     return math.log((total - doc_count + 0.5) / (doc_count + 0.5) + 1.0)
-
-
-def _coverage(text_stems: list[str], parsed: ParsedQuery, weights: dict[Any, float]) -> float:
-    """Share (0..1) of the query's word weight found in a text, given the text's stems."""
-    total = sum(weights.values())
-    if not total:
-        return 0.0
-    present = set(text_stems)
-    found = 0.0
-    for term in parsed.terms:
-        if term.prefix:
-            if any(s.startswith(term.stem) for s in present):
-                found += weights[term]
-        elif term.stem in present:
-            found += weights[term]
-    for phrase in parsed.phrases:
-        if contains_phrase(text_stems, phrase):
-            found += weights[phrase]
-    return found / total
 
 
 def _with_meta(recordings: dict[int, Recording], moments: list[Moment]) -> list[Moment]:
@@ -507,11 +673,14 @@ def _rank_key(moment: Moment) -> tuple[bool, float]:
     return (moment.literal, moment.score)
 
 
-def _grouped(moments: list[Moment], sort: str) -> list[Moment]:
-    """Moments grouped by recording: recordings by their best moment (or newest first), best moments first."""
+def _grouped(moments: list[Moment], sort: str, per_talk: int) -> list[Moment]:
+    """Moments grouped by recording (at most ``per_talk`` each): recordings by their best moment
+    (or newest first), best moments first."""
     by_recording: dict[int, list[Moment]] = {}
     for moment in sorted(moments, key=_rank_key, reverse=True):
-        by_recording.setdefault(moment.recording_id, []).append(moment)
+        group = by_recording.setdefault(moment.recording_id, [])
+        if len(group) < per_talk:
+            group.append(moment)
     groups = list(by_recording.values())
     if sort == "date":
         groups.sort(key=lambda g: g[0].date or "", reverse=True)

@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 from sqlite_utils import Database
 
-from archive.errors import Conflict
+from archive.errors import Conflict, NotFound
 from archive.store import recordings as store
 from archive.store import write_transaction
 from archive.store.models import Passage, Segment
@@ -50,14 +50,15 @@ class PreparedIndex:
     window_vectors: np.ndarray  # one per segment: the text starting at that segment
     model: str
     embedded: int  # texts embedded for this index (the others reused stored vectors)
+    title: str = ""  # the talk's title, which the document prompt names
 
 
 def prepare_index(
-    segments: Sequence[Segment], embedder: Embedder, known: dict[str, np.ndarray] | None = None
+    segments: Sequence[Segment], embedder: Embedder, known: dict[str, np.ndarray] | None = None, *, title: str = ""
 ) -> PreparedIndex:
-    """Passages and window texts of ``segments``, embedded in one batch.
+    """Passages and window texts of ``segments``, embedded in one batch, as passages of the talk ``title``.
 
-    Texts found in ``known`` (text -> vector, from ``stored_vectors``) keep their vector.
+    Texts found in ``known`` (text -> vector, from ``stored_vectors`` for the same title) keep their vector.
     """
     segments = list(segments)
     passages = build_passages(segments)
@@ -65,7 +66,7 @@ def prepare_index(
     vectors_of = dict(known or {})
     missing = [t for t in dict.fromkeys(texts) if t not in vectors_of]
     if missing:
-        vectors_of.update(zip(missing, embedder.embed_documents(missing)))
+        vectors_of.update(zip(missing, embedder.embed_documents(missing, title=title)))
     if texts:
         vectors = np.stack([vectors_of[t] for t in texts]).astype(np.float32, copy=False)
     else:
@@ -77,24 +78,29 @@ def prepare_index(
         window_vectors=vectors[len(passages) :],
         model=embedder.model_name,
         embedded=len(missing),
+        title=title,
     )
 
 
-def stored_vectors(db: Database, recording_id: int, segments: Sequence[Segment], model: str) -> dict[str, np.ndarray]:
+def stored_vectors(
+    db: Database, recording_id: int, segments: Sequence[Segment], model: str, title: str = ""
+) -> dict[str, np.ndarray]:
     """Text -> vector for the passages and segment windows stored now for this recording.
 
-    ``segments`` must be the transcript those vectors were made from; vectors of another model are left out.
+    ``segments`` must be the transcript those vectors were made from; vectors of another model,
+    or embedded under another title, are left out.
     """
     known: dict[str, np.ndarray] = {}
     for text, blob in db.execute(
         """SELECT p.text, v.embedding FROM passages p JOIN passage_vectors v ON v.passage_id = p.id
-           WHERE p.recording_id = ? AND v.model = ?""",
-        [recording_id, model],
+           WHERE p.recording_id = ? AND v.model = ? AND coalesce(v.title, '') = ?""",
+        [recording_id, model, title],
     ):
         known[text] = np.frombuffer(blob, dtype=np.float32)
     windows = segment_windows(segments)
     for idx, blob in db.execute(
-        "SELECT idx, embedding FROM segment_vectors WHERE recording_id = ? AND model = ?", [recording_id, model]
+        "SELECT idx, embedding FROM segment_vectors WHERE recording_id = ? AND model = ? AND coalesce(title, '') = ?",
+        [recording_id, model, title],
     ):
         if idx < len(windows):
             known.setdefault(windows[idx], np.frombuffer(blob, dtype=np.float32))
@@ -117,10 +123,12 @@ def write_index(db: Database, recording_id: int, prepared: PreparedIndex) -> Non
             }
         ).last_pk
         db["passage_vectors"].insert(
-            {"passage_id": passage_id, "recording_id": recording_id, "model": prepared.model, "embedding": _blob(vector)}
+            {"passage_id": passage_id, "recording_id": recording_id, "model": prepared.model,
+             "embedding": _blob(vector), "title": prepared.title}
         )
     db["segment_vectors"].insert_all(
-        {"recording_id": recording_id, "idx": idx, "model": prepared.model, "embedding": _blob(vector)}
+        {"recording_id": recording_id, "idx": idx, "model": prepared.model, "embedding": _blob(vector),
+         "title": prepared.title}
         for idx, vector in enumerate(prepared.window_vectors)
     )
 
@@ -160,13 +168,17 @@ def reindex_talk(
     transaction (a takedown points the talk at its silenced media there).
     """
     for _ in range(ATTEMPTS):
+        recording = store.get_recording(db, recording_id)
+        if recording is None:
+            raise NotFound(f"there is no recording {recording_id}")
         before = store.get_segments(db, recording_id)
         after = change(list(before)) if change else before
-        known = stored_vectors(db, recording_id, before, embedder.model_name)
-        prepared = prepare_index(after, embedder, known)
+        known = stored_vectors(db, recording_id, before, embedder.model_name, recording.title)
+        prepared = prepare_index(after, embedder, known, title=recording.title)
         with write_transaction(db):
-            if store.get_segments(db, recording_id) != before:
-                continue  # someone else changed this transcript meanwhile: start again from theirs
+            current = store.get_recording(db, recording_id)
+            if current is None or current.title != recording.title or store.get_segments(db, recording_id) != before:
+                continue  # someone else changed this talk meanwhile: start again from theirs
             if after != before:
                 store.replace_segments(db, recording_id, after)
             write_index(db, recording_id, prepared)

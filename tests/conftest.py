@@ -21,10 +21,10 @@ from .helpers import JFK, read_samples, write_media
 
 @pytest.fixture(scope="session")
 def embedder():
-    """The real search model (the configured default), loaded once for the whole run."""
-    from search.embedder import SentenceTransformerEmbedder
+    """The real search model (the archive's default), loaded once for the whole run."""
+    from search.embedder import embedder_for
 
-    return SentenceTransformerEmbedder()
+    return embedder_for(load_config(environ={}))
 
 
 @pytest.fixture

@@ -92,11 +92,11 @@ class MeddlingEmbedder:
     def load(self) -> None:
         self.inner.load()
 
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+    def embed_documents(self, texts: Sequence[str], title: str = "") -> np.ndarray:
         if not self.meddled:
             self.meddled = True
             self.meddle()
-        return self.inner.embed_documents(texts)
+        return self.inner.embed_documents(texts, title)
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.inner.embed_query(text)

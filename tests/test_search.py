@@ -250,10 +250,17 @@ def test_a_name_ranks_the_passages_that_contain_it_first(demo_data_dir, db, sear
 
 def test_a_quoted_phrase_must_be_there_word_for_word(demo_data_dir, db, searcher):
     response = searcher.search(db, '"piece of paper"')
-    assert response.results
+    assert response.results and not response.notice
     assert all("piece of paper" in m.text.lower() for m in response.results)
     assert "<mark>piece</mark> <mark>of</mark> <mark>paper</mark>" in response.results[0].snippet
-    assert searcher.search(db, '"paper piece of"').results == []
+
+
+def test_a_quoted_phrase_said_nowhere_gets_the_nearest_wording_and_says_so(demo_data_dir, db, searcher):
+    """Whisper may have written a remembered phrase a little differently: the talks that hold its
+    words come back, with a notice that none holds them exactly as typed."""
+    response = searcher.search(db, '"paper piece of"')
+    assert response.notice == "No talk has those exact words; these come closest."
+    assert response.results and all("paper" in m.text.lower() for m in response.results)
 
 
 def test_a_question_no_talk_answers_gets_no_results_only_weak_ones(demo_data_dir, db, searcher):

@@ -183,9 +183,8 @@ PAYLOADS = {
 RAW = ["<script>alert", "<img src=x", "<svg onload", "<iframe", "<b onmouseover"]
 
 
-def test_hostile_text_comes_back_escaped_on_every_page(config, staff_client, client, jfk_copy):
+def test_hostile_text_comes_back_escaped_on_every_page(config, staff_client, client, jfk_copy, embedder):
     from ingest.corrections import correct_segment
-    from search.embedder import SentenceTransformerEmbedder
 
     db = connect(config.db_path)
     meta = RecordingMeta(
@@ -197,7 +196,7 @@ def test_hostile_text_comes_back_escaped_on_every_page(config, staff_client, cli
         visibility="public",
     )
     recording = ingest_file(db, config, jfk_copy, meta).recording
-    correct_segment(db, recording.id, 0, PAYLOADS["segment"], SentenceTransformerEmbedder())
+    correct_segment(db, recording.id, 0, PAYLOADS["segment"], embedder)
     db.close()
     pages = [
         "/",

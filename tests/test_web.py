@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -331,6 +332,25 @@ def test_serve_loads_the_model_before_it_listens_and_runs_its_worker_at_lower_pr
         # The model is in memory already: the first search is answered like any other.
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/search?q=follow+up", timeout=30) as response:
             assert json.load(response)["results"]
+        # `archive search` on this machine asks the server, which has the model: it loads no torch itself.
+        check = (
+            "import sys; from archive.cli import cli\n"
+            "try: cli(['search', 'follow up with clients', '--json'])\n"
+            "except SystemExit as exit: assert not exit.code, exit.code\n"
+            "assert 'torch' not in sys.modules"
+        )
+        env = {**os.environ, "ARCHIVE_DATA_DIR": str(demo_data_dir)}
+        found = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=60)
+        assert found.returncode == 0, found.stderr
+        assert json.loads(found.stdout)["results"][0]["slug"].startswith("relational-social-prescribing")
+        # Its token only reads.
+        token = json.loads((demo_data_dir / "server.json").read_text())["token"]
+        refused = urllib.request.Request(f"http://127.0.0.1:{port}/api/glossary", data=b"{}", method="POST",
+                                         headers={"Authorization": f"Bearer {token}"})
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(refused, timeout=30)
+        assert denied.value.code == 403
+        denied.value.close()
         children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
         assert len(children) == 1
         worker = int(children[0])

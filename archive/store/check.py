@@ -36,15 +36,32 @@ class CheckReport:
         return not self.problems
 
 
-def check_archive(db: Database, config: Config) -> CheckReport:
-    """Everything that does not add up in the archive at ``config.data_dir``, in words."""
+def check_archive(db: Database, config: Config, search_model: str | None = None) -> CheckReport:
+    """Everything that does not add up in the archive at ``config.data_dir``, in words.
+
+    With ``search_model``, vectors made by any other embedding model are a problem too: search
+    reads only the configured model's vectors (``archive reindex`` re-embeds).
+    """
     report = CheckReport()
     integrity = [row[0] for row in db.execute("PRAGMA integrity_check")]
     if integrity != ["ok"]:
         report.problems += [f"SQLite integrity: {line}" for line in integrity[:20]]
     _check_index(db, report)
+    if search_model:
+        report.problems += stale_vectors(db, search_model)
     _check_media(db, config, report)
     return report
+
+
+def stale_vectors(db: Database, search_model: str) -> list[str]:
+    """What the archive holds in vectors of another model than ``search_model``, in words."""
+    return [
+        f"{count} passage vectors were made by {model}, not the search model {search_model}: "
+        "run `archive reindex` (until then search finds those talks by their words only)"
+        for model, count in db.execute(
+            "SELECT model, count(*) FROM passage_vectors WHERE model != ? GROUP BY model ORDER BY model", [search_model]
+        )
+    ]
 
 
 def _counts(db: Database, sql: str) -> dict[int, int]:

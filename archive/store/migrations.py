@@ -208,3 +208,11 @@ def m006_index_changes(db: Database) -> None:
         not_null={"recording_id", "token"},
     )
     db.execute("DELETE FROM archive_meta WHERE key = 'index_generation'")
+
+
+@migrations()
+def m007_vector_titles(db: Database) -> None:
+    # The talk title each vector was embedded with (EmbeddingGemma's document prompt names it):
+    # a vector is reused for unchanged text only if the title is unchanged too.
+    db["passage_vectors"].add_column("title", str)
+    db["segment_vectors"].add_column("title", str)

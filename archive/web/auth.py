@@ -14,7 +14,7 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
 from archive.store import accounts
@@ -25,6 +25,10 @@ from .db import get_db
 bp = Blueprint("auth", __name__)
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# Who `archive serve`'s own token acts as: the operator's command line, which sees every talk.
+# The token is written only into the data directory (mode 600), where whoever can read it can
+# read the database and the session key too.
+OPERATOR = accounts.User(id=0, email="operator@localhost", role="staff", created_at="")
 # Failed sign-ins allowed in the window, per account and per address.
 FAILURE_WINDOW_SECONDS = 15 * 60
 MAX_FAILURES_PER_ACCOUNT = 5
@@ -67,6 +71,12 @@ def load_user() -> None:
         return  # stylesheets and scripts are the same for everyone: no database read for them
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
+        operator = current_app.config.get("OPERATOR_TOKEN")
+        if operator and hmac.compare_digest(operator, header[7:].strip()):
+            if request.method not in SAFE_METHODS:
+                abort(403, "This token only reads.")
+            g.user, g.token_auth = OPERATOR, True  # `archive search` on this machine (see archive.cli)
+            return
         user = accounts.user_for_token(get_db(), header[7:].strip())
         if user is None:
             abort(401, "That API token is not valid (it may have been revoked).")

@@ -111,6 +111,8 @@ def edit_recording(slug: str):
     except UserError as exc:
         return render_template("edit.html", recording=found, form=request.form, error=exc.sentence()), exc.status
     store.update_recording_meta(db, found.id, meta)
+    if meta.title != found.title:
+        services().reindex_soon(found.id)
     return redirect(url_for("pages.recording", slug=slug), code=303)
 
 
