@@ -63,7 +63,8 @@ class Decision:
     Of the signals measured there (leave-one-out AUC, answerable against unanswerable dev questions),
     how far the nearest passage stands out from the next nine (0.78) and the best moment's own
     cosine (0.74) told them apart; agreement of the keyword and meaning rankings (0.50), the share
-    of the nearest passages from one talk (0.54) and the query words its talk never says (0.42) did not.
+    of the nearest passages from one talk (0.54), the query words its talk never says (0.42) and
+    the share of the query's words the best moments hold (0.55) did not, nor did they add to the two.
     """
 
     # Fitted on dev for EmbeddingGemma with titled passages (bench/eval.py --calibrate).
@@ -230,8 +231,12 @@ class _Words:
     named: dict[int, names.NamedTalk]
     ranking: Ranking
 
-    def coverage(self, text_stems: list[str], recording_id: int | None = None) -> tuple[float, bool]:
-        """(share 0..1 of the query's word weight in a text, whether it holds every word exactly)."""
+    def coverage(self, text_stems: list[str], recording_id: int | None = None, letters: str = "") -> tuple[float, bool]:
+        """(share 0..1 of the query's word weight in a text, whether it holds every word exactly).
+
+        ``letters`` (the text's, from ``names.letters``) lets a word the transcripts never hold be
+        found spelled across the text's words.
+        """
         total = sum(self.weights.values())
         if not total:
             return 0.0, False
@@ -248,8 +253,11 @@ class _Words:
                 found, exact = found + weight, exact + weight
             elif term in named:
                 found += weight * self.ranking.named_credit
-            elif term in self.alternatives.by_term:
-                similar = max((s for alt, s in self.alternatives.by_term[term].items() if alt in present), default=0.0)
+            elif term in self.alternatives.unknown:
+                alternatives = self.alternatives.by_term.get(term, {})
+                similar = max((s for alt, s in alternatives.items() if alt in present), default=0.0)
+                if letters:
+                    similar = max(similar, self.alternatives.spelled(term, letters))
                 found += weight * similar * self.ranking.spelling_credit
         for phrase in self.parsed.phrases:
             if contains_phrase(text_stems, phrase):
@@ -433,7 +441,8 @@ class Searcher:
         cosines = index.similarity(query_vector, ids)
         for candidate in candidates:
             candidate.cosine = cosines.get(candidate.passage_id, 0.0)
-            candidate.coverage, candidate.literal = words.coverage(stems(candidate.text), candidate.recording_id)
+            spelled = names.letters(candidate.text) if words.alternatives.unknown else ""
+            candidate.coverage, candidate.literal = words.coverage(stems(candidate.text), candidate.recording_id, spelled)
         candidates.sort(key=lambda c: (c.literal, c.score(ranking)), reverse=True)
         return candidates[: ranking.rescored_passages], self._evidence(dense, words)
 
@@ -458,8 +467,10 @@ class Searcher:
             scored = []
             for i, seg in enumerate(segments):
                 cosine = float(seg["vector"] @ query_vector) if seg["vector"] is not None else candidate.cosine
-                window = seg["stems"] + (segments[i + 1]["stems"] if i + 1 < len(segments) else [])
-                coverage, literal = words.coverage(window, candidate.recording_id)
+                after = segments[i + 1] if i + 1 < len(segments) else None
+                window = seg["stems"] + (after["stems"] if after else [])
+                spelled = names.letters(seg["text"] + (after["text"] if after else "")) if words.alternatives.unknown else ""
+                coverage, literal = words.coverage(window, candidate.recording_id, spelled)
                 # Of the windows holding every query word, the one whose own line holds most of
                 # them: a word only one line says lands on that line, not on the line before it
                 # (whose window reaches into it), whatever the cosines say to the last bit.

@@ -30,10 +30,14 @@ from .text import STOPWORDS, ParsedQuery, Term, fold, stem, words
 # in six may differ ("Wroblewski"/"Wróblewski" fold to the same; "Okonkow" still matches).
 NAME_SIMILARITY = 84
 # A misheard word must be at least this close to a word the transcripts contain to stand in for
-# it (edit similarity, 0-100), and both must be this long: short words have too many neighbours.
-SPELLING_SIMILARITY = 75
+# it (edit similarity, 0-100: "zalo"/"zalah" is 67), and both must be this long: short words
+# have too many neighbours. Only words the transcripts never contain are looked up at all.
+SPELLING_SIMILARITY = 60
 SPELLING_MIN_LETTERS = 4
 SPELLING_ALTERNATIVES = 3
+# A word is looked for letter by letter across a text's words only from this length: shorter
+# ones turn up inside too many longer words.
+SPELLED_MIN_LETTERS = 6
 # A name is said somewhere in a talk when its letters appear there at least this closely.
 SPOKEN_SIMILARITY = 70
 # A word of a person's name is distinctive enough to name their talk on its own (a surname)
@@ -59,9 +63,18 @@ class Alternatives:
     """For query words the transcripts never contain: the stems written in their place, with similarity 0..1."""
 
     by_term: dict[Term, dict[str, float]] = field(default_factory=dict)
+    unknown: frozenset[Term] = frozenset()  # every such word, with or without a stem close to it
 
     def stems(self) -> list[str]:
         return [s for found in self.by_term.values() for s in found]
+
+    def spelled(self, term: Term, letters: str) -> float:
+        """How closely ``letters`` (a text's, spaces left out) spell an unknown query word, 0..1:
+        Whisper splits a name it does not know ("Namer Affair Weather" for "Fairweather")."""
+        if term not in self.unknown or len(term.word) < SPELLED_MIN_LETTERS:
+            return 0.0
+        score = fuzz.partial_ratio(term.word, letters)
+        return score / 100 if score >= SPOKEN_SIMILARITY else 0.0
 
 
 def named_talks(
@@ -122,8 +135,8 @@ def _terms_in(detail: str, terms: list[Term]) -> set[Term]:
 
 def misheard(db: Database, parsed: ParsedQuery, doc_count) -> Alternatives:
     """Stems the transcripts contain that may be how Whisper wrote a query word they never contain."""
-    alternatives = Alternatives()
     unknown = [t for t in parsed.terms if not t.prefix and len(t.word) >= SPELLING_MIN_LETTERS and not doc_count(t.stem)]
+    alternatives = Alternatives(unknown=frozenset(unknown))
     if not unknown:
         return alternatives
     vocabulary = [row[0] for row in db.execute(
@@ -148,6 +161,11 @@ def spoken_at(texts: list[str], names: list[str]) -> tuple[int, float]:
         if score > best_score:
             best, best_score = i, score
     return best, best_score / 100
+
+
+def letters(text: str) -> str:
+    """A text's letters and digits, folded, with no spaces: how ``Alternatives.spelled`` reads it."""
+    return _letters(text)
 
 
 def _letters(text: str) -> str:

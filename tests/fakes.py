@@ -16,7 +16,7 @@ import numpy as np
 from archive.store.models import Segment
 from search.text import stems
 
-DIMENSIONS = 64
+DIMENSIONS = 1024  # wide enough that texts sharing no word stay near 0
 
 
 class WordHashEmbedder:

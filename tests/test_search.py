@@ -271,6 +271,68 @@ def test_a_question_no_talk_answers_gets_no_results_only_weak_ones(demo_data_dir
     assert data["results"] == [] and data["weak_results"]
 
 
+def _scripted_talk(db, config, media, lines, **meta):
+    from ingest.pipeline import ingest_file
+
+    from .fakes import ScriptedTranscriber, WordHashEmbedder, script_for
+
+    transcriber = ScriptedTranscriber(script_for(11.0, lines))
+    return ingest_file(db, config, media, RecordingMeta(**meta), transcriber=transcriber,
+                       embedder=WordHashEmbedder()).recording
+
+
+def test_a_speaker_whisper_misheard_is_found_by_the_talks_details(db, config, jfk_copy, make_media):
+    """The transcript says "the democonco"; staff typed "Adaeze Okonkwo": her name finds her talk,
+    at its start (where nothing spells it), and her surname alone does too."""
+    talk = _scripted_talk(db, config, jfk_copy, ["Welcome everyone", "Please welcome the democonco",
+                                                 "She runs the billing team"], title="Who pays?",
+                          speakers=["Adaeze Okonkwo"], organization="Cass Avenue Community Health Center")
+    _scripted_talk(db, config, make_media("other.wav"), ["Okay thanks all", "We talk about billing today"],
+                   title="Another talk", speakers=["Sam Lee"])
+    searcher = Searcher(WordHashEmbedder())
+    for query in ("Adaeze Okonkwo", "okonkwo", "Adaeze Okonkow", "Cass Avenue Community Health Center"):
+        found = searcher.search(db, query)
+        assert [m.recording_id for m in found.results][:1] == [talk.id], query
+        assert found.results[0].start == 0.0, query
+
+
+def test_a_name_said_but_misheard_lands_where_it_is_said(db, config, jfk_copy):
+    """The host's name is not in the details; the transcript spells it loosely ("Namer Affair
+    Weather"): the moment it is said still comes back, spelled closely enough."""
+    lines = ["Hi everyone and welcome", "Okay my name is Namer Affair Weather and I host today",
+             "Housekeeping first", "Our speaker runs a clinic"]
+    talk = _scripted_talk(db, config, jfk_copy, lines, title="Texting clients", speakers=["Thu Huong Nguyen"])
+    found = Searcher(WordHashEmbedder()).search(db, "Fairweather")
+    moments = found.results + found.weak_results
+    assert moments and moments[0].recording_id == talk.id and "Affair Weather" in moments[0].text
+
+
+def test_a_word_whisper_spelled_differently_is_found(db, config, jfk_copy):
+    talk = _scripted_talk(db, config, jfk_copy, ["Clients reply on Zalah", "a messaging app",
+                                                 "that is popular with families"], title="Messaging")
+    found = Searcher(WordHashEmbedder()).search(db, "Zalo")
+    moments = found.results + found.weak_results
+    assert moments and moments[0].recording_id == talk.id and "Zalah" in moments[0].text
+
+
+def test_a_talk_shows_at_most_three_moments(demo_data_dir, db, searcher):
+    response = searcher.search(db, "community", limit=50)
+    for talk in response.talks:
+        assert 1 <= len(talk.moments) <= searcher.ranking.moments_per_talk
+
+
+def test_the_answer_decision_weighs_meaning_not_just_one_number():
+    from search.engine import Decision, Evidence
+
+    decision = Decision()
+    standing_out = Evidence(best_cosine=0.38, standout=0.15)
+    as_close_as_everything_else = Evidence(best_cosine=0.38, standout=0.0)
+    assert decision.answered(standing_out) and not decision.answered(as_close_as_everything_else)
+    assert decision.answered(Evidence(best_cosine=0.60, standout=0.0))
+    assert not decision.answered(Evidence(best_cosine=0.20, standout=0.10))
+    assert decision.probability(Evidence(best_cosine=5.0, standout=5.0)) == pytest.approx(1.0)  # no overflow
+
+
 def test_results_of_one_recording_are_grouped(demo_data_dir, db, searcher):
     response = searcher.search(db, "link workers", limit=20)
     seen, previous = [], None
