@@ -288,10 +288,7 @@ def _start_worker_process() -> subprocess.Popen:
 
     def lower_priority_and_die_with_parent() -> None:
         os.nice(WORKER_NICENESS)
-        if sys.platform == "linux":
-            import ctypes
-
-            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: no orphaned worker
+        _die_with_parent()
 
     return subprocess.Popen(
         [sys.executable, "-m", "archive", "worker"], preexec_fn=lower_priority_and_die_with_parent
@@ -301,24 +298,28 @@ def _start_worker_process() -> subprocess.Popen:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, help="Request threads.")
+@click.option("--threads", default=8, show_default=True, help="Request threads per process.")
+@click.option(
+    "--processes", default=0, type=click.IntRange(0, 64),
+    help="Server processes sharing the port and the loaded model (0: one per CPU core).",
+)
 @click.option("--no-worker", is_flag=True, help="Run no ingest worker beside the server (they run elsewhere).")
 @click.pass_context
-def serve(ctx, host, port, threads, no_worker):
+def serve(ctx, host, port, threads, processes, no_worker):
     """Serve the archive over HTTP (waitress), with an ingest worker beside it at lower CPU priority."""
     import logging
-
-    from waitress.server import create_server
+    import socket
 
     from .services import Services
     from .store.check import clean_leftovers, stale_vectors
     from .web import create_app
-    from .web.local import write_server_file
+    from .web.local import give_operator_token, write_server_file
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = get_config(ctx)
     with user_errors():
-        services = Services(config)
+        # One thread to embed queries: beside the worker, more made searches stall (bench/load.py).
+        services = Services(config, search_threads=1)
     with open_db(config) as db:
         for leftover in clean_leftovers(db, config):
             click.echo(f"removed {leftover.relative_to(config.data_dir)}, left by an interrupted upload or write", err=True)
@@ -327,10 +328,8 @@ def serve(ctx, host, port, threads, no_worker):
     with user_errors():
         app = create_app(services=services)
         try:
-            # Waitress spools request bodies to disk; let it take the largest upload the app accepts.
-            server = create_server(
-                app, host=host, port=port, threads=threads, max_request_body_size=config.max_upload_bytes + (1 << 20)
-            )
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            listener = socket.create_server((host, port), family=family, backlog=1024)
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
                 raise
@@ -339,21 +338,78 @@ def serve(ctx, host, port, threads, no_worker):
                 f"archive serve --port {port + 1}, or make run PORT={port + 1}"
             ) from None
         _loaded("search model", services.warm)
+        token = give_operator_token(app)
+        # Python serves one request at a time per process: more processes use more cores. They fork
+        # after the model is loaded, so they share its memory (bench/load.py: README, "Deploying").
+        children = _fork_servers((processes or os.cpu_count() or 1) - 1)
+        if children is None:  # a forked server process
+            _serve_forever(app, listener, threads, config)
         worker = None if no_worker else _start_worker_process()
         sweeper_stop = services.queue.start_sweeper()  # jobs of workers that died, here or elsewhere
-        server_file = write_server_file(config, app, host, server.effective_port)
+        server_file = write_server_file(config, token, host, listener.getsockname()[1])
     click.echo(f"Talk Archive at http://{host}:{port}/  (data: {config.data_dir.resolve()})", err=True)
+    try:
+        _serve_forever(app, listener, threads, config, exit_after=False)
+    finally:
+        server_file.unlink(missing_ok=True)
+        sweeper_stop.set()
+        for process in [*children, *([worker] if worker else [])]:
+            process.terminate()
+            process.wait()
+
+
+def _serve_forever(app, listener, threads: int, config: Config, exit_after: bool = True) -> None:
+    """Run waitress on the shared listening socket until interrupted (a forked server then exits)."""
+    from waitress.server import create_server
+
+    # Waitress spools request bodies to disk; let it take the largest upload the app accepts.
+    server = create_server(app, sockets=[listener], threads=threads, max_request_body_size=config.max_upload_bytes + (1 << 20))
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
-        server_file.unlink(missing_ok=True)
-        sweeper_stop.set()
         server.close()
-        if worker:
-            worker.terminate()
-            worker.wait()
+        if exit_after:
+            os._exit(0)
+
+
+class _ForkedServer:
+    """A server process forked from this one, ended like a subprocess."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+
+    def terminate(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    def wait(self) -> None:
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def _fork_servers(count: int) -> list[_ForkedServer] | None:
+    """Fork ``count`` more server processes; the list of them in this one, None in each of them."""
+    children = []
+    for _ in range(count):
+        pid = os.fork()
+        if pid == 0:
+            _die_with_parent()
+            return None
+        children.append(_ForkedServer(pid))
+    return children
+
+
+def _die_with_parent() -> None:
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: nothing left running if this one is killed
 
 
 @cli.command()

@@ -220,16 +220,28 @@ class _Candidate:
         return self.cosine + ranking.keyword_weight * self.coverage
 
 
-@dataclass
 class _Words:
     """The query's words as this archive sees them: their weights, the spellings Whisper may have
-    written instead, and the talks whose details name them."""
+    written instead, and the talks whose details name them. ``coverage`` runs for every window of
+    every candidate passage, so what it needs is worked out once, here."""
 
-    parsed: ParsedQuery
-    weights: dict[Any, float]
-    alternatives: names.Alternatives
-    named: dict[int, names.NamedTalk]
-    ranking: Ranking
+    def __init__(
+        self,
+        parsed: ParsedQuery,
+        weights: dict[Any, float],
+        alternatives: names.Alternatives,
+        named: dict[int, names.NamedTalk],
+        ranking: Ranking,
+    ):
+        self.parsed, self.weights, self.alternatives, self.named = parsed, weights, alternatives, named
+        self.total = sum(weights.values())
+        # (term, stem, weight, prefix, written instead: {stem: similarity}, unknown) per query word
+        self._terms = [
+            (t, t.stem, weights[t], t.prefix, alternatives.by_term.get(t, {}), t in alternatives.unknown)
+            for t in parsed.terms
+        ]
+        self._phrases = [(p, weights[p]) for p in parsed.phrases]
+        self._named_credit, self._spelling_credit = ranking.named_credit, ranking.spelling_credit
 
     def coverage(self, text_stems: list[str], recording_id: int | None = None, letters: str = "") -> tuple[float, bool]:
         """(share 0..1 of the query's word weight in a text, whether it holds every word exactly).
@@ -237,32 +249,25 @@ class _Words:
         ``letters`` (the text's, from ``names.letters``) lets a word the transcripts never hold be
         found spelled across the text's words.
         """
-        total = sum(self.weights.values())
-        if not total:
+        if not self.total:
             return 0.0, False
         present = set(text_stems)
-        named = self.named[recording_id].terms if recording_id in self.named else frozenset()
+        named = self.named[recording_id].terms if recording_id in self.named else ()
         found = exact = 0.0
-        for term in self.parsed.terms:
-            weight = self.weights[term]
-            if term.prefix:
-                hit = any(s.startswith(term.stem) for s in present)
-            else:
-                hit = term.stem in present
-            if hit:
+        for term, stem, weight, prefix, written, unknown in self._terms:
+            if stem in present if not prefix else any(s.startswith(stem) for s in present):
                 found, exact = found + weight, exact + weight
-            elif term in named:
-                found += weight * self.ranking.named_credit
-            elif term in self.alternatives.unknown:
-                alternatives = self.alternatives.by_term.get(term, {})
-                similar = max((s for alt, s in alternatives.items() if alt in present), default=0.0)
+            elif named and term in named:
+                found += weight * self._named_credit
+            elif unknown:
+                similar = max((s for alt, s in written.items() if alt in present), default=0.0)
                 if letters:
                     similar = max(similar, self.alternatives.spelled(term, letters))
-                found += weight * similar * self.ranking.spelling_credit
-        for phrase in self.parsed.phrases:
+                found += weight * similar * self._spelling_credit
+        for phrase, weight in self._phrases:
             if contains_phrase(text_stems, phrase):
-                found, exact = found + self.weights[phrase], exact + self.weights[phrase]
-        return found / total, exact / total >= 0.999
+                found, exact = found + weight, exact + weight
+        return found / self.total, exact / self.total >= 0.999
 
 
 class Searcher:
@@ -277,6 +282,7 @@ class Searcher:
         self.query_cache = query_cache  # off in benchmarks, so every timing includes embedding the query
         self._query_vectors: dict[str, np.ndarray] = {}  # the last few hundred: people page and refine
         self._snapshots: dict[str, VectorIndex] = {}
+        self._vocabularies: tuple[Any, list[str]] = (None, [])
         self._lock = threading.Lock()
 
     def embed_query(self, text: str) -> np.ndarray:
@@ -292,6 +298,17 @@ class Searcher:
                     self._query_vectors.pop(next(iter(self._query_vectors)))
                 self._query_vectors[text] = vector
         return vector
+
+    def _vocabulary(self, db: Database, index: VectorIndex) -> list[str]:
+        """The transcripts' vocabulary (``names.vocabulary``), read again only when the index changed."""
+        key = (_database_key(db), index.head)
+        with self._lock:
+            if self._vocabularies[0] == key:
+                return self._vocabularies[1]
+        found = names.vocabulary(db)
+        with self._lock:
+            self._vocabularies = (key, found)
+        return found
 
     def vectors(self, db: Database) -> VectorIndex:
         """This database's passage vectors as of now (call inside the search's read transaction)."""
@@ -400,7 +417,7 @@ class Searcher:
         wanted: RecordingFilter,
     ) -> tuple[list[Moment], Evidence]:
         """Every candidate moment, best first and one per place in a talk, and the evidence for the decision."""
-        words = self._words(db, parsed, wanted, max(len(index), 1))
+        words = self._words(db, index, parsed, wanted)
         candidates, evidence = self._candidates(db, index, words, query_vector, allowed, wanted)
         moments = self._moments(db, candidates, words, query_vector) + self._named_moments(db, words)
         moments = _distinct(sorted(moments, key=_rank_key, reverse=True), self.ranking.same_moment_seconds)
@@ -409,10 +426,11 @@ class Searcher:
             evidence.literal = moments[0].literal
         return moments, evidence
 
-    def _words(self, db: Database, parsed: ParsedQuery, wanted: RecordingFilter, total: int) -> _Words:
+    def _words(self, db: Database, index: VectorIndex, parsed: ParsedQuery, wanted: RecordingFilter) -> _Words:
         counts = _DocCounts(db)
+        total = max(len(index), 1)
         weights = _term_weights(counts, parsed, total)
-        alternatives = names.misheard(db, parsed, counts)
+        alternatives = names.misheard(parsed, counts, lambda: self._vocabulary(db, index))
         named = names.named_talks(db, parsed, weights, wanted, counts, total)
         return _Words(parsed, weights, alternatives, {n.recording_id: n for n in named}, self.ranking)
 
@@ -441,7 +459,7 @@ class Searcher:
         cosines = index.similarity(query_vector, ids)
         for candidate in candidates:
             candidate.cosine = cosines.get(candidate.passage_id, 0.0)
-            spelled = names.letters(candidate.text) if words.alternatives.unknown else ""
+            spelled = names.letters(candidate.text) if words.alternatives.spells else ""
             candidate.coverage, candidate.literal = words.coverage(stems(candidate.text), candidate.recording_id, spelled)
         candidates.sort(key=lambda c: (c.literal, c.score(ranking)), reverse=True)
         return candidates[: ranking.rescored_passages], self._evidence(dense, words)
@@ -458,7 +476,7 @@ class Searcher:
     ) -> list[Moment]:
         """The best segment of each candidate passage as a scored moment."""
         ranking = self.ranking
-        segments_of = _load_segments(db, candidates)
+        segments_of = _load_segments(db, candidates, self.embedder.model_name)
         moments = []
         for candidate in candidates:
             segments = segments_of.get(candidate.passage_id)
@@ -469,7 +487,7 @@ class Searcher:
                 cosine = float(seg["vector"] @ query_vector) if seg["vector"] is not None else candidate.cosine
                 after = segments[i + 1] if i + 1 < len(segments) else None
                 window = seg["stems"] + (after["stems"] if after else [])
-                spelled = names.letters(seg["text"] + (after["text"] if after else "")) if words.alternatives.unknown else ""
+                spelled = names.letters(seg["text"] + (after["text"] if after else "")) if words.alternatives.spells else ""
                 coverage, literal = words.coverage(window, candidate.recording_id, spelled)
                 # Of the windows holding every query word, the one whose own line holds most of
                 # them: a word only one line says lands on that line, not on the line before it
@@ -491,7 +509,7 @@ class Searcher:
         for named in words.named.values():
             if named.share < 0.999:
                 continue
-            segments = _talk_segments(db, named.recording_id)
+            segments = _talk_segments(db, named.recording_id, self.embedder.model_name)
             if not segments:
                 continue
             windows = [" ".join(s["text"] for s in segments[i : i + 2]) for i in range(len(segments))]
@@ -587,8 +605,9 @@ def _load_candidates(db: Database, passage_ids: list[int], wanted: RecordingFilt
 
 
 _SEGMENT_COLUMNS = "s.recording_id, s.idx, s.start, s.end, s.text, v.embedding"
+# Window vectors of the search model only: another model's (before `archive reindex`) would not compare.
 _SEGMENT_JOIN = (
-    "FROM segments s LEFT JOIN segment_vectors v ON v.recording_id = s.recording_id AND v.idx = s.idx"
+    "FROM segments s LEFT JOIN segment_vectors v ON v.recording_id = s.recording_id AND v.idx = s.idx AND v.model = ?"
 )
 
 
@@ -603,7 +622,7 @@ def _segment(idx, start, end, text, blob) -> dict[str, Any]:
     }
 
 
-def _load_segments(db: Database, candidates: list[_Candidate]) -> dict[int, list[dict[str, Any]]]:
+def _load_segments(db: Database, candidates: list[_Candidate], model: str) -> dict[int, list[dict[str, Any]]]:
     """Each candidate passage's segments (text, stems, times, window vector), in one query."""
     wanted = [(c.recording_id, i) for c in candidates for i in range(c.first_segment, c.last_segment + 1)]
     if not wanted:
@@ -611,7 +630,7 @@ def _load_segments(db: Database, candidates: list[_Candidate]) -> dict[int, list
     rows = db.execute(
         f"SELECT {_SEGMENT_COLUMNS} {_SEGMENT_JOIN} WHERE (s.recording_id, s.idx) IN "
         "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
-        [json.dumps(sorted(set(wanted)))],
+        [model, json.dumps(sorted(set(wanted)))],
     ).fetchall()
     by_key = {(rid, idx): _segment(idx, start, end, text, blob) for rid, idx, start, end, text, blob in rows}
     return {
@@ -624,8 +643,9 @@ def _load_segments(db: Database, candidates: list[_Candidate]) -> dict[int, list
     }
 
 
-def _talk_segments(db: Database, recording_id: int) -> list[dict[str, Any]]:
-    rows = db.execute(f"SELECT {_SEGMENT_COLUMNS} {_SEGMENT_JOIN} WHERE s.recording_id = ? ORDER BY s.idx", [recording_id])
+def _talk_segments(db: Database, recording_id: int, model: str) -> list[dict[str, Any]]:
+    sql = f"SELECT {_SEGMENT_COLUMNS} {_SEGMENT_JOIN} WHERE s.recording_id = ? ORDER BY s.idx"
+    rows = db.execute(sql, [model, recording_id])
     return [_segment(idx, start, end, text, blob) for _, idx, start, end, text, blob in rows]
 
 

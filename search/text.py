@@ -59,19 +59,25 @@ def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
-def stems(text: str) -> list[str]:
-    """The stems of ``text``'s FTS5 tokens, in order (the fast path for matching, no offsets)."""
+@lru_cache(maxsize=65536)
+def _stems(text: str) -> tuple[str, ...]:
     folded = text.lower() if text.isascii() else fold(text)
-    return [stem(w) for w in _WORD.findall(folded)]
+    return tuple(stem(w) for w in _WORD.findall(folded))
 
 
-def word_spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, stem) for each token of ``text``, with offsets into ``text`` itself."""
+def stems(text: str) -> list[str]:
+    """The stems of ``text``'s FTS5 tokens, in order (remembered: the same lines come back query after query)."""
+    return list(_stems(text))
+
+
+def word_spans(text: str) -> list[tuple[int, int, str, str]]:
+    """(start, end, stem, folded word) for each token of ``text``, with offsets into ``text`` itself."""
     spans = []
     for match in _WORD.finditer(text):
-        folded = fold(match.group())
+        word = match.group()
+        folded = word.lower() if word.isascii() else fold(word)
         for token in _WORD.findall(folded) or [folded]:
-            spans.append((match.start(), match.end(), stem(token)))
+            spans.append((match.start(), match.end(), stem(token), folded))
     return spans
 
 
@@ -185,10 +191,9 @@ def contains_phrase(stems: list[str], phrase: tuple[str, ...]) -> bool:
 def matched_spans(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
     """Character spans in ``text`` of the words the query matches (its terms and phrases)."""
     spans = word_spans(text)
-    stems = [s for _, _, s in spans]
+    stems = [s for _, _, s, _ in spans]
     marked = [False] * len(spans)
-    for i, (start, end, token_stem) in enumerate(spans):
-        token = fold(text[start:end])
+    for i, (_, _, token_stem, token) in enumerate(spans):
         if any(term.matches(token_stem, token) for term in query.terms):
             marked[i] = True
     for phrase in query.phrases:
@@ -196,7 +201,7 @@ def matched_spans(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
         for i in range(len(stems) - n + 1):
             if tuple(stems[i : i + n]) == phrase:
                 marked[i : i + n] = [True] * n
-    return [(start, end) for (start, end, _), hit in zip(spans, marked) if hit]
+    return [(start, end) for (start, end, _, _), hit in zip(spans, marked) if hit]
 
 
 def highlight(text: str, query: ParsedQuery, max_chars: int = 240) -> str:

@@ -20,10 +20,14 @@ def _path(config: Config) -> Path:
     return config.data_dir / "server.json"
 
 
-def write_server_file(config: Config, app, host: str, port: int) -> Path:
-    """Give ``app`` a fresh operator token and publish it with the address; returns the file."""
-    token = secrets.token_urlsafe(32)
-    app.config["OPERATOR_TOKEN"] = token
+def give_operator_token(app) -> str:
+    """A fresh read-only token for ``app`` (before any server process forks, so all know it)."""
+    app.config["OPERATOR_TOKEN"] = token = secrets.token_urlsafe(32)
+    return token
+
+
+def write_server_file(config: Config, token: str, host: str, port: int) -> Path:
+    """Publish the running server's address and operator token; returns the file."""
     reachable = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, host)
     if ":" in reachable and not reachable.startswith("["):
         reachable = f"[{reachable}]"
