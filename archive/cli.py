@@ -236,11 +236,9 @@ def retry(ctx, job_id):
 @click.pass_context
 def worker(ctx, workers, until_empty, server, token, model, device):
     """Run queued ingest jobs, here or (with --server) for an archive on another machine."""
-    import logging
-
     from .services import Services
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_to_stderr()
     config = get_config(ctx)
     if model:
         config = dataclasses.replace(config, whisper_model=str(model))
@@ -268,6 +266,15 @@ def worker(ctx, workers, until_empty, server, token, model, device):
             click.echo(f"ran {ran} job(s)", err=True)
         else:
             services.queue.consume(workers)
+
+
+def _log_to_stderr() -> None:
+    """What servers and workers log, one line each; the model libraries only when something is wrong."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("sentence_transformers", "transformers", "faster_whisper"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _loaded(what: str, load) -> None:
@@ -307,7 +314,6 @@ def _start_worker_process() -> subprocess.Popen:
 @click.pass_context
 def serve(ctx, host, port, threads, processes, no_worker):
     """Serve the archive over HTTP (waitress), with an ingest worker beside it at lower CPU priority."""
-    import logging
     import socket
 
     from .services import Services
@@ -315,7 +321,7 @@ def serve(ctx, host, port, threads, processes, no_worker):
     from .web import create_app
     from .web.local import give_operator_token, write_server_file
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_to_stderr()
     config = get_config(ctx)
     with user_errors():
         # One thread to embed queries: beside the worker, more made searches stall (bench/load.py).

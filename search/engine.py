@@ -67,13 +67,15 @@ class Decision:
     the share of the query's words the best moments hold (0.55) did not, nor did they add to the two.
     """
 
-    # Fitted on dev for EmbeddingGemma with titled passages (bench/eval.py --calibrate).
+    # Fitted on dev for EmbeddingGemma with titled passages (bench/eval.py --calibrate); each
+    # embedding model has its own (DECISIONS below).
     bias: float = -1.70
     best_cosine: float = 6.51  # the best moment's window, meaning only (no keyword bonus)
     standout: float = 3.18  # the nearest passage's cosine above the mean of the ten nearest
-    # Answered when the model's probability reaches this: the highest threshold that keeps dev
-    # paraphrase Recall@5 at 0.9 (0.92; 0.52 of the unanswerable dev questions left empty). 0.85
-    # would leave 0.80 empty but cut paraphrase Recall@5 to 0.50: README, "Search, measured".
+    # Answered when the model's probability reaches this: the highest threshold at which dev
+    # paraphrase Recall@5 stays within 0.02 of answering everything (0.92 against 0.94; 0.52 of
+    # the unanswerable dev questions left empty). 0.85 would leave 0.80 empty but cut paraphrase
+    # Recall@5 to 0.50: README, "Search, measured".
     threshold: float = 0.70
 
     def answered(self, evidence: "Evidence") -> bool:
@@ -109,6 +111,15 @@ class Ranking:
     decision: Decision = field(default_factory=Decision)
     # Related moments have no words to match: the cosine alone must reach this.
     related_threshold: float = 0.37
+
+
+# The decision fitted for each embedding model by the same rule (bench/eval.py --model M --calibrate).
+DECISIONS = {
+    "embeddinggemma-300m": Decision(),
+    # MiniLM separates answerable from unanswerable questions less well: at the rule's threshold
+    # it leaves 0.12 of the unanswerable dev questions empty.
+    "all-MiniLM-L6-v2": Decision(bias=-1.18, best_cosine=5.15, standout=0.70, threshold=0.60),
+}
 
 
 # Search filters are the store's recording filters: one rule for listings, search and related moments.
@@ -278,7 +289,7 @@ class Searcher:
 
     def __init__(self, embedder: Embedder, ranking: Ranking | None = None, *, query_cache: bool = True):
         self.embedder = embedder
-        self.ranking = ranking or Ranking()
+        self.ranking = ranking or Ranking(decision=DECISIONS.get(embedder.model_name, Decision()))
         self.query_cache = query_cache  # off in benchmarks, so every timing includes embedding the query
         self._query_vectors: dict[str, np.ndarray] = {}  # the last few hundred: people page and refine
         self._snapshots: dict[str, VectorIndex] = {}
