@@ -96,7 +96,7 @@ def _split_terms(values: tuple[str, ...]) -> list[str]:
 @click.option("--tag", "tags", multiple=True, help="Topic tag; repeat for several.")
 @click.option("--description", default="", help="A sentence or two about the talk.")
 @click.option("--vocab", multiple=True, help='Names and terms to spell right, comma-separated: "Keralty, link worker".')
-@click.option("--model", type=click.Path(exists=True, file_okay=False, path_type=Path), help="A CTranslate2 Whisper model directory.")
+@click.option("--model", help="The Whisper model for this run: base, tiny.en (faster) or a CTranslate2 model folder.")
 @click.option(
     "--visibility",
     type=click.Choice(VISIBILITIES),
@@ -231,7 +231,7 @@ def retry(ctx, job_id):
 @click.option("--until-empty", is_flag=True, help="Run the queued jobs, then exit.")
 @click.option("--server", default="", help="The archive's URL: work over its API (no shared disk; needs Redis).")
 @click.option("--token", envvar="ARCHIVE_TOKEN", default="", help="A staff API token for --server (or ARCHIVE_TOKEN).")
-@click.option("--model", type=click.Path(exists=True, file_okay=False, path_type=Path), help="A Whisper model directory.")
+@click.option("--model", help="The Whisper model: base, tiny.en (faster) or a CTranslate2 model folder.")
 @click.option("--device", default="", help="cpu or cuda (default: ARCHIVE_WHISPER_DEVICE).")
 @click.pass_context
 def worker(ctx, workers, until_empty, server, token, model, device):
@@ -728,7 +728,11 @@ def check(ctx, as_json):
     else:
         for problem in report.problems:
             click.echo(problem)
+        for note in report.notes:
+            click.echo(f"note: {note}")
         summary = f"{report.recordings} recording(s), {report.segments} segments, {report.passages} passages"
+        if report.notes:
+            summary += f", {len(report.notes)} note(s)"
         click.echo(f"{'ok' if report.ok else f'{len(report.problems)} problem(s)'}: {summary}", err=True)
     if not report.ok:
         sys.exit(1)

@@ -28,15 +28,17 @@ class Config:
 
     # Where the SQLite file, stored media and the job queue live.
     data_dir: Path = Path("media")
-    # A CTranslate2 Whisper model directory; empty means the bundled tiny.en.
+    # "base" (assembled at install), "tiny.en" (bundled, faster) or a CTranslate2 model folder;
+    # empty means the default (ingest.transcribe.DEFAULT_WHISPER).
     whisper_model: str = ""
     whisper_device: str = "cpu"
     whisper_compute_type: str = "int8"
     # Greedy decoding: measured faster *and* more accurate than beam 5 with tiny.en
     # on real speech (see README, "Transcription settings").
     whisper_beam_size: int = 1
-    # The talks' language; empty lets a multilingual model detect it (less reliably).
-    whisper_language: str = "en"
+    # The languages the talks may contain, comma-separated: a multilingual model picks one of them
+    # for each chunk of speech (tiny.en hears only English).
+    whisper_language: str = "en,es"
     # 0 lets CTranslate2 pick (one thread per core).
     whisper_threads: int = 0
     # A sentence-transformers model directory; empty means the bundled all-MiniLM-L6-v2.
@@ -50,6 +52,11 @@ class Config:
     # Reverse proxies in front of the archive whose X-Forwarded-* headers to trust (0: none).
     proxy_hops: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def whisper_languages(self) -> tuple[str, ...]:
+        codes = (code.strip().lower() for code in self.whisper_language.split(","))
+        return tuple(dict.fromkeys(code for code in codes if code)) or ("en",)
 
     @property
     def db_path(self) -> Path:

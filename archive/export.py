@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 from .store.models import Recording, Segment
 from .timecode import clock
 
 FORMATS = ("json", "txt", "srt", "vtt")
+# How a language code reads on the talk page (the transcriber's languages are configurable).
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "de": "German", "fr": "French", "pt": "Portuguese"}
 
 
 def to_json(recording: Recording, segments: list[Segment]) -> str:
@@ -20,7 +23,11 @@ def to_json(recording: Recording, segments: list[Segment]) -> str:
             "organization": recording.organization,
             "date": recording.date,
             "duration": round(recording.duration, 3),
-            "segments": [{"start": s.start, "end": s.end, "text": s.text} for s in segments],
+            "language": main_language(recording),
+            "segments": [
+                {"start": s.start, "end": s.end, "text": s.text, **({"language": s.language} if s.language else {})}
+                for s in segments
+            ],
         },
         indent=2,
         ensure_ascii=False,
@@ -49,8 +56,22 @@ def to_srt(recording: Recording, segments: list[Segment]) -> str:
     return "\n".join(cues)
 
 
+def main_language(recording: Recording) -> str:
+    """The language most of the talk is in (the recording keeps the ones heard, most first)."""
+    return (recording.language or "en").split(",")[0]
+
+
 def to_vtt(recording: Recording, segments: list[Segment]) -> str:
-    cues = [f"{clock(s.start)} --> {clock(s.end)}\n{_cue_text(s.text)}\n" for s in segments]
+    """WebVTT captions; a line in another language than the talk's is wrapped in ``<lang xx>``."""
+    main = main_language(recording)
+
+    def text(segment: Segment) -> str:
+        escaped = html.escape(_cue_text(segment.text), quote=False)
+        if segment.language and segment.language != main:
+            return f"<lang {segment.language}>{escaped}</lang>"
+        return escaped
+
+    cues = [f"{clock(s.start)} --> {clock(s.end)}\n{text(s)}\n" for s in segments]
     return "WEBVTT\n\n" + "\n".join(cues)
 
 

@@ -57,7 +57,7 @@ CLIPS = [
         title="Inaugural address excerpt", speakers=["John F. Kennedy"], date="1961-01-20", tags=["speech"])),
     (ROOT / "tests/data/hotwords.mp3", RecordingMeta(
         title="Setting up ComfyUI", tags=["software"], vocab=["ComfyUI"])),
-    (ROOT / "bench/data/multilingual.mp3", RecordingMeta(title="The MIT licence, read aloud", tags=["licences"])),
+    (ROOT / "tests/data/multilingual.mp3", RecordingMeta(title="The MIT licence, read aloud", tags=["licences"])),
     (ROOT / "bench/data/stereo_diarization.wav", RecordingMeta(title="Two readers", tags=["reading"])),
 ]
 
@@ -99,7 +99,10 @@ def _slug(text: str) -> str:
 
 def build_archive(whisper: str, embedding: str, rebuild: bool):
     """(db, recording by file name, services): transcripts cached per Whisper model, vectors per embedding model."""
-    base_config = load_config({"data_dir": CACHE_DIR / _slug(whisper or "tiny.en"), "whisper_model": whisper}, environ={})
+    from ingest.transcribe import DEFAULT_WHISPER, TRANSCRIPT_VERSION
+
+    name = f"{whisper or DEFAULT_WHISPER}-v{TRANSCRIPT_VERSION}"
+    base_config = load_config({"data_dir": CACHE_DIR / _slug(name), "whisper_model": whisper}, environ={})
     if rebuild and base_config.data_dir.exists():
         shutil.rmtree(base_config.data_dir)
     db = connect(base_config.db_path)
@@ -312,7 +315,7 @@ def _logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.1, steps: int = 50) ->
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="", help="embedding model: a name (archive.models) or a folder")
-    parser.add_argument("--whisper", default="", help="a Whisper model folder (default: the configured one)")
+    parser.add_argument("--whisper", default="", help="a Whisper model: base, tiny.en or a folder (default: base)")
     parser.add_argument("--rebuild", action="store_true", help="transcribe every recording again")
     parser.add_argument("--misses", nargs="?", const="dev", choices=SPLITS, help="show what missed (dev unless told)")
     parser.add_argument("--calibrate", action="store_true", help="fit the answer-or-not decision on dev and print it")

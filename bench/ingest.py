@@ -9,11 +9,21 @@ settings (the transcription step's own accuracy); and the child's peak memory.
 
     .venv/bin/python bench/ingest.py                 # 3.3 minutes
     .venv/bin/python bench/ingest.py --minutes 60 --no-baseline
+
+With --talks it instead transcribes the evaluation webinars and talks of bench/eval (several
+voices, Zoom-like audio), with the hints an ingest gives Whisper (their speakers and
+organisation), and prints per talk: word error rate against the script (English sentences,
+numbers left out of both sides, as bench/eval/voice.py --wer), coverage (the share of the
+script's sentences whose words are mostly in the transcript lines said at that time), and speed;
+dev and test split apart:
+
+    .venv/bin/python bench/ingest.py --talks [--model base|tiny.en|DIR] [--hints sentence|list|hotwords|none]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import re
 import resource
@@ -34,7 +44,7 @@ CLIPS = [
     (ROOT / "tests/data/jfk.flac", None,
      "And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country."),
     (ROOT / "tests/data/hotwords.mp3", None, "Then you go into your ComfyUI folder again in the ComfyUI"),
-    (ROOT / "bench/data/multilingual.mp3", 30.3,
+    (ROOT / "tests/data/multilingual.mp3", 30.3,
      "Permission is hereby granted, free of charge, to any person obtaining a copy of this software and associated "
      "documentation files, to deal in the software without restriction, including without limitation the rights to "
      "use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies of the software, and to permit "
@@ -135,12 +145,158 @@ def in_child(target, *args):
     return result
 
 
+NUMBERS = set(
+    """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen
+    eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand percent dollars first""".split()
+)
+
+
+def script_words(text: str) -> list[str]:
+    """Words to compare, numbers left out (the scripts spell them, Whisper writes digits)."""
+    found = re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
+    return [w.strip("'") for w in found if w.strip("'") and w not in NUMBERS and not any(c.isdigit() for c in w)]
+
+
+def transcribe_talks(model: str, hints: str, split: str, word_times: bool | None, queue) -> None:
+    """In a child process: every evaluation recording through the pipeline's transcription."""
+    from archive.config import load_config
+    from archive.store.models import RecordingMeta
+    from ingest import media
+    from ingest.pipeline import StepTimer, lines_and_gaps, transcribe_file
+    from ingest.transcribe import build_hints, transcriber_for
+
+    config = load_config({"whisper_model": model}, environ={})
+    transcriber = transcriber_for(config)
+    transcriber.hints_as = "hotwords" if hints == "hotwords" else "prompt"
+    if word_times is not None:
+        transcriber.word_timestamps = word_times
+    transcriber.load()
+    results = []
+    for talk in json.loads((ROOT / "bench/eval/webinars.json").read_text())["talks"]:
+        if split != "all" and talk["split"] != split:
+            continue
+        path = ROOT / "bench/eval" / talk["file"]
+        meta = RecordingMeta.from_dict(talk)
+        style = "sentence" if hints == "sentence" else "list"
+        prompt = build_hints([*meta.speakers, meta.organization], style=style) if hints != "none" else ""
+        started = time.perf_counter()
+        lines, gaps = lines_and_gaps(transcribe_file(path, media.probe(path), transcriber, prompt, StepTimer(),
+                                                     lambda *a: None))
+        names = [w for name in [*meta.speakers, meta.organization] for w in name.split() if len(w) > 2]
+        results.append({"file": talk["file"], "split": talk["split"], "seconds": time.perf_counter() - started,
+                        "names": names,
+                        "segments": [(s.start, s.end, s.text) for s in lines],
+                        "gaps": [(g.start, g.end) for g in gaps]})
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put({"talks": results, "peak_mb": peak_mb, "model": transcriber.model_name,
+               "word_times": transcriber.word_timestamps})
+
+
+def _fold(word: str) -> str:
+    import unicodedata
+
+    return "".join(c for c in unicodedata.normalize("NFKD", word.lower()) if not unicodedata.combining(c))
+
+
+def score_talk(sentences: list[dict], segments: list[tuple[float, float, str]], names: list[str]) -> dict:
+    """WER over the English sentences; the share of sentences present where they were said (Spanish
+    ones apart); how many of the script's mentions of the speakers' and organisation's names the
+    transcript spells right; and Title Case leaking from a prompt (a word capitalised mid-sentence
+    that the script only ever writes in lower case)."""
+    import jiwer
+
+    spanish = [(s["start"], s["end"]) for s in sentences if s.get("language", "en") != "en"]
+
+    def english(segment) -> bool:
+        middle = (segment[0] + segment[1]) / 2
+        return not any(a - 0.5 <= middle <= b + 0.5 for a, b in spanish)
+
+    reference = " ".join(w for s in sentences if s.get("language", "en") == "en" for w in script_words(s["text"]))
+    hypothesis = " ".join(w for seg in segments if english(seg) for w in script_words(seg[2]))
+    present, missing, spanish_kept = 0, [], 0
+    for sentence in sentences:
+        wanted = {_fold(w) for w in script_words(sentence["text"])}
+        if not wanted:
+            present += 1
+            continue
+        heard = set(_fold(w) for a, b, text in segments if a <= sentence["end"] + 1.0 and b >= sentence["start"] - 1.0
+                    for w in script_words(text))
+        if len(wanted & heard) >= 0.5 * len(wanted):
+            present += 1
+            spanish_kept += sentence.get("language", "en") == "es"
+        else:
+            missing.append(f"{sentence['start']:.0f}s {sentence['text'][:60]!r}")
+    script = " ".join(s["text"] for s in sentences)
+    said = " ".join(seg[2] for seg in segments)
+    wanted_names = sum(len(re.findall(rf"\b{re.escape(n)}\b", script)) for n in names)
+    heard_names = sum(min(len(re.findall(rf"\b{re.escape(n)}\b", said)), len(re.findall(rf"\b{re.escape(n)}\b", script)))
+                      for n in names)
+    lower_only = {w for w in re.findall(r"[A-Za-z']+", script) if w.islower()} - {
+        w.lower() for w in re.findall(r"[A-Za-z']+", script) if not w.islower()}
+    title_case = sum(1 for seg in segments for before, word in zip(seg[2].split(), seg[2].split()[1:])
+                     if not before.endswith((".", "?", "!")) and word[:1].isupper() and word.strip(".,?!").lower() in lower_only)
+    return {"wer": jiwer.wer(reference, hypothesis) if hypothesis else 1.0, "coverage": present / len(sentences),
+            "missing": missing, "words": len(reference.split()), "names": (heard_names, wanted_names),
+            "spanish": (spanish_kept, len(spanish)), "title_case": title_case}
+
+
+def evaluate_talks(model: str, hints: str, split: str, word_times: bool | None) -> int:
+    run = in_child(transcribe_talks, model, hints, split, word_times)
+    timings = json.loads((ROOT / "bench/eval/timings.json").read_text())
+    print(f"{run['model']}, hints: {hints}, word timings: {run['word_times']}")
+    print(f"{'talk':<42}{'split':>6}{'WER':>7}{'coverage':>10}{'x real time':>13}")
+    totals: dict[str, list] = {}
+    for talk in run["talks"]:
+        sentences = timings[talk["file"]]
+        score = score_talk(sentences, talk["segments"], talk["names"])
+        duration = sentences[-1]["end"]
+        print(f"{talk['file'][:41]:<42}{talk['split']:>6}{score['wer']:>7.1%}{score['coverage']:>10.1%}"
+              f"{duration / talk['seconds']:>12.1f}x")
+        for line in score["missing"][:4]:
+            print(f"    missing {line}")
+        for start, end in talk["gaps"]:
+            print(f"    flagged: speech with no text at {start:.0f}-{end:.0f} s")
+        group = totals.setdefault(talk["split"], [0.0, 0, 0.0, 0.0, 0, 0, 0, 0, 0, 0])
+        group[0] += score["wer"] * score["words"]
+        group[1] += score["words"]
+        group[2] += duration
+        group[3] += talk["seconds"]
+        group[4] += len(score["missing"])
+        group[5] += score["names"][0]
+        group[6] += score["names"][1]
+        group[7] += score["spanish"][0]
+        group[8] += score["spanish"][1]
+        group[9] += score["title_case"]
+    summary = {}
+    for part, (errors, words_, duration, seconds, missing, names, mentions, kept, spanish, title) in totals.items():
+        summary[part] = {"wer": round(errors / words_, 4), "sentences_missing": missing,
+                         "names_right": f"{names}/{mentions}", "spanish_kept": f"{kept}/{spanish}",
+                         "title_case_words": title, "x_real_time": round(duration / seconds, 1)}
+        print(f"{part}: WER {errors / words_:.1%} over {words_} words, {missing} sentences missing, "
+              f"names spelled right {names}/{mentions}, Spanish sentences kept {kept}/{spanish}, "
+              f"{title} words in Title Case, {duration / seconds:.1f}x real time")
+    print(f"peak memory (transcribing process, max RSS): {run['peak_mb']:.0f} MB")
+    print(json.dumps({"model": run["model"], "hints": hints, "word_times": run["word_times"], **summary,
+                      "peak_mb": round(run["peak_mb"])}))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=3.3)
-    parser.add_argument("--model", default="", help="a CTranslate2 Whisper model directory (default: tiny.en)")
+    parser.add_argument("--model", default="", help="a Whisper model: base, tiny.en or a CTranslate2 folder")
     parser.add_argument("--no-baseline", action="store_true", help="skip faster-whisper alone (slow for long runs)")
+    parser.add_argument("--talks", action="store_true", help="transcribe the evaluation talks instead")
+    parser.add_argument("--hints", choices=["list", "sentence", "hotwords", "none"], default="list",
+                        help="with --talks: the speakers and organisation as a prompt sentence, a prompt list, "
+                             "hotwords, or no hints")
+    parser.add_argument("--word-times", action=argparse.BooleanOptionalAction, default=None,
+                        help="with --talks: ask Whisper for word timings (default: the model's setting)")
+    parser.add_argument("--split", choices=["dev", "test", "all"], default="all",
+                        help="with --talks: tune on dev, report test")
     args = parser.parse_args()
+    if args.talks:
+        return evaluate_talks(args.model, args.hints, args.split, args.word_times)
 
     with tempfile.TemporaryDirectory() as tmp:
         recording = Path(tmp) / "talk.flac"

@@ -8,6 +8,8 @@ Whisper wrote is kept beside the correction, so a correction can always be rever
 from __future__ import annotations
 
 import difflib
+import functools
+import json
 import re
 from dataclasses import dataclass
 
@@ -70,10 +72,14 @@ def _apply(db: Database, recording_id: int, idx: int, text: str | None, embedder
 
 
 def new_terms(before: str, after: str, max_words: int = 4) -> list[str]:
-    """The runs of words ``after`` has in place of ``before``'s, as glossary candidates.
+    """The proper names and terms ``after`` brings in place of ``before``'s words: glossary
+    candidates, which staff confirm one by one before Whisper hears them on later ingests.
 
-    "the care ready program" -> "the CareReady program" gives ["CareReady"]. Runs of
-    common words only, runs longer than ``max_words`` and plain rewordings are not terms.
+    "the care ready program" -> "the CareReady program" gives ["CareReady"]. A name is a run of
+    capitalised words ("Kenji Health", "CEO"), at most ``max_words`` long; an ordinary word ends
+    it ("the ComfyUI Keralty folder" gives ["ComfyUI", "Keralty"], never "Keralty folder"). A
+    capitalised common word opening a sentence ("Yes.") is not a name, and a lower-case word is a
+    term only when it is the whole change and Whisper's vocabulary lacks it ("telehealth").
     """
     old_words, new_words = before.split(), after.split()
     terms: list[str] = []
@@ -81,26 +87,51 @@ def new_terms(before: str, after: str, max_words: int = 4) -> list[str]:
     for op, _, _, j1, j2 in matcher.get_opcodes():
         if op not in ("replace", "insert"):
             continue
-        run = [_bare(w) for w in new_words[j1:j2] if _bare(w)]
-        while run and run[0].casefold() in STOPWORDS:
-            run.pop(0)
-        while run and run[-1].casefold() in STOPWORDS:
-            run.pop()
-        if run and len(run) <= max_words and _looks_like_a_term(run):
+        changed = [(j, _bare(new_words[j])) for j in range(j1, j2) if _bare(new_words[j])]
+        if len(changed) == 1 and _is_rare_word(changed[0][1]):
+            found = [[changed[0][1]]]
+        else:
+            found, run = [], []
+            for j, word in changed:
+                opens_sentence = j == 0 or new_words[j - 1].endswith((".", "?", "!", ":"))
+                if _is_name_word(word) and not (opens_sentence and _is_common_word(word)):
+                    run.append(word)
+                    continue
+                found.append(run)
+                run = []
+            found.append(run)
+        for run in found:
             term = " ".join(run)
-            if term not in terms:
+            if run and len(run) <= max_words and term not in terms:
                 terms.append(term)
     return terms
 
 
-def _looks_like_a_term(run: list[str]) -> bool:
-    """A name or a piece of jargon: a capital (Keralty, CoP, "Link Worker"), or one word of 4+ letters.
+def _is_name_word(word: str) -> bool:
+    """Written as a name is: a capital letter, and not a bare number."""
+    return bool(re.search(r"[A-Z]", word)) and word.casefold() not in STOPWORDS
 
-    A rewording in plain words ("their last weeks are spent") is not a term.
-    """
-    if any(re.search(r"[A-Z]", w) for w in run):
-        return True
-    return len(run) == 1 and len(re.findall(r"[^\W\d_]", run[0])) >= 4
+
+@functools.lru_cache(maxsize=1)
+def _whisper_vocabulary() -> frozenset[str]:
+    """The whole words Whisper (tiny.en's tokenizer, shared with base for English) spells as one
+    token: it needs no hint for them."""
+    from .transcribe import bundled_whisper_model
+
+    try:
+        vocab = json.loads((bundled_whisper_model() / "tokenizer.json").read_text())["model"]["vocab"]
+    except (OSError, ValueError, KeyError):
+        return frozenset()
+    return frozenset(token[1:].casefold() for token in vocab if token.startswith("\u0120") and token[1:].isalpha())
+
+
+def _is_common_word(word: str) -> bool:
+    return word.casefold() in STOPWORDS or word.casefold() in _whisper_vocabulary()
+
+
+def _is_rare_word(word: str) -> bool:
+    """A lower-case term worth teaching Whisper: 4+ letters it has no single token for."""
+    return word.islower() and len(re.findall(r"[^\W\d_]", word)) >= 4 and not _is_common_word(word)
 
 
 def _bare(word: str) -> str:

@@ -24,7 +24,7 @@ from archive.config import Config
 from archive.errors import UserError
 from archive.store import recordings as store
 from archive.store import write_transaction
-from archive.store.models import Recording, RecordingMeta, Segment
+from archive.store.models import Recording, RecordingMeta, Segment, SpeechGap
 from search.embedder import Embedder, embedder_for
 from search.index import prepare_index, write_index
 
@@ -33,8 +33,8 @@ from .transcribe import Transcriber, build_hints, transcriber_for
 
 # progress(step, fraction of the whole ingest done, 0..1)
 ProgressCallback = Callable[[str, float], None]
-# checkpoint(every segment transcribed so far): called after each new one, to save for a resume
-CheckpointCallback = Callable[[list[Segment]], None]
+# checkpoint(every line and gap so far): called after each new one, to save for a resume
+CheckpointCallback = Callable[[list["Segment | SpeechGap"]], None]
 
 
 class IngestError(UserError):
@@ -48,6 +48,7 @@ class IngestResult:
     segments: int = 0
     passages: int = 0
     timings: dict[str, float] = field(default_factory=dict)  # wall seconds per step
+    gaps: list[SpeechGap] = field(default_factory=list)  # speech that got no text
 
 
 class StepTimer:
@@ -178,7 +179,8 @@ def ingest_file(
         transcriber = transcriber or transcriber_for(config)
         embedder = embedder or embedder_for(config)
         hints = hints_for(db, meta)
-        segments = transcribe_file(path, info, transcriber, hints, timer, report, resume, checkpoint, name=name)
+        transcript = transcribe_file(path, info, transcriber, hints, timer, report, resume, checkpoint, name=name)
+        segments, gaps = lines_and_gaps(transcript)
         with timer("embed"):
             prepared = prepare_index(segments, embedder, title=meta.title)
         report("embed", 0.97)
@@ -196,10 +198,11 @@ def ingest_file(
                 media_hash=digest,
                 media_kind=info.kind,
                 original_filename=original_filename,
-                language=config.whisper_language or "",
+                language=spoken_languages(segments),
                 model=transcriber.model_name,
             )
             store.replace_segments(db, recording_id, segments)
+            store.replace_speech_gaps(db, recording_id, gaps)
             write_index(db, recording_id, prepared)
     except BaseException:
         if wrote_file and not store.get_recording_by_hash(db, digest):
@@ -212,6 +215,7 @@ def ingest_file(
         segments=len(segments),
         passages=len(prepared.passages),
         timings=timer.seconds,
+        gaps=gaps,
     )
 
 
@@ -231,17 +235,18 @@ def transcribe_file(
     hints: str,
     timer: StepTimer,
     report: ProgressCallback,
-    resume: Sequence[Segment] = (),
+    resume: Sequence[Segment | SpeechGap] = (),
     checkpoint: CheckpointCallback | None = None,
     *,
     name: str = "",
-) -> list[Segment]:
-    """The recording's segments; with ``resume``, only the audio after the last of them is transcribed.
+) -> list[Segment | SpeechGap]:
+    """The recording's lines and the gaps where speech got no text, in time order; with
+    ``resume``, only the audio after the last of them is transcribed.
 
     Errors name the file ``name`` (default: its path).
     """
     name = name or str(path)
-    resume_at = resume[-1].end if resume else 0.0
+    resume_at = max((item.end for item in resume), default=0.0)
     decoded = resume_at
 
     def counted(chunks):
@@ -254,17 +259,30 @@ def transcribe_file(
     if resume_at:
         chunks = media.skip_to(chunks, resume_at)
     audio = timer.timed("decode", media.slices(counted(chunks), start_seconds=resume_at))
-    segments: list[Segment] = list(resume)
+    transcript: list[Segment | SpeechGap] = list(resume)
     started = time.perf_counter()
     before = timer.seconds.get("decode", 0.0)
-    for segment in transcriber.transcribe(audio, hints):
-        segments.append(segment)
-        report("transcribe", min(0.95, 0.95 * segment.end / max(info.duration, 1e-6)))
+    for item in transcriber.transcribe(audio, hints):
+        transcript.append(item)
+        report("transcribe", min(0.95, 0.95 * item.end / max(info.duration, 1e-6)))
         if checkpoint:
-            checkpoint(segments)
+            checkpoint(transcript)
     timer.add("transcribe", time.perf_counter() - started - (timer.seconds.get("decode", 0.0) - before))
     if info.duration > 1 and decoded < info.duration * media.TRUNCATION_TOLERANCE:
         raise media.MediaError(
             name, f"the file is cut off (it claims {info.duration:.0f} s but the audio stops at {decoded:.0f} s)"
         )
-    return segments
+    return transcript
+
+
+def spoken_languages(segments: Sequence[Segment]) -> str:
+    """The languages the lines were heard in, most words first ("en", "en,es"); "" if unknown."""
+    words: dict[str, int] = {}
+    for segment in segments:
+        if segment.language:
+            words[segment.language] = words.get(segment.language, 0) + len(segment.text.split())
+    return ",".join(sorted(words, key=lambda language: -words[language]))
+
+
+def lines_and_gaps(transcript: Sequence[Segment | SpeechGap]) -> tuple[list[Segment], list[SpeechGap]]:
+    return [i for i in transcript if isinstance(i, Segment)], [i for i in transcript if isinstance(i, SpeechGap)]

@@ -24,7 +24,7 @@ from archive.config import Config, ConfigError
 from archive.errors import UserError
 from archive.store import connect
 from archive.store import jobs as job_store
-from archive.store.models import Job, JobParams, RecordingMeta, Segment
+from archive.store.models import Job, JobParams, RecordingMeta, Segment, SpeechGap
 from search.embedder import Embedder, embedder_for
 
 from .media import AudioSlice, probe
@@ -117,7 +117,7 @@ class AlreadyTranscribed:
     def load(self) -> None:
         pass
 
-    def transcribe(self, audio: Iterable[AudioSlice], hints: str = "") -> Iterator[Segment]:
+    def transcribe(self, audio: Iterable[AudioSlice], hints: str = "") -> Iterator[Segment | SpeechGap]:
         for _ in audio:
             pass
         return iter(())
@@ -153,7 +153,7 @@ class JobRunner:
         if job is not None:
             self.run_held(job, me, self.transcriber)
 
-    def take_over(self, job: Job, from_worker: str, segments: list[Segment], model_name: str) -> bool:
+    def take_over(self, job: Job, from_worker: str, segments: list[Segment | SpeechGap], model_name: str) -> bool:
         """Take a remote worker's finished transcript: save it, hold the job here and index it in
         the background (the worker need not wait). False if ``from_worker`` no longer holds the job."""
         me = f"{worker_name()}/indexing"
@@ -181,9 +181,10 @@ class JobRunner:
                     job_store.beat(db, job.id, worker, min(percent, 99.0))
 
             resume = job_store.saved_progress(db, job.id)
+            resume_at = max((item.end for item in resume), default=0.0)
             if resume:
-                log.info("job %s: resuming after %.0f s already transcribed", job.id, resume[-1].end)
-            job_store.mark_resumed(db, job.id, resume[-1].end if resume else 0.0)
+                log.info("job %s: resuming after %.0f s already transcribed", job.id, resume_at)
+            job_store.mark_resumed(db, job.id, resume_at)
             saved = {"count": len(resume), "at": time.monotonic()}
 
             def checkpoint(segments: list[Segment]) -> None:

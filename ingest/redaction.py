@@ -86,6 +86,9 @@ def redact_range(
 
         def serve_silenced_and_log(tx: Database) -> None:
             store.set_media_path(tx, recording_id, served)
+            store.replace_speech_gaps(tx, recording_id, [
+                g for g in store.speech_gaps(tx, recording_id) if g.end <= start or g.start >= end
+            ])
             tx["redactions"].insert(
                 {
                     "recording_id": recording_id,

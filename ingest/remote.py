@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from archive.config import Config, ConfigError
-from archive.store.models import Segment
+from archive.store.models import Segment, SpeechGap, transcript_item, transcript_item_json
 
 from .queue import HEARTBEAT_SECONDS, failure_message, ingest_task, make_huey, worker_name
 
@@ -100,7 +100,7 @@ class RemoteWorker:
         except RemoteError as exc:
             log.info("job %s not taken: %s", job_id, exc)  # done, failed, or alive elsewhere
             return
-        resume = [Segment(**s) for s in claim.get("resume", [])]
+        resume = [transcript_item(item) for item in claim.get("resume", [])]
         with tempfile.TemporaryDirectory(prefix="talk-archive-job-") as scratch:
             try:
                 media_path = Path(scratch) / f"media{claim.get('suffix', '')}"
@@ -109,7 +109,7 @@ class RemoteWorker:
                 self.client.post(
                     f"/api/jobs/{job_id}/transcript",
                     {"worker": me, "model": self._transcriber().model_name,
-                     "segments": [{"start": s.start, "end": s.end, "text": s.text} for s in segments]},
+                     "segments": [transcript_item_json(item) for item in segments]},
                 )
                 log.info("job %s: transcript of %d segments handed in; the archive indexes it", job_id, len(segments))
             except Exception as exc:  # noqa: BLE001 - tell the archive, keep the worker alive
@@ -119,7 +119,9 @@ class RemoteWorker:
                 except RemoteError:
                     pass  # the archive will see the job stop beating and deliver it again
 
-    def _transcribe(self, job_id: int, me: str, media_path: Path, claim: dict, resume: list[Segment]) -> list[Segment]:
+    def _transcribe(
+        self, job_id: int, me: str, media_path: Path, claim: dict, resume: list[Segment | SpeechGap]
+    ) -> list[Segment | SpeechGap]:
         from . import media
         from .pipeline import StepTimer, transcribe_file
 
@@ -132,7 +134,7 @@ class RemoteWorker:
             while not stop.wait(HEARTBEAT_SECONDS):
                 body: dict[str, Any] = {"worker": me, "percent": state["percent"]}
                 if len(state["segments"]) > state["sent"]:
-                    body["segments"] = [{"start": s.start, "end": s.end, "text": s.text} for s in state["segments"]]
+                    body["segments"] = [transcript_item_json(item) for item in state["segments"]]
                     state["sent"] = len(state["segments"])
                 try:
                     self.client.post(f"/api/jobs/{job_id}/progress", body)

@@ -1,5 +1,8 @@
 """Speech to text. One small interface, one real backend: Whisper through faster-whisper.
 
+Every stretch of speech either gets text or comes back as a SpeechGap: nothing is dropped
+without a trace (README, "Transcription settings, measured").
+
 faster-whisper (and with it CTranslate2) is imported only when the first recording is
 transcribed, and each model is loaded once per process.
 """
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Iterable, Iterator, Protocol
 
@@ -15,14 +19,14 @@ import numpy as np
 
 from archive.config import Config
 from archive.errors import UserError
-from archive.store.models import Segment
+from archive.store.models import Segment, SpeechGap
 
 from .media import SAMPLE_RATE, AudioSlice
 
 # Whisper's prompt holds at most 223 tokens; about four characters a token, with room to spare.
 MAX_HINT_CHARS = 600
-# Segments longer than this are split at sentence ends using word timings, so a jump
-# lands within a sentence of the answer.
+# A sentence longer than this is split at a comma (or anywhere past 1.5x), so a jump lands
+# within a few seconds of the answer.
 MAX_SEGMENT_SECONDS = 12.0
 
 
@@ -39,7 +43,7 @@ class Transcriber(Protocol):
 
     def load(self) -> None: ...
 
-    def transcribe(self, audio: Iterable[AudioSlice], hints: str = "") -> Iterator[Segment]: ...
+    def transcribe(self, audio: Iterable[AudioSlice], hints: str = "") -> Iterator["Segment | SpeechGap"]: ...
 
 
 def bundled_whisper_model() -> Path:
@@ -59,7 +63,10 @@ def load_whisper(model_dir: Path, device: str, compute_type: str, threads: int):
     with _models_lock:
         if key not in _models:
             if not (model_dir / "model.bin").is_file():
-                raise TranscriberError(f"no Whisper model at {model_dir} (expected a CTranslate2 model.bin there)")
+                raise TranscriberError(
+                    f"no Whisper model at {model_dir} (expected a CTranslate2 model.bin there; "
+                    "ARCHIVE_WHISPER_MODEL and --model take base, tiny.en or such a folder)"
+                )
             from faster_whisper import WhisperModel
 
             try:
@@ -71,88 +78,177 @@ def load_whisper(model_dir: Path, device: str, compute_type: str, threads: int):
         return _models[key]
 
 
-def build_hints(terms: Iterable[str], max_chars: int = MAX_HINT_CHARS) -> str:
-    """Join vocabulary terms (names, places, jargon) into one hint, first ones first, without repeats."""
+def build_hints(terms: Iterable[str], max_chars: int = MAX_HINT_CHARS, style: str = "list") -> str:
+    """Vocabulary terms (names, places, jargon) as Whisper's hint, first ones first, without repeats.
+
+    ``style="list"`` joins them with commas; ``style="sentence"`` makes one sentence in normal
+    case ("This talk mentions Keralty and Kenji Health."). Measured on the dev talks
+    (bench/ingest.py --talks --split dev, Whisper base): the list spelled 59 of 73 name mentions
+    right against 52, WER 6.4% against 7.1%, with no more Title Case (16 words either way) and
+    the same coverage, so the list is the default. Its one failure, Whisper writing the list back
+    instead of the speech, is caught by ``echoes_prompt`` and that speech decoded again.
+    """
     seen: set[str] = set()
     kept: list[str] = []
-    length = 0
+    length = len("This talk mentions .")
     for term in terms:
         term = " ".join(str(term).split())
         if not term or term.casefold() in seen:
             continue
-        if length + len(term) + 2 > max_chars:
+        if length + len(term) + 5 > max_chars:
             break
         seen.add(term.casefold())
         kept.append(term)
-        length += len(term) + 2
-    return ", ".join(kept)
+        length += len(term) + 5
+    if style == "list" or not kept:
+        return ", ".join(kept)
+    listed = kept[0] if len(kept) == 1 else ", ".join(kept[:-1]) + " and " + kept[-1]
+    return f"This talk mentions {listed}."
 
 
 def _words(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
 
 
-# Below this RMS (about -50 dBFS) a stretch of audio holds no speech worth transcribing.
-SILENCE_RMS = 0.003
+# Speech regions come from Silero VAD (shipped with faster-whisper): a pause of 0.7 s ends a
+# region; regions are grouped into chunks that fit Whisper's 30 s window, so Whisper only ever
+# hears speech (nothing to invent over silence) and each chunk can have its own language.
+VAD_OPTIONS = {"threshold": 0.5, "min_speech_duration_ms": 250, "min_silence_duration_ms": 700,
+               "speech_pad_ms": 200, "max_speech_duration_s": 28.0}
+CHUNK_SECONDS = 28.0
+# Speech this short with no text is neither decoded again nor reported (a cough, an "mm").
+MIN_GAP_SECONDS = 1.0
+# Whisper's word times run a little short at either end of a word (a last word's tail decoded
+# again came back as "ship." after "relationship."), so a word covers this much more each side.
+WORD_SLACK_SECONDS = 0.25
+# People speak 2-3 words a second; a prompt echoed back came at 0.4.
+ECHO_WORDS_PER_SECOND = 1.5
+# A region this short takes the language of the speech before it (detection needs a few words).
+MIN_DETECT_SECONDS = 1.5
+# Sure of a region's language when the best allowed one has this share of the allowed ones'
+# probability; else the region is judged again in parts split at pauses this long.
+SURE_LANGUAGE = 0.9
+SPLIT_SILENCE_MS = 300
 
 
-def is_hallucination(segment, samples: np.ndarray, previous_text: str | None) -> bool:
-    """Whisper's known failures: words invented over silence or noise, and repetition loops.
+def speech_regions(samples: np.ndarray, min_silence_ms: int | None = None) -> list[tuple[int, int]]:
+    """(first, last) sample of each stretch of speech in ``samples`` (16 kHz mono)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    The thresholds are Whisper's own decoding thresholds (log-prob -1.0, compression 2.4,
-    no-speech 0.6), applied to the final segment after temperature fallback.
+    options = dict(VAD_OPTIONS)
+    if min_silence_ms is not None:
+        options.update(min_silence_duration_ms=min_silence_ms, speech_pad_ms=min(100, min_silence_ms // 2))
+    return [(r["start"], r["end"]) for r in get_speech_timestamps(samples, VadOptions(**options))]
+
+
+def speech_chunks(
+    regions: list[tuple[int, int]], languages: list[str] | None = None, seconds: float = CHUNK_SECONDS
+) -> list[tuple[str, list[tuple[int, int]]]]:
+    """Consecutive regions of one language grouped so that each group spans at most ``seconds``:
+    ``(language, regions)`` (language "" where none was given)."""
+    limit = int(seconds * SAMPLE_RATE)
+    chunks: list[tuple[str, list[tuple[int, int]]]] = []
+    for i, region in enumerate(regions):
+        language = languages[i] if languages else ""
+        if chunks and chunks[-1][0] == language and region[1] - chunks[-1][1][0][0] <= limit:
+            chunks[-1][1].append(region)
+        else:
+            chunks.append((language, [region]))
+    return chunks
+
+
+def uncovered(pieces: list, start: float, end: float, shortest: float = MIN_GAP_SECONDS) -> list[tuple[float, float]]:
+    """The stretches of ``start..end`` (at least ``shortest`` seconds) that no piece's words cover.
+
+    With word timings a piece covers only where its words were heard: Whisper sometimes skips a
+    speaker's turn and stretches its segment times over it (measured on the evaluation talks:
+    an audience question lost inside a 28 s chunk); the words' own times show the hole.
     """
-    text = _words(segment.text)
-    if not text:
-        return True
-    if segment.avg_logprob < -1.0 or segment.compression_ratio > 2.4:
-        return True
-    if segment.no_speech_prob > 0.6 and segment.avg_logprob < -0.5:
-        return True
-    if previous_text is not None and text == previous_text and len(text.split()) >= 4:
-        return True
-    span = samples[int(segment.start * SAMPLE_RATE) : int(segment.end * SAMPLE_RATE)]
-    return len(span) > 0 and float(np.sqrt(np.mean(np.square(span)))) < SILENCE_RMS
+    spans = [SimpleNamespace(start=w.start - WORD_SLACK_SECONDS, end=w.end + WORD_SLACK_SECONDS)
+             for p in pieces for w in p.words] if all(p.words for p in pieces) else pieces
+    stretches, at = [], start
+    for piece in sorted(spans, key=lambda p: p.start):
+        if piece.end <= at or piece.start >= end:
+            continue
+        if piece.start - at >= shortest:
+            stretches.append((at, piece.start))
+        at = max(at, piece.end)
+    if end - at >= shortest:
+        stretches.append((at, end))
+    return stretches
+
+
+def echoes_prompt(piece, prompt: str | None) -> bool:
+    """Whisper repeating its prompt instead of transcribing: mostly the prompt's words, spoken far
+    slower than anyone talks (measured: a list of names came back as one 27 s line of them)."""
+    if not prompt:
+        return False
+    said = _words(piece.text).split()
+    if not said:
+        return False
+    prompted = set(_words(prompt).split())
+    share = sum(word in prompted for word in said) / len(said)
+    return share >= 0.5 and len(said) / max(piece.end - piece.start, 0.1) < ECHO_WORDS_PER_SECOND
+
+
+def _repeats_the_words_before(text: str, pieces: list, at: float) -> bool:
+    """A short fragment that only repeats how the speech just before ``at`` ended (the tail of
+    its last word, decoded again: "ship." after "relationship.")."""
+    fragment = _words(text).replace(" ", "")
+    before = [p for p in pieces if p.start < at]
+    if not before or not fragment or len(_words(text).split()) > 3:
+        return False
+    return _words(max(before, key=lambda p: p.end).text).replace(" ", "").endswith(fragment)
+
+
+def _shifted(piece, seconds: float) -> SimpleNamespace:
+    """A Whisper segment (and its words) moved ``seconds`` later."""
+    words = [SimpleNamespace(start=w.start + seconds, end=w.end + seconds, word=w.word) for w in piece.words or []]
+    return SimpleNamespace(start=piece.start + seconds, end=piece.end + seconds, text=piece.text, words=words or None)
 
 
 class WhisperTranscriber:
     """Whisper via faster-whisper on CTranslate2; int8 on the CPU by default.
 
-    Settings come from measurement (see README, "Transcription settings"): greedy
-    decoding (beam 1) was faster and more accurate than beam 5 with tiny.en; the built-in
-    VAD filter lost words; not conditioning on previous text avoids repetition loops.
-    Vocabulary hints go in as the initial prompt of the opening slice, where speakers and
-    organisations are introduced: as per-window ``hotwords`` they made tiny.en drop its
-    timestamps and tripled the word error rate, and at later slice starts they made it skip speech.
-    With tiny.en, word timings (about 5% extra time) let over-long segments be split at
-    sentence ends.
+    Settings come from measurement (README, "Transcription settings, measured"): greedy
+    decoding (beam 1) was faster and more accurate than beam 5; not conditioning on previous
+    text avoids repetition loops. Whisper hears only the speech Silero VAD finds, a chunk of
+    one language at a time, with the hints as every chunk's prompt; word timings show any
+    stretch of speech left without words, which is decoded again without hints, and what still
+    has no text is reported as a SpeechGap. Lines are regrouped to follow sentences.
     """
 
     def __init__(
         self,
         model_dir: str | Path = "",
         *,
+        name: str = "",
         device: str = "cpu",
         compute_type: str = "int8",
         beam_size: int = 1,
         threads: int = 0,
-        language: str = "en",
+        languages: tuple[str, ...] = ("en", "es"),
         condition_on_previous_text: bool = False,
         word_timestamps: bool | None = None,
+        hints_as: str = "prompt",
     ):
         self.model_dir = Path(model_dir) if model_dir else bundled_whisper_model()
+        self.name = name
+        self.hints_as = hints_as  # "prompt" (initial_prompt) or "hotwords"
         self.device = device
         self.compute_type = compute_type
         self.beam_size = beam_size
         self.threads = threads
-        self.language = language
-        # Measured on bench/ingest.py: word timings lowered tiny.en's WER (6.3% -> 5.3%) but
-        # raised base's (4.6% -> 15.6%, it skipped speech), so by default only tiny.en uses them.
-        self.word_timestamps = self.model_dir == bundled_whisper_model() if word_timestamps is None else word_timestamps
+        self.languages = tuple(languages)  # what a multilingual model may hear (tiny.en only English)
+        # Word timings show where Whisper skipped speech (uncovered) and cut lines at sentence
+        # ends; measured on bench/ingest.py --talks (README, "Transcription settings, measured").
+        self.word_timestamps = True if word_timestamps is None else word_timestamps
         self.condition_on_previous_text = condition_on_previous_text
 
     @property
     def model_name(self) -> str:
+        if self.name:
+            return self.name
         if self.model_dir == bundled_whisper_model():
             return "whisper-tiny.en"
         return f"whisper:{self.model_dir.name}"
@@ -160,72 +256,205 @@ class WhisperTranscriber:
     def load(self):
         return load_whisper(self.model_dir, self.device, self.compute_type, self.threads)
 
-    def transcribe(self, audio: Iterable[AudioSlice], hints: str = "") -> Iterator[Segment]:
+    def transcribe(self, audio: Iterable[AudioSlice], hints: str = "") -> Iterator[Segment | SpeechGap]:
+        """Lines (and gaps) of the speech in ``audio``, in time order.
+
+        Each chunk of speech is decoded with the hints as its prompt; any stretch of speech the
+        prompted pass left without text is decoded again on its own without them (hints may fix
+        names, never cost a sentence), and what still has no text comes back as a SpeechGap.
+        """
         model = self.load()
-        # English-only models know one language; a multilingual one detects it on the first
-        # slice when none is configured, and later slices keep it.
-        language = "en" if not model.model.is_multilingual else (self.language or None)
-        previous: str | None = None
+        allowed = self.languages if model.model.is_multilingual else ("en",)
         prompt = hints or None
         for piece in audio:
-            if piece.duration < 0.2:
+            regions, languages = self._languages(model, piece.samples, speech_regions(piece.samples), allowed)
+            for language, chunk in speech_chunks(regions, languages):
+                first, last = chunk[0][0], chunk[-1][1]
+                offset = piece.offset + first / SAMPLE_RATE
+                pieces = self._decode(model, piece.samples[first:last], language, prompt)
+                for start, end in chunk:
+                    region = ((start - first) / SAMPLE_RATE, (end - first) / SAMPLE_RATE)
+                    for a, b in uncovered(pieces, *region):
+                        stretch = piece.samples[first + int(a * SAMPLE_RATE):first + int(b * SAMPLE_RATE)]
+                        again = self._decode(model, stretch, language, None)
+                        if not again:
+                            yield SpeechGap(round(offset + a, 3), round(offset + b, 3))
+                        pieces += [_shifted(p, a) for p in again if not _repeats_the_words_before(p.text, pieces, a)]
+                length = (last - first) / SAMPLE_RATE
+                for start, end, text in sentence_lines(pieces):
+                    start, end = offset + max(0.0, start), offset + min(length, max(end, start))
+                    yield Segment(start=round(start, 3), end=round(max(end, start), 3), text=text, language=language)
+
+    def _languages(
+        self, model, samples: np.ndarray, regions: list[tuple[int, int]], allowed: tuple[str, ...]
+    ) -> tuple[list[tuple[int, int]], list[str]]:
+        """Each region's language, the most likely of ``allowed``: ``(regions, languages)``.
+
+        A region Whisper is unsure of (the top language under ``SURE_LANGUAGE`` of the allowed
+        ones' probability) is split at shorter pauses and each part judged alone: a speaker who
+        switches language between sentences without a long pause gave one region at en 0.63 /
+        es 0.35, whose English was then written in Spanish (bench/ingest.py --talks). A part
+        too short to judge keeps the language before it.
+        """
+        if len(allowed) == 1:
+            return regions, [allowed[0]] * len(regions)
+        found_regions, found, current = [], [], allowed[0]
+        for start, end in regions:
+            if end - start < MIN_DETECT_SECONDS * SAMPLE_RATE:
+                found_regions.append((start, end))
+                found.append(current)
                 continue
-            segments, info = model.transcribe(
-                piece.samples,
-                language=language,
-                beam_size=self.beam_size,
-                condition_on_previous_text=self.condition_on_previous_text,
-                vad_filter=False,
-                initial_prompt=prompt,
-                word_timestamps=self.word_timestamps,
-            )
-            # Only the opening slice is prompted: a prompt at later slice starts made tiny.en
-            # skip up to 15 s of speech there (WER 9.2% against 6.3% over 15 minutes).
-            prompt = None
-            language = language or info.language
-            for seg in segments:
-                if is_hallucination(seg, piece.samples, previous):
-                    continue
-                previous = _words(seg.text)
-                for start, end, text in split_long_segment(seg):
-                    start = piece.offset + max(0.0, start)
-                    end = piece.offset + min(piece.duration, max(end, start))
-                    yield Segment(start=round(start, 3), end=round(max(end, start), 3), text=text)
+            current, sure = self._language(model, samples[start:end], allowed)
+            parts = speech_regions(samples[start:end], SPLIT_SILENCE_MS) if not sure else []
+            if len(parts) < 2:
+                found_regions.append((start, end))
+                found.append(current)
+                continue
+            for part_start, part_end in parts:
+                if part_end - part_start >= MIN_DETECT_SECONDS * SAMPLE_RATE:
+                    current, _ = self._language(model, samples[start + part_start:start + part_end], allowed)
+                found_regions.append((start + part_start, start + part_end))
+                found.append(current)
+        return found_regions, found
+
+    def _language(self, model, samples: np.ndarray, allowed: tuple[str, ...]) -> tuple[str, bool]:
+        """The most likely of ``allowed`` for this speech, and whether Whisper is sure of it."""
+        _, _, probabilities = model.detect_language(audio=samples)
+        likely = dict(probabilities)
+        best = max(allowed, key=lambda language: likely.get(language, 0.0))
+        total = sum(likely.get(language, 0.0) for language in allowed)
+        return best, likely.get(best, 0.0) >= SURE_LANGUAGE * total
+
+    def _decode(self, model, samples: np.ndarray, language: str, prompt: str | None) -> list[Piece]:
+        """Whisper's segments for one chunk (seconds from its start), without its known failures:
+        empty text, a line repeating the one before, and repetition loops (compression ratio above
+        Whisper's own 2.4), and the prompt echoed back. Low confidence alone drops nothing: the
+        chunk is speech."""
+        if len(samples) < 0.2 * SAMPLE_RATE:
+            return []
+        segments, _ = model.transcribe(
+            samples,
+            language=language,
+            beam_size=self.beam_size,
+            condition_on_previous_text=self.condition_on_previous_text,
+            vad_filter=False,
+            initial_prompt=prompt if self.hints_as == "prompt" else None,
+            hotwords=prompt if self.hints_as == "hotwords" else None,
+            word_timestamps=self.word_timestamps,
+        )
+        kept, previous = [], None
+        for seg in segments:
+            text = _words(seg.text)
+            if not text or seg.compression_ratio > 2.4 or (text == previous and len(text.split()) >= 4):
+                continue
+            if echoes_prompt(seg, prompt):
+                continue
+            previous = text
+            kept.append(seg)
+        return kept
 
 
-def split_long_segment(seg, max_seconds: float = MAX_SEGMENT_SECONDS) -> list[tuple[float, float, str]]:
-    """``(start, end, text)`` pieces of a Whisper segment: itself if short, else cut at sentence
-    ends (or, failing that, commas, or anywhere past 1.5x the limit) using its word timings."""
-    if seg.end - seg.start <= max_seconds or not seg.words:
-        return [(seg.start, seg.end, seg.text.strip())]
-    pieces: list[tuple[float, float, str]] = []
-    current: list = []
-    for word in seg.words:
-        current.append(word)
-        length = word.end - current[0].start
-        token = word.word.strip()
+class Piece(Protocol):
+    """What faster-whisper's Segment offers here (tests pass a namespace)."""
+
+    start: float
+    end: float
+    text: str
+    words: list | None
+
+
+# A pause this long between two words starts a new line even without a full stop.
+LINE_PAUSE_SECONDS = 1.5
+
+
+def sentence_lines(pieces: list[Piece], max_seconds: float = MAX_SEGMENT_SECONDS) -> list[tuple[float, float, str]]:
+    """Whisper's pieces of one chunk re-cut into ``(start, end, text)`` lines that follow sentences.
+
+    Whisper's own segments end wherever its 30 s window did ("...more than the refraction." /
+    "furl. When we started..."); a line here ends at a sentence's end, at a pause of
+    ``LINE_PAUSE_SECONDS``, or, in a sentence longer than ``max_seconds``, at a comma (anywhere
+    past 1.5x that). Word times are Whisper's where it gave them, else spread over the piece by
+    the words' lengths.
+    """
+    tokens: list[tuple[float, float, str]] = []
+    for piece in pieces:
+        tokens += _timed_words(piece)
+    lines: list[tuple[float, float, str]] = []
+    current: list[tuple[float, float, str]] = []
+
+    def close() -> None:
+        if current:
+            lines.append((current[0][0], current[-1][1], "".join(w for _, _, w in current).strip()))
+            current.clear()
+
+    for token in sorted(tokens, key=lambda t: t[0]):
+        if current and token[0] - current[-1][1] >= LINE_PAUSE_SECONDS:
+            close()
+        current.append(token)
+        length = token[1] - current[0][0]
+        word = token[2].strip()
         if (
-            (token.endswith((".", "?", "!")) and length >= 2.0)
-            or (token.endswith((",", ";", ":")) and length >= max_seconds)
+            word.endswith((".", "?", "!"))
+            or (word.endswith((",", ";", ":")) and length >= max_seconds)
             or length >= 1.5 * max_seconds
         ):
-            pieces.append((current[0].start, word.end, "".join(w.word for w in current).strip()))
-            current = []
-    if current:
-        pieces.append((current[0].start, current[-1].end, "".join(w.word for w in current).strip()))
-    # Word timings may start a hair after the segment does; keep the segment's own bounds.
-    first_start, first_end, first_text = pieces[0]
-    pieces[0] = (min(seg.start, first_start), first_end, first_text)
-    return [p for p in pieces if p[2]]
+            close()
+    close()
+    return lines
+
+
+def _timed_words(piece: Piece) -> list[tuple[float, float, str]]:
+    """The piece's words (each with its leading space) and their times: Whisper's word timings,
+    or the piece's span shared by the words' lengths."""
+    if piece.words:
+        timed = [(float(w.start), float(w.end), w.word) for w in piece.words if w.word.strip()]
+        if timed:  # word timings may start a hair after the segment does; keep its own start
+            timed[0] = (min(float(piece.start), timed[0][0]), timed[0][1], timed[0][2])
+            return timed
+    words = piece.text.split()
+    total = sum(len(w) + 1 for w in words) or 1
+    span = max(piece.end - piece.start, 0.0)
+    timed, at = [], float(piece.start)
+    for word in words:
+        step = span * (len(word) + 1) / total
+        timed.append((round(at, 3), round(at + step, 3), " " + word))
+        at += step
+    return timed
+
+
+TINY_NAMES = ("tiny.en", "whisper-tiny.en")
+BASE_NAMES = ("base", "whisper-base")
+# Chosen by bench/ingest.py --talks (README, "Transcription settings, measured").
+DEFAULT_WHISPER = "base"
+# Raised when the same audio would come out as other lines (bench/eval.py caches transcripts by it):
+# 2 = speech regions from a VAD, a language per region, lines that follow sentences.
+TRANSCRIPT_VERSION = 2
 
 
 def transcriber_for(config: Config) -> WhisperTranscriber:
-    """The archive's transcriber, as configured (the model loads on first use or ``load()``)."""
+    """The archive's transcriber, as configured (the model loads on first use or ``load()``).
+
+    ``ARCHIVE_WHISPER_MODEL`` is ``base`` (assembled at install), ``tiny.en`` (bundled, the fast
+    option) or a CTranslate2 model folder.
+    """
+    from archive.models import ModelError, model_path
+
+    name = config.whisper_model or DEFAULT_WHISPER
+    if name in TINY_NAMES:
+        folder, label = "", ""
+    elif name in BASE_NAMES:
+        try:
+            folder, label = model_path("whisper-base"), "whisper-base"
+        except ModelError as exc:
+            raise TranscriberError(str(exc)) from None
+    else:
+        folder, label = name, ""  # a folder: checked when the model loads, where it runs
     return WhisperTranscriber(
-        config.whisper_model,
+        folder,
+        name=label,
         device=config.whisper_device,
         compute_type=config.whisper_compute_type,
         beam_size=config.whisper_beam_size,
         threads=config.whisper_threads,
-        language=config.whisper_language,
+        languages=config.whisper_languages,
     )

@@ -63,6 +63,13 @@
       el("job-link").href = data.recording_url;
       el("job-link").textContent = "open the talk";
       el("job-done").hidden = false;
+      var gaps = data.speech_gaps || [];
+      if (gaps.length) {  // stay, so staff read that speech went untranscribed
+        el("job-gaps").textContent = gaps.length + (gaps.length > 1 ? " stretches" : " stretch") +
+          " of speech got no text: the talk page lists them for a listen.";
+        el("job-gaps").hidden = false;
+        return;
+      }
       window.setTimeout(function () { window.location.assign(data.recording_url); }, 600);
     }
   }

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from archive.store.models import Segment
+from archive.store.models import Segment, SpeechGap
 from search.text import stems
 
 DIMENSIONS = 1024  # wide enough that texts sharing no word stay near 0
@@ -56,15 +56,22 @@ class WordHashEmbedder:
 class ScriptedTranscriber:
     """Yields the scripted segments that start inside the audio it is handed, in order."""
 
-    def __init__(self, script: Iterable[tuple[float, float, str]], model_name: str = "scripted-test"):
-        self.script = [Segment(start=s, end=e, text=t) for s, e, t in script]
+    def __init__(
+        self,
+        script: Iterable[tuple[float, float, str]],
+        model_name: str = "scripted-test",
+        gaps: Iterable[tuple[float, float]] = (),
+    ):
+        """``gaps``: where it heard speech and wrote nothing (SpeechGaps, in time order with the lines)."""
+        lines = [Segment(start=s, end=e, text=t) for s, e, t in script]
+        self.script = sorted([*lines, *(SpeechGap(s, e) for s, e in gaps)], key=lambda item: item.start)
         self.model_name = model_name
         self.calls = 0
 
     def load(self) -> None:
         pass
 
-    def transcribe(self, audio, hints: str = "") -> Iterator[Segment]:
+    def transcribe(self, audio, hints: str = "") -> Iterator[Segment | SpeechGap]:
         self.calls += 1
         for piece in audio:
             end = piece.offset + piece.duration

@@ -13,6 +13,16 @@ DATA = Path(__file__).parent / "data"
 JFK = DATA / "jfk.flac"
 JFK_TEXT = "And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 HOTWORDS = DATA / "hotwords.mp3"
+MULTILINGUAL = DATA / "multilingual.mp3"  # English until 30.3 s, then the same text in German
+MULTILINGUAL_ENGLISH = [
+    "Permission is hereby granted, free of charge, to any person obtaining a copy of this software and associated "
+    "documentation files, to deal in the software without restriction",
+    "including without limitation the rights to use, copy, modify, merge, publish, distribute, sublicense, and/or "
+    "sell copies of the software",
+    "and to permit persons to whom the software is furnished to do so, subject to the following conditions",
+    "the above copyright notice and this permission notice shall be included in all copies or substantial portions "
+    "of the software",
+]
 
 
 def normalize_words(text: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -55,17 +56,30 @@ def test_ingest_prints_id_and_url_and_stores_everything(runner, data_dir, jfk_co
 def test_export_formats(runner, jfk_copy):
     assert runner.invoke(cli, ["ingest", str(jfk_copy), "--title", "Ask Not", "--speaker", "JFK"]).exit_code == 0
     as_json = json.loads(runner.invoke(cli, ["export", "1", "--format", "json"]).stdout)
-    assert set(as_json) == {"id", "slug", "title", "speakers", "organization", "date", "duration", "segments"}
+    assert set(as_json) == {"id", "slug", "title", "speakers", "organization", "date", "duration", "language", "segments"}
     assert word_error_rate(JFK_TEXT, " ".join(s["text"] for s in as_json["segments"])) < 0.10
+    assert as_json["language"] == "en" and {s["language"] for s in as_json["segments"]} == {"en"}
     first = as_json["segments"][0]
     vtt = runner.invoke(cli, ["export", "ask-not", "--format", "vtt"]).stdout
-    assert vtt.startswith("WEBVTT\n\n00:00:00.000 --> ")
+    assert re.match(r"WEBVTT\n\n00:00:00\.\d{3} --> ", vtt)
     srt = runner.invoke(cli, ["export", "1", "--format", "srt"]).stdout
-    assert srt.startswith("1\n00:00:00,000 --> ") and first["text"] in srt
+    assert re.match(r"1\n00:00:00,\d{3} --> ", srt) and first["text"] in srt
     txt = runner.invoke(cli, ["export", "1"]).stdout
     assert txt.startswith("Ask Not\nJFK\n\n[0:00] ")
     missing = runner.invoke(cli, ["export", "99"])
     assert missing.exit_code == 2 and "no recording" in missing.stderr
+
+
+def test_a_line_in_another_language_is_marked_in_captions_and_on_the_page(runner, config, client, jfk_copy):
+    assert runner.invoke(cli, ["ingest", str(jfk_copy), "--title", "Ask Not", "--visibility", "public"]).exit_code == 0
+    db = connect(config.db_path)
+    with db.conn:
+        db.execute("UPDATE segments SET language = 'es', text = 'Pregunta <qué> puedes hacer' WHERE idx = 0")
+    db.close()
+    vtt = runner.invoke(cli, ["export", "1", "--format", "vtt"]).stdout
+    assert "\n<lang es>Pregunta &lt;qué&gt; puedes hacer</lang>\n" in vtt
+    page = client.get("/recordings/ask-not").get_data(as_text=True)
+    assert 'lang="es"' in page and 'title="Said in Spanish">ES<' in page and 'srclang="en"' in page
 
 
 def test_same_bytes_twice_make_one_recording(runner, data_dir, jfk_copy, tmp_path):

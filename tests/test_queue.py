@@ -236,3 +236,15 @@ def test_an_upload_is_moved_into_the_archive_not_copied(config, upload):
     queue.run_pending()
     (stored,) = [p for p in config.media_dir.rglob("*") if p.is_file()]
     assert stored.stat().st_ino == inode and not upload.exists()  # the same bytes on disk, never rewritten
+
+
+def test_a_saved_transcript_keeps_each_lines_language_and_the_gaps(config, jfk_copy):
+    from archive.store.models import Segment, SpeechGap
+
+    job = JobQueue(config).submit(jfk_copy, RecordingMeta(title="Bilingual"))
+    transcript = [Segment(0.0, 2.0, "Welcome.", language="en"), SpeechGap(2.5, 4.0),
+                  Segment(4.0, 6.0, "Bienvenidos.", language="es")]
+    db = connect(config.db_path)
+    job_store.save_progress(db, job.id, transcript)
+    assert job_store.saved_progress(db, job.id) == transcript
+    db.close()

@@ -23,7 +23,7 @@ from archive.store import connect
 from archive.store import jobs as job_store
 from archive.store import recordings as store
 from archive.store.check import check_archive
-from archive.store.models import RecordingMeta
+from archive.store.models import RecordingMeta, SpeechGap
 from archive.store.recordings import count_rows
 from ingest.queue import JobQueue
 from ingest.samples import SAMPLES_DIR
@@ -207,8 +207,9 @@ def test_a_handed_in_transcript_is_indexed_by_the_archive_holding_the_job(config
     embeds, beating for it, so the sweep never delivers it again; then it finishes it."""
     job = JobQueue(config).submit(jfk_copy, RecordingMeta(title="Remote"))
     assert staff_client.post(f"/api/jobs/{job.id}/claim", json={"worker": "gpu:1"}).status_code == 200
-    segments = [{"start": 0.0, "end": 5.0, "text": "And so my fellow Americans"},
-                {"start": 5.0, "end": 10.5, "text": "ask not what your country can do for you"}]
+    segments = [{"start": 0.0, "end": 5.0, "text": "And so my fellow Americans", "language": "en"},
+                {"start": 5.0, "end": 6.5, "gap": True},
+                {"start": 6.5, "end": 10.5, "text": "ask not what your country can do for you"}]
     posted = staff_client.post(f"/api/jobs/{job.id}/transcript", json={"worker": "gpu:1", "segments": segments})
     assert posted.status_code == 202 and posted.json["state"] == "indexing"
     # The remote worker no longer holds it: a second post, or a late "fail", changes nothing.
@@ -218,7 +219,10 @@ def test_a_handed_in_transcript_is_indexed_by_the_archive_holding_the_job(config
     done = _wait_for_job(config, job.id)
     assert done.state == "done" and done.worker.endswith("/indexing"), done
     db = connect(config.db_path)
-    assert [s.text for s in store.get_segments(db, done.recording_id)] == [s["text"] for s in segments]
+    lines = store.get_segments(db, done.recording_id)
+    assert [(s.text, s.language) for s in lines] == [("And so my fellow Americans", "en"),
+                                                     ("ask not what your country can do for you", None)]
+    assert store.speech_gaps(db, done.recording_id) == [SpeechGap(5.0, 6.5)]
     assert check_archive(db, config).ok
     db.close()
 

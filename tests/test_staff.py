@@ -192,3 +192,33 @@ def test_members_and_visitors_see_no_staff_links(client, member_client, staff_cl
         header = visitor.get("/").get_data(as_text=True).split("</header>")[0]
         assert 'href="/upload"' not in header
     assert 'href="/upload"' in staff_client.get("/").get_data(as_text=True)
+
+
+def test_speech_that_got_no_text_is_shown_on_the_job_the_talk_and_in_check(
+    staff_client, client, runner, config, jfk_copy, embedder
+):
+    from archive.cli import cli
+    from ingest.queue import JobRunner
+
+    from .fakes import ScriptedTranscriber
+
+    transcriber = ScriptedTranscriber([(0.0, 4.0, "And so my fellow Americans"), (8.0, 11.0, "for your country")],
+                                      gaps=[(4.2, 7.6)])
+    queue = JobQueue(config, JobRunner(config, embedder, transcriber))
+    job = queue.submit(jfk_copy, store.RecordingMeta(title="Gappy talk"))
+    assert queue.run_pending() == 1
+
+    state = staff_client.get(f"/api/jobs/{job.id}").json
+    assert state["state"] == "done" and state["speech_gaps"] == [{"start": 4.2, "end": 7.6}]
+    assert "1 stretch of speech got no text (0:04–0:07)" in staff_client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    assert "1 stretch of speech with no text" in staff_client.get("/jobs").get_data(as_text=True)
+    talk = staff_client.get(state["recording_url"]).get_data(as_text=True)
+    assert 'id="speech-gaps"' in talk and 'href="?t=4.2"' in talk
+    db = connect(config.db_path)
+    store.set_visibility(db, state["recording_id"], "public")
+    db.close()
+    assert 'id="speech-gaps"' not in client.get(state["recording_url"]).get_data(as_text=True)  # staff only
+
+    checked = runner.invoke(cli, ["check"])
+    assert checked.exit_code == 0, checked.output  # worth a listen, not a fault
+    assert "note: recording 1 (gappy-talk): speech with no text at 0:04-0:07 (3 s)" in checked.output

@@ -27,6 +27,8 @@ UNCLAIMED_UPLOAD_SECONDS = 300
 @dataclass
 class CheckReport:
     problems: list[str] = field(default_factory=list)
+    # Worth a look but not wrong: speech the transcriber heard and could not write down.
+    notes: list[str] = field(default_factory=list)
     recordings: int = 0
     segments: int = 0
     passages: int = 0
@@ -50,7 +52,22 @@ def check_archive(db: Database, config: Config, search_model: str | None = None)
     if search_model:
         report.problems += stale_vectors(db, search_model)
     _check_media(db, config, report)
+    report.notes += speech_gap_notes(db)
     return report
+
+
+def speech_gap_notes(db: Database) -> list[str]:
+    """One line per stretch of speech that got no text, naming the talk and the time."""
+    from archive.timecode import clock
+
+    return [
+        f"recording {recording_id} ({slug}): speech with no text at {clock(start, always_hours=False)}"
+        f"-{clock(end, always_hours=False)} ({end - start:.0f} s); listen and correct the transcript there"
+        for recording_id, slug, start, end in db.execute(
+            'SELECT g.recording_id, r.slug, g.start, g."end" FROM speech_gaps g JOIN recordings r ON r.id = g.recording_id '
+            "ORDER BY g.recording_id, g.start"
+        )
+    ]
 
 
 def stale_vectors(db: Database, search_model: str) -> list[str]:

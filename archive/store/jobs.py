@@ -10,7 +10,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from sqlite_utils import Database
 
-from .models import Job, JobParams, Segment
+from .models import Job, JobParams, Segment, SpeechGap
 from .recordings import utc_now
 
 STATES = ("queued", "running", "done", "failed")
@@ -175,20 +175,23 @@ def release_job(db: Database, job_id: int, worker: str) -> None:
         )
 
 
-def save_progress(db: Database, job_id: int, segments: list[Segment]) -> None:
-    """Keep the segments transcribed so far (replacing the last save), so a new attempt can resume."""
+def save_progress(db: Database, job_id: int, transcript: list[Segment | SpeechGap]) -> None:
+    """Keep the lines (and gaps) transcribed so far, replacing the last save, so a new attempt can resume."""
     with db.atomic():
         db.execute("DELETE FROM job_segments WHERE job_id = ?", [job_id])
         db["job_segments"].insert_all(
-            {"job_id": job_id, "idx": i, "start": s.start, "end": s.end, "text": s.text} for i, s in enumerate(segments)
+            {"job_id": job_id, "idx": i, "start": item.start, "end": item.end,
+             "text": getattr(item, "text", ""), "language": getattr(item, "language", None),
+             "gap": int(isinstance(item, SpeechGap))}
+            for i, item in enumerate(transcript)
         )
 
 
-def saved_progress(db: Database, job_id: int) -> list[Segment]:
+def saved_progress(db: Database, job_id: int) -> list[Segment | SpeechGap]:
     return [
-        Segment(start=r[0], end=r[1], text=r[2])
-        for r in db.execute(
-            'SELECT start, "end", text FROM job_segments WHERE job_id = ? ORDER BY idx', [job_id]
+        SpeechGap(start, end) if gap else Segment(start=start, end=end, text=text, language=language)
+        for start, end, text, language, gap in db.execute(
+            'SELECT start, "end", text, language, gap FROM job_segments WHERE job_id = ? ORDER BY idx', [job_id]
         )
     ]
 

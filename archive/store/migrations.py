@@ -216,3 +216,17 @@ def m007_vector_titles(db: Database) -> None:
     # a vector is reused for unchanged text only if the title is unchanged too.
     db["passage_vectors"].add_column("title", str)
     db["segment_vectors"].add_column("title", str)
+
+
+@migrations()
+def m008_languages_and_gaps(db: Database) -> None:
+    # The language Whisper heard each line in; stretches of speech that got no text (kept with
+    # the talk so staff see them); a job's saved transcript holds such gaps too, for a resume.
+    db["segments"].add_column("language", str)
+    db["job_segments"].add_column("language", str)
+    db["job_segments"].add_column("gap", int, not_null_default=0)
+    db["speech_gaps"].create(
+        {"recording_id": int, "start": float, "end": float},
+        pk=("recording_id", "start"),
+        foreign_keys=[("recording_id", "recordings", "id")],
+    )

@@ -128,10 +128,40 @@ class Segment:
     text: str
     machine_text: str | None = None  # what Whisper wrote, where staff have corrected ``text``
     edited_at: str | None = None  # when staff last corrected it
+    language: str | None = None  # what Whisper heard it in ("en", "es"), where known
 
     @property
     def edited(self) -> bool:
         return self.machine_text is not None
+
+
+@dataclass(frozen=True)
+class SpeechGap:
+    """Speech the voice-activity detector heard where Whisper wrote nothing, even asked again
+    without hints: kept with the talk and shown to staff (the job, the talk page, ``archive check``)."""
+
+    start: float
+    end: float
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+def transcript_item_json(item: "Segment | SpeechGap") -> dict[str, Any]:
+    """A line or a gap as remote workers and the archive send it to each other."""
+    if isinstance(item, SpeechGap):
+        return {"start": item.start, "end": item.end, "gap": True}
+    return {"start": item.start, "end": item.end, "text": item.text, "language": item.language}
+
+
+def transcript_item(data: Mapping[str, Any]) -> "Segment | SpeechGap":
+    """The line or gap ``transcript_item_json`` wrote (KeyError, TypeError or ValueError if it is not one)."""
+    start, end = float(data["start"]), float(data["end"])
+    if data.get("gap"):
+        return SpeechGap(start, end)
+    language = data.get("language")
+    return Segment(start=start, end=end, text=str(data["text"]), language=str(language) if language else None)
 
 
 @dataclass(frozen=True)

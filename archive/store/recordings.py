@@ -11,7 +11,7 @@ from typing import Iterable
 
 from sqlite_utils import Database
 
-from .models import VISIBILITIES, Recording, RecordingMeta, Segment, parse_date
+from .models import VISIBILITIES, Recording, RecordingMeta, Segment, SpeechGap, parse_date
 
 
 def utc_now() -> str:
@@ -81,12 +81,32 @@ def replace_segments(db: Database, recording_id: int, segments: Iterable[Segment
     also re-indexes the recording."""
     rows = [
         {"recording_id": recording_id, "idx": i, "start": s.start, "end": s.end, "text": s.text,
-         "machine_text": s.machine_text, "edited_at": s.edited_at}
+         "machine_text": s.machine_text, "edited_at": s.edited_at, "language": s.language}
         for i, s in enumerate(segments)
     ]
     db.execute("DELETE FROM segments WHERE recording_id = ?", [recording_id])
     db["segments"].insert_all(rows)
     return len(rows)
+
+
+def replace_speech_gaps(db: Database, recording_id: int, gaps: Iterable[SpeechGap]) -> None:
+    """Record where the recording's speech got no text. Call inside its transaction."""
+    db.execute("DELETE FROM speech_gaps WHERE recording_id = ?", [recording_id])
+    db["speech_gaps"].insert_all(
+        ({"recording_id": recording_id, "start": g.start, "end": g.end} for g in gaps), ignore=True
+    )
+
+
+def speech_gaps(db: Database, recording_id: int) -> list[SpeechGap]:
+    """Where speech got no text (a takedown's removed range no longer counts), in time order."""
+    return [SpeechGap(*row) for row in db.execute(
+        'SELECT start, "end" FROM speech_gaps WHERE recording_id = ? ORDER BY start', [recording_id]
+    )]
+
+
+def speech_gap_counts(db: Database) -> dict[int, int]:
+    """How many stretches of speech got no text, per recording that has any."""
+    return dict(db.execute("SELECT recording_id, count(*) FROM speech_gaps GROUP BY recording_id").fetchall())
 
 
 def _recording_from_row(db: Database, row: dict, speakers: list[str] | None = None, tags: list[str] | None = None) -> Recording:
@@ -259,7 +279,7 @@ def get_segments(db: Database, recording_id: int) -> list[Segment]:
     return [
         Segment(*row)
         for row in db.execute(
-            'SELECT start, "end", text, machine_text, edited_at FROM segments WHERE recording_id = ? ORDER BY idx',
+            'SELECT start, "end", text, machine_text, edited_at, language FROM segments WHERE recording_id = ? ORDER BY idx',
             [recording_id],
         )
     ]

@@ -56,8 +56,12 @@ def upload():
 
 
 def job_json(job) -> dict:
-    recording = store.get_recording(get_db(), job.recording_id) if job.recording_id else None
-    return {**job.summary(), "recording_url": recording.url if recording else None}
+    """A job for staff; once done, where its talk is and how many stretches of speech got no text."""
+    db = get_db()
+    recording = store.get_recording(db, job.recording_id) if job.recording_id else None
+    gaps = store.speech_gaps(db, recording.id) if recording else []
+    return {**job.summary(), "recording_url": recording.url if recording else None,
+            "speech_gaps": [{"start": g.start, "end": g.end} for g in gaps]}
 
 
 @bp.get("/jobs")

@@ -7,12 +7,12 @@ import mimetypes
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, send_file, url_for
 
 from archive.errors import UserError
-from archive.export import export
+from archive.export import LANGUAGE_NAMES, export, main_language
 from archive.store import recordings as store
 from archive.store.searches import log_search
 from archive.timecode import parse_timecode
 
-from .auth import visible_levels, visible_or_404
+from .auth import is_staff, visible_levels, visible_or_404
 from .db import get_db
 from .search import filters_from, run_search
 
@@ -93,6 +93,9 @@ def recording(slug: str):
         current=current,
         talks_like=store.talks_like(db, found, visible=visible_levels()),
         redactions=store.list_redactions(db, found.id),
+        speech_gaps=store.speech_gaps(db, found.id) if is_staff() else [],
+        talk_language=main_language(found),
+        language_names=LANGUAGE_NAMES,
     )
 
 

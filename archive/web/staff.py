@@ -69,7 +69,8 @@ def upload():
 
 @bp.get("/jobs")
 def jobs():
-    return render_template("jobs.html", jobs=job_store.list_jobs(get_db(), limit=200))
+    db = get_db()
+    return render_template("jobs.html", jobs=job_store.list_jobs(db, limit=200), gaps=store.speech_gap_counts(db))
 
 
 @bp.get("/jobs/<id:job_id>")
@@ -77,7 +78,8 @@ def job(job_id: int):
     db = get_db()
     found = job_store.get_job(db, job_id) or abort(404, f"There is no job {job_id}.")
     recording = store.get_recording(db, found.recording_id) if found.recording_id else None
-    return render_template("job.html", job=found, recording=recording)
+    gaps = store.speech_gaps(db, recording.id) if recording else []
+    return render_template("job.html", job=found, recording=recording, speech_gaps=gaps)
 
 
 @bp.post("/jobs/<id:job_id>/retry")

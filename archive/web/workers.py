@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Blueprint, abort, jsonify, request, send_file, url_for
 
 from archive.store import jobs as job_store
-from archive.store.models import Segment
+from archive.store.models import Segment, SpeechGap, transcript_item, transcript_item_json
 from ingest.pipeline import hints_for, media_suffix
 from ingest.queue import LEASE_SECONDS
 
@@ -35,14 +35,16 @@ def _held_job(job_id: int, worker: str):
     return job
 
 
-def _segments(raw) -> list[Segment]:
+def _segments(raw) -> list[Segment | SpeechGap]:
+    """The lines and gaps a worker sent (``transcript_item_json``); 400 if they are not that."""
     try:
-        segments = [Segment(start=float(s["start"]), end=float(s["end"]), text=str(s["text"])) for s in raw]
-    except (TypeError, KeyError, ValueError):
-        segments = None
-    if segments is None or not all(math.isfinite(s.start) and math.isfinite(s.end) for s in segments):
-        abort(400, 'segments must be a list of {"start", "end", "text"} with times in seconds')
-    return segments
+        items = [transcript_item(item) for item in raw]
+    except (TypeError, KeyError, ValueError, AttributeError):
+        items = None
+    if items is None or not all(math.isfinite(i.start) and math.isfinite(i.end) for i in items):
+        abort(400, 'segments must be a list of {"start", "end", "text"} (or {"start", "end", "gap": true}) '
+                   "with times in seconds")
+    return items
 
 
 @bp.post("/<id:job_id>/claim")
@@ -61,7 +63,7 @@ def claim(job_id: int):
             "name": job.file_name,
             "suffix": media_suffix(Path(job.file_name)),
             "hints": hints_for(db, job.params.meta),
-            "resume": [{"start": s.start, "end": s.end, "text": s.text} for s in resume],
+            "resume": [transcript_item_json(item) for item in resume],
         }
     )
 
