@@ -37,7 +37,7 @@ class Services:
     def searcher(self):
         from search.engine import Searcher
 
-        return Searcher(self.embedder)
+        return Searcher(self.embedder, languages=self.config.whisper_languages)
 
     @cached_property
     def transcriber(self):

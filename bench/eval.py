@@ -269,7 +269,8 @@ def calibrate(db, by_file, services, qs: list[Question]) -> None:
     from search.engine import Decision
 
     dev = [q for q in qs if q.split == "dev"]
-    searcher = Searcher(services.embedder, dataclasses.replace(services.searcher.ranking, decision=Decision(bias=50)))
+    searcher = Searcher(services.embedder, dataclasses.replace(services.searcher.ranking, decision=Decision(bias=50)),
+                        languages=services.searcher.languages)
     outcomes, rows = evaluate(db, by_file, searcher, dev, keep_evidence=True), []
     for o in outcomes:
         if not (o.evidence.literal or o.evidence.named):

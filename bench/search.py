@@ -207,7 +207,7 @@ def main() -> int:
             raise
     db = connect(path)
     size_mb = sum(f.stat().st_size for f in path.parent.glob(path.name + "*")) / 2**20
-    searcher = Searcher(embedder, query_cache=False)
+    searcher = Searcher(embedder, query_cache=False, languages=load_config({}, environ={}).whisper_languages)
     before = rss_mb()
     started = time.perf_counter()
     index = searcher.vectors(db)

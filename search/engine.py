@@ -43,7 +43,7 @@ from archive.timecode import link_time
 
 from . import names
 from .embedder import Embedder
-from .text import ParsedQuery, contains_phrase, highlight, parse_query, stems
+from .text import ParsedQuery, contains_phrase, highlight, language_stems, parse_query, stems
 from .vectors import VectorIndex
 
 SORTS = ("relevance", "date")
@@ -67,16 +67,17 @@ class Decision:
     the share of the query's words the best moments hold (0.55) did not, nor did they add to the two.
     """
 
-    # Fitted on dev for EmbeddingGemma with titled passages (bench/eval.py --calibrate); each
-    # embedding model has its own (DECISIONS below).
-    bias: float = -1.70
-    best_cosine: float = 6.51  # the best moment's window, meaning only (no keyword bonus)
-    standout: float = 3.18  # the nearest passage's cosine above the mean of the ten nearest
+    # Fitted on dev for EmbeddingGemma with titled passages, on transcripts by Whisper base with
+    # speech regions and sentence lines (bench/eval.py --calibrate); each embedding model has its
+    # own (DECISIONS below).
+    bias: float = -1.59
+    best_cosine: float = 6.22  # the best moment's window, meaning only (no keyword bonus)
+    standout: float = 2.31  # the nearest passage's cosine above the mean of the ten nearest
     # Answered when the model's probability reaches this: the highest threshold at which dev
-    # paraphrase Recall@5 stays within 0.02 of answering everything (0.92 against 0.94; 0.52 of
-    # the unanswerable dev questions left empty). 0.85 would leave 0.80 empty but cut paraphrase
-    # Recall@5 to 0.50: README, "Search, measured".
-    threshold: float = 0.70
+    # paraphrase Recall@5 stays within 0.02 of answering everything (0.94 against 0.94; 0.32 of
+    # the unanswerable dev questions left empty). 0.70 would leave 0.48 empty at Recall@5 0.90,
+    # 0.85 0.80 empty at 0.45: README, "Search, measured".
+    threshold: float = 0.60
 
     def answered(self, evidence: "Evidence") -> bool:
         return self.probability(evidence) >= self.threshold
@@ -223,9 +224,14 @@ class _Candidate:
     start: float
     end: float
     text: str
+    other_stems: str | None = None  # its lines in another language, stemmed in it (passages.stems)
     cosine: float = 0.0
     coverage: float = 0.0
     literal: bool = False
+
+    @property
+    def stems(self) -> list[str]:
+        return stems(self.text) + (self.other_stems or "").split()
 
     def score(self, ranking: Ranking) -> float:
         return self.cosine + ranking.keyword_weight * self.coverage
@@ -246,7 +252,8 @@ class _Words:
     ):
         self.parsed, self.weights, self.alternatives, self.named = parsed, weights, alternatives, named
         self.total = sum(weights.values())
-        # (term, stem, weight, prefix, written instead: {stem: similarity}, unknown) per query word
+        # (term, stem, weight, prefix, written instead: {stem: similarity}, unknown) per query word;
+        # a term's stems in other languages count as the term (search.text.language_stems)
         self._terms = [
             (t, t.stem, weights[t], t.prefix, alternatives.by_term.get(t, {}), t in alternatives.unknown)
             for t in parsed.terms
@@ -266,7 +273,9 @@ class _Words:
         named = self.named[recording_id].terms if recording_id in self.named else ()
         found = exact = 0.0
         for term, stem, weight, prefix, written, unknown in self._terms:
-            if stem in present if not prefix else any(s.startswith(stem) for s in present):
+            if (stem in present or any(o in present for o in term.others)) if not prefix else any(
+                s.startswith(stem) for s in present
+            ):
                 found, exact = found + weight, exact + weight
             elif named and term in named:
                 found += weight * self._named_credit
@@ -287,8 +296,17 @@ class Searcher:
     Built once per process from the archive's configuration; safe to share between threads.
     """
 
-    def __init__(self, embedder: Embedder, ranking: Ranking | None = None, *, query_cache: bool = True):
+    def __init__(
+        self,
+        embedder: Embedder,
+        ranking: Ranking | None = None,
+        *,
+        query_cache: bool = True,
+        languages: tuple[str, ...] = (),
+    ):
         self.embedder = embedder
+        # The talks' languages besides English: query words also match their stems in those.
+        self.languages = tuple(language for language in languages if language != "en")
         self.ranking = ranking or Ranking(decision=DECISIONS.get(embedder.model_name, Decision()))
         self.query_cache = query_cache  # off in benchmarks, so every timing includes embedding the query
         self._query_vectors: dict[str, np.ndarray] = {}  # the last few hundred: people page and refine
@@ -343,7 +361,7 @@ class Searcher:
         ``filters.visibility`` limits everything the search reads, snippets included, to the
         talks the asker may see.
         """
-        parsed = parse_query(query)
+        parsed = parse_query(query, self.languages)
         if parsed.empty:
             raise SearchError("type a word or a question to search for")
         if sort not in SORTS:
@@ -362,7 +380,7 @@ class Searcher:
             if parsed.phrases and not evidence.literal:
                 # Nothing says it word for word (Whisper may have misheard a word of it): the
                 # nearest wording, said as such, rather than nothing.
-                parsed = parse_query(parsed.text.replace('"', " "))
+                parsed = parse_query(parsed.text.replace('"', " "), self.languages)
                 moments, evidence = self._rank(db, index, parsed, query_vector, allowed, wanted)
                 notice = notice or "No talk has those exact words; these come closest."
             answered = evidence.literal or evidence.named or ranking.decision.answered(evidence)
@@ -471,7 +489,7 @@ class Searcher:
         for candidate in candidates:
             candidate.cosine = cosines.get(candidate.passage_id, 0.0)
             spelled = names.letters(candidate.text) if words.alternatives.spells else ""
-            candidate.coverage, candidate.literal = words.coverage(stems(candidate.text), candidate.recording_id, spelled)
+            candidate.coverage, candidate.literal = words.coverage(candidate.stems, candidate.recording_id, spelled)
         candidates.sort(key=lambda c: (c.literal, c.score(ranking)), reverse=True)
         return candidates[: ranking.rescored_passages], self._evidence(dense, words)
 
@@ -607,7 +625,7 @@ def _load_candidates(db: Database, passage_ids: list[int], wanted: RecordingFilt
         return []
     where, params = wanted.sql("r")
     rows = db.execute(
-        "SELECT p.id, p.recording_id, p.first_segment, p.last_segment, p.start, p.end, p.text "
+        "SELECT p.id, p.recording_id, p.first_segment, p.last_segment, p.start, p.end, p.text, p.stems "
         "FROM passages p JOIN recordings r ON r.id = p.recording_id "
         f"WHERE p.id IN (SELECT value FROM json_each(?)) AND {where}",
         [json.dumps(passage_ids), *params],
@@ -615,20 +633,20 @@ def _load_candidates(db: Database, passage_ids: list[int], wanted: RecordingFilt
     return [_Candidate(*row) for row in rows]
 
 
-_SEGMENT_COLUMNS = "s.recording_id, s.idx, s.start, s.end, s.text, v.embedding"
+_SEGMENT_COLUMNS = "s.recording_id, s.idx, s.start, s.end, s.text, s.language, v.embedding"
 # Window vectors of the search model only: another model's (before `archive reindex`) would not compare.
 _SEGMENT_JOIN = (
     "FROM segments s LEFT JOIN segment_vectors v ON v.recording_id = s.recording_id AND v.idx = s.idx AND v.model = ?"
 )
 
 
-def _segment(idx, start, end, text, blob) -> dict[str, Any]:
+def _segment(idx, start, end, text, language, blob) -> dict[str, Any]:
     return {
         "idx": idx,
         "start": start,
         "end": end,
         "text": text,
-        "stems": stems(text),
+        "stems": stems(text) + language_stems(text, language),
         "vector": np.frombuffer(blob, dtype=np.float32) if blob else None,
     }
 
@@ -643,7 +661,7 @@ def _load_segments(db: Database, candidates: list[_Candidate], model: str) -> di
         "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
         [model, json.dumps(sorted(set(wanted)))],
     ).fetchall()
-    by_key = {(rid, idx): _segment(idx, start, end, text, blob) for rid, idx, start, end, text, blob in rows}
+    by_key = {(row[0], row[1]): _segment(*row[1:]) for row in rows}
     return {
         c.passage_id: [
             by_key[(c.recording_id, i)]
@@ -657,7 +675,7 @@ def _load_segments(db: Database, candidates: list[_Candidate], model: str) -> di
 def _talk_segments(db: Database, recording_id: int, model: str) -> list[dict[str, Any]]:
     sql = f"SELECT {_SEGMENT_COLUMNS} {_SEGMENT_JOIN} WHERE s.recording_id = ? ORDER BY s.idx"
     rows = db.execute(sql, [model, recording_id])
-    return [_segment(idx, start, end, text, blob) for _, idx, start, end, text, blob in rows]
+    return [_segment(*row[1:]) for row in rows]
 
 
 class _DocCounts:

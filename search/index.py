@@ -32,6 +32,7 @@ from archive.store.models import Passage, Segment
 
 from .embedder import Embedder
 from .passages import build_passages, segment_windows
+from .text import language_stems
 
 # Tries when another writer changes the same transcript between our read and our write.
 ATTEMPTS = 3
@@ -120,6 +121,7 @@ def write_index(db: Database, recording_id: int, prepared: PreparedIndex) -> Non
                 "start": passage.start,
                 "end": passage.end,
                 "text": passage.text,
+                "stems": passage_stems(prepared.segments[passage.first_segment : passage.last_segment + 1]),
             }
         ).last_pk
         db["passage_vectors"].insert(
@@ -131,6 +133,12 @@ def write_index(db: Database, recording_id: int, prepared: PreparedIndex) -> Non
          "title": prepared.title}
         for idx, vector in enumerate(prepared.window_vectors)
     )
+
+
+def passage_stems(segments: Sequence[Segment]) -> str | None:
+    """The words of the lines in a language other than English, stemmed in it (None if none)."""
+    stems = [s for segment in segments for s in language_stems(segment.text, segment.language)]
+    return " ".join(stems) or None
 
 
 def delete_index(db: Database, recording_id: int) -> None:

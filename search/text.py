@@ -59,6 +59,25 @@ def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
+# Snowball stemmers (PyStemmer) for lines in a language other than English, whose words FTS5's
+# porter tokenizer stems: "acompañar" and "acompañamos" share "acompan", which porter misses.
+LANGUAGE_STEMMERS = {"es": "spanish", "de": "german", "fr": "french", "pt": "portuguese", "it": "italian",
+                     "nl": "dutch", "ca": "catalan"}
+
+
+@lru_cache(maxsize=None)
+def _language_stemmer(language: str) -> Stemmer.Stemmer:
+    return Stemmer.Stemmer(LANGUAGE_STEMMERS[language])
+
+
+def language_stems(text: str, language: str | None) -> list[str]:
+    """The words of ``text`` stemmed by ``language``'s stemmer, folded as FTS5 folds them; none
+    for English (porter's) or a language without a stemmer."""
+    if language not in LANGUAGE_STEMMERS:
+        return []
+    return [w for w in _language_stemmer(language).stemWords(words(text)) if w]
+
+
 @lru_cache(maxsize=65536)
 def _stems(text: str) -> tuple[str, ...]:
     folded = text.lower() if text.isascii() else fold(text)
@@ -104,9 +123,14 @@ class Term:
     word: str
     stem: str
     prefix: bool = False
+    others: tuple[str, ...] = ()  # its stems in the archive's other languages (LANGUAGE_STEMMERS)
 
     def fts(self) -> str:
-        return f'"{self.word}"*' if self.prefix else f'"{self.word}"'
+        if self.prefix:
+            return f'"{self.word}"*'
+        if self.others:
+            return "(" + " OR ".join(f'"{w}"' for w in (self.word, *self.others)) + ")"
+        return f'"{self.word}"'
 
     def matches(self, token_stem: str, token: str) -> bool:
         return token.startswith(self.stem) if self.prefix else token_stem == self.stem
@@ -143,8 +167,12 @@ def _phrase_fts(folded_words: tuple[str, ...]) -> str:
     return '"' + " ".join(folded_words) + '"'
 
 
-def parse_query(raw: str) -> ParsedQuery:
-    """Split a member's query into quoted phrases and content words (see the module docstring)."""
+def parse_query(raw: str, languages: tuple[str, ...] = ()) -> ParsedQuery:
+    """Split a member's query into quoted phrases and content words (see the module docstring).
+
+    With ``languages`` (besides English), each word also matches its stem in those languages,
+    which passages hold for their lines in them (the ``stems`` column of ``passages_fts``).
+    """
     text, shortened = clean_query(raw)
     phrases: list[tuple[str, ...]] = []
     phrase_words: list[tuple[str, ...]] = []
@@ -170,7 +198,10 @@ def parse_query(raw: str) -> ParsedQuery:
                 candidates.append((token, bool(match.group(1)) and len(token) >= 2))
     content = [(w, p) for w, p in candidates if w not in STOPWORDS] or (candidates if not phrases else [])
     for word, prefix in content:
-        term = Term(word, word if prefix else stem(word), prefix)
+        # Only stems FTS5 would not reach through the word itself (porter stems both again).
+        others = () if prefix else tuple(dict.fromkeys(
+            s for language in languages for s in language_stems(word, language) if stem(s) != stem(word)))
+        term = Term(word, word if prefix else stem(word), prefix, others)
         if term not in seen:
             seen.add(term)
             terms.append(term)

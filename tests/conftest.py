@@ -170,6 +170,12 @@ def live_server(demo_archive, tmp_path_factory) -> LiveServer:
     stop_worker.set()
     worker.join(timeout=30)
     server.task_dispatcher.shutdown()
-    for channel in list(server._map.values()):  # the listening socket and any kept-alive connections
-        channel.close()
+
+    def close_all() -> None:  # the listening socket, kept-alive connections and the trigger itself
+        for channel in list(server._map.values()):
+            channel.close()
+
+    # Closed by the server's own loop thread, which then finds nothing left and returns: closing
+    # them from here raced its poll() (EBADF in that thread, seen once in a full run).
+    server.trigger.pull_trigger(close_all)
     thread.join(timeout=5)

@@ -58,12 +58,14 @@ class ScriptedTranscriber:
 
     def __init__(
         self,
-        script: Iterable[tuple[float, float, str]],
+        script: Iterable[tuple],
         model_name: str = "scripted-test",
         gaps: Iterable[tuple[float, float]] = (),
     ):
-        """``gaps``: where it heard speech and wrote nothing (SpeechGaps, in time order with the lines)."""
-        lines = [Segment(start=s, end=e, text=t) for s, e, t in script]
+        """``script``: (start, end, text[, language]) lines; ``gaps``: where it heard speech and
+        wrote nothing (SpeechGaps, in time order with the lines)."""
+        lines = [Segment(start=line[0], end=line[1], text=line[2], language=(line[3:] or (None,))[0])
+                 for line in script]
         self.script = sorted([*lines, *(SpeechGap(s, e) for s, e in gaps)], key=lambda item: item.start)
         self.model_name = model_name
         self.calls = 0

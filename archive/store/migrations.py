@@ -230,3 +230,14 @@ def m008_languages_and_gaps(db: Database) -> None:
         pk=("recording_id", "start"),
         foreign_keys=[("recording_id", "recordings", "id")],
     )
+
+
+@migrations()
+def m009_stems_in_other_languages(db: Database) -> None:
+    # A passage's lines in another language than English, stemmed by that language's stemmer
+    # (search.text.language_stems), indexed beside its text: FTS5 stems with porter only.
+    db["passages"].add_column("stems", str)
+    db.execute("DROP TABLE IF EXISTS passages_fts_terms")
+    db["passages"].disable_fts()
+    db["passages"].enable_fts(["text", "stems"], fts_version="FTS5", tokenize="porter", create_triggers=True)
+    db.execute("CREATE VIRTUAL TABLE passages_fts_terms USING fts5vocab(passages_fts, 'row')")
