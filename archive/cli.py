@@ -105,9 +105,18 @@ def _split_terms(values: tuple[str, ...]) -> list[str]:
     help="Who can see it: everyone, signed-in members, or staff only (a draft).",
 )
 @click.option("--queue", "use_queue", is_flag=True, help="Queue the ingest for a worker and return at once.")
+@click.option(
+    "--zoom-transcript",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The meeting's Zoom or Teams transcript (WebVTT): names who said each line (one recording only).",
+)
 @click.pass_context
-def ingest(ctx, files, title, speakers, organization, date, tags, description, vocab, model, visibility, use_queue):
+def ingest(
+    ctx, files, title, speakers, organization, date, tags, description, vocab, model, visibility, use_queue,
+    zoom_transcript,
+):
     """Transcribe and index recordings (audio or video). Prints each new recording's id and URL."""
+    from ingest.companions import attach_zoom_transcript
     from ingest.pipeline import ingest_file
 
     from .services import Services
@@ -120,11 +129,14 @@ def ingest(ctx, files, title, speakers, organization, date, tags, description, v
             title=title, speakers=list(speakers), organization=organization, date=date, tags=list(tags),
             description=description, vocab=_split_terms(vocab), visibility=visibility,
         ).validated()
+        if zoom_transcript and len(files) != 1:
+            raise BadInput("--zoom-transcript goes with one recording; ingest the others separately")
+        cues, transcript_text = _speaker_cues(zoom_transcript) if zoom_transcript else ((), "")
     services = Services(config)
     if use_queue:
 
         def queue_one(path: Path) -> None:
-            job = services.queue.submit(path, meta)
+            job = services.queue.submit(path, meta, speaker_cues=cues)
             click.echo(f"job {job.id}\tqueued\t{path}")
 
         _for_each_file(files, queue_one)
@@ -136,14 +148,61 @@ def ingest(ctx, files, title, speakers, organization, date, tags, description, v
             with click.progressbar(length=100, label=path.name, file=sys.stderr) as bar:
                 result = ingest_file(
                     db, config, path, meta, transcriber=services.transcriber, embedder=services.embedder,
-                    progress=lambda step, fraction: bar.update(int(fraction * 100) - bar.pos),
+                    progress=lambda step, fraction: bar.update(int(fraction * 100) - bar.pos), speaker_cues=cues,
                 )
             rec = result.recording
             if not result.created:
                 click.echo(f"{path}: already in the archive as recording {rec.id}", err=True)
+                if cues:
+                    named = attach_zoom_transcript(db, rec.id, transcript_text, zoom_transcript.name)
+                    click.echo(f"{zoom_transcript.name}: named the speakers of {named} lines", err=True)
             click.echo(f"{rec.id}\t{rec.url}")
 
         _for_each_file(files, ingest_one)
+
+
+def _read_companion(path: Path) -> str:
+    """A companion file's text (UTF-8), or one clear message."""
+    from ingest.companions import CompanionError, decode_companion
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CompanionError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise CompanionError(f"{path.name}: cannot be read ({exc.strerror})") from None
+    return decode_companion(data, path.name)
+
+
+def _speaker_cues(path: Path):
+    """(cues, text) of a Zoom/Teams transcript, checked; a CompanionError if it is not one."""
+    from ingest.companions import parse_speaker_vtt
+
+    text = _read_companion(path)
+    return parse_speaker_vtt(text, path.name), text
+
+
+@cli.command()
+@click.argument("recording")
+@click.option(
+    "--zoom-transcript",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The meeting's Zoom or Teams transcript (WebVTT): names who said each line.",
+)
+@click.pass_context
+def attach(ctx, recording, zoom_transcript):
+    """Attach a companion file to a talk already in the archive (RECORDING is its id or slug)."""
+    from ingest.companions import attach_zoom_transcript
+
+    from .store import recordings as store
+
+    with open_db(get_config(ctx)) as db, user_errors():
+        found = store.find_recording(db, recording)
+        if found is None:
+            raise BadInput(f"no recording {recording!r} in the archive (see `archive list`)")
+        named = attach_zoom_transcript(db, found.id, _read_companion(zoom_transcript), zoom_transcript.name)
+    click.echo(f"{zoom_transcript.name}: named the speakers of {named} of recording {found.id}'s lines")
 
 
 def _for_each_file(files, action) -> None:
@@ -266,6 +325,34 @@ def worker(ctx, workers, until_empty, server, token, model, device):
             click.echo(f"ran {ran} job(s)", err=True)
         else:
             services.queue.consume(workers)
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--settle", type=click.FloatRange(min=0.5), default=10.0, show_default=True,
+              help="Seconds a file must stay unchanged before it is taken (a copy in progress is left alone).")
+@click.pass_context
+def watch(ctx, folder, settle):
+    """Queue recordings that appear in FOLDER for ingest, with their companions of the same name
+    (talk.vtt: the Zoom/Teams transcript; talk.json: title, speakers, organization, date, tags,
+    description, vocab, visibility). `archive serve` or `archive worker` runs the jobs."""
+    import threading
+
+    from ingest.watch import DropFolder
+
+    from .services import Services
+
+    config = get_config(ctx)
+    drop = DropFolder(folder, Services(config).queue, settle_seconds=settle)
+    click.echo(f"watching {drop.folder} (Ctrl-C to stop)", err=True)
+
+    def report(taken) -> None:
+        click.echo(f"job {taken.job_id}\t{'failed: ' + taken.error if taken.error else 'queued'}\t{taken.path.name}")
+
+    try:
+        drop.watch(threading.Event(), report)
+    except KeyboardInterrupt:
+        pass
 
 
 def _log_to_stderr() -> None:

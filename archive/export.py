@@ -25,7 +25,8 @@ def to_json(recording: Recording, segments: list[Segment]) -> str:
             "duration": round(recording.duration, 3),
             "language": main_language(recording),
             "segments": [
-                {"start": s.start, "end": s.end, "text": s.text, **({"language": s.language} if s.language else {})}
+                {"start": s.start, "end": s.end, "text": s.text, **({"language": s.language} if s.language else {}),
+                 **({"speaker": s.speaker} if s.speaker else {})}
                 for s in segments
             ],
         },
@@ -39,7 +40,11 @@ def to_txt(recording: Recording, segments: list[Segment]) -> str:
     byline = ", ".join(x for x in [", ".join(recording.speakers), recording.organization, recording.date or ""] if x)
     if byline:
         header.append(byline)
-    lines = [f"[{clock(s.start, always_hours=False)}] {s.text}" for s in segments]
+    lines, speaker = [], None
+    for s in segments:  # a speaker's name opens each of their turns
+        said_by = f"{s.speaker}: " if s.speaker and s.speaker != speaker else ""
+        speaker = s.speaker or speaker
+        lines.append(f"[{clock(s.start, always_hours=False)}] {said_by}{s.text}")
     return "\n".join(header + [""] + lines) + "\n"
 
 
@@ -62,13 +67,16 @@ def main_language(recording: Recording) -> str:
 
 
 def to_vtt(recording: Recording, segments: list[Segment]) -> str:
-    """WebVTT captions; a line in another language than the talk's is wrapped in ``<lang xx>``."""
+    """WebVTT captions: ``<v Name>`` where the speaker is known, a line in another language
+    than the talk's wrapped in ``<lang xx>``."""
     main = main_language(recording)
 
     def text(segment: Segment) -> str:
         escaped = html.escape(_cue_text(segment.text), quote=False)
         if segment.language and segment.language != main:
-            return f"<lang {segment.language}>{escaped}</lang>"
+            escaped = f"<lang {segment.language}>{escaped}</lang>"
+        if segment.speaker:
+            escaped = f"<v {_cue_text(segment.speaker).replace('>', '')}>{escaped}"
         return escaped
 
     cues = [f"{clock(s.start)} --> {clock(s.end)}\n{text(s)}\n" for s in segments]

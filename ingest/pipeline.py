@@ -24,11 +24,12 @@ from archive.config import Config
 from archive.errors import UserError
 from archive.store import recordings as store
 from archive.store import write_transaction
-from archive.store.models import Recording, RecordingMeta, Segment, SpeechGap
+from archive.store.models import Recording, RecordingMeta, Segment, SpeakerCue, SpeechGap
 from search.embedder import Embedder, embedder_for
 from search.index import prepare_index, write_index
 
 from . import media
+from .companions import assign_speakers, check_cues
 from .transcribe import Transcriber, build_hints, transcriber_for
 
 # progress(step, fraction of the whole ingest done, 0..1)
@@ -146,13 +147,15 @@ def ingest_file(
     move: bool = False,
     resume: Sequence[Segment] = (),
     checkpoint: CheckpointCallback | None = None,
+    speaker_cues: Sequence[SpeakerCue] = (),
 ) -> IngestResult:
     """Ingest one recording and return it. Raises a UserError (MediaError, MetadataError ...) for bad input.
 
     ``original_filename`` names the file, in the archive and in every message, when ``path``
     is a generated name (a web upload); ``move`` says the file is the archive's own to move in.
     ``resume`` is what an interrupted attempt saved through ``checkpoint``: transcription
-    goes on after its last segment.
+    goes on after its last segment. ``speaker_cues`` (``companions.parse_speaker_vtt``) name
+    who said each line; checked against the recording before anything is stored.
     """
     path = Path(path)
     name = original_filename or str(path)
@@ -164,6 +167,8 @@ def ingest_file(
 
     with timer("probe"):
         info = media.probe(path, name)
+        if speaker_cues:
+            check_cues(speaker_cues, info.duration)
     report("probe", 0.0)
 
     with timer("store"):
@@ -181,6 +186,8 @@ def ingest_file(
         hints = hints_for(db, meta)
         transcript = transcribe_file(path, info, transcriber, hints, timer, report, resume, checkpoint, name=name)
         segments, gaps = lines_and_gaps(transcript)
+        if speaker_cues:
+            segments = assign_speakers(segments, speaker_cues)
         with timer("embed"):
             prepared = prepare_index(segments, embedder, title=meta.title)
         report("embed", 0.97)

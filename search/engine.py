@@ -142,6 +142,7 @@ class Moment:
     date: str | None = None
     literal: bool = False  # its passage holds every word (and phrase) of the query, or its talk is named
     cosine: float = 0.0  # of its window, meaning only
+    speaker: str | None = None  # who says it, where a meeting transcript named the speakers
 
     @property
     def url(self) -> str:
@@ -158,6 +159,7 @@ class Moment:
             "snippet": self.snippet,
             "score": round(self.score, 4),
             "url": self.url,
+            **({"speaker": self.speaker} if self.speaker else {}),
         }
 
 
@@ -448,7 +450,7 @@ class Searcher:
         """Every candidate moment, best first and one per place in a talk, and the evidence for the decision."""
         words = self._words(db, index, parsed, wanted)
         candidates, evidence = self._candidates(db, index, words, query_vector, allowed, wanted)
-        moments = self._moments(db, candidates, words, query_vector) + self._named_moments(db, words)
+        moments = self._moments(db, candidates, words, query_vector, wanted.speaker) + self._named_moments(db, words)
         moments = _distinct(sorted(moments, key=_rank_key, reverse=True), self.ranking.same_moment_seconds)
         if moments:
             evidence.best_cosine = max(m.cosine for m in moments[:3])
@@ -501,18 +503,29 @@ class Searcher:
         )
 
     def _moments(
-        self, db: Database, candidates: list[_Candidate], words: _Words, query_vector: np.ndarray
+        self, db: Database, candidates: list[_Candidate], words: _Words, query_vector: np.ndarray, said_by: str = ""
     ) -> list[Moment]:
-        """The best segment of each candidate passage as a scored moment."""
+        """The best segment of each candidate passage as a scored moment.
+
+        With ``said_by`` (the speaker filter), a passage whose lines have named speakers (a
+        meeting transcript was attached) offers only the lines that person said.
+        """
         ranking = self.ranking
         segments_of = _load_segments(db, candidates, self.embedder.model_name)
+        said_by = said_by.strip().casefold()
         moments = []
         for candidate in candidates:
             segments = segments_of.get(candidate.passage_id)
             if not segments:
                 continue
+            eligible = range(len(segments))
+            if said_by and any(seg["speaker"] for seg in segments):
+                eligible = [i for i, seg in enumerate(segments) if said_by in (seg["speaker"] or "").casefold()]
+                if not eligible:
+                    continue
             scored = []
-            for i, seg in enumerate(segments):
+            for i in eligible:
+                seg = segments[i]
                 cosine = float(seg["vector"] @ query_vector) if seg["vector"] is not None else candidate.cosine
                 after = segments[i + 1] if i + 1 < len(segments) else None
                 window = seg["stems"] + (after["stems"] if after else [])
@@ -562,6 +575,7 @@ def _moment(recording_id: int, segments: list[dict], i: int, score: float, liter
         score=score,
         literal=literal,
         cosine=cosine,
+        speaker=segments[i]["speaker"],
     )
 
 
@@ -633,19 +647,20 @@ def _load_candidates(db: Database, passage_ids: list[int], wanted: RecordingFilt
     return [_Candidate(*row) for row in rows]
 
 
-_SEGMENT_COLUMNS = "s.recording_id, s.idx, s.start, s.end, s.text, s.language, v.embedding"
+_SEGMENT_COLUMNS = "s.recording_id, s.idx, s.start, s.end, s.text, s.language, s.speaker, v.embedding"
 # Window vectors of the search model only: another model's (before `archive reindex`) would not compare.
 _SEGMENT_JOIN = (
     "FROM segments s LEFT JOIN segment_vectors v ON v.recording_id = s.recording_id AND v.idx = s.idx AND v.model = ?"
 )
 
 
-def _segment(idx, start, end, text, language, blob) -> dict[str, Any]:
+def _segment(idx, start, end, text, language, speaker, blob) -> dict[str, Any]:
     return {
         "idx": idx,
         "start": start,
         "end": end,
         "text": text,
+        "speaker": speaker,
         "stems": stems(text) + language_stems(text, language),
         "vector": np.frombuffer(blob, dtype=np.float32) if blob else None,
     }

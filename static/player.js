@@ -190,9 +190,17 @@
   var shareCitation = document.getElementById("share-citation");
   var shareError = document.getElementById("share-error");
 
+  function speakerAt(seconds) {  // who says the line at that time, where a meeting transcript named them
+    var said = null;
+    items.forEach(function (li) { if (Number(li.dataset.start) <= seconds + 0.001) said = li.dataset.speaker || null; });
+    return said;
+  }
+
   function citation(from, to, url) {
     var d = article.dataset, parts = [];
-    if (d.speakers) parts.push(d.speakers + ".");
+    var speaker = speakerAt(from);
+    if (speaker) parts.push(speaker + (d.speakers && d.speakers.indexOf(speaker) < 0 ? " (in a talk by " + d.speakers + ")." : "."));
+    else if (d.speakers) parts.push(d.speakers + ".");
     parts.push("\u201c" + d.title + ".\u201d");
     var where = [d.organization, d.date].filter(Boolean).join(", ");
     if (where) parts.push(where + ".");

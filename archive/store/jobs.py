@@ -51,6 +51,14 @@ def create_job(db: Database, title: str, source_path: str, params: JobParams) ->
         ).last_pk
 
 
+def create_failed_job(db: Database, title: str, source_path: str, params: JobParams, error: str) -> int:
+    """A job that failed before it could be queued (a drop folder's bad file): staff see it and why."""
+    with db.atomic():
+        job_id = create_job(db, title, source_path, params)
+        db.execute("UPDATE jobs SET state = 'failed', error = ? WHERE id = ?", [error, job_id])
+    return job_id
+
+
 def get_job(db: Database, job_id: int) -> Job | None:
     rows = list(db["jobs"].rows_where("id = ?", [job_id]))
     return _job_from_row(rows[0]) if rows else None

@@ -241,3 +241,20 @@ def m009_stems_in_other_languages(db: Database) -> None:
     db["passages"].disable_fts()
     db["passages"].enable_fts(["text", "stems"], fts_version="FTS5", tokenize="porter", create_triggers=True)
     db.execute("CREATE VIRTUAL TABLE passages_fts_terms USING fts5vocab(passages_fts, 'row')")
+
+
+@migrations()
+def m010_speakers(db: Database) -> None:
+    # Who said each line, from a Zoom or Teams transcript (ingest/companions.py); the speaker
+    # filter looks for talks someone spoke in through the named lines only.
+    db["segments"].add_column("speaker", str)
+    db.execute("CREATE INDEX segments_by_speaker ON segments(speaker, recording_id) WHERE speaker IS NOT NULL")
+
+
+@migrations()
+def m011_drop_folder(db: Database) -> None:
+    # Recordings `archive watch` took from a drop folder, by path, size and time: a restart or
+    # a second pass takes nothing twice (ingest/watch.py).
+    db["drop_folder_files"].create(
+        {"path": str, "size": int, "mtime": float, "job_id": int, "taken_at": str}, pk="path"
+    )

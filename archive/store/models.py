@@ -129,10 +129,20 @@ class Segment:
     machine_text: str | None = None  # what Whisper wrote, where staff have corrected ``text``
     edited_at: str | None = None  # when staff last corrected it
     language: str | None = None  # what Whisper heard it in ("en", "es"), where known
+    speaker: str | None = None  # who said it, where a meeting transcript named them
 
     @property
     def edited(self) -> bool:
         return self.machine_text is not None
+
+
+@dataclass(frozen=True)
+class SpeakerCue:
+    """One stretch of a Zoom or Teams transcript: who spoke from ``start`` to ``end`` (seconds)."""
+
+    start: float
+    end: float
+    speaker: str
 
 
 @dataclass(frozen=True)
@@ -224,10 +234,12 @@ class JobParams:
     meta: RecordingMeta
     original_filename: str = ""  # the uploader's name for the file, when its path is a generated one
     delete_source: bool = False  # the file is the archive's own upload: move it in, never copy it
+    speaker_cues: tuple[SpeakerCue, ...] = ()  # who spoke when, from a Zoom/Teams transcript
 
     def to_dict(self) -> dict[str, Any]:
         return {"meta": self.meta.to_dict(), "original_filename": self.original_filename,
-                "delete_source": self.delete_source}
+                "delete_source": self.delete_source,
+                "speaker_cues": [[c.start, c.end, c.speaker] for c in self.speaker_cues]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "JobParams":
@@ -235,6 +247,7 @@ class JobParams:
             meta=RecordingMeta.from_dict(data.get("meta") or {}),
             original_filename=str(data.get("original_filename") or ""),
             delete_source=bool(data.get("delete_source")),
+            speaker_cues=tuple(SpeakerCue(float(a), float(b), str(s)) for a, b, s in data.get("speaker_cues") or ()),
         )
 
 

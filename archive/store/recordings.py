@@ -7,7 +7,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from sqlite_utils import Database
 
@@ -81,12 +81,20 @@ def replace_segments(db: Database, recording_id: int, segments: Iterable[Segment
     also re-indexes the recording."""
     rows = [
         {"recording_id": recording_id, "idx": i, "start": s.start, "end": s.end, "text": s.text,
-         "machine_text": s.machine_text, "edited_at": s.edited_at, "language": s.language}
+         "machine_text": s.machine_text, "edited_at": s.edited_at, "language": s.language, "speaker": s.speaker}
         for i, s in enumerate(segments)
     ]
     db.execute("DELETE FROM segments WHERE recording_id = ?", [recording_id])
     db["segments"].insert_all(rows)
     return len(rows)
+
+
+def set_segment_speakers(db: Database, recording_id: int, speakers: Sequence[str | None]) -> None:
+    """Who said each line, in order (the transcript's text is left as it is). Call inside its transaction."""
+    db.conn.executemany(
+        "UPDATE segments SET speaker = ? WHERE recording_id = ? AND idx = ?",
+        [(speaker, recording_id, idx) for idx, speaker in enumerate(speakers)],
+    )
 
 
 def replace_speech_gaps(db: Database, recording_id: int, gaps: Iterable[SpeechGap]) -> None:
@@ -222,12 +230,14 @@ class RecordingFilter:
         if self.visibility is not None:
             where.append(f"{alias}.visibility IN (SELECT value FROM json_each(?))")
             params.append(json.dumps(list(self.visibility)))
-        if self.speaker.strip():
+        if self.speaker.strip():  # a speaker of the talk, or someone a meeting transcript named in it
             where.append(
-                f"{alias}.id IN (SELECT recording_id FROM recording_speakers "
-                "WHERE name LIKE ? ESCAPE '\\' COLLATE NOCASE)"
+                f"({alias}.id IN (SELECT recording_id FROM recording_speakers "
+                "WHERE name LIKE ? ESCAPE '\\' COLLATE NOCASE) OR "
+                f"{alias}.id IN (SELECT recording_id FROM segments "
+                "WHERE speaker IS NOT NULL AND speaker LIKE ? ESCAPE '\\' COLLATE NOCASE))"
             )
-            params.append(f"%{_like(self.speaker.strip())}%")
+            params += [f"%{_like(self.speaker.strip())}%"] * 2
         if self.organization.strip():
             where.append(f"{alias}.organization LIKE ? ESCAPE '\\' COLLATE NOCASE")
             params.append(f"%{_like(self.organization.strip())}%")
@@ -279,7 +289,8 @@ def get_segments(db: Database, recording_id: int) -> list[Segment]:
     return [
         Segment(*row)
         for row in db.execute(
-            'SELECT start, "end", text, machine_text, edited_at, language FROM segments WHERE recording_id = ? ORDER BY idx',
+            'SELECT start, "end", text, machine_text, edited_at, language, speaker FROM segments '
+            "WHERE recording_id = ? ORDER BY idx",
             [recording_id],
         )
     ]

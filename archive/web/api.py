@@ -48,7 +48,8 @@ def recording(recording_id: int):
 @staff_only
 def upload():
     """Upload a recording (multipart: ``media`` plus the form's metadata fields); returns its job (202)."""
-    job = submit_upload(request.files.get("media"), RecordingMeta.from_form(request.form))
+    job = submit_upload(request.files.get("media"), RecordingMeta.from_form(request.form),
+                        request.files.get("zoom_transcript"))
     response = jsonify(job_json(job))
     response.status_code = 202
     response.headers["Location"] = url_for("api.job", job_id=job.id)

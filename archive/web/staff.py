@@ -23,6 +23,13 @@ from archive.store import jobs as job_store
 from archive.store import recordings as store
 from archive.store.models import VISIBILITIES, RecordingMeta
 from archive.timecode import parse_timecode
+from ingest.companions import (
+    MAX_COMPANION_BYTES,
+    CompanionError,
+    attach_zoom_transcript,
+    decode_companion,
+    parse_speaker_vtt,
+)
 from ingest.corrections import correct_segment, revert_segment
 from ingest.pipeline import IngestError
 
@@ -40,16 +47,28 @@ def _talk(slug: str):
     return store.get_recording_by_slug(get_db(), slug) or abort(404, "There is no talk at this address.")
 
 
-def submit_upload(storage, meta: RecordingMeta):
-    """Keep an uploaded file under a generated name and queue its ingest; bad media is refused first."""
+def submit_upload(storage, meta: RecordingMeta, zoom_transcript=None):
+    """Keep an uploaded file under a generated name and queue its ingest; bad media, or a bad
+    meeting transcript (``zoom_transcript``, an optional upload), is refused first."""
     if storage is None or not storage.filename:
         raise IngestError("choose a recording (an audio or video file) to upload")
+    cues = speaker_cues_of(zoom_transcript) if zoom_transcript and zoom_transcript.filename else ()
     path = keep_upload(storage, current_app.config["ARCHIVE"].uploads_dir)
     try:
-        return services().queue.submit(path, meta, delete_source=True, original_filename=original_name(storage))
+        return services().queue.submit(path, meta, delete_source=True, original_filename=original_name(storage),
+                                       speaker_cues=cues)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
+
+
+def companion_text(storage) -> str:
+    """An uploaded companion file's text; a CompanionError if it is not one."""
+    return decode_companion(storage.stream.read(MAX_COMPANION_BYTES + 1), original_name(storage))
+
+
+def speaker_cues_of(storage):
+    return parse_speaker_vtt(companion_text(storage), original_name(storage))
 
 
 # -- upload and jobs -------------------------------------------------------------
@@ -61,7 +80,8 @@ def upload():
     if request.method == "GET":
         return render_template("upload.html", form={}, error=None)
     try:
-        job = submit_upload(request.files.get("media"), RecordingMeta.from_form(request.form))
+        job = submit_upload(request.files.get("media"), RecordingMeta.from_form(request.form),
+                            request.files.get("zoom_transcript"))
     except UserError as exc:  # the form again, with what was typed and what was wrong
         return render_template("upload.html", form=request.form, error=exc.sentence()), exc.status
     return redirect(url_for("staff.job", job_id=job.id), code=303)
@@ -91,6 +111,17 @@ def retry(job_id: int):
 
 
 # -- corrections -----------------------------------------------------------------
+
+
+@bp.post("/recordings/<slug>/speakers")
+def attach_speakers(slug: str):
+    """Name who said each line from the meeting's Zoom or Teams transcript."""
+    found = _talk(slug)
+    storage = request.files.get("zoom_transcript")
+    if storage is None or not storage.filename:
+        raise CompanionError("choose the meeting's transcript (a .vtt file from Zoom or Teams)")
+    attach_zoom_transcript(get_db(), found.id, companion_text(storage), original_name(storage))
+    return redirect(found.url, code=303)
 
 
 @bp.route("/recordings/<slug>/edit", methods=["GET", "POST"])
