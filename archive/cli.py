@@ -110,13 +110,17 @@ def _split_terms(values: tuple[str, ...]) -> list[str]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The meeting's Zoom or Teams transcript (WebVTT): names who said each line (one recording only).",
 )
+@click.option("--chat", type=click.Path(dir_okay=False, path_type=Path),
+              help="The meeting's Zoom chat export, shown beside the transcript (one recording only).")
+@click.option("--chat-start", metavar="HH:MM:SS",
+              help='For a "Save chat" export (clock times): when the recording started (default: at the first message).')
 @click.pass_context
 def ingest(
     ctx, files, title, speakers, organization, date, tags, description, vocab, model, visibility, use_queue,
-    zoom_transcript,
+    zoom_transcript, chat, chat_start,
 ):
     """Transcribe and index recordings (audio or video). Prints each new recording's id and URL."""
-    from ingest.companions import attach_zoom_transcript
+    from ingest.companions import attach_chat, attach_zoom_transcript
     from ingest.pipeline import ingest_file
 
     from .services import Services
@@ -129,14 +133,15 @@ def ingest(
             title=title, speakers=list(speakers), organization=organization, date=date, tags=list(tags),
             description=description, vocab=_split_terms(vocab), visibility=visibility,
         ).validated()
-        if zoom_transcript and len(files) != 1:
-            raise BadInput("--zoom-transcript goes with one recording; ingest the others separately")
+        if (zoom_transcript or chat) and len(files) != 1:
+            raise BadInput("--zoom-transcript and --chat go with one recording; ingest the others separately")
         cues, transcript_text = _speaker_cues(zoom_transcript) if zoom_transcript else ((), "")
+        messages = _chat(chat, chat_start) if chat else ()
     services = Services(config)
     if use_queue:
 
         def queue_one(path: Path) -> None:
-            job = services.queue.submit(path, meta, speaker_cues=cues)
+            job = services.queue.submit(path, meta, speaker_cues=cues, chat=messages)
             click.echo(f"job {job.id}\tqueued\t{path}")
 
         _for_each_file(files, queue_one)
@@ -149,6 +154,7 @@ def ingest(
                 result = ingest_file(
                     db, config, path, meta, transcriber=services.transcriber, embedder=services.embedder,
                     progress=lambda step, fraction: bar.update(int(fraction * 100) - bar.pos), speaker_cues=cues,
+                    chat=messages,
                 )
             rec = result.recording
             if not result.created:
@@ -156,6 +162,9 @@ def ingest(
                 if cues:
                     named = attach_zoom_transcript(db, rec.id, transcript_text, zoom_transcript.name)
                     click.echo(f"{zoom_transcript.name}: named the speakers of {named} lines", err=True)
+                if messages:
+                    kept = attach_chat(db, rec.id, _read_companion(chat), chat.name, chat_start)
+                    click.echo(f"{chat.name}: {kept} chat messages kept", err=True)
             click.echo(f"{rec.id}\t{rec.url}")
 
         _for_each_file(files, ingest_one)
@@ -174,6 +183,13 @@ def _read_companion(path: Path) -> str:
     return decode_companion(data, path.name)
 
 
+def _chat(path: Path, start: str | None):
+    """The messages of a Zoom chat export; a CompanionError if it is not one."""
+    from ingest.companions import parse_chat
+
+    return parse_chat(_read_companion(path), path.name, start)
+
+
 def _speaker_cues(path: Path):
     """(cues, text) of a Zoom/Teams transcript, checked; a CompanionError if it is not one."""
     from ingest.companions import parse_speaker_vtt
@@ -187,22 +203,33 @@ def _speaker_cues(path: Path):
 @click.option(
     "--zoom-transcript",
     type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
     help="The meeting's Zoom or Teams transcript (WebVTT): names who said each line.",
 )
+@click.option("--chat", type=click.Path(dir_okay=False, path_type=Path),
+              help="The meeting's Zoom chat export (replaces any chat the talk had).")
+@click.option("--chat-start", metavar="HH:MM:SS",
+              help='For a "Save chat" export (clock times): when the recording started (default: at the first message).')
 @click.pass_context
-def attach(ctx, recording, zoom_transcript):
-    """Attach a companion file to a talk already in the archive (RECORDING is its id or slug)."""
-    from ingest.companions import attach_zoom_transcript
+def attach(ctx, recording, zoom_transcript, chat, chat_start):
+    """Attach companion files to a talk already in the archive (RECORDING is its id or slug)."""
+    from ingest.companions import attach_chat, attach_zoom_transcript, check_chat
 
     from .store import recordings as store
 
+    if not (zoom_transcript or chat):
+        raise BadInput("attach what? give --zoom-transcript FILE and/or --chat FILE")
     with open_db(get_config(ctx)) as db, user_errors():
         found = store.find_recording(db, recording)
         if found is None:
             raise BadInput(f"no recording {recording!r} in the archive (see `archive list`)")
-        named = attach_zoom_transcript(db, found.id, _read_companion(zoom_transcript), zoom_transcript.name)
-    click.echo(f"{zoom_transcript.name}: named the speakers of {named} of recording {found.id}'s lines")
+        if chat:  # both files checked before either is attached
+            check_chat(_chat(chat, chat_start), found.duration, chat.name)
+        if zoom_transcript:
+            named = attach_zoom_transcript(db, found.id, _read_companion(zoom_transcript), zoom_transcript.name)
+            click.echo(f"{zoom_transcript.name}: named the speakers of {named} of recording {found.id}'s lines")
+        if chat:
+            kept = attach_chat(db, found.id, _read_companion(chat), chat.name, chat_start)
+            click.echo(f"{chat.name}: {kept} chat messages kept for recording {found.id}")
 
 
 def _for_each_file(files, action) -> None:

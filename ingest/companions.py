@@ -1,4 +1,4 @@
-"""Files that come with a recording from Zoom or Teams: who spoke when.
+"""Files that come with a recording from Zoom or Teams: who spoke when, and the chat.
 
 A Zoom cloud recording's transcript (WebVTT, ``Name: text`` cues) or a Teams one (``<v Name>``
 voice tags) knows the speakers by name; its words are usually worse than Whisper's. So the
@@ -18,7 +18,7 @@ from sqlite_utils import Database
 from archive.errors import UserError
 from archive.store import recordings as store
 from archive.store import write_transaction
-from archive.store.models import Segment, SpeakerCue
+from archive.store.models import ChatMessage, Segment, SpeakerCue
 
 # A cue may end a little past the recording (Zoom rounds; a recording trimmed by a second).
 END_TOLERANCE_SECONDS = 5.0
@@ -122,3 +122,85 @@ def attach_zoom_transcript(db: Database, recording_id: int, text: str, name: str
         named = assign_speakers(store.get_segments(db, recording_id), cues)
         store.set_segment_speakers(db, recording_id, [segment.speaker for segment in named])
     return sum(1 for segment in named if segment.speaker)
+
+
+# Zoom's two chat exports. Cloud recordings: "00:12:05<TAB>Maya Torres:<TAB>message", the time
+# from the recording's start. "Save chat" in the app: "14:02:31 From Maya Torres to Everyone:
+# message", the time of day. A line that matches neither continues the message before it.
+_CLOUD_CHAT = re.compile(r"^(\d{1,2}:\d{2}:\d{2})\t(.+?):\t?(.*)$")
+_SAVED_CHAT = re.compile(r"^(\d{1,2}:\d{2}:\d{2})\s+From\s+(.+?)\s+to\s+(.+?)\s*:\s?(.*)$", re.I)
+_LINK = re.compile(r"https?://[^\s<>\"')\]]+")
+
+
+def parse_chat(text: str, name: str = "the chat", recording_start: str | None = None) -> list[ChatMessage]:
+    """A Zoom chat export as messages timed against the recording.
+
+    In a "Save chat" export the times are clock times: ``recording_start`` ("14:00:05") says when
+    the recording began; without it the first message is taken to be at its start. Direct
+    messages ("to Maya Torres (Direct Message)") are private and left out.
+    """
+    recording_start = (recording_start or "").strip() or None
+    if recording_start and not re.fullmatch(r"\d{1,2}:\d{2}:\d{2}", recording_start):
+        raise CompanionError(f"the recording's start should be a time of day like 14:00:05, not {recording_start!r}")
+    messages: list[list] = []
+    clock_times = False
+    for raw in text.lstrip("\ufeff").splitlines():
+        line = raw.rstrip()
+        if not line:
+            continue
+        saved = _SAVED_CHAT.match(line)
+        cloud = None if saved else _CLOUD_CHAT.match(line)
+        if saved:
+            clock_times = True
+            if "everyone" not in saved.group(3).lower():
+                messages.append([None, "", ""])  # a private message: its continuation lines go with it
+                continue
+            messages.append([_seconds(saved.group(1)), saved.group(2).strip(), saved.group(4).strip()])
+        elif cloud:
+            messages.append([_seconds(cloud.group(1)), cloud.group(2).strip(), cloud.group(3).strip()])
+        elif messages:
+            messages[-1][2] = (messages[-1][2] + "\n" + line.strip()).strip()
+        else:
+            raise CompanionError(f"{name}: not a Zoom chat export (it starts {line[:40]!r})")
+    kept = [m for m in messages if m[0] is not None and m[2]]
+    if not kept:
+        raise CompanionError(f"{name}: no messages in it")
+    if clock_times:
+        zero = _seconds(recording_start) if recording_start else kept[0][0]
+        for message in kept:
+            message[0] = (message[0] - zero) % 86_400  # a meeting across midnight
+    elif recording_start:
+        raise CompanionError(f"{name}: its times are already from the recording's start; leave out the start time")
+    return [ChatMessage(round(at, 3), author, body) for at, author, body in kept]
+
+
+def check_chat(messages: Sequence[ChatMessage], duration: float, name: str = "the chat") -> None:
+    """Refuse a chat with messages after the recording ends."""
+    last = max(m.at for m in messages)
+    if duration > 0 and last > duration + END_TOLERANCE_SECONDS:
+        raise CompanionError(
+            f"{name}: a message at {last:.0f} s but the recording is {duration:.0f} s long "
+            "(is it the chat of another meeting, or did the recording start later than the chat?)"
+        )
+
+
+def chat_links(messages: Sequence[ChatMessage]) -> list[tuple[str, ChatMessage]]:
+    """The links shared in the chat, first mention first, each once: "Resources mentioned"."""
+    seen: dict[str, ChatMessage] = {}
+    for message in messages:
+        for url in _LINK.findall(message.text):
+            seen.setdefault(url.rstrip(".,;:!?"), message)
+    return list(seen.items())
+
+
+def attach_chat(db: Database, recording_id: int, text: str, name: str = "the chat",
+                recording_start: str | None = None) -> int:
+    """Keep a talk's chat (replacing any before); returns how many messages."""
+    recording = store.get_recording(db, recording_id)
+    if recording is None:
+        raise CompanionError(f"there is no recording {recording_id}")
+    messages = parse_chat(text, name, recording_start)
+    check_chat(messages, recording.duration, name)
+    with write_transaction(db):
+        store.replace_chat(db, recording_id, messages)
+    return len(messages)

@@ -24,12 +24,12 @@ from archive.config import Config
 from archive.errors import UserError
 from archive.store import recordings as store
 from archive.store import write_transaction
-from archive.store.models import Recording, RecordingMeta, Segment, SpeakerCue, SpeechGap
+from archive.store.models import ChatMessage, Recording, RecordingMeta, Segment, SpeakerCue, SpeechGap
 from search.embedder import Embedder, embedder_for
 from search.index import prepare_index, write_index
 
 from . import media
-from .companions import assign_speakers, check_cues
+from .companions import assign_speakers, check_chat, check_cues
 from .transcribe import Transcriber, build_hints, transcriber_for
 
 # progress(step, fraction of the whole ingest done, 0..1)
@@ -148,6 +148,7 @@ def ingest_file(
     resume: Sequence[Segment] = (),
     checkpoint: CheckpointCallback | None = None,
     speaker_cues: Sequence[SpeakerCue] = (),
+    chat: Sequence[ChatMessage] = (),
 ) -> IngestResult:
     """Ingest one recording and return it. Raises a UserError (MediaError, MetadataError ...) for bad input.
 
@@ -155,7 +156,8 @@ def ingest_file(
     is a generated name (a web upload); ``move`` says the file is the archive's own to move in.
     ``resume`` is what an interrupted attempt saved through ``checkpoint``: transcription
     goes on after its last segment. ``speaker_cues`` (``companions.parse_speaker_vtt``) name
-    who said each line; checked against the recording before anything is stored.
+    who said each line and ``chat`` (``companions.parse_chat``) is the meeting's chat; both are
+    checked against the recording before anything is stored.
     """
     path = Path(path)
     name = original_filename or str(path)
@@ -169,6 +171,8 @@ def ingest_file(
         info = media.probe(path, name)
         if speaker_cues:
             check_cues(speaker_cues, info.duration)
+        if chat:
+            check_chat(chat, info.duration)
     report("probe", 0.0)
 
     with timer("store"):
@@ -210,6 +214,7 @@ def ingest_file(
             )
             store.replace_segments(db, recording_id, segments)
             store.replace_speech_gaps(db, recording_id, gaps)
+            store.replace_chat(db, recording_id, chat)
             write_index(db, recording_id, prepared)
     except BaseException:
         if wrote_file and not store.get_recording_by_hash(db, digest):

@@ -24,10 +24,10 @@ from archive.config import Config, ConfigError
 from archive.errors import UserError
 from archive.store import connect
 from archive.store import jobs as job_store
-from archive.store.models import Job, JobParams, RecordingMeta, Segment, SpeakerCue, SpeechGap
+from archive.store.models import ChatMessage, Job, JobParams, RecordingMeta, Segment, SpeakerCue, SpeechGap
 from search.embedder import Embedder, embedder_for
 
-from .companions import check_cues
+from .companions import check_chat, check_cues
 from .media import AudioSlice, probe
 from .pipeline import ingest_file, title_from_filename
 from .transcribe import Transcriber, transcriber_for
@@ -209,6 +209,7 @@ class JobRunner:
                         resume=resume,
                         checkpoint=checkpoint,
                         speaker_cues=job.params.speaker_cues,
+                        chat=job.params.chat,
                     )
             except Exception as exc:  # keep the worker alive; the job says what happened
                 if not isinstance(exc, (UserError, OSError)):
@@ -255,6 +256,7 @@ class JobQueue:
         delete_source: bool = False,
         original_filename: str = "",
         speaker_cues: Sequence[SpeakerCue] = (),
+        chat: Sequence[ChatMessage] = (),
     ) -> Job:
         """Check the file and the details now (bad input fails here, not in the worker) and queue its ingest.
 
@@ -265,10 +267,12 @@ class JobQueue:
         info = probe(path, original_filename or path.name)
         if speaker_cues:
             check_cues(speaker_cues, info.duration)
+        if chat:
+            check_chat(chat, info.duration)
         meta = meta.validated()
         title = meta.title or title_from_filename(Path(original_filename or path.name))
         params = JobParams(meta, original_filename=original_filename, delete_source=delete_source,
-                           speaker_cues=tuple(speaker_cues))
+                           speaker_cues=tuple(speaker_cues), chat=tuple(chat))
         with self._db() as db:
             job_id = job_store.create_job(db, title, str(path), params)
             self._task(job_id)

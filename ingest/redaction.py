@@ -89,6 +89,9 @@ def redact_range(
             store.replace_speech_gaps(tx, recording_id, [
                 g for g in store.speech_gaps(tx, recording_id) if g.end <= start or g.start >= end
             ])
+            store.replace_chat(tx, recording_id, [
+                m for m in store.chat_messages(tx, recording_id) if not start <= m.at <= end
+            ])
             tx["redactions"].insert(
                 {
                     "recording_id": recording_id,

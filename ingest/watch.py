@@ -3,7 +3,7 @@
 ``archive watch DIR`` runs ``DropFolder.watch``. A file is taken when its size and modification
 time have not changed for ``settle_seconds`` (a copy or a Zoom download in progress is left
 alone), with the companion files of the same base name: ``talk.vtt`` (the meeting's Zoom or
-Teams transcript) and ``talk.json`` (the talk's details: title, speakers, organization, date,
+Teams transcript), ``talk.txt`` (its Zoom chat) and ``talk.json`` (the talk's details: title, speakers, organization, date,
 tags, description, vocab, visibility). Each file taken is remembered in the archive
 (``drop_folder_files``, by path, size and time), so a restart or a second pass takes nothing
 twice; the same recording under another name is one talk (the ingest knows it by its bytes).
@@ -28,7 +28,7 @@ from archive.store import jobs as job_store
 from archive.store.models import JobParams, MetadataError, RecordingMeta
 from archive.store.recordings import utc_now
 
-from .companions import decode_companion, parse_speaker_vtt
+from .companions import decode_companion, parse_chat, parse_speaker_vtt
 from .queue import JobQueue
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,10 @@ class DropFolder:
             companion = path.with_suffix(".vtt")
             cues = parse_speaker_vtt(decode_companion(companion.read_bytes(), companion.name), companion.name) \
                 if companion.exists() else ()
-            job = self.queue.submit(path, meta, original_filename=path.name, speaker_cues=cues)
+            chat_file = path.with_suffix(".txt")
+            chat = parse_chat(decode_companion(chat_file.read_bytes(), chat_file.name), chat_file.name) \
+                if chat_file.exists() else ()
+            job = self.queue.submit(path, meta, original_filename=path.name, speaker_cues=cues, chat=chat)
             result = Taken(path, job.id)
         except UserError as exc:  # the message names the file (media, details or transcript)
             with self._db() as db:

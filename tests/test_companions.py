@@ -174,12 +174,15 @@ def _multipart(fields: dict):
 
 def test_staff_upload_a_recording_with_its_meeting_transcript(staff_client, config, two_voices):
     form = {"title": "Uploaded meeting", "media": ("meeting.flac", two_voices.read_bytes()),
-            "zoom_transcript": ("meeting.vtt", ZOOM_VTT.encode())}
+            "zoom_transcript": ("meeting.vtt", ZOOM_VTT.encode()), "chat": ("chat.txt", SAVED_CHAT.encode()),
+            "chat_start": "14:00:05"}
     assert staff_client.post("/upload", **_multipart(form)).status_code == 303
     db = connect(config.db_path)
-    cues = job_store.get_job(db, 1).params.speaker_cues
+    params = job_store.get_job(db, 1).params
     db.close()
-    assert [c.speaker for c in cues] == ["John Kennedy", "John Kennedy", "Ada Lovelace"]  # the worker names the lines
+    # The worker names the lines and keeps the chat.
+    assert [c.speaker for c in params.speaker_cues] == ["John Kennedy", "John Kennedy", "Ada Lovelace"]
+    assert [m.at for m in params.chat] == [2.0, 9.0]
 
 
 def test_a_bad_meeting_transcript_on_the_upload_form_keeps_the_form_and_stores_nothing(staff_client, config, two_voices):
@@ -204,3 +207,68 @@ def test_staff_attach_a_meeting_transcript_on_the_talk_page(runner, staff_client
                             **_multipart({"zoom_transcript": ("x.vtt", b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nhi\n")}))
     assert bad.status_code == 400 and "x.vtt: no speaker names" in bad.get_data(as_text=True).lower()
     assert client.post("/recordings/two-voices/speakers").status_code in (403, 404)  # visitors cannot
+
+
+# -- the chat ---------------------------------------------------------------------------------
+
+CLOUD_CHAT = (
+    "00:00:02\tMaya Torres:\tWelcome all! Slides: https://example.org/slides.pdf\n"
+    "00:00:09\tSam Lee:\tHow do you fund link workers?\n"
+    "And who trains them?\n"
+)
+SAVED_CHAT = (
+    "14:00:07 From Maya Torres to Everyone:\n\tWelcome all! Slides: https://example.org/slides.pdf\n"
+    "14:00:10 From Sam Lee to Maya Torres (Direct Message):\n\tmy phone number is private\n"
+    "14:00:14 From Sam Lee to Everyone:\n\tHow do you fund link workers?\n"
+)
+
+
+def test_both_zoom_chat_exports_are_timed_against_the_recording():
+    from ingest.companions import chat_links, parse_chat
+
+    cloud = parse_chat(CLOUD_CHAT)
+    assert [(m.at, m.author) for m in cloud] == [(2.0, "Maya Torres"), (9.0, "Sam Lee")]
+    assert cloud[1].text == "How do you fund link workers?\nAnd who trains them?"
+    saved = parse_chat(SAVED_CHAT, recording_start="14:00:05")
+    assert [(m.at, m.author) for m in saved] == [(2.0, "Maya Torres"), (9.0, "Sam Lee")]
+    assert "private" not in " ".join(m.text for m in saved)  # direct messages stay private
+    assert [m.at for m in parse_chat(SAVED_CHAT)] == [0.0, 7.0]  # no start given: the first message is at 0
+    assert [url for url, _ in chat_links(cloud)] == ["https://example.org/slides.pdf"]
+
+
+def test_a_chat_beside_the_transcript_names_authors_to_staff_only(runner, client, staff_client, config, two_voices,
+                                                                  tmp_path):
+    chat = tmp_path / "chat.txt"
+    chat.write_text(SAVED_CHAT)
+    result = runner.invoke(cli, ["ingest", str(two_voices), "--title", "With chat", "--visibility", "public",
+                                 "--chat", str(chat), "--chat-start", "14:00:05"])
+    assert result.exit_code == 0, result.output
+    public = client.get("/recordings/with-chat").get_data(as_text=True)
+    assert "How do you fund link workers?" in public and 'href="?t=9"' in public
+    assert "Sam Lee" not in public and "Participant" in public
+    assert 'href="https://example.org/slides.pdf"' in public and "Resources mentioned" in public
+    assert '<span class="author">Sam Lee</span>' in staff_client.get("/recordings/with-chat").get_data(as_text=True)
+
+
+def test_a_bad_chat_is_one_message_and_changes_nothing(runner, config, staff_client, two_voices, tmp_path):
+    assert runner.invoke(cli, ["ingest", str(two_voices), "--title", "Quiet"]).exit_code == 0
+    late = tmp_path / "late.txt"
+    late.write_text("00:00:02\tMaya:\thi\n01:30:00\tMaya:\tstill here\n")
+    result = runner.invoke(cli, ["attach", "quiet", "--chat", str(late), "--zoom-transcript", str(tmp_path / "none.vtt")])
+    assert result.exit_code == 2 and "another meeting" in result.stderr
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Agenda\n- welcome\n")
+    result = runner.invoke(cli, ["attach", "quiet", "--chat", str(notes)])
+    assert result.exit_code == 2 and "notes.txt: not a Zoom chat export" in result.stderr
+    result = runner.invoke(cli, ["attach", "quiet", "--chat", str(late), "--chat-start", "2pm"])
+    assert result.exit_code == 2 and "a time of day like 14:00:05" in result.stderr
+    db = connect(config.db_path)
+    assert store.chat_messages(db, 1) == [] and {s.speaker for s in store.get_segments(db, 1)} == {None}
+    db.close()
+    sent = staff_client.post("/recordings/quiet/chat", **_multipart({"chat": ("notes.txt", b"Agenda\n")}))
+    assert sent.status_code == 400 and "not a zoom chat export" in sent.get_data(as_text=True).lower()
+    good = staff_client.post("/recordings/quiet/chat", **_multipart({"chat": ("chat.txt", CLOUD_CHAT.encode())}))
+    assert good.status_code == 303
+    db = connect(config.db_path)
+    assert len(store.chat_messages(db, 1)) == 2
+    db.close()

@@ -83,6 +83,7 @@ def test_companions_of_the_same_name_give_details_and_speakers(config, drop, que
     clock = Clock()
     shutil.copy(JFK, drop / "march-meeting.flac")
     (drop / "march-meeting.vtt").write_text(ZOOM_VTT)
+    (drop / "march-meeting.txt").write_text("00:00:02\tMaya Torres:\tSlides: https://example.org/s.pdf\n")
     (drop / "march-meeting.json").write_text(json.dumps(
         {"title": "March meeting", "speakers": "Maya Torres, Sam Lee", "tags": ["follow-up"], "date": "2025-03-12"}))
     folder = DropFolder(drop, queue, settle_seconds=1, clock=clock)
@@ -94,10 +95,12 @@ def test_companions_of_the_same_name_give_details_and_speakers(config, drop, que
     job = job_store.get_job(db, taken.job_id)
     talk = store.get_recording(db, job.recording_id)
     lines = store.get_segments(db, talk.id)
+    chat = store.chat_messages(db, talk.id)
     db.close()
     assert (talk.title, talk.speakers, talk.tags, talk.date) == ("March meeting", ["Maya Torres", "Sam Lee"],
                                                                ["follow-up"], "2025-03-12")
     assert talk.original_filename == "march-meeting.flac" and lines[0].speaker == "John Kennedy"
+    assert [(m.at, m.author) for m in chat] == [(2.0, "Maya Torres")]
 
 
 @pytest.mark.parametrize(

@@ -258,3 +258,13 @@ def m011_drop_folder(db: Database) -> None:
     db["drop_folder_files"].create(
         {"path": str, "size": int, "mtime": float, "job_id": int, "taken_at": str}, pk="path"
     )
+
+
+@migrations()
+def m012_chat(db: Database) -> None:
+    # The meeting's chat, timed against the recording (ingest/companions.py).
+    db["chat_messages"].create(
+        {"recording_id": int, "idx": int, "at": float, "author": str, "text": str},
+        pk=("recording_id", "idx"),
+        foreign_keys=[("recording_id", "recordings", "id")],
+    )

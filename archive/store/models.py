@@ -146,6 +146,15 @@ class SpeakerCue:
 
 
 @dataclass(frozen=True)
+class ChatMessage:
+    """A message from the meeting's chat, ``at`` seconds into the recording."""
+
+    at: float
+    author: str
+    text: str
+
+
+@dataclass(frozen=True)
 class SpeechGap:
     """Speech the voice-activity detector heard where Whisper wrote nothing, even asked again
     without hints: kept with the talk and shown to staff (the job, the talk page, ``archive check``)."""
@@ -235,11 +244,13 @@ class JobParams:
     original_filename: str = ""  # the uploader's name for the file, when its path is a generated one
     delete_source: bool = False  # the file is the archive's own upload: move it in, never copy it
     speaker_cues: tuple[SpeakerCue, ...] = ()  # who spoke when, from a Zoom/Teams transcript
+    chat: tuple[ChatMessage, ...] = ()  # the meeting's chat, timed against the recording
 
     def to_dict(self) -> dict[str, Any]:
         return {"meta": self.meta.to_dict(), "original_filename": self.original_filename,
                 "delete_source": self.delete_source,
-                "speaker_cues": [[c.start, c.end, c.speaker] for c in self.speaker_cues]}
+                "speaker_cues": [[c.start, c.end, c.speaker] for c in self.speaker_cues],
+                "chat": [[m.at, m.author, m.text] for m in self.chat]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "JobParams":
@@ -248,6 +259,7 @@ class JobParams:
             original_filename=str(data.get("original_filename") or ""),
             delete_source=bool(data.get("delete_source")),
             speaker_cues=tuple(SpeakerCue(float(a), float(b), str(s)) for a, b, s in data.get("speaker_cues") or ()),
+            chat=tuple(ChatMessage(float(at), str(author), str(text)) for at, author, text in data.get("chat") or ()),
         )
 
 

@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 
 from sqlite_utils import Database
 
-from .models import VISIBILITIES, Recording, RecordingMeta, Segment, SpeechGap, parse_date
+from .models import VISIBILITIES, ChatMessage, Recording, RecordingMeta, Segment, SpeechGap, parse_date
 
 
 def utc_now() -> str:
@@ -95,6 +95,21 @@ def set_segment_speakers(db: Database, recording_id: int, speakers: Sequence[str
         "UPDATE segments SET speaker = ? WHERE recording_id = ? AND idx = ?",
         [(speaker, recording_id, idx) for idx, speaker in enumerate(speakers)],
     )
+
+
+def replace_chat(db: Database, recording_id: int, messages: Sequence[ChatMessage]) -> None:
+    """The talk's chat, replacing any before. Call inside its transaction."""
+    db.execute("DELETE FROM chat_messages WHERE recording_id = ?", [recording_id])
+    db["chat_messages"].insert_all(
+        {"recording_id": recording_id, "idx": i, "at": m.at, "author": m.author, "text": m.text}
+        for i, m in enumerate(messages)
+    )
+
+
+def chat_messages(db: Database, recording_id: int) -> list[ChatMessage]:
+    return [ChatMessage(*row) for row in db.execute(
+        "SELECT at, author, text FROM chat_messages WHERE recording_id = ? ORDER BY idx", [recording_id]
+    )]
 
 
 def replace_speech_gaps(db: Database, recording_id: int, gaps: Iterable[SpeechGap]) -> None:

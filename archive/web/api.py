@@ -49,7 +49,7 @@ def recording(recording_id: int):
 def upload():
     """Upload a recording (multipart: ``media`` plus the form's metadata fields); returns its job (202)."""
     job = submit_upload(request.files.get("media"), RecordingMeta.from_form(request.form),
-                        request.files.get("zoom_transcript"))
+                        request.files.get("zoom_transcript"), request.files.get("chat"), request.form.get("chat_start", ""))
     response = jsonify(job_json(job))
     response.status_code = 202
     response.headers["Location"] = url_for("api.job", job_id=job.id)

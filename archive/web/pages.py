@@ -8,6 +8,7 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 
 from archive.errors import UserError
 from archive.export import LANGUAGE_NAMES, export, main_language
+from ingest.companions import chat_links
 from archive.store import recordings as store
 from archive.store.searches import log_search
 from archive.timecode import parse_timecode
@@ -84,6 +85,7 @@ def recording(slug: str):
     if end is not None and (end <= (start or 0.0) or end > found.duration + 1):
         end = None
     current = _segment_at(segments, start) if start is not None else None
+    chat = store.chat_messages(db, found.id)  # authors are shown to staff only
     return render_template(
         "recording.html",
         recording=found,
@@ -95,6 +97,8 @@ def recording(slug: str):
         redactions=store.list_redactions(db, found.id),
         speech_gaps=store.speech_gaps(db, found.id) if is_staff() else [],
         talk_language=main_language(found),
+        chat=chat,
+        chat_links=chat_links(chat),
         language_names=LANGUAGE_NAMES,
     )
 

@@ -26,8 +26,10 @@ from archive.timecode import parse_timecode
 from ingest.companions import (
     MAX_COMPANION_BYTES,
     CompanionError,
+    attach_chat,
     attach_zoom_transcript,
     decode_companion,
+    parse_chat,
     parse_speaker_vtt,
 )
 from ingest.corrections import correct_segment, revert_segment
@@ -47,16 +49,17 @@ def _talk(slug: str):
     return store.get_recording_by_slug(get_db(), slug) or abort(404, "There is no talk at this address.")
 
 
-def submit_upload(storage, meta: RecordingMeta, zoom_transcript=None):
+def submit_upload(storage, meta: RecordingMeta, zoom_transcript=None, chat=None, chat_start: str = ""):
     """Keep an uploaded file under a generated name and queue its ingest; bad media, or a bad
-    meeting transcript (``zoom_transcript``, an optional upload), is refused first."""
+    meeting transcript or chat export (optional uploads), is refused first."""
     if storage is None or not storage.filename:
         raise IngestError("choose a recording (an audio or video file) to upload")
     cues = speaker_cues_of(zoom_transcript) if zoom_transcript and zoom_transcript.filename else ()
+    messages = chat_of(chat, chat_start) if chat and chat.filename else ()
     path = keep_upload(storage, current_app.config["ARCHIVE"].uploads_dir)
     try:
         return services().queue.submit(path, meta, delete_source=True, original_filename=original_name(storage),
-                                       speaker_cues=cues)
+                                       speaker_cues=cues, chat=messages)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -71,6 +74,10 @@ def speaker_cues_of(storage):
     return parse_speaker_vtt(companion_text(storage), original_name(storage))
 
 
+def chat_of(storage, start: str = ""):
+    return parse_chat(companion_text(storage), original_name(storage), start)
+
+
 # -- upload and jobs -------------------------------------------------------------
 
 
@@ -81,7 +88,8 @@ def upload():
         return render_template("upload.html", form={}, error=None)
     try:
         job = submit_upload(request.files.get("media"), RecordingMeta.from_form(request.form),
-                            request.files.get("zoom_transcript"))
+                            request.files.get("zoom_transcript"), request.files.get("chat"),
+                            request.form.get("chat_start", ""))
     except UserError as exc:  # the form again, with what was typed and what was wrong
         return render_template("upload.html", form=request.form, error=exc.sentence()), exc.status
     return redirect(url_for("staff.job", job_id=job.id), code=303)
@@ -121,6 +129,17 @@ def attach_speakers(slug: str):
     if storage is None or not storage.filename:
         raise CompanionError("choose the meeting's transcript (a .vtt file from Zoom or Teams)")
     attach_zoom_transcript(get_db(), found.id, companion_text(storage), original_name(storage))
+    return redirect(found.url, code=303)
+
+
+@bp.post("/recordings/<slug>/chat")
+def attach_chat_export(slug: str):
+    """Keep the meeting's Zoom chat beside the transcript (replacing any before)."""
+    found = _talk(slug)
+    storage = request.files.get("chat")
+    if storage is None or not storage.filename:
+        raise CompanionError("choose the meeting's chat export (a .txt file from Zoom)")
+    attach_chat(get_db(), found.id, companion_text(storage), original_name(storage), request.form.get("chat_start"))
     return redirect(found.url, code=303)
 
 
