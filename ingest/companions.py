@@ -101,11 +101,13 @@ def assign_speakers(segments: Sequence[Segment], cues: Sequence[SpeakerCue]) -> 
 def check_cues(cues: Sequence[SpeakerCue], duration: float, name: str = "the meeting transcript") -> None:
     """Refuse a transcript that runs past the recording (a file from another meeting)."""
     last = max(cue.end for cue in cues)
-    if duration > 0 and last > duration + END_TOLERANCE_SECONDS:
-        raise CompanionError(
-            f"{name}: its cues run to {last:.0f} s but the recording is {duration:.0f} s long "
-            "(is it the transcript of another meeting?)"
-        )
+    if _past_the_end(last, duration):
+        raise CompanionError(f"{name}: its cues run to {last:.0f} s but the recording is {duration:.0f} s long "
+                             "(is it the transcript of another meeting?)")
+
+
+def _past_the_end(seconds: float, duration: float) -> bool:
+    return duration > 0 and seconds > duration + END_TOLERANCE_SECONDS
 
 
 def attach_zoom_transcript(db: Database, recording_id: int, text: str, name: str = "the meeting transcript") -> int:
@@ -177,11 +179,9 @@ def parse_chat(text: str, name: str = "the chat", recording_start: str | None = 
 def check_chat(messages: Sequence[ChatMessage], duration: float, name: str = "the chat") -> None:
     """Refuse a chat with messages after the recording ends."""
     last = max(m.at for m in messages)
-    if duration > 0 and last > duration + END_TOLERANCE_SECONDS:
-        raise CompanionError(
-            f"{name}: a message at {last:.0f} s but the recording is {duration:.0f} s long "
-            "(is it the chat of another meeting, or did the recording start later than the chat?)"
-        )
+    if _past_the_end(last, duration):
+        raise CompanionError(f"{name}: a message at {last:.0f} s but the recording is {duration:.0f} s long "
+                             "(is it the chat of another meeting, or did the recording start later than the chat?)")
 
 
 def chat_links(messages: Sequence[ChatMessage]) -> list[tuple[str, ChatMessage]]:

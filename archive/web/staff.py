@@ -121,14 +121,20 @@ def retry(job_id: int):
 # -- corrections -----------------------------------------------------------------
 
 
+def _companion(field: str, what: str):
+    """The uploaded companion file in ``field`` (its text and name), or one clear message."""
+    storage = request.files.get(field)
+    if storage is None or not storage.filename:
+        raise CompanionError(f"choose {what}")
+    return companion_text(storage), original_name(storage)
+
+
 @bp.post("/recordings/<slug>/speakers")
 def attach_speakers(slug: str):
     """Name who said each line from the meeting's Zoom or Teams transcript."""
     found = _talk(slug)
-    storage = request.files.get("zoom_transcript")
-    if storage is None or not storage.filename:
-        raise CompanionError("choose the meeting's transcript (a .vtt file from Zoom or Teams)")
-    attach_zoom_transcript(get_db(), found.id, companion_text(storage), original_name(storage))
+    text, name = _companion("zoom_transcript", "the meeting's transcript (a .vtt file from Zoom or Teams)")
+    attach_zoom_transcript(get_db(), found.id, text, name)
     return redirect(found.url, code=303)
 
 
@@ -136,10 +142,8 @@ def attach_speakers(slug: str):
 def attach_chat_export(slug: str):
     """Keep the meeting's Zoom chat beside the transcript (replacing any before)."""
     found = _talk(slug)
-    storage = request.files.get("chat")
-    if storage is None or not storage.filename:
-        raise CompanionError("choose the meeting's chat export (a .txt file from Zoom)")
-    attach_chat(get_db(), found.id, companion_text(storage), original_name(storage), request.form.get("chat_start"))
+    text, name = _companion("chat", "the meeting's chat export (a .txt file from Zoom)")
+    attach_chat(get_db(), found.id, text, name, request.form.get("chat_start"))
     return redirect(found.url, code=303)
 
 
