@@ -84,6 +84,16 @@ def _open(path: Path, name: str) -> av.container.InputContainer:
         raise MediaError(name, f"not an audio or video file that can be read ({_reason(exc)})") from None
 
 
+def tags(path: Path | str) -> dict[str, str]:
+    """The container's metadata tags (title, artist, date, comment ...), keys in lower case; none
+    if the file cannot be opened (``probe`` says why)."""
+    try:
+        with av.open(str(path), mode="r") as container:
+            return {str(k).lower(): str(v).strip() for k, v in container.metadata.items() if str(v).strip()}
+    except (av.error.FFmpegError, OSError):
+        return {}
+
+
 def _reason(exc: Exception) -> str:
     text = getattr(exc, "strerror", None) or str(exc)
     return text.split(":")[0].strip().rstrip(".").lower() or "unreadable"

@@ -3,8 +3,9 @@
 ``archive watch DIR`` runs ``DropFolder.watch``. A file is taken when its size and modification
 time have not changed for ``settle_seconds`` (a copy or a Zoom download in progress is left
 alone), with the companion files of the same base name: ``talk.vtt`` (the meeting's Zoom or
-Teams transcript), ``talk.txt`` (its Zoom chat) and ``talk.json`` (the talk's details: title, speakers, organization, date,
-tags, description, vocab, visibility). Each file taken is remembered in the archive
+Teams transcript), ``talk.txt`` (its Zoom chat) and ``talk.json`` (the talk's details: title,
+speakers, organization, date, tags, description, vocab, visibility), over what the recording's
+own tags say (title, artist, date, comment). Each file taken is remembered in the archive
 (``drop_folder_files``, by path, size and time), so a restart or a second pass takes nothing
 twice; the same recording under another name is one talk (the ingest knows it by its bytes).
 A file that cannot be taken (not media, a bad companion) becomes a failed job with the reason,
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from contextlib import closing
@@ -28,6 +30,7 @@ from archive.store import jobs as job_store
 from archive.store.models import JobParams, MetadataError, RecordingMeta
 from archive.store.recordings import utc_now
 
+from . import media
 from .companions import decode_companion, parse_chat, parse_speaker_vtt
 from .queue import JobQueue
 
@@ -51,10 +54,34 @@ class Taken:
     error: str | None = None
 
 
-def sidecar_meta(path: Path) -> RecordingMeta:
-    """The talk's details from ``<name>.json`` beside the recording (none if there is no such file)."""
+def tag_details(tags: dict[str, str]) -> dict:
+    """Talk details from a recording's own tags: title, artist (the speakers), album_artist or
+    publisher (the organisation), an ISO date, comment or description."""
+    details: dict = {}
+    if tags.get("title"):
+        details["title"] = tags["title"]
+    if tags.get("artist"):
+        details["speakers"] = [name.strip() for name in re.split(r"[,;&/]", tags["artist"]) if name.strip()]
+    organization = tags.get("album_artist") or tags.get("publisher") or tags.get("organization")
+    if organization:
+        details["organization"] = organization
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", tags.get("date", "")[:10]) and len(tags["date"]) >= 10:
+        details["date"] = tags["date"][:10]
+    if tags.get("comment") or tags.get("description"):
+        details["description"] = tags.get("description") or tags["comment"]
+    return details
+
+
+def recording_meta(recording: Path) -> RecordingMeta:
+    """A dropped recording's details: its own tags, overridden field by field by ``<name>.json``."""
+    return sidecar_meta(recording.with_suffix(".json"), tag_details(media.tags(recording)))
+
+
+def sidecar_meta(path: Path, defaults: dict | None = None) -> RecordingMeta:
+    """The talk's details from ``<name>.json`` beside the recording, over ``defaults`` (from the
+    recording's tags); just the defaults if there is no such file."""
     if not path.exists():
-        return RecordingMeta()
+        return RecordingMeta(**(defaults or {})).validated()
     try:
         data = json.loads(decode_companion(path.read_bytes(), path.name))
     except ValueError as exc:
@@ -74,7 +101,7 @@ def sidecar_meta(path: Path) -> RecordingMeta:
         elif value is not None and not isinstance(value, str):
             raise MetadataError(f"{path.name}: {key} should be text")
         fields[key] = value
-    return RecordingMeta(**fields).validated()
+    return RecordingMeta(**{**(defaults or {}), **fields}).validated()
 
 
 class DropFolder:
@@ -145,7 +172,7 @@ class DropFolder:
 
     def _take(self, path: Path, state: tuple[int, float]) -> Taken:
         try:
-            meta = sidecar_meta(path.with_suffix(".json"))
+            meta = recording_meta(path)
             companion = path.with_suffix(".vtt")
             cues = parse_speaker_vtt(decode_companion(companion.read_bytes(), companion.name), companion.name) \
                 if companion.exists() else ()

@@ -61,12 +61,15 @@ def read_samples(path: Path, rate: int = 48_000) -> np.ndarray:
     return np.concatenate(chunks)
 
 
-def write_media(target: Path, samples: np.ndarray, rate: int = 48_000, video: bool | None = None) -> Path:
+def write_media(
+    target: Path, samples: np.ndarray, rate: int = 48_000, video: bool | None = None, tags: dict | None = None
+) -> Path:
     """Encode mono float32 ``samples`` into the format named by ``target``'s suffix."""
     container_format, audio_codec, video_codec = FORMATS[target.suffix.lstrip(".")]
     if video is False:
         video_codec = None
     with av.open(str(target), mode="w", format=container_format) as out:
+        out.metadata.update(tags or {})
         audio = out.add_stream(audio_codec, rate=rate, layout="mono")
         vstream = None
         if video_codec:

@@ -103,6 +103,25 @@ def test_companions_of_the_same_name_give_details_and_speakers(config, drop, que
     assert [(m.at, m.author) for m in chat] == [(2.0, "Maya Torres")]
 
 
+def test_a_recordings_own_tags_give_its_details_and_the_sidecar_wins(config, drop, queue):
+    from .helpers import read_samples, write_media
+
+    write_media(drop / "tagged.flac", read_samples(JFK), tags={
+        "title": "Inaugural address", "artist": "John F. Kennedy; Robert Frost", "date": "1961-01-20",
+        "comment": "Read at the Capitol."})
+    (drop / "tagged.json").write_text(json.dumps({"title": "Ask not"}))
+    clock = Clock()
+    folder = DropFolder(drop, queue, settle_seconds=1, clock=clock)
+    folder.scan()
+    clock.now += 2
+    (taken,) = folder.scan()
+    db = connect(config.db_path)
+    meta = job_store.get_job(db, taken.job_id).params.meta
+    db.close()
+    assert (meta.title, meta.speakers, meta.date, meta.description) == (
+        "Ask not", ["John F. Kennedy", "Robert Frost"], "1961-01-20", "Read at the Capitol.")
+
+
 @pytest.mark.parametrize(
     "name, content, companion, message",
     [
