@@ -83,6 +83,20 @@ def cli(ctx: click.Context) -> None:
         ctx.ensure_object(dict)["config"] = load_config()
 
 
+def companion_options(command):
+    """The meeting's companion files, for `ingest` (one recording) and `attach`."""
+    command = click.option(
+        "--chat-start", metavar="HH:MM:SS",
+        help='For a "Save chat" export (clock times): when the recording started (default: at the first message).',
+    )(command)
+    command = click.option("--chat", type=click.Path(dir_okay=False, path_type=Path),
+                           help="The meeting's Zoom chat export, shown beside the transcript.")(command)
+    return click.option(
+        "--zoom-transcript", type=click.Path(dir_okay=False, path_type=Path),
+        help="The meeting's Zoom or Teams transcript (WebVTT): names who said each line.",
+    )(command)
+
+
 def _split_terms(values: tuple[str, ...]) -> list[str]:
     return [term for value in values for term in split_terms(value)]
 
@@ -105,22 +119,14 @@ def _split_terms(values: tuple[str, ...]) -> list[str]:
     help="Who can see it: everyone, signed-in members, or staff only (a draft).",
 )
 @click.option("--queue", "use_queue", is_flag=True, help="Queue the ingest for a worker and return at once.")
-@click.option(
-    "--zoom-transcript",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The meeting's Zoom or Teams transcript (WebVTT): names who said each line (one recording only).",
-)
-@click.option("--chat", type=click.Path(dir_okay=False, path_type=Path),
-              help="The meeting's Zoom chat export, shown beside the transcript (one recording only).")
-@click.option("--chat-start", metavar="HH:MM:SS",
-              help='For a "Save chat" export (clock times): when the recording started (default: at the first message).')
+@companion_options
 @click.pass_context
 def ingest(
     ctx, files, title, speakers, organization, date, tags, description, vocab, model, visibility, use_queue,
     zoom_transcript, chat, chat_start,
 ):
     """Transcribe and index recordings (audio or video). Prints each new recording's id and URL."""
-    from ingest.companions import attach_chat, attach_zoom_transcript
+    from ingest.companions import keep_chat, name_speakers
     from ingest.pipeline import ingest_file
 
     from .services import Services
@@ -135,7 +141,7 @@ def ingest(
         ).validated()
         if (zoom_transcript or chat) and len(files) != 1:
             raise BadInput("--zoom-transcript and --chat go with one recording; ingest the others separately")
-        cues, transcript_text = _speaker_cues(zoom_transcript) if zoom_transcript else ((), "")
+        cues = _speaker_cues(zoom_transcript) if zoom_transcript else ()
         messages = _chat(chat, chat_start) if chat else ()
     services = Services(config)
     if use_queue:
@@ -160,10 +166,10 @@ def ingest(
             if not result.created:
                 click.echo(f"{path}: already in the archive as recording {rec.id}", err=True)
                 if cues:
-                    named = attach_zoom_transcript(db, rec.id, transcript_text, zoom_transcript.name)
+                    named = name_speakers(db, rec.id, cues, zoom_transcript.name)
                     click.echo(f"{zoom_transcript.name}: named the speakers of {named} lines", err=True)
                 if messages:
-                    kept = attach_chat(db, rec.id, _read_companion(chat), chat.name, chat_start)
+                    kept = keep_chat(db, rec.id, messages, chat.name)
                     click.echo(f"{chat.name}: {kept} chat messages kept", err=True)
             click.echo(f"{rec.id}\t{rec.url}")
 
@@ -191,28 +197,19 @@ def _chat(path: Path, start: str | None):
 
 
 def _speaker_cues(path: Path):
-    """(cues, text) of a Zoom/Teams transcript, checked; a CompanionError if it is not one."""
+    """The cues of a Zoom/Teams transcript; a CompanionError if it is not one."""
     from ingest.companions import parse_speaker_vtt
 
-    text = _read_companion(path)
-    return parse_speaker_vtt(text, path.name), text
+    return parse_speaker_vtt(_read_companion(path), path.name)
 
 
 @cli.command()
 @click.argument("recording")
-@click.option(
-    "--zoom-transcript",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The meeting's Zoom or Teams transcript (WebVTT): names who said each line.",
-)
-@click.option("--chat", type=click.Path(dir_okay=False, path_type=Path),
-              help="The meeting's Zoom chat export (replaces any chat the talk had).")
-@click.option("--chat-start", metavar="HH:MM:SS",
-              help='For a "Save chat" export (clock times): when the recording started (default: at the first message).')
+@companion_options
 @click.pass_context
 def attach(ctx, recording, zoom_transcript, chat, chat_start):
     """Attach companion files to a talk already in the archive (RECORDING is its id or slug)."""
-    from ingest.companions import attach_chat, attach_zoom_transcript, check_chat
+    from ingest.companions import check_chat, check_cues, keep_chat, name_speakers
 
     from .store import recordings as store
 
@@ -222,13 +219,17 @@ def attach(ctx, recording, zoom_transcript, chat, chat_start):
         found = store.find_recording(db, recording)
         if found is None:
             raise BadInput(f"no recording {recording!r} in the archive (see `archive list`)")
-        if chat:  # both files checked before either is attached
-            check_chat(_chat(chat, chat_start), found.duration, chat.name)
-        if zoom_transcript:
-            named = attach_zoom_transcript(db, found.id, _read_companion(zoom_transcript), zoom_transcript.name)
+        # Both files read and checked before either is attached.
+        messages = _chat(chat, chat_start) if chat else ()
+        if messages:
+            check_chat(messages, found.duration, chat.name)
+        cues = _speaker_cues(zoom_transcript) if zoom_transcript else ()
+        if cues:
+            check_cues(cues, found.duration, zoom_transcript.name)
+            named = name_speakers(db, found.id, cues, zoom_transcript.name)
             click.echo(f"{zoom_transcript.name}: named the speakers of {named} of recording {found.id}'s lines")
-        if chat:
-            kept = attach_chat(db, found.id, _read_companion(chat), chat.name, chat_start)
+        if messages:
+            kept = keep_chat(db, found.id, messages, chat.name)
             click.echo(f"{chat.name}: {kept} chat messages kept for recording {found.id}")
 
 

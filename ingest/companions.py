@@ -111,15 +111,16 @@ def _past_the_end(seconds: float, duration: float) -> bool:
 
 
 def attach_zoom_transcript(db: Database, recording_id: int, text: str, name: str = "the meeting transcript") -> int:
-    """Name the speakers of a talk's lines from a Zoom/Teams transcript; returns how many lines got a name.
+    """Name the speakers of a talk's lines from a Zoom/Teams transcript's text; returns how many lines got a name."""
+    return name_speakers(db, recording_id, parse_speaker_vtt(text, name), name)
+
+
+def name_speakers(db: Database, recording_id: int, cues: Sequence[SpeakerCue], name: str = "the meeting transcript") -> int:
+    """Name the speakers of a talk's lines from a transcript's cues; returns how many lines got a name.
 
     Only the speakers change: the text and the index stay (search needs no re-index).
     """
-    recording = store.get_recording(db, recording_id)
-    if recording is None:
-        raise CompanionError(f"there is no recording {recording_id}")
-    cues = parse_speaker_vtt(text, name)
-    check_cues(cues, recording.duration, name)
+    check_cues(cues, _recording(db, recording_id).duration, name)
     with write_transaction(db):
         named = assign_speakers(store.get_segments(db, recording_id), cues)
         store.set_segment_speakers(db, recording_id, [segment.speaker for segment in named])
@@ -195,12 +196,20 @@ def chat_links(messages: Sequence[ChatMessage]) -> list[tuple[str, ChatMessage]]
 
 def attach_chat(db: Database, recording_id: int, text: str, name: str = "the chat",
                 recording_start: str | None = None) -> int:
+    """Keep a talk's chat from an export's text (replacing any before); returns how many messages."""
+    return keep_chat(db, recording_id, parse_chat(text, name, recording_start), name)
+
+
+def keep_chat(db: Database, recording_id: int, messages: Sequence[ChatMessage], name: str = "the chat") -> int:
     """Keep a talk's chat (replacing any before); returns how many messages."""
-    recording = store.get_recording(db, recording_id)
-    if recording is None:
-        raise CompanionError(f"there is no recording {recording_id}")
-    messages = parse_chat(text, name, recording_start)
-    check_chat(messages, recording.duration, name)
+    check_chat(messages, _recording(db, recording_id).duration, name)
     with write_transaction(db):
         store.replace_chat(db, recording_id, messages)
     return len(messages)
+
+
+def _recording(db: Database, recording_id: int):
+    recording = store.get_recording(db, recording_id)
+    if recording is None:
+        raise CompanionError(f"there is no recording {recording_id}")
+    return recording

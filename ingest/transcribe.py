@@ -192,13 +192,15 @@ def echoes_prompt(piece, prompt: str | None) -> bool:
 
 
 def _repeats_the_words_before(text: str, pieces: list, at: float) -> bool:
-    """A short fragment that only repeats how the speech just before ``at`` ended (the tail of
-    its last word, decoded again: "ship." after "relationship.")."""
-    fragment = _words(text).replace(" ", "")
+    """A one-word fragment that is only the tail of the last word before ``at``, decoded again
+    ("ship." after "relationship."). Whole words are kept even when they repeat: someone saying
+    "Thank you." after "thank you" said it again."""
+    fragment = _words(text).split()
     before = [p for p in pieces if p.start < at]
-    if not before or not fragment or len(_words(text).split()) > 3:
+    if len(fragment) != 1 or not before:
         return False
-    return _words(max(before, key=lambda p: p.end).text).replace(" ", "").endswith(fragment)
+    last_words = _words(max(before, key=lambda p: p.end).text).split()
+    return bool(last_words) and len(last_words[-1]) > len(fragment[0]) and last_words[-1].endswith(fragment[0])
 
 
 def _shifted(piece, seconds: float) -> SimpleNamespace:
@@ -437,8 +439,16 @@ def transcriber_for(config: Config) -> WhisperTranscriber:
     ``ARCHIVE_WHISPER_MODEL`` is ``base`` (assembled at install), ``tiny.en`` (bundled, the fast
     option) or a CTranslate2 model folder.
     """
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
     from archive.models import ModelError, model_path
 
+    unknown = [code for code in config.whisper_languages if code not in _LANGUAGE_CODES]
+    if unknown:
+        raise TranscriberError(
+            f"ARCHIVE_WHISPER_LANGUAGE: Whisper does not know the language {unknown[0]!r}; "
+            "give codes such as en,es (comma-separated)"
+        )
     name = config.whisper_model or DEFAULT_WHISPER
     if name in TINY_NAMES:
         folder, label = "", ""

@@ -93,15 +93,23 @@ def sidecar_meta(path: Path, defaults: dict | None = None) -> RecordingMeta:
         raise MetadataError(f"{path.name}: unknown field {unknown[0]!r} (known: {', '.join(SIDECAR_FIELDS)})")
     fields = {}
     for key, value in data.items():
+        if value is None:  # "date": null says nothing: the recording's tags (or no value) stand
+            continue
         if key in ("speakers", "tags", "vocab") and isinstance(value, str):
             value = [v.strip() for v in value.split(",")]
         if key in ("speakers", "tags", "vocab"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise MetadataError(f"{path.name}: {key} should be a list of names")
-        elif value is not None and not isinstance(value, str):
+        elif not isinstance(value, str):
             raise MetadataError(f"{path.name}: {key} should be text")
         fields[key] = value
     return RecordingMeta(**{**(defaults or {}), **fields}).validated()
+
+
+def _companion(recording: Path, suffix: str) -> str | None:
+    """The text of the recording's companion with ``suffix``, or None if there is none."""
+    path = recording.with_suffix(suffix)
+    return decode_companion(path.read_bytes(), path.name) if path.exists() else None
 
 
 class DropFolder:
@@ -119,12 +127,19 @@ class DropFolder:
         """Queue every recording that has settled and was not taken before; returns what was taken."""
         now = self.clock()
         taken = []
+        with self._db() as db:  # what was taken before, in one query a pass
+            before = {row[0]: (row[1], row[2]) for row in db.execute("SELECT path, size, mtime FROM drop_folder_files")}
         for path in sorted(self.folder.iterdir()):
-            if path.suffix.lower() not in MEDIA_SUFFIXES or not path.is_file():
+            if path.suffix.lower() not in MEDIA_SUFFIXES:
                 continue
-            stat = path.stat()
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # moved away meanwhile
+                continue
+            if not path.is_file():
+                continue
             state = (stat.st_size, stat.st_mtime)
-            if self._was_taken(path, state):
+            if before.get(str(path)) == state:
                 continue
             seen = self._seen.get(path)
             if seen is None or seen[:2] != state:
@@ -163,28 +178,19 @@ class DropFolder:
             observer.stop()
             observer.join()
 
-    def _was_taken(self, path: Path, state: tuple[int, float]) -> bool:
-        with self._db() as db:
-            row = db.execute(
-                "SELECT 1 FROM drop_folder_files WHERE path = ? AND size = ? AND mtime = ?", [str(path), *state]
-            ).fetchone()
-        return row is not None
-
     def _take(self, path: Path, state: tuple[int, float]) -> Taken:
         try:
             meta = recording_meta(path)
-            companion = path.with_suffix(".vtt")
-            cues = parse_speaker_vtt(decode_companion(companion.read_bytes(), companion.name), companion.name) \
-                if companion.exists() else ()
-            chat_file = path.with_suffix(".txt")
-            chat = parse_chat(decode_companion(chat_file.read_bytes(), chat_file.name), chat_file.name) \
-                if chat_file.exists() else ()
+            transcript, chat_file = _companion(path, ".vtt"), _companion(path, ".txt")
+            cues = parse_speaker_vtt(transcript, path.with_suffix(".vtt").name) if transcript is not None else ()
+            chat = parse_chat(chat_file, path.with_suffix(".txt").name) if chat_file is not None else ()
             job = self.queue.submit(path, meta, original_filename=path.name, speaker_cues=cues, chat=chat)
             result = Taken(path, job.id)
-        except UserError as exc:  # the message names the file (media, details or transcript)
+        except (UserError, OSError) as exc:  # the message names the file (media, details or a companion)
+            error = str(exc) if isinstance(exc, UserError) else f"{path.name}: cannot be read ({exc.strerror})"
             with self._db() as db:
                 params = JobParams(RecordingMeta(), original_filename=path.name)
-                result = Taken(path, job_store.create_failed_job(db, path.name, str(path), params, str(exc)), str(exc))
+                result = Taken(path, job_store.create_failed_job(db, path.name, str(path), params, error), error)
         with self._db() as db, db.atomic():
             db["drop_folder_files"].upsert(
                 {"path": str(path), "size": state[0], "mtime": state[1], "job_id": result.job_id, "taken_at": utc_now()},

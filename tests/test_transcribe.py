@@ -114,6 +114,16 @@ def test_lines_follow_sentences_not_whisper_windows():
 # -- nothing lost ----------------------------------------------------------------------------
 
 
+def test_only_the_tail_of_a_word_decoded_again_is_dropped_never_a_repeated_word():
+    from ingest.transcribe import _repeats_the_words_before
+
+    before = [_seg("The referral was a piece of paper, not a relationship.", 0.0, 4.0)]
+    assert _repeats_the_words_before("ship.", before, 4.1)
+    assert not _repeats_the_words_before("Relationship.", before, 4.1)  # said again: kept
+    assert not _repeats_the_words_before("Thank you.", [_seg("Well, thank you.", 0.0, 2.0)], 2.5)
+    assert not _repeats_the_words_before("ship.", [_seg("A ship.", 5.0, 6.0)], 4.1)  # nothing before it
+
+
 def test_a_prompt_written_back_instead_of_the_speech_is_caught():
     prompt = "Krzysztof Wroblewski, Adaeze Okonkwo, Great Lakes Health Equity Collaborative"
     # What base wrote for 27.5 s of speech given that list (bench/eval, paying-for-community-health-workers).
@@ -223,3 +233,5 @@ def test_the_default_model_is_base_and_tiny_en_is_the_fast_option():
     assert transcriber_for(load_config({}, environ={})).model_name == "whisper-base"
     assert transcriber_for(load_config({"whisper_model": "tiny.en"}, environ={})).model_name == "whisper-tiny.en"
     assert load_config({"whisper_language": " EN, es,,en"}, environ={}).whisper_languages == ("en", "es")
+    with pytest.raises(TranscriberError, match="does not know the language 'spanish'"):
+        transcriber_for(load_config({"whisper_language": "en,spanish"}, environ={}))

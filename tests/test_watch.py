@@ -109,7 +109,7 @@ def test_a_recordings_own_tags_give_its_details_and_the_sidecar_wins(config, dro
     write_media(drop / "tagged.flac", read_samples(JFK), tags={
         "title": "Inaugural address", "artist": "John F. Kennedy; Robert Frost", "date": "1961-01-20",
         "comment": "Read at the Capitol."})
-    (drop / "tagged.json").write_text(json.dumps({"title": "Ask not"}))
+    (drop / "tagged.json").write_text(json.dumps({"title": "Ask not", "date": None}))  # null: the tag stands
     clock = Clock()
     folder = DropFolder(drop, queue, settle_seconds=1, clock=clock)
     folder.scan()
