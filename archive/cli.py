@@ -85,6 +85,8 @@ def cli(ctx: click.Context) -> None:
 
 def companion_options(command):
     """The meeting's companion files, for `ingest` (one recording) and `attach`."""
+    command = click.option("--slides", type=click.Path(dir_okay=False, path_type=Path),
+                           help="The presenter's slides (PDF): shown beside the transcript at the moment each is discussed.")(command)
     command = click.option(
         "--chat-start", metavar="HH:MM:SS",
         help='For a "Save chat" export (clock times): when the recording started (default: at the first message).',
@@ -123,10 +125,10 @@ def _split_terms(values: tuple[str, ...]) -> list[str]:
 @click.pass_context
 def ingest(
     ctx, files, title, speakers, organization, date, tags, description, vocab, model, visibility, use_queue,
-    zoom_transcript, chat, chat_start,
+    zoom_transcript, chat, chat_start, slides,
 ):
     """Transcribe and index recordings (audio or video). Prints each new recording's id and URL."""
-    from ingest.companions import keep_chat, name_speakers
+    from ingest.companions import attach_companions
     from ingest.pipeline import ingest_file
 
     from .services import Services
@@ -139,15 +141,14 @@ def ingest(
             title=title, speakers=list(speakers), organization=organization, date=date, tags=list(tags),
             description=description, vocab=_split_terms(vocab), visibility=visibility,
         ).validated()
-        if (zoom_transcript or chat) and len(files) != 1:
-            raise BadInput("--zoom-transcript and --chat go with one recording; ingest the others separately")
-        cues = _speaker_cues(zoom_transcript) if zoom_transcript else ()
-        messages = _chat(chat, chat_start) if chat else ()
+        if (zoom_transcript or chat or slides) and len(files) != 1:
+            raise BadInput("--zoom-transcript, --chat and --slides go with one recording; ingest the others separately")
+        companions = _companions(zoom_transcript, chat, chat_start, slides)
     services = Services(config)
     if use_queue:
 
         def queue_one(path: Path) -> None:
-            job = services.queue.submit(path, meta, speaker_cues=cues, chat=messages)
+            job = services.queue.submit(path, meta, companions=companions)
             click.echo(f"job {job.id}\tqueued\t{path}")
 
         _for_each_file(files, queue_one)
@@ -159,78 +160,60 @@ def ingest(
             with click.progressbar(length=100, label=path.name, file=sys.stderr) as bar:
                 result = ingest_file(
                     db, config, path, meta, transcriber=services.transcriber, embedder=services.embedder,
-                    progress=lambda step, fraction: bar.update(int(fraction * 100) - bar.pos), speaker_cues=cues,
-                    chat=messages,
+                    progress=lambda step, fraction: bar.update(int(fraction * 100) - bar.pos), companions=companions,
                 )
             rec = result.recording
             if not result.created:
                 click.echo(f"{path}: already in the archive as recording {rec.id}", err=True)
-                if cues:
-                    named = name_speakers(db, rec.id, cues, zoom_transcript.name)
-                    click.echo(f"{zoom_transcript.name}: named the speakers of {named} lines", err=True)
-                if messages:
-                    kept = keep_chat(db, rec.id, messages, chat.name)
-                    click.echo(f"{chat.name}: {kept} chat messages kept", err=True)
+                for line in attach_companions(db, rec.id, companions, services.embedder):
+                    click.echo(line, err=True)
             click.echo(f"{rec.id}\t{rec.url}")
 
         _for_each_file(files, ingest_one)
 
 
-def _read_companion(path: Path) -> str:
-    """A companion file's text (UTF-8), or one clear message."""
-    from ingest.companions import CompanionError, decode_companion
+def _companions(zoom_transcript: Path | None, chat: Path | None, chat_start: str | None, slides: Path | None):
+    """The companion files given on the command line, read and parsed; a CompanionError names a bad one."""
+    from ingest.companions import read_companions
 
+    return read_companions(_read_companion(zoom_transcript), _read_companion(chat), _read_companion(slides), chat_start)
+
+
+def _read_companion(path: Path | None) -> tuple[str, bytes] | None:
+    """A companion file's name and bytes, or one clear message."""
+    from ingest.companions import CompanionError
+
+    if path is None:
+        return None
     try:
-        data = path.read_bytes()
+        return path.name, path.read_bytes()
     except FileNotFoundError:
         raise CompanionError(f"{path}: no such file") from None
     except OSError as exc:
         raise CompanionError(f"{path.name}: cannot be read ({exc.strerror})") from None
-    return decode_companion(data, path.name)
-
-
-def _chat(path: Path, start: str | None):
-    """The messages of a Zoom chat export; a CompanionError if it is not one."""
-    from ingest.companions import parse_chat
-
-    return parse_chat(_read_companion(path), path.name, start)
-
-
-def _speaker_cues(path: Path):
-    """The cues of a Zoom/Teams transcript; a CompanionError if it is not one."""
-    from ingest.companions import parse_speaker_vtt
-
-    return parse_speaker_vtt(_read_companion(path), path.name)
 
 
 @cli.command()
 @click.argument("recording")
 @companion_options
 @click.pass_context
-def attach(ctx, recording, zoom_transcript, chat, chat_start):
+def attach(ctx, recording, zoom_transcript, chat, chat_start, slides):
     """Attach companion files to a talk already in the archive (RECORDING is its id or slug)."""
-    from ingest.companions import check_chat, check_cues, keep_chat, name_speakers
+    from ingest.companions import attach_companions
 
+    from .services import Services
     from .store import recordings as store
 
-    if not (zoom_transcript or chat):
-        raise BadInput("attach what? give --zoom-transcript FILE and/or --chat FILE")
-    with open_db(get_config(ctx)) as db, user_errors():
+    if not (zoom_transcript or chat or slides):
+        raise BadInput("attach what? give --zoom-transcript FILE, --chat FILE and/or --slides FILE")
+    config = get_config(ctx)
+    with open_db(config) as db, user_errors():
         found = store.find_recording(db, recording)
         if found is None:
             raise BadInput(f"no recording {recording!r} in the archive (see `archive list`)")
-        # Both files read and checked before either is attached.
-        messages = _chat(chat, chat_start) if chat else ()
-        if messages:
-            check_chat(messages, found.duration, chat.name)
-        cues = _speaker_cues(zoom_transcript) if zoom_transcript else ()
-        if cues:
-            check_cues(cues, found.duration, zoom_transcript.name)
-            named = name_speakers(db, found.id, cues, zoom_transcript.name)
-            click.echo(f"{zoom_transcript.name}: named the speakers of {named} of recording {found.id}'s lines")
-        if messages:
-            kept = keep_chat(db, found.id, messages, chat.name)
-            click.echo(f"{chat.name}: {kept} chat messages kept for recording {found.id}")
+        companions = _companions(zoom_transcript, chat, chat_start, slides)
+        for line in attach_companions(db, found.id, companions, Services(config).embedder):
+            click.echo(f"{line} (recording {found.id})")
 
 
 def _for_each_file(files, action) -> None:
@@ -576,6 +559,13 @@ def search(ctx, query, limit, speaker, organization, tag, since, until, sort, as
     for moment in response["results"] or response["weak_results"]:
         click.echo(f"{moment['title']}  [{clock(moment['start'])}]  {moment['url']}")
         click.echo(f"    {moment['text']}")
+    asides = response.get("asides") or []  # an older server's answer has none
+    if asides:
+        click.echo("On the slides and in the chat:")
+    for aside in asides:
+        where = f"slide {aside['page']}" if aside["kind"] == "slide" else "chat"
+        click.echo(f"{aside['title']}  [{clock(aside['at'])}, {where}]  {aside['url']}")
+        click.echo(f"    {' · '.join(aside['text'].splitlines())}")
 
 
 def _search_on_server(config: Config, params: dict) -> dict | None:

@@ -24,12 +24,13 @@ from archive.config import Config
 from archive.errors import UserError
 from archive.store import recordings as store
 from archive.store import write_transaction
-from archive.store.models import ChatMessage, Recording, RecordingMeta, Segment, SpeakerCue, SpeechGap
+from archive.store.models import Companions, Recording, RecordingMeta, Segment, SpeechGap
 from search.embedder import Embedder, embedder_for
 from search.index import prepare_index, write_index
 
 from . import media
-from .companions import assign_speakers, check_chat, check_cues
+from .companions import assign_speakers, check_companions
+from .slides import align_slides, slide_vectors
 from .transcribe import Transcriber, build_hints, transcriber_for
 
 # progress(step, fraction of the whole ingest done, 0..1)
@@ -147,17 +148,16 @@ def ingest_file(
     move: bool = False,
     resume: Sequence[Segment] = (),
     checkpoint: CheckpointCallback | None = None,
-    speaker_cues: Sequence[SpeakerCue] = (),
-    chat: Sequence[ChatMessage] = (),
+    companions: Companions = Companions(),
 ) -> IngestResult:
     """Ingest one recording and return it. Raises a UserError (MediaError, MetadataError ...) for bad input.
 
     ``original_filename`` names the file, in the archive and in every message, when ``path``
     is a generated name (a web upload); ``move`` says the file is the archive's own to move in.
     ``resume`` is what an interrupted attempt saved through ``checkpoint``: transcription
-    goes on after its last segment. ``speaker_cues`` (``companions.parse_speaker_vtt``) name
-    who said each line and ``chat`` (``companions.parse_chat``) is the meeting's chat; both are
-    checked against the recording before anything is stored.
+    goes on after its last segment. ``companions`` (``companions.read_companions``) are checked
+    against the recording before anything is stored: the meeting transcript names who said each
+    line, the chat is kept, the slides are lined up with the transcript once it exists.
     """
     path = Path(path)
     name = original_filename or str(path)
@@ -169,10 +169,7 @@ def ingest_file(
 
     with timer("probe"):
         info = media.probe(path, name)
-        if speaker_cues:
-            check_cues(speaker_cues, info.duration)
-        if chat:
-            check_chat(chat, info.duration)
+        check_companions(companions, info.duration)
     report("probe", 0.0)
 
     with timer("store"):
@@ -190,10 +187,14 @@ def ingest_file(
         hints = hints_for(db, meta)
         transcript = transcribe_file(path, info, transcriber, hints, timer, report, resume, checkpoint, name=name)
         segments, gaps = lines_and_gaps(transcript)
-        if speaker_cues:
-            segments = assign_speakers(segments, speaker_cues)
+        if companions.speaker_cues:
+            segments = assign_speakers(segments, companions.speaker_cues)
         with timer("embed"):
             prepared = prepare_index(segments, embedder, title=meta.title)
+        slides = companions.slides
+        if slides:
+            with timer("slides"):
+                slides = align_slides(slides, segments, prepared.window_vectors, slide_vectors(slides, embedder))
         report("embed", 0.97)
         # IMMEDIATE: take the write lock before reading. A deferred transaction that reads and
         # then writes fails at once ("database is locked") if any search logged meanwhile.
@@ -214,7 +215,8 @@ def ingest_file(
             )
             store.replace_segments(db, recording_id, segments)
             store.replace_speech_gaps(db, recording_id, gaps)
-            store.replace_chat(db, recording_id, chat)
+            store.replace_chat(db, recording_id, companions.chat)
+            store.replace_slides(db, recording_id, slides)
             write_index(db, recording_id, prepared)
     except BaseException:
         if wrote_file and not store.get_recording_by_hash(db, digest):

@@ -15,7 +15,7 @@ import time
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator
 from urllib.parse import urlsplit
 
 from huey import SqliteHuey
@@ -24,10 +24,10 @@ from archive.config import Config, ConfigError
 from archive.errors import UserError
 from archive.store import connect
 from archive.store import jobs as job_store
-from archive.store.models import ChatMessage, Job, JobParams, RecordingMeta, Segment, SpeakerCue, SpeechGap
+from archive.store.models import Companions, Job, JobParams, RecordingMeta, Segment, SpeechGap
 from search.embedder import Embedder, embedder_for
 
-from .companions import check_chat, check_cues
+from .companions import check_companions
 from .media import AudioSlice, probe
 from .pipeline import ingest_file, title_from_filename
 from .transcribe import Transcriber, transcriber_for
@@ -208,8 +208,7 @@ class JobRunner:
                         move=job.params.delete_source,
                         resume=resume,
                         checkpoint=checkpoint,
-                        speaker_cues=job.params.speaker_cues,
-                        chat=job.params.chat,
+                        companions=job.params.companions,
                     )
             except Exception as exc:  # keep the worker alive; the job says what happened
                 if not isinstance(exc, (UserError, OSError)):
@@ -255,24 +254,20 @@ class JobQueue:
         *,
         delete_source: bool = False,
         original_filename: str = "",
-        speaker_cues: Sequence[SpeakerCue] = (),
-        chat: Sequence[ChatMessage] = (),
+        companions: Companions = Companions(),
     ) -> Job:
         """Check the file and the details now (bad input fails here, not in the worker) and queue its ingest.
 
         ``original_filename`` is the name to show and to take a default title from, when
-        ``path`` is a generated one (a web upload); ``speaker_cues`` name who said each line.
+        ``path`` is a generated one (a web upload); ``companions`` come with the recording.
         """
         path = Path(path).resolve()
         info = probe(path, original_filename or path.name)
-        if speaker_cues:
-            check_cues(speaker_cues, info.duration)
-        if chat:
-            check_chat(chat, info.duration)
+        check_companions(companions, info.duration)
         meta = meta.validated()
         title = meta.title or title_from_filename(Path(original_filename or path.name))
         params = JobParams(meta, original_filename=original_filename, delete_source=delete_source,
-                           speaker_cues=tuple(speaker_cues), chat=tuple(chat))
+                           companions=companions)
         with self._db() as db:
             job_id = job_store.create_job(db, title, str(path), params)
             self._task(job_id)

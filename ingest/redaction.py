@@ -92,6 +92,10 @@ def redact_range(
             store.replace_chat(tx, recording_id, [
                 m for m in store.chat_messages(tx, recording_id) if not start <= m.at <= end
             ])
+            # A slide that comes up inside the removed range goes with it (the rest of the deck stays).
+            store.replace_slides(tx, recording_id, [
+                s for s in store.slides(tx, recording_id) if s.at is None or not start <= s.at < end
+            ])
             tx["redactions"].insert(
                 {
                     "recording_id": recording_id,

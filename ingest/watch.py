@@ -3,7 +3,7 @@
 ``archive watch DIR`` runs ``DropFolder.watch``. A file is taken when its size and modification
 time have not changed for ``settle_seconds`` (a copy or a Zoom download in progress is left
 alone), with the companion files of the same base name: ``talk.vtt`` (the meeting's Zoom or
-Teams transcript), ``talk.txt`` (its Zoom chat) and ``talk.json`` (the talk's details: title,
+Teams transcript), ``talk.txt`` (its Zoom chat), ``talk.pdf`` (the slides) and ``talk.json`` (the talk's details: title,
 speakers, organization, date, tags, description, vocab, visibility), over what the recording's
 own tags say (title, artist, date, comment). Each file taken is remembered in the archive
 (``drop_folder_files``, by path, size and time), so a restart or a second pass takes nothing
@@ -31,7 +31,7 @@ from archive.store.models import JobParams, MetadataError, RecordingMeta
 from archive.store.recordings import utc_now
 
 from . import media
-from .companions import decode_companion, parse_chat, parse_speaker_vtt
+from .companions import decode_companion, read_companions
 from .queue import JobQueue
 
 log = logging.getLogger(__name__)
@@ -106,10 +106,10 @@ def sidecar_meta(path: Path, defaults: dict | None = None) -> RecordingMeta:
     return RecordingMeta(**{**(defaults or {}), **fields}).validated()
 
 
-def _companion(recording: Path, suffix: str) -> str | None:
-    """The text of the recording's companion with ``suffix``, or None if there is none."""
+def _companion(recording: Path, suffix: str) -> tuple[str, bytes] | None:
+    """The recording's companion file with ``suffix`` (its name and bytes), or None if there is none."""
     path = recording.with_suffix(suffix)
-    return decode_companion(path.read_bytes(), path.name) if path.exists() else None
+    return (path.name, path.read_bytes()) if path.exists() else None
 
 
 class DropFolder:
@@ -181,10 +181,8 @@ class DropFolder:
     def _take(self, path: Path, state: tuple[int, float]) -> Taken:
         try:
             meta = recording_meta(path)
-            transcript, chat_file = _companion(path, ".vtt"), _companion(path, ".txt")
-            cues = parse_speaker_vtt(transcript, path.with_suffix(".vtt").name) if transcript is not None else ()
-            chat = parse_chat(chat_file, path.with_suffix(".txt").name) if chat_file is not None else ()
-            job = self.queue.submit(path, meta, original_filename=path.name, speaker_cues=cues, chat=chat)
+            companions = read_companions(_companion(path, ".vtt"), _companion(path, ".txt"), _companion(path, ".pdf"))
+            job = self.queue.submit(path, meta, original_filename=path.name, companions=companions)
             result = Taken(path, job.id)
         except (UserError, OSError) as exc:  # the message names the file (media, details or a companion)
             error = str(exc) if isinstance(exc, UserError) else f"{path.name}: cannot be read ({exc.strerror})"

@@ -42,6 +42,7 @@ from archive.store.recordings import RecordingFilter
 from archive.timecode import link_time
 
 from . import names
+from .asides import Aside, find_asides
 from .embedder import Embedder
 from .text import ParsedQuery, contains_phrase, highlight, language_stems, parse_query, stems
 from .vectors import VectorIndex
@@ -189,6 +190,7 @@ class SearchResponse:
     notice: str = ""  # something the person should know about how the query was read
     recordings: dict[int, Recording] = field(default_factory=dict)  # every talk the moments are in
     evidence: Evidence = field(default_factory=Evidence)
+    asides: list[Aside] = field(default_factory=list)  # slides and chat messages holding every word
 
     @property
     def talks(self) -> list[TalkMoments]:
@@ -203,6 +205,7 @@ class SearchResponse:
             "query": self.query,
             "results": [m.to_dict() for m in self.results],
             "weak_results": [m.to_dict() for m in self.weak_results],
+            "asides": [a.to_dict() for a in self.asides],
         }
         if self.notice:
             data["notice"] = self.notice
@@ -377,6 +380,7 @@ class Searcher:
             allowed = _allowed(db, wanted)
             if allowed is not None and not len(allowed):
                 return SearchResponse(parsed.text, [], notice=notice)
+            asides = find_asides(db, parsed, wanted)
             index = self.vectors(db)
             moments, evidence = self._rank(db, index, parsed, query_vector, allowed, wanted)
             if parsed.phrases and not evidence.literal:
@@ -397,7 +401,7 @@ class Searcher:
         weak = _with_snippets(_with_meta(recordings, weak), parsed)
         shown = {m.recording_id for m in results + weak}
         return SearchResponse(
-            parsed.text, results, weak, notice, {k: v for k, v in recordings.items() if k in shown}, evidence
+            parsed.text, results, weak, notice, {k: v for k, v in recordings.items() if k in shown}, evidence, asides
         )
 
     def related(

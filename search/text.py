@@ -150,13 +150,16 @@ class ParsedQuery:
     def empty(self) -> bool:
         return not self.text
 
-    def fts_expression(self, skip: frozenset["Term"] = frozenset()) -> str | None:
-        """An FTS5 MATCH expression: quoted phrases required, other words optional; None if no words.
+    def fts_expression(self, skip: frozenset["Term"] = frozenset(), *, every_word: bool = False) -> str | None:
+        """An FTS5 MATCH expression: quoted phrases required, other words optional (or, with
+        ``every_word``, required too); None if no words.
 
         Terms in ``skip`` are left out (words so common that ranking by them costs more than it tells).
         """
         phrases = [_phrase_fts(p) for p in self.phrase_words]
         optional = [t.fts() for t in self.terms if t not in skip]
+        if every_word:
+            return " AND ".join(phrases + optional) or None
         if phrases:
             required = " AND ".join(phrases)
             return f"{required} AND ({' OR '.join(phrases + optional)})" if optional else required

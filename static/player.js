@@ -158,6 +158,33 @@
   });
   if (current) window.requestAnimationFrame(scrollToCurrent);
 
+  // ---- Slides and chat beside the transcript: their times seek here, the slide on screen is marked
+  var slideItems = Array.prototype.slice.call(document.querySelectorAll(".slide-list > li[data-at]"));
+  var currentSlide = null;
+  function updateSlide() {
+    var found = null;
+    slideItems.forEach(function (li) { if (parseFloat(li.dataset.at) <= player.currentTime + 0.5) found = li; });
+    if (found === currentSlide) return;
+    if (currentSlide) { currentSlide.classList.remove("current"); currentSlide.removeAttribute("aria-current"); }
+    if (found) { found.classList.add("current"); found.setAttribute("aria-current", "true"); }
+    currentSlide = found;
+  }
+  if (slideItems.length) {
+    player.addEventListener("timeupdate", updateSlide);
+    player.addEventListener("seeked", updateSlide);
+  }
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest(".slide-list a.time, .chat-list a.time, .resources a.time, .slide-mark a");
+    if (!link) return;
+    var seconds = parseTime(new URL(link.href).searchParams.get("t"));
+    if (seconds === null) return;
+    event.preventDefault();
+    history.replaceState(null, "", "?t=" + String(+seconds.toFixed(3)));
+    following = true;
+    followButton.hidden = true;
+    seek(seconds, true);
+  });
+
   // ---- Copying ------------------------------------------------------------------
   function copy(text, what) {
     var done = function () { say(what + " copied: " + text); };

@@ -11,7 +11,7 @@ from archive.cli import cli
 from archive.store import connect
 from archive.store import jobs as job_store
 from archive.store import recordings as store
-from archive.store.models import RecordingMeta, Segment, SpeakerCue
+from archive.store.models import Companions, RecordingMeta, Segment, Slide, SpeakerCue
 from ingest.companions import CompanionError, assign_speakers, parse_speaker_vtt
 from ingest.queue import JobQueue, JobRunner
 
@@ -149,12 +149,14 @@ def test_one_transcript_cannot_name_the_speakers_of_several_recordings(runner, t
 def test_a_queued_ingest_keeps_the_speakers_for_its_worker(config, db, two_voices):
     transcriber = ScriptedTranscriber([(0.5, 10.5, "And so my fellow Americans"), (12.2, 15.8, "Then you go")])
     queue = JobQueue(config, JobRunner(config, WordHashEmbedder(), transcriber))
-    job = queue.submit(two_voices, RecordingMeta(title="Queued"), speaker_cues=parse_speaker_vtt(ZOOM_VTT))
+    job = queue.submit(two_voices, RecordingMeta(title="Queued"),
+                       companions=Companions(speaker_cues=tuple(parse_speaker_vtt(ZOOM_VTT))))
     assert queue.run_pending() == 1
     recording_id = store.get_recording_by_slug(db, "queued").id
     assert [s.speaker for s in store.get_segments(db, recording_id)] == ["John Kennedy", "Ada Lovelace"]
     with pytest.raises(CompanionError, match="another meeting"):
-        queue.submit(two_voices, RecordingMeta(title="Wrong"), speaker_cues=[SpeakerCue(0.0, 3600.0, "Someone")])
+        queue.submit(two_voices, RecordingMeta(title="Wrong"),
+                     companions=Companions(speaker_cues=(SpeakerCue(0.0, 3600.0, "Someone"),)))
     assert job.id == 1
 
 
@@ -181,8 +183,8 @@ def test_staff_upload_a_recording_with_its_meeting_transcript(staff_client, conf
     params = job_store.get_job(db, 1).params
     db.close()
     # The worker names the lines and keeps the chat.
-    assert [c.speaker for c in params.speaker_cues] == ["John Kennedy", "John Kennedy", "Ada Lovelace"]
-    assert [m.at for m in params.chat] == [2.0, 9.0]
+    assert [c.speaker for c in params.companions.speaker_cues] == ["John Kennedy", "John Kennedy", "Ada Lovelace"]
+    assert [m.at for m in params.companions.chat] == [2.0, 9.0]
 
 
 def test_a_bad_meeting_transcript_on_the_upload_form_keeps_the_form_and_stores_nothing(staff_client, config, two_voices):
@@ -198,15 +200,17 @@ def test_a_bad_meeting_transcript_on_the_upload_form_keeps_the_form_and_stores_n
 def test_staff_attach_a_meeting_transcript_on_the_talk_page(runner, staff_client, client, config, two_voices):
     assert runner.invoke(cli, ["ingest", str(two_voices), "--title", "Two voices"]).exit_code == 0
     page = staff_client.get("/recordings/two-voices").get_data(as_text=True)
-    assert 'action="/recordings/two-voices/speakers"' in page and '<span class="turn">' not in page
-    sent = staff_client.post("/recordings/two-voices/speakers",
+    assert 'action="/recordings/two-voices/companions"' in page and '<span class="turn">' not in page
+    sent = staff_client.post("/recordings/two-voices/companions",
                              **_multipart({"zoom_transcript": ("meeting.vtt", ZOOM_VTT.encode())}))
     assert sent.status_code == 303 and sent.headers["Location"] == "/recordings/two-voices"
     assert '<span class="turn">John Kennedy</span>' in staff_client.get("/recordings/two-voices").get_data(as_text=True)
-    bad = staff_client.post("/recordings/two-voices/speakers",
+    bad = staff_client.post("/recordings/two-voices/companions",
                             **_multipart({"zoom_transcript": ("x.vtt", b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nhi\n")}))
     assert bad.status_code == 400 and "x.vtt: no speaker names" in bad.get_data(as_text=True).lower()
-    assert client.post("/recordings/two-voices/speakers").status_code in (403, 404)  # visitors cannot
+    assert client.post("/recordings/two-voices/companions").status_code in (403, 404)  # visitors cannot
+    nothing = staff_client.post("/recordings/two-voices/companions", **_multipart({"chat_start": ""}))
+    assert nothing.status_code == 400 and "Choose the meeting" in nothing.get_data(as_text=True)
 
 
 # -- the chat ---------------------------------------------------------------------------------
@@ -254,8 +258,12 @@ def test_a_bad_chat_is_one_message_and_changes_nothing(runner, config, staff_cli
     assert runner.invoke(cli, ["ingest", str(two_voices), "--title", "Quiet"]).exit_code == 0
     late = tmp_path / "late.txt"
     late.write_text("00:00:02\tMaya:\thi\n01:30:00\tMaya:\tstill here\n")
-    result = runner.invoke(cli, ["attach", "quiet", "--chat", str(late), "--zoom-transcript", str(tmp_path / "none.vtt")])
+    vtt = tmp_path / "meeting.vtt"
+    vtt.write_text(ZOOM_VTT)  # a good transcript is not attached either: every file is checked first
+    result = runner.invoke(cli, ["attach", "quiet", "--chat", str(late), "--zoom-transcript", str(vtt)])
     assert result.exit_code == 2 and "another meeting" in result.stderr
+    result = runner.invoke(cli, ["attach", "quiet", "--zoom-transcript", str(tmp_path / "none.vtt")])
+    assert result.exit_code == 2 and "none.vtt: no such file" in result.stderr
     notes = tmp_path / "notes.txt"
     notes.write_text("Agenda\n- welcome\n")
     result = runner.invoke(cli, ["attach", "quiet", "--chat", str(notes)])
@@ -265,10 +273,149 @@ def test_a_bad_chat_is_one_message_and_changes_nothing(runner, config, staff_cli
     db = connect(config.db_path)
     assert store.chat_messages(db, 1) == [] and {s.speaker for s in store.get_segments(db, 1)} == {None}
     db.close()
-    sent = staff_client.post("/recordings/quiet/chat", **_multipart({"chat": ("notes.txt", b"Agenda\n")}))
+    sent = staff_client.post("/recordings/quiet/companions", **_multipart({"chat": ("notes.txt", b"Agenda\n")}))
     assert sent.status_code == 400 and "not a zoom chat export" in sent.get_data(as_text=True).lower()
-    good = staff_client.post("/recordings/quiet/chat", **_multipart({"chat": ("chat.txt", CLOUD_CHAT.encode())}))
+    good = staff_client.post("/recordings/quiet/companions", **_multipart({"chat": ("chat.txt", CLOUD_CHAT.encode())}))
     assert good.status_code == 303
     db = connect(config.db_path)
     assert len(store.chat_messages(db, 1)) == 2
     db.close()
+
+
+# -- slides ------------------------------------------------------------------------------------
+
+
+def deck_pdf(pages: list) -> bytes:
+    """A real 16:9 PDF: each page a (title, bullets) pair, or None for a page of pictures only."""
+    from fpdf import FPDF
+
+    pdf = FPDF(orientation="landscape", format=(190.5, 338.7))
+    pdf.set_auto_page_break(False)
+    for page in pages:
+        pdf.add_page()
+        if page is None:
+            pdf.set_fill_color(200, 210, 220)
+            pdf.rect(30, 25, 280, 140, style="F")
+            continue
+        title, bullets = page
+        pdf.set_font("Helvetica", "B", 30)
+        pdf.set_xy(20, 18)
+        pdf.multi_cell(300, 13, title)
+        pdf.set_font("Helvetica", "", 20)
+        for bullet in bullets:
+            pdf.set_x(28)
+            pdf.multi_cell(290, 10, f"- {bullet}")
+    return bytes(pdf.output())
+
+
+DECK = [("A Call to Service", ["Ask not what your country can do for you", "1961 inaugural address"]),
+        None,
+        ("Your ComfyUI Folder", ["Where the models go", "Open the ComfyUI folder again"])]
+
+
+def test_a_pdf_deck_is_read_page_by_page_with_picture_pages_kept():
+    from ingest.slides import read_slides
+
+    slides = read_slides(deck_pdf(DECK), "deck.pdf")
+    assert [(s.page, s.title) for s in slides] == [(1, "A Call to Service"), (2, ""), (3, "Your ComfyUI Folder")]
+    assert "Where the models go" in slides[2].text and slides[1].text == "" and slides[0].at is None
+
+
+def test_slides_are_lined_up_in_order_with_what_is_said():
+    """Logic with a deterministic embedder: each slide comes up where its words are said, never
+    going back; a page nobody talks about is placed just before the next one."""
+    from ingest.slides import align_slides, slide_vectors
+    from search.passages import segment_windows
+
+    from .fakes import WordHashEmbedder
+
+    topics = ["Welcome to the webinar about gardens and health.",
+              "Community gardens grow vegetables with neighbours.", "Gardens bring neighbours together outdoors.",
+              "Funding comes from a county grant and hospital budget.", "The grant pays for staff and seeds.",
+              "Funding was renewed for three years.",
+              "We measured loneliness with a survey before and after.", "Loneliness scores fell in the survey.",
+              "Thank you, any questions?"]
+    lines = [Segment(10.0 * i, 10.0 * i + 9, text) for i, text in enumerate(topics)]
+    slides = [Slide(1, "Gardens and health", "Gardens and health\nA webinar"),
+              Slide(2, "Community gardens", "Community gardens\nNeighbours grow vegetables together"),
+              Slide(3, "Agenda", "Agenda\nBudget tables appendix"),  # never discussed
+              Slide(4, "Funding", "Funding\nCounty grant\nHospital budget renewed"),
+              Slide(5, "", ""),  # a photo
+              Slide(6, "Loneliness survey", "Loneliness survey\nScores before and after"),
+              Slide(7, "Questions?", "Questions?\nThank you")]
+    embedder = WordHashEmbedder()
+    windows = embedder.embed_documents(segment_windows(lines))
+    timed = align_slides(slides, lines, windows, slide_vectors(slides, embedder))
+    at = [s.at for s in timed]
+    assert at == sorted(at) and at[0] == 0.0
+    assert at[1] == 10.0 and at[3] == 30.0 and at[5] == 60.0 and at[6] == 80.0
+    assert at[2] <= at[3] and at[4] <= at[5]  # the agenda and the photo: placed, in order
+
+
+def test_ingest_with_slides_shows_and_finds_each_at_its_moment(runner, config, client, two_voices, tmp_path):
+    """Real speech and the real models: the ComfyUI slide comes up when the second voice starts (12 s)."""
+    deck = tmp_path / "deck.pdf"
+    deck.write_bytes(deck_pdf(DECK))
+    result = runner.invoke(cli, ["ingest", str(two_voices), "--title", "With slides", "--visibility", "public",
+                                 "--slides", str(deck)])
+    assert result.exit_code == 0, result.output
+    db = connect(config.db_path)
+    slides = store.slides(db, 1)
+    db.close()
+    assert [s.page for s in slides] == [1, 2, 3] and slides[0].at == 0.0
+    assert 11.0 <= slides[2].at <= 13.0 and slides[1].at <= slides[2].at
+    page = client.get("/recordings/with-slides").get_data(as_text=True)
+    assert 'id="slides"' in page and "Your ComfyUI Folder" in page and "(pictures, no text)" in page
+    assert page.count('class="slide-mark"') == 3
+    found = client.get("/api/search", query_string={"q": "models go"}).json
+    (aside,) = found["asides"]
+    assert aside["kind"] == "slide" and aside["page"] == 3 and aside["url"].startswith("/recordings/with-slides?t=1")
+    assert "<mark>models</mark>" in aside["snippet"]
+    html = client.get("/search", query_string={"q": "models go"}).get_data(as_text=True)
+    assert "On the slides and in the chat" in html and "Slide 3" in html
+
+
+def test_slides_attached_later_from_the_talk_page_and_only_where_visitors_may_look(
+        runner, config, client, staff_client, two_voices):
+    assert runner.invoke(cli, ["ingest", str(two_voices), "--title", "Draft talk"]).exit_code == 0
+    sent = staff_client.post("/recordings/draft-talk/companions",
+                             **_multipart({"slides": ("deck.pdf", deck_pdf(DECK)), "chat": ("chat.txt", CLOUD_CHAT.encode())}))
+    assert sent.status_code == 303
+    assert "Your ComfyUI Folder" in staff_client.get("/recordings/draft-talk").get_data(as_text=True)
+    # A draft's slides and chat are found by staff only.
+    assert staff_client.get("/api/search", query_string={"q": "models go"}).json["asides"]
+    assert client.get("/api/search", query_string={"q": "models go"}).json["asides"] == []
+    chat = staff_client.get("/api/search", query_string={"q": "trains"}).json["asides"]
+    assert [(a["kind"], a["at"]) for a in chat] == [("chat", 9.0)] and "Sam Lee" not in json.dumps(chat)
+
+
+def test_chat_names_are_shown_to_everyone_only_when_staff_say_so(runner, config, client, staff_client, two_voices,
+                                                                 tmp_path):
+    chat = tmp_path / "chat.txt"
+    chat.write_text(CLOUD_CHAT)
+    assert runner.invoke(cli, ["ingest", str(two_voices), "--title", "Open chat", "--visibility", "public",
+                               "--chat", str(chat)]).exit_code == 0
+    assert "Sam Lee" not in client.get("/recordings/open-chat").get_data(as_text=True)
+    assert client.post("/recordings/open-chat/chat-names", data={"public": "1"}).status_code in (403, 404)
+    assert staff_client.post("/recordings/open-chat/chat-names", data={"public": "1"}).status_code == 303
+    assert '<span class="author">Sam Lee</span>' in client.get("/recordings/open-chat").get_data(as_text=True)
+    staff_client.post("/recordings/open-chat/chat-names", data={"public": "0"})
+    assert "Sam Lee" not in client.get("/recordings/open-chat").get_data(as_text=True)
+
+
+BAD_SLIDES = {
+    "notes.pdf": (b"Agenda\n- welcome\n", "not a PDF"),
+    "damaged.pdf": (b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\nthis is not the rest of a PDF", "damaged PDF"),
+    "pictures.pdf": (deck_pdf([None, None]), "no text on any page"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_SLIDES))
+def test_a_bad_slide_deck_is_one_clear_message_and_changes_nothing(runner, config, two_voices, tmp_path, name):
+    content, message = BAD_SLIDES[name]
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    result = runner.invoke(cli, ["ingest", str(two_voices), "--slides", str(bad)])
+    assert result.exit_code == 2 and f"{name}: " in result.stderr and message in result.stderr
+    assert "Traceback" not in result.output
+    assert not config.db_path.exists() or not store.list_recordings(connect(config.db_path))

@@ -137,3 +137,18 @@ def test_a_correction_saved_while_a_takedown_reindexes_is_kept_and_indexed(demo_
     assert not any(REMOVED in s.text for s in segments)
     found = Searcher(embedder).search(db, "Zanzibar")
     assert found.results and found.results[0].recording_id == RELATIONAL_ID
+
+
+def test_a_takedown_removes_the_chat_and_slides_of_its_range(demo_data_dir, config, db, embedder):
+    from archive.store import write_transaction
+    from archive.store.models import ChatMessage, Slide
+
+    with write_transaction(db):
+        store.replace_chat(db, RELATIONAL_ID, [ChatMessage(20.0, "Ana", "Before"), ChatMessage(66.0, "Ben", "Inside")])
+        store.replace_slides(db, RELATIONAL_ID, [Slide(1, "Title", "Title", 0.0), Slide(2, "Trust", "Trust", 62.0),
+                                                 Slide(3, "After", "After", 80.0)])
+    redact_range(db, config, RELATIONAL_ID, START, END, reason="", user_email="x@example.org",
+                 keep_original=False, embedder=embedder)
+    assert [m.text for m in store.chat_messages(db, RELATIONAL_ID)] == ["Before"]
+    assert [s.page for s in store.slides(db, RELATIONAL_ID)] == [1, 3]
+    assert not db.execute("SELECT count(*) FROM slides_fts WHERE slides_fts MATCH 'trust'").fetchone()[0]

@@ -17,7 +17,7 @@ from ingest.watch import DropFolder
 
 from .fakes import ScriptedTranscriber, WordHashEmbedder
 from .helpers import JFK
-from .test_companions import ZOOM_VTT
+from .test_companions import DECK, ZOOM_VTT, deck_pdf
 
 
 class Clock:
@@ -84,6 +84,7 @@ def test_companions_of_the_same_name_give_details_and_speakers(config, drop, que
     shutil.copy(JFK, drop / "march-meeting.flac")
     (drop / "march-meeting.vtt").write_text(ZOOM_VTT)
     (drop / "march-meeting.txt").write_text("00:00:02\tMaya Torres:\tSlides: https://example.org/s.pdf\n")
+    (drop / "march-meeting.pdf").write_bytes(deck_pdf(DECK))
     (drop / "march-meeting.json").write_text(json.dumps(
         {"title": "March meeting", "speakers": "Maya Torres, Sam Lee", "tags": ["follow-up"], "date": "2025-03-12"}))
     folder = DropFolder(drop, queue, settle_seconds=1, clock=clock)
@@ -96,11 +97,13 @@ def test_companions_of_the_same_name_give_details_and_speakers(config, drop, que
     talk = store.get_recording(db, job.recording_id)
     lines = store.get_segments(db, talk.id)
     chat = store.chat_messages(db, talk.id)
+    slides = store.slides(db, talk.id)
     db.close()
     assert (talk.title, talk.speakers, talk.tags, talk.date) == ("March meeting", ["Maya Torres", "Sam Lee"],
                                                                ["follow-up"], "2025-03-12")
     assert talk.original_filename == "march-meeting.flac" and lines[0].speaker == "John Kennedy"
     assert [(m.at, m.author) for m in chat] == [(2.0, "Maya Torres")]
+    assert [s.title for s in slides] == ["A Call to Service", "", "Your ComfyUI Folder"]
 
 
 def test_a_recordings_own_tags_give_its_details_and_the_sidecar_wins(config, drop, queue):
@@ -129,6 +132,7 @@ def test_a_recordings_own_tags_give_its_details_and_the_sidecar_wins(config, dro
         ("good.flac", None, ("good.json", '{"title": "x", "colour": "red"}'), "good.json: unknown field 'colour'"),
         ("good.flac", None, ("good.json", "{not json"), "good.json: not JSON"),
         ("good.flac", None, ("good.vtt", "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nhello\n"), "good.vtt: no speaker names"),
+        ("good.flac", None, ("good.pdf", "Agenda\n"), "good.pdf: not a PDF"),
     ],
 )
 def test_a_file_that_cannot_be_taken_is_a_failed_job_saying_why(config, drop, queue, name, content, companion, message):

@@ -268,3 +268,22 @@ def m012_chat(db: Database) -> None:
         pk=("recording_id", "idx"),
         foreign_keys=[("recording_id", "recordings", "id")],
     )
+
+
+@migrations()
+def m013_slides(db: Database) -> None:
+    # The presenter's slides (ingest/slides.py): each page's text and the moment it is discussed.
+    db["slides"].create(
+        {"recording_id": int, "page": int, "at": float, "title": str, "text": str},
+        pk=("recording_id", "page"),
+        foreign_keys=[("recording_id", "recordings", "id")],
+    )
+
+
+@migrations()
+def m014_companion_search(db: Database) -> None:
+    # Slides and chat found by their words, like the transcript (search/engine.py, "asides").
+    db["slides"].enable_fts(["title", "text"], fts_version="FTS5", tokenize="porter", create_triggers=True)
+    db["chat_messages"].enable_fts(["text"], fts_version="FTS5", tokenize="porter", create_triggers=True)
+    # Chat authors are shown to staff only unless a talk's settings say otherwise.
+    db["recordings"].add_column("chat_names_public", int, not_null_default=0)

@@ -155,6 +155,51 @@ class ChatMessage:
 
 
 @dataclass(frozen=True)
+class Slide:
+    """One page of the presenter's deck: its text and ``at``, the second it is discussed from
+    (None until it is lined up with the transcript)."""
+
+    page: int  # 1-based, as the PDF numbers it
+    title: str  # its first line of text ("" for a page of images only)
+    text: str
+    at: float | None = None
+
+
+@dataclass(frozen=True)
+class Companions:
+    """The files a meeting leaves beside its recording, parsed: who spoke when (a Zoom or Teams
+    transcript), the chat, the slides. Each keeps the name of the file it came from, for messages."""
+
+    speaker_cues: tuple[SpeakerCue, ...] = ()
+    chat: tuple[ChatMessage, ...] = ()
+    slides: tuple[Slide, ...] = ()
+    speaker_cues_file: str = "the meeting transcript"
+    chat_file: str = "the chat"
+    slides_file: str = "the slides"
+
+    def __bool__(self) -> bool:
+        return bool(self.speaker_cues or self.chat or self.slides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "speaker_cues": [[c.start, c.end, c.speaker] for c in self.speaker_cues],
+            "chat": [[m.at, m.author, m.text] for m in self.chat],
+            "slides": [[s.page, s.title, s.text] for s in self.slides],
+            "files": [self.speaker_cues_file, self.chat_file, self.slides_file],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Companions":
+        files = list(data.get("files") or ()) or [cls.speaker_cues_file, cls.chat_file, cls.slides_file]
+        return cls(
+            speaker_cues=tuple(SpeakerCue(float(a), float(b), str(s)) for a, b, s in data.get("speaker_cues") or ()),
+            chat=tuple(ChatMessage(float(at), str(author), str(text)) for at, author, text in data.get("chat") or ()),
+            slides=tuple(Slide(int(page), str(title), str(text)) for page, title, text in data.get("slides") or ()),
+            speaker_cues_file=str(files[0]), chat_file=str(files[1]), slides_file=str(files[2]),
+        )
+
+
+@dataclass(frozen=True)
 class SpeechGap:
     """Speech the voice-activity detector heard where Whisper wrote nothing, even asked again
     without hints: kept with the talk and shown to staff (the job, the talk page, ``archive check``)."""
@@ -216,6 +261,7 @@ class Recording:
     status: str
     created_at: str
     visibility: str = "public"
+    chat_names_public: bool = False  # the chat's authors are shown to everyone who may see the talk
 
     @property
     def url(self) -> str:
@@ -243,14 +289,11 @@ class JobParams:
     meta: RecordingMeta
     original_filename: str = ""  # the uploader's name for the file, when its path is a generated one
     delete_source: bool = False  # the file is the archive's own upload: move it in, never copy it
-    speaker_cues: tuple[SpeakerCue, ...] = ()  # who spoke when, from a Zoom/Teams transcript
-    chat: tuple[ChatMessage, ...] = ()  # the meeting's chat, timed against the recording
+    companions: Companions = Companions()  # the meeting's transcript, chat and slides
 
     def to_dict(self) -> dict[str, Any]:
         return {"meta": self.meta.to_dict(), "original_filename": self.original_filename,
-                "delete_source": self.delete_source,
-                "speaker_cues": [[c.start, c.end, c.speaker] for c in self.speaker_cues],
-                "chat": [[m.at, m.author, m.text] for m in self.chat]}
+                "delete_source": self.delete_source, **self.companions.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "JobParams":
@@ -258,8 +301,7 @@ class JobParams:
             meta=RecordingMeta.from_dict(data.get("meta") or {}),
             original_filename=str(data.get("original_filename") or ""),
             delete_source=bool(data.get("delete_source")),
-            speaker_cues=tuple(SpeakerCue(float(a), float(b), str(s)) for a, b, s in data.get("speaker_cues") or ()),
-            chat=tuple(ChatMessage(float(at), str(author), str(text)) for at, author, text in data.get("chat") or ()),
+            companions=Companions.from_dict(data),
         )
 
 

@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 
 from sqlite_utils import Database
 
-from .models import VISIBILITIES, ChatMessage, Recording, RecordingMeta, Segment, SpeechGap, parse_date
+from .models import VISIBILITIES, ChatMessage, Recording, RecordingMeta, Segment, Slide, SpeechGap, parse_date
 
 
 def utc_now() -> str:
@@ -112,6 +112,25 @@ def chat_messages(db: Database, recording_id: int) -> list[ChatMessage]:
     )]
 
 
+def set_chat_names_public(db: Database, recording_id: int, public: bool) -> None:
+    db.execute("UPDATE recordings SET chat_names_public = ? WHERE id = ?", [int(public), recording_id])
+
+
+def replace_slides(db: Database, recording_id: int, slides: Sequence[Slide]) -> None:
+    """The talk's slides, replacing any before. Call inside its transaction."""
+    db.execute("DELETE FROM slides WHERE recording_id = ?", [recording_id])
+    db["slides"].insert_all(
+        {"recording_id": recording_id, "page": s.page, "at": s.at, "title": s.title, "text": s.text} for s in slides
+    )
+
+
+def slides(db: Database, recording_id: int) -> list[Slide]:
+    """The talk's slides in page order."""
+    return [Slide(page, title, text, at) for page, title, text, at in db.execute(
+        "SELECT page, title, text, at FROM slides WHERE recording_id = ? ORDER BY page", [recording_id]
+    )]
+
+
 def replace_speech_gaps(db: Database, recording_id: int, gaps: Iterable[SpeechGap]) -> None:
     """Record where the recording's speech got no text. Call inside its transaction."""
     db.execute("DELETE FROM speech_gaps WHERE recording_id = ?", [recording_id])
@@ -162,6 +181,7 @@ def _recording_from_row(db: Database, row: dict, speakers: list[str] | None = No
         status=row["status"],
         created_at=row["created_at"],
         visibility=row["visibility"],
+        chat_names_public=bool(row.get("chat_names_public")),
     )
 
 

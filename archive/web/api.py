@@ -14,7 +14,7 @@ from archive.store.searches import log_search
 from .auth import staff_only, visible_levels, visible_or_404
 from .db import get_db
 from .search import run_search, searcher
-from .staff import submit_upload
+from .staff import companions_of, submit_upload
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -49,7 +49,7 @@ def recording(recording_id: int):
 def upload():
     """Upload a recording (multipart: ``media`` plus the form's metadata fields); returns its job (202)."""
     job = submit_upload(request.files.get("media"), RecordingMeta.from_form(request.form),
-                        request.files.get("zoom_transcript"), request.files.get("chat"), request.form.get("chat_start", ""))
+                        companions_of(request.files, request.form))
     response = jsonify(job_json(job))
     response.status_code = 202
     response.headers["Location"] = url_for("api.job", job_id=job.id)

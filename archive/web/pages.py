@@ -85,7 +85,8 @@ def recording(slug: str):
     if end is not None and (end <= (start or 0.0) or end > found.duration + 1):
         end = None
     current = _segment_at(segments, start) if start is not None else None
-    chat = store.chat_messages(db, found.id)  # authors are shown to staff only
+    chat = store.chat_messages(db, found.id)  # authors are shown to staff only, unless the talk says otherwise
+    slides = store.slides(db, found.id)
     return render_template(
         "recording.html",
         recording=found,
@@ -99,8 +100,19 @@ def recording(slug: str):
         talk_language=main_language(found),
         chat=chat,
         chat_links=chat_links(chat),
+        slides=slides,
+        slides_from=_slides_by_line(segments, slides),
         language_names=LANGUAGE_NAMES,
     )
+
+
+def _slides_by_line(segments, slides) -> dict[int, list]:
+    """The slides that come up at each line (a line's index -> its slides), for marks in the transcript."""
+    marks: dict[int, list] = {}
+    for slide in slides:
+        line = _segment_at(segments, slide.at) if slide.at is not None else None
+        marks.setdefault(line or 0, []).append(slide)
+    return marks
 
 
 def _segment_at(segments, seconds: float) -> int | None:

@@ -21,17 +21,10 @@ from flask import (
 from archive.errors import UserError
 from archive.store import jobs as job_store
 from archive.store import recordings as store
-from archive.store.models import VISIBILITIES, RecordingMeta
+from archive.store.models import VISIBILITIES, Companions, RecordingMeta
 from archive.timecode import parse_timecode
-from ingest.companions import (
-    MAX_COMPANION_BYTES,
-    CompanionError,
-    attach_chat,
-    attach_zoom_transcript,
-    decode_companion,
-    parse_chat,
-    parse_speaker_vtt,
-)
+from ingest.companions import MAX_COMPANION_BYTES, CompanionError, attach_companions, read_companions
+from ingest.slides import MAX_SLIDES_BYTES
 from ingest.corrections import correct_segment, revert_segment
 from ingest.pipeline import IngestError
 
@@ -49,33 +42,33 @@ def _talk(slug: str):
     return store.get_recording_by_slug(get_db(), slug) or abort(404, "There is no talk at this address.")
 
 
-def submit_upload(storage, meta: RecordingMeta, zoom_transcript=None, chat=None, chat_start: str = ""):
-    """Keep an uploaded file under a generated name and queue its ingest; bad media, or a bad
-    meeting transcript or chat export (optional uploads), is refused first."""
+def submit_upload(storage, meta: RecordingMeta, companions: Companions = Companions()):
+    """Keep an uploaded file under a generated name and queue its ingest; bad media, or bad
+    companion files (``companions_of``), are refused first."""
     if storage is None or not storage.filename:
         raise IngestError("choose a recording (an audio or video file) to upload")
-    cues = speaker_cues_of(zoom_transcript) if zoom_transcript and zoom_transcript.filename else ()
-    messages = chat_of(chat, chat_start) if chat and chat.filename else ()
     path = keep_upload(storage, current_app.config["ARCHIVE"].uploads_dir)
     try:
         return services().queue.submit(path, meta, delete_source=True, original_filename=original_name(storage),
-                                       speaker_cues=cues, chat=messages)
+                                       companions=companions)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
 
 
-def companion_text(storage) -> str:
-    """An uploaded companion file's text; a CompanionError if it is not one."""
-    return decode_companion(storage.stream.read(MAX_COMPANION_BYTES + 1), original_name(storage))
+# The form fields of the companion files, and how much of each is read (one byte past the limit
+# makes the size message).
+COMPANION_FIELDS = {"zoom_transcript": MAX_COMPANION_BYTES, "chat": MAX_COMPANION_BYTES, "slides": MAX_SLIDES_BYTES}
 
 
-def speaker_cues_of(storage):
-    return parse_speaker_vtt(companion_text(storage), original_name(storage))
-
-
-def chat_of(storage, start: str = ""):
-    return parse_chat(companion_text(storage), original_name(storage), start)
+def companions_of(files, form) -> Companions:
+    """The companion files of an upload or a talk page's form, read and parsed (CompanionError if one is bad)."""
+    given = {}
+    for field, limit in COMPANION_FIELDS.items():
+        storage = files.get(field)
+        if storage is not None and storage.filename:
+            given[field] = (original_name(storage), storage.stream.read(limit + 1))
+    return read_companions(**given, chat_start=form.get("chat_start", ""))
 
 
 # -- upload and jobs -------------------------------------------------------------
@@ -88,8 +81,7 @@ def upload():
         return render_template("upload.html", form={}, error=None)
     try:
         job = submit_upload(request.files.get("media"), RecordingMeta.from_form(request.form),
-                            request.files.get("zoom_transcript"), request.files.get("chat"),
-                            request.form.get("chat_start", ""))
+                            companions_of(request.files, request.form))
     except UserError as exc:  # the form again, with what was typed and what was wrong
         return render_template("upload.html", form=request.form, error=exc.sentence()), exc.status
     return redirect(url_for("staff.job", job_id=job.id), code=303)
@@ -121,30 +113,24 @@ def retry(job_id: int):
 # -- corrections -----------------------------------------------------------------
 
 
-def _companion(field: str, what: str):
-    """The uploaded companion file in ``field`` (its text and name), or one clear message."""
-    storage = request.files.get(field)
-    if storage is None or not storage.filename:
-        raise CompanionError(f"choose {what}")
-    return companion_text(storage), original_name(storage)
-
-
-@bp.post("/recordings/<slug>/speakers")
-def attach_speakers(slug: str):
-    """Name who said each line from the meeting's Zoom or Teams transcript."""
+@bp.post("/recordings/<slug>/companions")
+def attach_companion_files(slug: str):
+    """Add the meeting's files to a talk: its Zoom or Teams transcript (names the speakers), its
+    chat, its slides; each replaces what the talk had."""
     found = _talk(slug)
-    text, name = _companion("zoom_transcript", "the meeting's transcript (a .vtt file from Zoom or Teams)")
-    attach_zoom_transcript(get_db(), found.id, text, name)
+    companions = companions_of(request.files, request.form)
+    if not companions:
+        raise CompanionError("choose the meeting's transcript (.vtt), its chat (.txt) or the slides (.pdf)")
+    attach_companions(get_db(), found.id, companions, services().embedder)
     return redirect(found.url, code=303)
 
 
-@bp.post("/recordings/<slug>/chat")
-def attach_chat_export(slug: str):
-    """Keep the meeting's Zoom chat beside the transcript (replacing any before)."""
+@bp.post("/recordings/<slug>/chat-names")
+def set_chat_names(slug: str):
+    """Show the chat's authors to everyone who may see the talk, or to staff only again."""
     found = _talk(slug)
-    text, name = _companion("chat", "the meeting's chat export (a .txt file from Zoom)")
-    attach_chat(get_db(), found.id, text, name, request.form.get("chat_start"))
-    return redirect(found.url, code=303)
+    store.set_chat_names_public(get_db(), found.id, request.form.get("public") == "1")
+    return redirect(found.url + "#chat", code=303)
 
 
 @bp.route("/recordings/<slug>/edit", methods=["GET", "POST"])
