@@ -268,6 +268,30 @@ def export_(ctx, recording, fmt):
 
 
 @cli.command()
+@click.argument("recording")
+@click.option("--format", "fmt", type=click.Choice(["txt", "vtt", "json"]), default="txt", show_default=True,
+              help="txt: one '12:34 Title' a line (what --set reads); vtt: a WebVTT chapters track; json: Podcasting 2.0.")
+@click.option("--set", "outline_file", type=click.File("r"),
+              help="Replace the outline with the '12:34 Title' lines of this file ('-': standard input); "
+                   "an empty file brings the automatic outline back.")
+@click.pass_context
+def chapters(ctx, recording, fmt, outline_file):
+    """Print a talk's chapters, or set them (RECORDING is its id or slug)."""
+    from ingest.chapters import chapters_text, set_chapters
+
+    from .export import chapters_json, chapters_vtt
+    from .store import recordings as store
+
+    with open_db(get_config(ctx)) as db, user_errors():
+        found = store.find_recording(db, recording)
+        if found is None:
+            raise BadInput(f"no recording {recording!r} in the archive (see `archive list`)")
+        outline = set_chapters(db, found.id, outline_file.read()) if outline_file else store.chapters(db, found.id)
+    writers = {"txt": lambda r, c: chapters_text(c) + "\n" if c else "", "vtt": chapters_vtt, "json": chapters_json}
+    click.echo(writers[fmt](found, outline), nl=False)
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def jobs(ctx, as_json):
@@ -617,7 +641,9 @@ def search_log(ctx, empty_only, limit, as_json):
 @cli.command()
 @click.pass_context
 def reindex(ctx):
-    """Rebuild every recording's passages, FTS rows and vectors from its transcript."""
+    """Rebuild every recording's passages, FTS rows and vectors from its transcript, and its
+    automatic chapters (an outline staff wrote stays)."""
+    from ingest.chapters import refresh_outline
     from search.index import rebuild_fts, reindex_talk
 
     from .store import recordings as store
@@ -632,6 +658,7 @@ def reindex(ctx):
         with click.progressbar(recordings, label="reindexing", file=sys.stderr) as bar:
             for rec in bar:
                 total += len(reindex_talk(db, rec.id, embedder).passages)
+                refresh_outline(db, rec.id)
         rebuild_fts(db)
     click.echo(f"reindexed {len(recordings)} recording(s), {total} passage(s)")
 

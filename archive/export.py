@@ -1,11 +1,11 @@
-"""Transcript exports: JSON, plain text, SubRip and WebVTT."""
+"""Transcript exports: JSON, plain text, SubRip and WebVTT; chapters as WebVTT and Podcasting 2.0 JSON."""
 
 from __future__ import annotations
 
 import html
 import json
 
-from .store.models import Recording, Segment
+from .store.models import Chapter, Recording, Segment
 from .timecode import clock
 
 FORMATS = ("json", "txt", "srt", "vtt")
@@ -89,3 +89,24 @@ def export(recording: Recording, segments: list[Segment], fmt: str) -> str:
     if fmt not in writers:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     return writers[fmt](recording, segments)
+
+
+def _chapter_ends(recording: Recording, chapters: list[Chapter]) -> list[float]:
+    return [c.start for c in chapters[1:]] + [max(recording.duration, chapters[-1].start)] if chapters else []
+
+
+def chapters_vtt(recording: Recording, chapters: list[Chapter]) -> str:
+    """A WebVTT chapters track (``<track kind="chapters">``): one cue per chapter, to the next one."""
+    cues = [f"{clock(c.start)} --> {clock(end)}\n{html.escape(_cue_text(c.title), quote=False)}\n"
+            for c, end in zip(chapters, _chapter_ends(recording, chapters))]
+    return "WEBVTT\n\n" + "\n".join(cues)
+
+
+def chapters_json(recording: Recording, chapters: list[Chapter]) -> str:
+    """Podcasting 2.0 chapters (``<podcast:chapters type="application/json+chapters">``)."""
+    return json.dumps(
+        {"version": "1.2.0", "title": recording.title,
+         "chapters": [{"startTime": round(c.start, 3), "endTime": round(end, 3), "title": c.title}
+                      for c, end in zip(chapters, _chapter_ends(recording, chapters))]},
+        indent=2, ensure_ascii=False,
+    )

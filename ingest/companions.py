@@ -250,6 +250,7 @@ def check_companions(companions: Companions, duration: float) -> None:
 def attach_companions(db: Database, recording_id: int, companions: Companions, embedder: Embedder) -> list[str]:
     """Give a talk in the archive its companions (each replacing what it had); one line per file
     says what was done. All are checked before any is stored."""
+    from .chapters import refresh_outline
     from .slides import attach_slides
 
     check_companions(companions, _recording(db, recording_id).duration)
@@ -263,6 +264,8 @@ def attach_companions(db: Database, recording_id: int, companions: Companions, e
     if companions.slides:
         slides = attach_slides(db, recording_id, companions.slides, embedder, companions.slides_file)
         done.append(f"{companions.slides_file}: {len(slides)} slides lined up with the talk")
+    if companions.speaker_cues or companions.slides:
+        refresh_outline(db, recording_id)  # the speakers' roles and the slides make the chapters
     return done
 
 

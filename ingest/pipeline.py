@@ -29,6 +29,7 @@ from search.embedder import Embedder, embedder_for
 from search.index import prepare_index, write_index
 
 from . import media
+from .chapters import outline
 from .companions import assign_speakers, check_companions
 from .slides import align_slides, slide_vectors
 from .transcribe import Transcriber, build_hints, transcriber_for
@@ -217,6 +218,8 @@ def ingest_file(
             store.replace_speech_gaps(db, recording_id, gaps)
             store.replace_chat(db, recording_id, companions.chat)
             store.replace_slides(db, recording_id, slides)
+            store.replace_chapters(db, recording_id, outline(store.get_recording(db, recording_id), segments, slides),
+                                   edited=False)
             write_index(db, recording_id, prepared)
     except BaseException:
         if wrote_file and not store.get_recording_by_hash(db, digest):

@@ -20,6 +20,7 @@ from search.embedder import Embedder
 from search.index import reindex_talk
 
 from . import media
+from .chapters import refresh_outline
 
 
 class RedactionError(UserError):
@@ -96,6 +97,10 @@ def redact_range(
             store.replace_slides(tx, recording_id, [
                 s for s in store.slides(tx, recording_id) if s.at is None or not start <= s.at < end
             ])
+            # So does a chapter (its title may quote what was removed); an automatic outline is made again below.
+            store.replace_chapters(tx, recording_id, [
+                c for c in store.chapters(tx, recording_id) if not start <= c.start < end
+            ], edited=store.get_recording(tx, recording_id).chapters_edited)
             tx["redactions"].insert(
                 {
                     "recording_id": recording_id,
@@ -121,4 +126,5 @@ def redact_range(
         raise
     if not keep_original:
         old_path.unlink(missing_ok=True)
+    refresh_outline(db, recording_id)
     return removed

@@ -158,23 +158,28 @@
   });
   if (current) window.requestAnimationFrame(scrollToCurrent);
 
-  // ---- Slides and chat beside the transcript: their times seek here, the slide on screen is marked
-  var slideItems = Array.prototype.slice.call(document.querySelectorAll(".slide-list > li[data-at]"));
-  var currentSlide = null;
-  function updateSlide() {
-    var found = null;
-    slideItems.forEach(function (li) { if (parseFloat(li.dataset.at) <= player.currentTime + 0.5) found = li; });
-    if (found === currentSlide) return;
-    if (currentSlide) { currentSlide.classList.remove("current"); currentSlide.removeAttribute("aria-current"); }
-    if (found) { found.classList.add("current"); found.setAttribute("aria-current", "true"); }
-    currentSlide = found;
+  // ---- Slides, chapters and chat beside the transcript: their times seek here, the slide on
+  // screen and the chapter playing are marked
+  function markPlaying(selector, attribute) {
+    var marked = Array.prototype.slice.call(document.querySelectorAll(selector));
+    if (!marked.length) return;
+    var playing = null;
+    var update = function () {
+      var found = null;
+      marked.forEach(function (li) { if (parseFloat(li.getAttribute(attribute)) <= player.currentTime + 0.5) found = li; });
+      if (found === playing) return;
+      if (playing) { playing.classList.remove("current"); playing.removeAttribute("aria-current"); }
+      if (found) { found.classList.add("current"); found.setAttribute("aria-current", "true"); }
+      playing = found;
+    };
+    player.addEventListener("timeupdate", update);
+    player.addEventListener("seeked", update);
   }
-  if (slideItems.length) {
-    player.addEventListener("timeupdate", updateSlide);
-    player.addEventListener("seeked", updateSlide);
-  }
+  markPlaying(".slide-list > li[data-at]", "data-at");
+  markPlaying(".chapter-list > li[data-start]", "data-start");
   document.addEventListener("click", function (event) {
-    var link = event.target.closest(".slide-list a.time, .chat-list a.time, .resources a.time, .slide-mark a");
+    var link = event.target.closest(".slide-list a.time, .chat-list a.time, .resources a.time, .slide-mark a, " +
+      ".chapter-list a.time, .chapter-bar a");
     if (!link) return;
     var seconds = parseTime(new URL(link.href).searchParams.get("t"));
     if (seconds === null) return;

@@ -16,7 +16,7 @@ from archive.store import connect
 from archive.web import create_app
 from ingest.queue import JobQueue
 
-from .helpers import JFK, read_samples, write_media
+from .helpers import HOTWORDS, JFK, read_samples, write_media
 
 
 @pytest.fixture(scope="session")
@@ -179,3 +179,11 @@ def live_server(demo_archive, tmp_path_factory) -> LiveServer:
     # them from here raced its poll() (EBADF in that thread, seen once in a full run).
     server.trigger.pull_trigger(close_all)
     thread.join(timeout=5)
+
+
+@pytest.fixture
+def two_voices(tmp_path):
+    """Real speech by two people: JFK (0-11 s), a pause, then the ComfyUI clip (12-16 s)."""
+    rate = 48_000
+    samples = np.concatenate([read_samples(JFK), np.zeros(rate, np.float32), read_samples(HOTWORDS)])
+    return write_media(tmp_path / "meeting.flac", samples)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from archive.cli import cli
@@ -16,7 +15,7 @@ from ingest.companions import CompanionError, assign_speakers, parse_speaker_vtt
 from ingest.queue import JobQueue, JobRunner
 
 from .fakes import ScriptedTranscriber, WordHashEmbedder
-from .helpers import HOTWORDS, JFK, read_samples, write_media
+from .helpers import JFK
 
 # What Zoom writes for a cloud recording: numbered cues, "Name: text", its own (worse) words.
 ZOOM_VTT = """WEBVTT
@@ -43,14 +42,6 @@ TEAMS_VTT = """WEBVTT
 00:00:12.000 --> 00:00:16.000
 <v Ada Lovelace>Then you go into your folder</v>
 """
-
-
-@pytest.fixture
-def two_voices(tmp_path):
-    """Real speech by two people: JFK (0-11 s), a pause, then the ComfyUI clip (12-16 s)."""
-    rate = 48_000
-    samples = np.concatenate([read_samples(JFK), np.zeros(rate, np.float32), read_samples(HOTWORDS)])
-    return write_media(tmp_path / "meeting.flac", samples)
 
 
 @pytest.fixture

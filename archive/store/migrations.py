@@ -287,3 +287,15 @@ def m014_companion_search(db: Database) -> None:
     db["chat_messages"].enable_fts(["text"], fts_version="FTS5", tokenize="porter", create_triggers=True)
     # Chat authors are shown to staff only unless a talk's settings say otherwise.
     db["recordings"].add_column("chat_names_public", int, not_null_default=0)
+
+
+@migrations()
+def m015_chapters(db: Database) -> None:
+    # A talk's outline (ingest/chapters.py): made from its speakers, slides and Q&A until staff
+    # edit it; then theirs stays.
+    db["chapters"].create(
+        {"recording_id": int, "idx": int, "start": float, "title": str},
+        pk=("recording_id", "idx"),
+        foreign_keys=[("recording_id", "recordings", "id")],
+    )
+    db["recordings"].add_column("chapters_edited", int, not_null_default=0)

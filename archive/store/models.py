@@ -166,6 +166,14 @@ class Slide:
 
 
 @dataclass(frozen=True)
+class Chapter:
+    """An entry of a talk's outline: where it starts and what it is called."""
+
+    start: float
+    title: str
+
+
+@dataclass(frozen=True)
 class Companions:
     """The files a meeting leaves beside its recording, parsed: who spoke when (a Zoom or Teams
     transcript), the chat, the slides. Each keeps the name of the file it came from, for messages."""
@@ -262,6 +270,7 @@ class Recording:
     created_at: str
     visibility: str = "public"
     chat_names_public: bool = False  # the chat's authors are shown to everyone who may see the talk
+    chapters_edited: bool = False  # staff wrote its outline: kept as they left it
 
     @property
     def url(self) -> str:

@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 
 from sqlite_utils import Database
 
-from .models import VISIBILITIES, ChatMessage, Recording, RecordingMeta, Segment, Slide, SpeechGap, parse_date
+from .models import VISIBILITIES, Chapter, ChatMessage, Recording, RecordingMeta, Segment, Slide, SpeechGap, parse_date
 
 
 def utc_now() -> str:
@@ -116,6 +116,21 @@ def set_chat_names_public(db: Database, recording_id: int, public: bool) -> None
     db.execute("UPDATE recordings SET chat_names_public = ? WHERE id = ?", [int(public), recording_id])
 
 
+def replace_chapters(db: Database, recording_id: int, chapters: Sequence[Chapter], *, edited: bool) -> None:
+    """The talk's outline, replacing any before; ``edited``: staff wrote it (kept from then on)."""
+    db.execute("DELETE FROM chapters WHERE recording_id = ?", [recording_id])
+    db["chapters"].insert_all(
+        {"recording_id": recording_id, "idx": i, "start": c.start, "title": c.title} for i, c in enumerate(chapters)
+    )
+    db.execute("UPDATE recordings SET chapters_edited = ? WHERE id = ?", [int(edited), recording_id])
+
+
+def chapters(db: Database, recording_id: int) -> list[Chapter]:
+    return [Chapter(*row) for row in db.execute(
+        "SELECT start, title FROM chapters WHERE recording_id = ? ORDER BY idx", [recording_id]
+    )]
+
+
 def replace_slides(db: Database, recording_id: int, slides: Sequence[Slide]) -> None:
     """The talk's slides, replacing any before. Call inside its transaction."""
     db.execute("DELETE FROM slides WHERE recording_id = ?", [recording_id])
@@ -182,6 +197,7 @@ def _recording_from_row(db: Database, row: dict, speakers: list[str] | None = No
         created_at=row["created_at"],
         visibility=row["visibility"],
         chat_names_public=bool(row.get("chat_names_public")),
+        chapters_edited=bool(row.get("chapters_edited")),
     )
 
 

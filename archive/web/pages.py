@@ -7,11 +7,12 @@ import mimetypes
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, send_file, url_for
 
 from archive.errors import UserError
-from archive.export import LANGUAGE_NAMES, export, main_language
-from ingest.companions import chat_links
+from archive.export import LANGUAGE_NAMES, chapters_json, chapters_vtt, export, main_language
 from archive.store import recordings as store
 from archive.store.searches import log_search
 from archive.timecode import parse_timecode
+from ingest.chapters import chapters_text
+from ingest.companions import chat_links
 
 from .auth import is_staff, visible_levels, visible_or_404
 from .db import get_db
@@ -87,6 +88,7 @@ def recording(slug: str):
     current = _segment_at(segments, start) if start is not None else None
     chat = store.chat_messages(db, found.id)  # authors are shown to staff only, unless the talk says otherwise
     slides = store.slides(db, found.id)
+    outline = store.chapters(db, found.id)
     return render_template(
         "recording.html",
         recording=found,
@@ -101,6 +103,8 @@ def recording(slug: str):
         chat=chat,
         chat_links=chat_links(chat),
         slides=slides,
+        chapters=outline,
+        chapters_text=chapters_text(outline) if is_staff() else "",
         slides_from=_slides_by_line(segments, slides),
         language_names=LANGUAGE_NAMES,
     )
@@ -135,6 +139,16 @@ def transcript(slug: str, fmt: str):
     if request.args.get("download"):
         response.headers["Content-Disposition"] = f'attachment; filename="{found.slug}.{fmt}"'
     return response
+
+
+@bp.get("/recordings/<slug>/chapters.<any(vtt, json):fmt>")
+def chapters(slug: str, fmt: str):
+    """The talk's outline: a WebVTT chapters track (the player's) or Podcasting 2.0 JSON chapters."""
+    found = visible_recording(slug)
+    outline = store.chapters(get_db(), found.id)
+    if fmt == "vtt":
+        return Response(chapters_vtt(found, outline), content_type="text/vtt; charset=utf-8")
+    return Response(chapters_json(found, outline), content_type="application/json+chapters; charset=utf-8")
 
 
 @bp.get("/media/<slug>")

@@ -25,6 +25,7 @@ from archive.store.models import VISIBILITIES, Companions, RecordingMeta
 from archive.timecode import parse_timecode
 from ingest.companions import MAX_COMPANION_BYTES, CompanionError, attach_companions, read_companions
 from ingest.slides import MAX_SLIDES_BYTES
+from ingest.chapters import set_chapters
 from ingest.corrections import correct_segment, revert_segment
 from ingest.pipeline import IngestError
 
@@ -123,6 +124,14 @@ def attach_companion_files(slug: str):
         raise CompanionError("choose the meeting's transcript (.vtt), its chat (.txt) or the slides (.pdf)")
     attach_companions(get_db(), found.id, companions, services().embedder)
     return redirect(found.url, code=303)
+
+
+@bp.post("/recordings/<slug>/chapters")
+def edit_chapters(slug: str):
+    """Keep the outline staff wrote ("12:34 Title" lines); an empty one brings the automatic one back."""
+    found = _talk(slug)
+    set_chapters(get_db(), found.id, request.form.get("chapters", ""))
+    return redirect(found.url + "#chapters", code=303)
 
 
 @bp.post("/recordings/<slug>/chat-names")

@@ -1,0 +1,117 @@
+"""How well the automatic outline finds a webinar's parts, on the evaluation webinars.
+
+For each multi-speaker webinar of bench/eval it names the speakers of the cached Whisper base
+transcript from the Zoom transcript the meeting would have had (``bench/speakers.zoom_vtt``),
+lines up the deck of ``bench/eval/slides.json`` (``bench/slides.py``), makes the outline
+(``ingest.chapters.outline``) and compares it with the script: where the presenter starts, where
+the Q&A starts (the host's turn before the first audience question) and where each audience
+question starts. Reported per split: the share of each found by an entry within 15 s (the
+questions: an entry "Question: …"). Run again with ``--no-names`` for a recording that came with
+no meeting transcript (the Q&A found by the invitation to ask).
+
+    .venv/bin/python bench/eval.py            # once: transcribes, embeds and caches the talks
+    .venv/bin/python bench/chapters.py [--no-names]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from slides import measure as align_decks  # noqa: E402
+from speakers import zoom_vtt  # noqa: E402
+
+from archive.store import connect  # noqa: E402
+from archive.store import recordings as store  # noqa: E402
+from ingest.chapters import outline  # noqa: E402
+from ingest.companions import assign_speakers, parse_speaker_vtt  # noqa: E402
+from ingest.slides import PathCosts, align_slides  # noqa: E402
+from ingest.transcribe import DEFAULT_WHISPER, TRANSCRIPT_VERSION  # noqa: E402
+from search.embedder import DEFAULT_MODEL, embedder_for  # noqa: E402
+
+WITHIN_SECONDS = 15.0
+
+
+def script_parts(talk: dict, sentences: list[dict]) -> dict:
+    """Where the script's presenter starts, its Q&A starts, and each audience question starts."""
+    presenters, host = set(talk["speakers"]), talk["host"]
+    first_presenter = next(s["start"] for s in sentences if s["speaker"] in presenters)
+    questions, qa_start = [], None
+    for i, s in enumerate(sentences):
+        if s["speaker"] not in presenters and s["speaker"] != host and (i == 0 or sentences[i - 1]["speaker"] != s["speaker"]):
+            questions.append(s["start"])
+            if qa_start is None:
+                j = i
+                while j > 0 and sentences[j - 1]["speaker"] == host:
+                    j -= 1
+                qa_start = sentences[j]["start"]
+    return {"presenter": first_presenter, "qa": qa_start, "questions": questions}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-names", action="store_true", help="no meeting transcript: nobody is named")
+    args = parser.parse_args()
+    cached = ROOT / "bench/.cache/eval" / f"{DEFAULT_WHISPER}-v{TRANSCRIPT_VERSION}" / "by-model" / "archive.db"
+    if not cached.exists():
+        print(f"no cached transcripts at {cached}: run bench/eval.py first", file=sys.stderr)
+        return 2
+    timings = json.loads((ROOT / "bench/eval/timings.json").read_text())
+    talks = [t for t in json.loads((ROOT / "bench/eval/webinars.json").read_text())["talks"] if t["format"] == "webinar"]
+    decks = json.loads((ROOT / "bench/eval/slides.json").read_text())["decks"]
+    found: dict[str, dict[str, list[bool]]] = {}
+    seconds = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "archive.db"
+        shutil.copy(cached, copy)
+        db = connect(copy)
+        embedder = embedder_for(type("Config", (), {"embedding_model": DEFAULT_MODEL})())
+        aligned: dict = {}
+        align_decks(talks, decks, db, embedder, PathCosts(), aligned)  # fills `aligned` per talk
+        by_name = {r.original_filename: r for r in store.list_recordings(db)}
+        rng = random.Random(7)
+        print(f"{'talk':<42}{'split':>6}{'presenter':>10}{'Q&A':>5}{'questions':>10}")
+        for talk in talks:
+            recording = by_name[talk["file"]]
+            sentences = timings[talk["file"]]
+            slides, lines, windows, vectors, _, _ = aligned[talk["file"]]
+            if not args.no_names:
+                lines = assign_speakers(lines, parse_speaker_vtt(zoom_vtt(sentences, rng), talk["file"]))
+            recording.speakers = list(talk["speakers"])
+            started = time.perf_counter()
+            timed = align_slides(slides, lines, windows, vectors)
+            chapters = outline(recording, lines, timed)
+            seconds += time.perf_counter() - started
+            truth = script_parts(talk, sentences)
+            starts = [c.start for c in chapters]
+            near = lambda t, pool=starts: any(abs(t - s) <= WITHIN_SECONDS for s in pool)  # noqa: E731
+            asked = [c.start for c in chapters if c.title.startswith("Question")]
+            row = {"presenter": [near(truth["presenter"])], "qa": [near(truth["qa"])],
+                   "questions": [near(q, asked) for q in truth["questions"]]}
+            group = found.setdefault(talk["split"], {"presenter": [], "qa": [], "questions": []})
+            for key, hits in row.items():
+                group[key] += hits
+            print(f"{talk['file'][:41]:<42}{talk['split']:>6}{'yes' if row['presenter'][0] else 'no':>10}"
+                  f"{'yes' if row['qa'][0] else 'no':>5}{sum(row['questions']):>6} / {len(row['questions'])}")
+        db.close()
+    summary = {split: {key: round(sum(hits) / len(hits), 3) for key, hits in parts.items()} for split, parts in found.items()}
+    for split, parts in summary.items():
+        print(f"{split}: presenter's start {parts['presenter']:.0%}, Q&A start {parts['qa']:.0%}, "
+              f"audience questions {parts['questions']:.0%} (within {WITHIN_SECONDS:.0f} s)")
+    print(f"outlining took {seconds * 1000:.0f} ms for {len(talks)} webinars (with lining up the slides)")
+    print(json.dumps({"names": not args.no_names, "found_within_15s": summary}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""A talk's outline: Welcome, the presentation by its slides, Q&A with each audience question.
+
+A Community of Practice call has a shape: a host welcomes people and introduces the presenter,
+the presenter talks over slides, then the audience asks. ``outline`` reads that shape from what
+the archive knows: who said each line (a meeting transcript names them), who the talk's listed
+speakers are, when each slide came up (``ingest.slides``). Roles: the talk's listed speakers
+present (else whoever speaks longest); whoever speaks first, if not a presenter, hosts; anyone
+else is the audience, and each of their turns is a question. Without names, the Q&A starts at
+the first invitation to ask ("any questions", "Q&A") in the second half.
+
+The outline is made at ingest and again when companions are attached or a range is taken down,
+until staff edit it (``set_chapters``): from then on theirs stays, until they clear it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from sqlite_utils import Database
+
+from archive.errors import UserError
+from archive.store import recordings as store
+from archive.store import write_transaction
+from archive.store.models import Chapter, Recording, Segment, Slide
+from archive.timecode import clock, parse_timecode
+
+# An entry shorter than this is folded into the next (an agenda slide shown for a few seconds).
+MIN_CHAPTER_SECONDS = 20.0
+MAX_TITLE_CHARS = 70
+MAX_CHAPTERS = 200
+_INVITATION = re.compile(
+    r"\b(any questions|questions? (from|in) the chat|take (some |a few |your )?questions|open (it )?up for questions|"
+    r"go to (the |your )?questions|time for questions|q ?& ?a|q and a)\b", re.I)
+
+
+class ChapterError(UserError):
+    """An outline staff wrote that cannot be used; the message names the line."""
+
+
+def outline(recording: Recording, segments: Sequence[Segment], slides: Sequence[Slide] = ()) -> list[Chapter]:
+    """The talk's chapters, in time order (see the module's docstring)."""
+    if not segments:
+        return []
+    roles = _roles(recording, segments)
+    presenting = [i for i, s in enumerate(segments) if roles.get(s.speaker) == "presenter"]
+    talk_start = segments[presenting[0]].start if presenting and presenting[0] > 0 else 0.0
+    questions = _question_turns(segments, roles)
+    qa_start = _qa_start(segments, roles, questions, recording.duration)
+
+    chapters: list[Chapter] = []
+    if talk_start > 0:
+        chapters.append(Chapter(0.0, "Welcome and introductions"))
+    presenters = [name for name, role in roles.items() if role == "presenter"]
+    chapters.append(Chapter(talk_start, "Presentation" + (f": {_join(presenters)}" if presenters else "")))
+    end_of_talk = qa_start if qa_start is not None else recording.duration or segments[-1].end
+    for slide in slides:
+        if slide.title and slide.at is not None and talk_start < slide.at < end_of_talk and slide.page > 1:
+            chapters.append(Chapter(slide.at, _short(slide.title)))
+    if qa_start is not None:
+        chapters.append(Chapter(qa_start, "Questions and answers"))
+        for i in questions:
+            chapters.append(Chapter(segments[i].start, "Question: " + _short(_question_text(segments, i))))
+    return _tidy(chapters)
+
+
+def _roles(recording: Recording, segments: Sequence[Segment]) -> dict[str | None, str]:
+    """Speaker name -> "presenter", "host" or "audience", for the named speakers of the lines."""
+    said: dict[str, float] = {}
+    for s in segments:
+        if s.speaker:
+            said[s.speaker] = said.get(s.speaker, 0.0) + (s.end - s.start)
+    if not said:
+        return {}
+    listed = [_name_key(name) for name in recording.speakers]
+    presenters = {name for name in said if any(_same_person(_name_key(name), key) for key in listed)}
+    if not presenters:
+        presenters = {max(said, key=lambda name: (said[name], name))}
+    first = next(s.speaker for s in segments if s.speaker)
+    roles: dict[str | None, str] = {name: "audience" for name in said}
+    roles.update({name: "presenter" for name in presenters})
+    if first not in presenters:
+        roles[first] = "host"
+    return roles
+
+
+def _name_key(name: str) -> list[str]:
+    return [part for part in re.findall(r"\w+", name.lower()) if len(part) > 1]
+
+
+def _same_person(a: list[str], b: list[str]) -> bool:
+    """"Dr. Maya Torres" and "Maya Torres (Riverside)" are one person: two name words in common,
+    or the only one either has."""
+    shared = set(a) & set(b)
+    return len(shared) >= 2 or (bool(shared) and min(len(a), len(b)) == 1)
+
+
+def _question_turns(segments: Sequence[Segment], roles: dict) -> list[int]:
+    """The first line of each audience turn."""
+    return [i for i, s in enumerate(segments)
+            if roles.get(s.speaker) == "audience" and (i == 0 or segments[i - 1].speaker != s.speaker)]
+
+
+def _qa_start(segments: Sequence[Segment], roles: dict, questions: list[int], duration: float) -> float | None:
+    """When the Q&A begins: the host's turn that leads to the first question (or the question
+    itself); without names, the first invitation to ask in the second half of the talk."""
+    if roles:
+        if not questions:
+            return None
+        i = questions[0]
+        while i > 0 and roles.get(segments[i - 1].speaker) == "host":
+            i -= 1
+        return segments[i].start
+    half = (duration or segments[-1].end) / 2
+    return next((s.start for s in segments if s.start >= half and _INVITATION.search(s.text)), None)
+
+
+def _question_text(segments: Sequence[Segment], first: int) -> str:
+    """The question asked in a turn: its first sentence that asks something, else its first that
+    says something (not "Hi, thanks.")."""
+    speaker = segments[first].speaker
+    turn = []
+    for s in segments[first:]:
+        if s.speaker != speaker:
+            break
+        turn.append(s.text.strip())
+    sentences = [part for part in re.split(r"(?<=[.?!])\s+", " ".join(turn)) if part]
+    return next((part for part in sentences if part.endswith("?")),
+                next((part for part in sentences if len(part.split()) >= 5), sentences[0] if sentences else ""))
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) <= MAX_TITLE_CHARS:
+        return text
+    return text[:MAX_TITLE_CHARS].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+_STRUCTURE = ("Welcome and introductions", "Presentation", "Questions and answers", "Question: ")
+
+
+def _tidy(chapters: list[Chapter]) -> list[Chapter]:
+    """In time order. The talk's parts and each question stay; a slide's entry gives way to the
+    next entry when that one comes within MIN_CHAPTER_SECONDS (an agenda flicked past), and to
+    the part it follows by as little (the presenter's greeting before the first slide)."""
+    chapters = sorted(chapters, key=lambda c: c.start)
+    kept: list[Chapter] = []
+    for i, chapter in enumerate(chapters):
+        following = chapters[i + 1] if i + 1 < len(chapters) else None
+        if not chapter.title.startswith(_STRUCTURE) and kept:
+            if following is not None and following.start - chapter.start < MIN_CHAPTER_SECONDS:
+                continue
+            if kept[-1].title.startswith(_STRUCTURE) and chapter.start - kept[-1].start < MIN_CHAPTER_SECONDS:
+                continue
+        if kept and chapter.start == kept[-1].start:
+            kept[-1] = chapter  # the Q&A opening with a question: the question says more
+            continue
+        kept.append(chapter)
+    return kept
+
+
+# -- keeping and editing --------------------------------------------------------------------
+
+
+def refresh_outline(db: Database, recording_id: int) -> list[Chapter]:
+    """Make the talk's outline again from what the archive knows now, unless staff wrote it."""
+    with write_transaction(db):
+        recording = store.get_recording(db, recording_id)
+        if recording is None or recording.chapters_edited:
+            return store.chapters(db, recording_id)
+        chapters = outline(recording, store.get_segments(db, recording_id), store.slides(db, recording_id))
+        store.replace_chapters(db, recording_id, chapters, edited=False)
+    return chapters
+
+
+def chapters_text(chapters: Sequence[Chapter]) -> str:
+    """The outline as staff edit it: one "12:34 Title" per line."""
+    return "\n".join(f"{clock(c.start, always_hours=False)} {c.title}" for c in chapters)
+
+
+def parse_chapters(text: str, duration: float) -> list[Chapter]:
+    """Chapters from "12:34 Title" lines (times as the archive reads them: 754, 12:34, 1:02:03).
+
+    Raises ChapterError naming the first line that has no time, no title or a time past the end.
+    """
+    chapters = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        when, _, title = line.partition(" ")
+        start = parse_timecode(when)
+        title = " ".join(title.split()).lstrip("-–— ").strip()
+        if start is None:
+            raise ChapterError(f"line {number}: start it with a time like 12:34 ({line[:40]!r})")
+        if not title:
+            raise ChapterError(f"line {number}: give the chapter at {when} a title")
+        if duration and start > duration:
+            raise ChapterError(f"line {number}: {when} is past the end of the talk ({clock(duration, always_hours=False)})")
+        chapters.append(Chapter(round(start, 3), title[:200]))
+    if len(chapters) > MAX_CHAPTERS:
+        raise ChapterError(f"{len(chapters)} chapters is more than an outline ({MAX_CHAPTERS} at most)")
+    return sorted(chapters, key=lambda c: c.start)
+
+
+def set_chapters(db: Database, recording_id: int, text: str) -> list[Chapter]:
+    """Keep the outline staff wrote (renamed, moved, deleted or added entries); an empty text
+    gives the talk its automatic outline back."""
+    recording = store.get_recording(db, recording_id)
+    if recording is None:
+        raise ChapterError(f"there is no recording {recording_id}")
+    chapters = parse_chapters(text, recording.duration)
+    if not chapters:
+        with write_transaction(db):
+            db.execute("UPDATE recordings SET chapters_edited = 0 WHERE id = ?", [recording_id])
+        return refresh_outline(db, recording_id)
+    with write_transaction(db):
+        store.replace_chapters(db, recording_id, chapters, edited=True)
+    return chapters
