@@ -161,7 +161,10 @@ def ingest(
                 result = ingest_file(
                     db, config, path, meta, transcriber=services.transcriber, embedder=services.embedder,
                     progress=lambda step, fraction: bar.update(int(fraction * 100) - bar.pos), companions=companions,
+                    diarizer=services.diarizer,
                 )
+            if result.notes:
+                click.echo(f"{path}: {result.notes}", err=True)
             rec = result.recording
             if not result.created:
                 click.echo(f"{path}: already in the archive as recording {rec.id}", err=True)
@@ -351,7 +354,8 @@ def worker(ctx, workers, until_empty, server, token, model, device):
     with user_errors():
         services = Services(config)
         try:
-            _loaded("worker: Whisper and the search model", lambda: services.warm(transcription=True))
+            _loaded("worker: Whisper, the search model and the speaker voices",
+                    lambda: services.warm(transcription=True))
         except UserError as exc:  # keep going: each job then fails saying why, and retries once it is fixed
             click.echo(f"worker: {exc}; jobs will fail until that is fixed", err=True)
         if until_empty:

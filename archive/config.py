@@ -41,6 +41,9 @@ class Config:
     whisper_language: str = "en,es"
     # 0 lets CTranslate2 pick (one thread per core).
     whisper_threads: int = 0
+    # Who is speaking, by voice, where no meeting transcript names them: "senko" or "off"
+    # (ingest/diarize.py; 97.8% dev / 99.2% test of speech time right, bench/diarize.py).
+    diarize: str = "senko"
     # A sentence-transformers model directory; empty means the bundled all-MiniLM-L6-v2.
     embedding_model: str = ""
     # Empty: the embedded SQLite queue in the data directory.

@@ -46,10 +46,16 @@ class Services:
         return transcriber_for(self.config)
 
     @cached_property
+    def diarizer(self):
+        from ingest.diarize import diarizer_for
+
+        return diarizer_for(self.config)
+
+    @cached_property
     def runner(self):
         from ingest.queue import JobRunner
 
-        return JobRunner(self.config, self.embedder, self.transcriber)
+        return JobRunner(self.config, self.embedder, self.transcriber, self.diarizer)
 
     @cached_property
     def queue(self):
@@ -65,6 +71,8 @@ class Services:
             self.searcher.embed_query("warm up")  # the first encode also builds the model's kernels
         if transcription:
             self.transcriber.load()
+            if self.diarizer is not None:
+                self.diarizer.load()
         return time.perf_counter() - started
 
     def reindex_soon(self, recording_id: int) -> threading.Thread:

@@ -31,6 +31,7 @@ from search.index import prepare_index, write_index
 from . import media
 from .chapters import outline
 from .companions import assign_speakers, check_companions
+from .diarize import Diarizer, diarize_safely
 from .slides import align_slides, slide_vectors
 from .transcribe import Transcriber, build_hints, transcriber_for
 
@@ -52,6 +53,7 @@ class IngestResult:
     passages: int = 0
     timings: dict[str, float] = field(default_factory=dict)  # wall seconds per step
     gaps: list[SpeechGap] = field(default_factory=list)  # speech that got no text
+    notes: str = ""  # a stage after the transcript that did not work out (the speakers' voices)
 
 
 class StepTimer:
@@ -150,6 +152,7 @@ def ingest_file(
     resume: Sequence[Segment] = (),
     checkpoint: CheckpointCallback | None = None,
     companions: Companions = Companions(),
+    diarizer: Diarizer | None = None,
 ) -> IngestResult:
     """Ingest one recording and return it. Raises a UserError (MediaError, MetadataError ...) for bad input.
 
@@ -159,6 +162,8 @@ def ingest_file(
     goes on after its last segment. ``companions`` (``companions.read_companions``) are checked
     against the recording before anything is stored: the meeting transcript names who said each
     line, the chat is kept, the slides are lined up with the transcript once it exists.
+    ``diarizer`` then names the speakers by voice where no meeting transcript did (a stage of
+    its own: if it fails, the talk is kept as transcribed).
     """
     path = Path(path)
     name = original_filename or str(path)
@@ -225,6 +230,8 @@ def ingest_file(
         if wrote_file and not store.get_recording_by_hash(db, digest):
             (config.data_dir / media_path).unlink(missing_ok=True)
         raise
+    with timer("speakers"):
+        notes = diarize_safely(db, config, recording_id, diarizer)
     report("done", 1.0)
     return IngestResult(
         store.get_recording(db, recording_id),
@@ -233,6 +240,7 @@ def ingest_file(
         passages=len(prepared.passages),
         timings=timer.seconds,
         gaps=gaps,
+        notes=notes,
     )
 
 

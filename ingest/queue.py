@@ -28,6 +28,7 @@ from archive.store.models import Companions, Job, JobParams, RecordingMeta, Segm
 from search.embedder import Embedder, embedder_for
 
 from .companions import check_companions
+from .diarize import Diarizer, diarizer_for
 from .media import AudioSlice, probe
 from .pipeline import ingest_file, title_from_filename
 from .transcribe import Transcriber, transcriber_for
@@ -133,10 +134,11 @@ class JobRunner:
     if it still holds it, or fails it with a message for staff.
     """
 
-    def __init__(self, config: Config, embedder: Embedder, transcriber: Transcriber):
+    def __init__(self, config: Config, embedder: Embedder, transcriber: Transcriber, diarizer: Diarizer | None = None):
         self.config = config
         self.embedder = embedder
         self.transcriber = transcriber
+        self.diarizer = diarizer
 
     @contextmanager
     def _db(self):
@@ -209,6 +211,7 @@ class JobRunner:
                         resume=resume,
                         checkpoint=checkpoint,
                         companions=job.params.companions,
+                        diarizer=self.diarizer,
                     )
             except Exception as exc:  # keep the worker alive; the job says what happened
                 if not isinstance(exc, (UserError, OSError)):
@@ -242,7 +245,7 @@ class JobQueue:
 
     def __init__(self, config: Config, runner: JobRunner | None = None):
         self.config = config
-        self.runner = runner or JobRunner(config, embedder_for(config), transcriber_for(config))
+        self.runner = runner or JobRunner(config, embedder_for(config), transcriber_for(config), diarizer_for(config))
         self.huey = make_huey(config)
         self._task = ingest_task(self.huey, self.runner.run)
 

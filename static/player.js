@@ -175,6 +175,14 @@
     player.addEventListener("timeupdate", update);
     player.addEventListener("seeked", update);
   }
+  // The chapters' marks on the bar under the player (placed here: the page allows no inline styles).
+  var chapterBar = document.querySelector(".chapter-bar");
+  if (chapterBar && duration) {
+    chapterBar.querySelectorAll("a[data-start]").forEach(function (mark) {
+      mark.style.left = (100 * parseFloat(mark.dataset.start) / duration).toFixed(2) + "%";
+    });
+    chapterBar.hidden = false;
+  }
   markPlaying(".slide-list > li[data-at]", "data-at");
   markPlaying(".chapter-list > li[data-start]", "data-start");
   document.addEventListener("click", function (event) {

