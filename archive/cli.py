@@ -157,11 +157,10 @@ def ingest(
     with open_db(config) as db:
 
         def ingest_one(path: Path) -> None:
-            with click.progressbar(length=100, label=path.name, file=sys.stderr) as bar:
+            with _Progress(path.name) as progress:
                 result = ingest_file(
                     db, config, path, meta, transcriber=services.transcriber, embedder=services.embedder,
-                    progress=lambda step, fraction: bar.update(int(fraction * 100) - bar.pos), companions=companions,
-                    diarizer=services.diarizer,
+                    progress=progress, companions=companions, diarizer=services.diarizer,
                 )
             if result.notes:
                 click.echo(f"{path}: {result.notes}", err=True)
@@ -173,6 +172,28 @@ def ingest(
             click.echo(f"{rec.id}\t{rec.url}")
 
         _for_each_file(files, ingest_one)
+
+
+class _Progress:
+    """An ingest's progress bar on stderr, naming the step it is at. It appears once the file is
+    known to be media, so a refused file prints one line: its error."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.bar = None
+
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def __call__(self, step: str, fraction: float) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=100, label=self.name, file=sys.stderr).__enter__()
+        self.bar.label = f"{self.name} ({step})"
+        self.bar.update(int(fraction * 100) - self.bar.pos)
+
+    def __exit__(self, *exc_info) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc_info)
 
 
 def _companions(zoom_transcript: Path | None, chat: Path | None, chat_start: str | None, slides: Path | None):

@@ -7,6 +7,7 @@ one-hour talk never sits in memory whole and no word is cut in half.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,9 @@ SLICE_SECONDS = 300.0
 CUT_SEARCH_SECONDS = 20.0
 # Decoded audio this much shorter than the container claims means the file was cut off.
 TRUNCATION_TOLERANCE = 0.9
+
+
+log = logging.getLogger(__name__)
 
 
 class MediaError(UserError):
@@ -81,7 +85,9 @@ def _open(path: Path, name: str) -> av.container.InputContainer:
     try:
         return av.open(str(path), mode="r")
     except av.error.FFmpegError as exc:
-        raise MediaError(name, f"not an audio or video file that can be read ({_reason(exc)})") from None
+        # FFmpeg's own words ("invalid data found when processing input") tell a person nothing more.
+        log.info("%s: FFmpeg cannot open it: %s", name, exc)
+        raise MediaError(name, "not an audio or video file that can be read") from None
 
 
 def tags(path: Path | str) -> dict[str, str]:

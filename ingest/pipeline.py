@@ -25,6 +25,7 @@ from archive.errors import UserError
 from archive.store import recordings as store
 from archive.store import write_transaction
 from archive.store.models import Companions, Recording, RecordingMeta, Segment, SpeechGap
+from archive.timecode import clock
 from search.embedder import Embedder, embedder_for
 from search.index import prepare_index, write_index
 
@@ -176,7 +177,7 @@ def ingest_file(
     with timer("probe"):
         info = media.probe(path, name)
         check_companions(companions, info.duration)
-    report("probe", 0.0)
+    report("checking the file", 0.0)
 
     with timer("store"):
         digest = media.file_sha256(path)
@@ -201,7 +202,7 @@ def ingest_file(
         if slides:
             with timer("slides"):
                 slides = align_slides(slides, segments, prepared.window_vectors, slide_vectors(slides, embedder))
-        report("embed", 0.97)
+        report("indexing for search", 0.97)
         # IMMEDIATE: take the write lock before reading. A deferred transaction that reads and
         # then writes fails at once ("database is locked") if any search logged meanwhile.
         with timer("write"), write_transaction(db):
@@ -230,6 +231,8 @@ def ingest_file(
         if wrote_file and not store.get_recording_by_hash(db, digest):
             (config.data_dir / media_path).unlink(missing_ok=True)
         raise
+    if diarizer is not None:
+        report("telling the speakers apart", 0.98)
     with timer("speakers"):
         notes = diarize_safely(db, config, recording_id, diarizer)
     report("done", 1.0)
@@ -289,7 +292,8 @@ def transcribe_file(
     before = timer.seconds.get("decode", 0.0)
     for item in transcriber.transcribe(audio, hints):
         transcript.append(item)
-        report("transcribe", min(0.95, 0.95 * item.end / max(info.duration, 1e-6)))
+        report(f"transcribing {clock(item.end, always_hours=False)} of {clock(info.duration, always_hours=False)}",
+               min(0.95, 0.95 * item.end / max(info.duration, 1e-6)))
         if checkpoint:
             checkpoint(transcript)
     timer.add("transcribe", time.perf_counter() - started - (timer.seconds.get("decode", 0.0) - before))

@@ -179,9 +179,10 @@ class JobRunner:
             def progress(step: str, fraction: float) -> None:
                 percent = round(100 * fraction, 1)
                 now = time.monotonic()
-                if percent - last["percent"] >= PROGRESS_STEP or now - last["at"] >= PROGRESS_SECONDS:
-                    last.update(percent=percent, at=now)
-                    job_store.beat(db, job.id, worker, min(percent, 99.0))
+                kind = step.split(" ", 1)[0]  # "transcribing 12:30 of 58:00": a new kind of step is shown at once
+                if percent - last["percent"] >= PROGRESS_STEP or now - last["at"] >= PROGRESS_SECONDS or kind != last.get("kind"):
+                    last.update(percent=percent, at=now, kind=kind)
+                    job_store.beat(db, job.id, worker, min(percent, 99.0), step)
 
             resume = job_store.saved_progress(db, job.id)
             resume_at = max((item.end for item in resume), default=0.0)

@@ -79,7 +79,7 @@ def read_slides(data: bytes, name: str = "the slides") -> list[Slide]:
 
 
 def _slide(page: int, text: str) -> Slide:
-    lines = [" ".join(line.split()) for line in text.splitlines()]
+    lines = [" ".join(line.split()).lstrip("-–•*▪◦· ").strip() for line in text.splitlines()]  # bullets are the page's
     lines = [line for line in lines if line]
     title = lines[0] if lines else ""
     if len(title) > MAX_TITLE_CHARS:

@@ -44,7 +44,7 @@ from archive.timecode import link_time
 from . import names
 from .asides import Aside, find_asides
 from .embedder import Embedder
-from .text import ParsedQuery, contains_phrase, highlight, language_stems, parse_query, stems
+from .text import STOPWORDS, ParsedQuery, contains_phrase, highlight, language_stems, parse_query, stems
 from .vectors import VectorIndex
 
 SORTS = ("relevance", "date")
@@ -369,6 +369,8 @@ class Searcher:
         parsed = parse_query(query, self.languages)
         if parsed.empty:
             raise SearchError("type a word or a question to search for")
+        if not parsed.phrases and parsed.terms and all(term.word in STOPWORDS for term in parsed.terms):
+            raise SearchError(f"“{parsed.text}” is too common to search for: add words that say what you are looking for")
         if sort not in SORTS:
             raise SearchError(f"sort must be one of: {', '.join(SORTS)}")
         limit = max(1, min(int(limit), MAX_LIMIT))
@@ -392,7 +394,8 @@ class Searcher:
             answered = evidence.literal or evidence.named or ranking.decision.answered(evidence)
             if moments and answered:
                 floor = moments[0].score - ranking.answer_margin
-                answers, weak = [m for m in moments if m.literal or m.score >= floor], []
+                # A thank-you close in meaning to the question is still not an answer to it.
+                answers, weak = [m for m in moments if m.literal or (m.score >= floor and not is_courtesy(m.text))], []
             else:
                 answers, weak = [], moments[: ranking.weak_results]
             recordings = store.get_recordings(db, {m.recording_id for m in answers + weak})
@@ -435,7 +438,7 @@ class Searcher:
                 sorted(self._moments(db, candidates, words, vector), key=_rank_key, reverse=True),
                 self.ranking.same_moment_seconds,
             )
-            answers = [m for m in moments if m.score >= self.ranking.related_threshold]
+            answers = [m for m in moments if m.score >= self.ranking.related_threshold and not is_courtesy(m.text)]
             answers = _grouped(answers, "relevance", self.ranking.moments_per_talk)[:limit]
             recordings = store.get_recordings(db, {m.recording_id for m in answers})
         return _with_snippets(_with_meta(recordings, answers), nothing)
@@ -564,6 +567,18 @@ class Searcher:
                 at = 0
             moments.append(_moment(named.recording_id, segments, at, 1.0 + similarity, True, 0.0))
         return moments
+
+
+# Words of greeting and thanks: a moment made only of these and common words says nothing about the talk.
+_COURTESY = frozenset(stems(" ".join(STOPWORDS)) + stems(
+    "thank thanks thankful grateful welcome hello hi everyone everybody all great wonderful pleasure glad happy "
+    "look forward discussion questions join joining today again much so very really invite inviting having"))
+
+
+def is_courtesy(text: str) -> bool:
+    """A greeting, a thank-you or an outro ("Thank you, and I look forward to the discussion"):
+    fewer than three words that are neither common nor courteous."""
+    return sum(1 for stem in stems(text) if stem not in _COURTESY) < 3
 
 
 def _moment(recording_id: int, segments: list[dict], i: int, score: float, literal: bool, cosine: float) -> Moment:
@@ -743,7 +758,17 @@ def _with_meta(recordings: dict[int, Recording], moments: list[Moment]) -> list[
 
 def _with_snippets(moments: list[Moment], parsed: ParsedQuery) -> list[Moment]:
     """Snippets are made only for the moments shown: marking words is the slow part of a result."""
-    return [replace(m, snippet=highlight(m.text, parsed)) for m in moments]
+    return [replace(m, snippet=_as_excerpt(highlight(m.text, parsed), m.text)) for m in moments]
+
+
+def _as_excerpt(snippet: str, text: str) -> str:
+    """"…" where the moment's words start or stop inside a sentence, so a snippet never seems whole when it is not."""
+    text = text.strip()
+    if text and not snippet.endswith("\u2026") and not text.endswith((".", "?", "!", "\u2026", '"', "\u201d")):
+        snippet += "\u2026"
+    if text and text[0].islower() and not snippet.startswith("\u2026"):
+        snippet = "\u2026" + snippet
+    return snippet
 
 
 def _rank_key(moment: Moment) -> tuple[bool, float]:

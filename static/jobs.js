@@ -2,6 +2,8 @@
 (function () {
   "use strict";
 
+  function megabytes(bytes) { return bytes >= 1e9 ? (bytes / 1e9).toFixed(1) + " GB" : Math.max(1, Math.round(bytes / 1e6)) + " MB"; }
+
   // ---- Upload: the form works without this; with it, the upload shows its progress ----
   var form = document.getElementById("upload-form");
   if (form && window.XMLHttpRequest && window.FormData) {
@@ -16,8 +18,10 @@
       xhr.upload.addEventListener("progress", function (e) {
         if (!e.lengthComputable) return;
         bar.value = Math.round((100 * e.loaded) / e.total);
-        percent.textContent = bar.value + "%";
+        percent.textContent = bar.value + "% of " + megabytes(e.total);
       });
+      // All sent: the server now checks the file (and its companions) before queuing it.
+      xhr.upload.addEventListener("load", function () { percent.textContent = "sent; checking the file…"; });
       xhr.addEventListener("load", function () {
         if (xhr.status < 400) { window.location.assign(xhr.responseURL); return; }
         var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
@@ -40,6 +44,7 @@
       }
       box.hidden = false;
       submit.disabled = true;
+      percent.textContent = "starting…";
       xhr.send(new FormData(form));
     });
   }
@@ -49,12 +54,25 @@
   if (!job) return;
   var el = function (id) { return document.getElementById(id); };
 
+  // How long is left, from how fast the percentage has moved since this page first saw it running.
+  var seen = null;
+  function estimate(percent) {
+    var now = Date.now();
+    if (!seen || percent < seen.percent) { seen = { at: now, percent: percent }; return ""; }
+    var done = percent - seen.percent, elapsed = (now - seen.at) / 1000;
+    if (done < 2 || elapsed < 10) return "";
+    var left = Math.round(elapsed / done * (100 - percent) / 60);
+    return left < 1 ? "(under a minute left)" : "(about " + left + " minute" + (left > 1 ? "s" : "") + " left)";
+  }
+
   function show(data) {
     job.dataset.state = data.state;
     el("job-state").textContent = data.state;
     el("job-state").className = "state state-" + data.state;
     el("job-bar").value = data.percent;
     el("job-percent").textContent = Math.round(data.percent) + "%";
+    el("job-step").textContent = data.state === "running" ? (data.step || "") : (data.state === "queued" ? "waiting for a worker" : "");
+    el("job-eta").textContent = data.state === "running" ? estimate(data.percent) : "";
     el("job-error").hidden = !data.error;
     el("job-error").textContent = data.error || "";
     el("job-retry").hidden = data.state !== "failed";
@@ -63,6 +81,11 @@
       el("job-link").href = data.recording_url;
       el("job-link").textContent = "open the talk";
       el("job-done").hidden = false;
+      if (data.already_in_archive) {  // stay: what was typed was not used, and staff should know
+        el("job-already").hidden = false;
+        el("job-edit").href = data.recording_url + "/edit";
+        return;
+      }
       var gaps = data.speech_gaps || [];
       if (gaps.length) {  // stay, so staff read that speech went untranscribed
         el("job-gaps").textContent = gaps.length + (gaps.length > 1 ? " stretches" : " stretch") +

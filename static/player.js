@@ -158,6 +158,56 @@
   });
   if (current) window.requestAnimationFrame(scrollToCurrent);
 
+  // ---- The transcript from the keyboard: one tab stop, arrow keys inside ---------------
+  // Tab reaches the transcript once (not twice a line); Up/Down/Home/End move between lines,
+  // Enter or Space plays from the line, C copies a link to it. The line's own buttons show on focus.
+  transcript.tabIndex = 0;
+  transcript.setAttribute("aria-label", "Transcript: arrow keys move between lines, Enter plays from a line, C copies its link");
+  items.forEach(function (li) {
+    li.tabIndex = -1;
+    li.querySelectorAll("a, button").forEach(function (el) { el.tabIndex = -1; });
+  });
+  function focusLine(li) {
+    if (!li) return;
+    li.focus({ preventScroll: true });
+    var top = li.offsetTop - transcript.clientHeight / 3;
+    if (li.offsetTop < transcript.scrollTop || li.offsetTop > transcript.scrollTop + transcript.clientHeight - li.offsetHeight) {
+      expectedScroll = Math.max(0, top);
+      transcript.scrollTop = expectedScroll;
+    }
+  }
+  transcript.addEventListener("focus", function (event) {
+    if (event.target === transcript && !transcript.classList.contains("editing")) focusLine(current || items[0]);
+  });
+  transcript.addEventListener("keydown", function (event) {
+    if (transcript.classList.contains("editing")) return;
+    var li = event.target.closest("li[data-start]");
+    var i = li ? items.indexOf(li) : -1;
+    var next = null;
+    if (event.key === "ArrowDown") next = items[Math.min(i + 1, items.length - 1)];
+    else if (event.key === "ArrowUp") next = items[Math.max(i - 1, 0)];
+    else if (event.key === "Home") next = items[0];
+    else if (event.key === "End") next = items[items.length - 1];
+    else if (li && (event.key === "Enter" || event.key === " ")) {
+      event.preventDefault();
+      li.querySelector("a.time").click();
+      return;
+    } else if (li && (event.key === "c" || event.key === "C") && !event.ctrlKey && !event.metaKey) {
+      copy(momentUrl(parseFloat(li.dataset.start), null, true), "Link to " + clock(parseFloat(li.dataset.start)));
+      return;
+    } else return;
+    event.preventDefault();
+    focusLine(next);
+  });
+  // Arriving at a moment (?t=), the line landed on has the focus: Tab goes on from there. On a
+  // narrow screen the page scrolls to the player, with the transcript (at that line) right under it.
+  if (current && start !== null) {
+    window.requestAnimationFrame(function () {
+      current.focus({ preventScroll: true });
+      if (window.matchMedia("(max-width: 60rem)").matches) document.querySelector(".stage").scrollIntoView({ block: "start" });
+    });
+  }
+
   // ---- Slides, chapters and chat beside the transcript: their times seek here, the slide on
   // screen and the chapter playing are marked
   function markPlaying(selector, attribute) {
@@ -249,6 +299,7 @@
     return parts.join(" ");
   }
 
+  // A start in whole seconds is enough: the archive reads ?t=66 as the line starting in that second.
   function refreshShare() {
     var from = parseTime(shareStart.value);
     var to = shareEnd.value.trim() ? parseTime(shareEnd.value) : null;
@@ -356,21 +407,30 @@
     relatedHint.textContent = moments.length
       ? "Moments elsewhere in the archive close to what is being said at " + clock(relatedAt) + "."
       : "Nothing in the other talks is close to this part.";
+    // One entry per talk, its moments under it (in the order the search ranked them).
+    var byTalk = {};
     moments.forEach(function (m) {
-      var li = document.createElement("li");
+      var group = byTalk[m.slug];
+      if (!group) {
+        var li = document.createElement("li");
+        li.className = "related-talk";
+        var title = document.createElement("span");
+        title.className = "talk-title";
+        title.textContent = m.title;
+        var list = document.createElement("ul");
+        li.append(title, list);
+        related.appendChild(li);
+        group = byTalk[m.slug] = list;
+      }
+      var item = document.createElement("li");
       var link = document.createElement("a");
       link.href = m.url;
       var time = document.createElement("span");
       time.className = "time";
       time.textContent = clock(m.start);
-      var title = document.createElement("span");
-      title.className = "talk-title";
-      title.textContent = m.title;
-      link.append(time, " ", title);
-      var text = document.createElement("p");
-      text.textContent = m.text;
-      li.append(link, text);
-      related.appendChild(li);
+      link.append(time, " ", m.text);
+      item.appendChild(link);
+      group.appendChild(item);
     });
   }
   loadRelated(start || 0);

@@ -131,7 +131,7 @@ def test_sign_in_attempts_are_limited_per_account_and_per_address(runner, client
 
 
 def test_state_changes_need_the_sessions_csrf_token(demo_data_dir, staff_client):
-    url = "/recordings/relational-social-prescribing-staying-with-clients-after-the/visibility"
+    url = "/recordings/relational-social-prescribing-staying-with-clients/visibility"
     forged = staff_client.post(url, data={"visibility": "staff"}, headers={"X-CSRF-Token": "wrong"})
     assert forged.status_code == 400 and "did not come from this site" in forged.get_data(as_text=True)
     del staff_client.environ_base["HTTP_X_CSRF_TOKEN"]

@@ -37,7 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--autoplay-policy=no-user-gesture-required",
 ]
-RELATIONAL = "relational-social-prescribing-staying-with-clients-after-the"
+RELATIONAL = "relational-social-prescribing-staying-with-clients"
 COMPASSION = "compassionate-communities-neighbors-caring-for-neighbors"
 
 
@@ -350,3 +350,62 @@ def test_pages_run_under_the_content_security_policy(browser, live_server):
     assert page.locator("a.moment").count() > 0
     context.close()
     assert problems == []
+
+
+def test_the_transcript_is_one_tab_stop_with_arrow_keys_inside(page):
+    """Arriving at a moment, the landed line has the focus; arrows move, Enter plays, Tab leaves."""
+    page.goto(f"/recordings/{RELATIONAL}?t=1:06")
+    landed = page.evaluate("document.activeElement.dataset.start")
+    assert landed is not None and float(landed) == current_segment(page)["start"]
+    page.keyboard.press("ArrowDown")
+    below = float(page.evaluate("document.activeElement.dataset.start"))
+    assert below > float(landed)
+    page.keyboard.press("Enter")
+    wait_for_time(page, below)
+    # One stop for the whole transcript (before: two a line, 1,440 in an hour's talk).
+    stops = page.evaluate(
+        "[document.getElementById('transcript'), ...document.querySelectorAll('#transcript a, #transcript button,"
+        " #transcript [tabindex]')].filter(el => el.tabIndex >= 0).length"
+    )
+    assert stops == 1 and page.locator("#transcript li[data-start]").count() > 20
+
+
+@pytest.mark.parametrize("width, height", [(390, 844), (1280, 800)])
+def test_a_moment_lands_with_the_player_and_its_line_in_view(page, width, height):
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(f"/recordings/{RELATIONAL}?t=1:06")
+    page.wait_for_timeout(300)
+    player = page.locator("#player").bounding_box()
+    line = page.locator("#transcript li.current").bounding_box()
+    assert 0 <= player["y"] and player["y"] + player["height"] <= height
+    assert 0 <= line["y"] and line["y"] + line["height"] <= height
+    # The player stays in view while the page scrolls on.
+    page.mouse.wheel(0, 1500)
+    page.wait_for_timeout(300)
+    box = page.locator("#player").bounding_box()
+    assert 0 <= box["y"] and box["y"] + box["height"] <= height
+
+
+AXE_PAGES = ["/", "/search?q=how+do+they+follow+up+with+clients", "/search?q=the", f"/recordings/{RELATIONAL}?t=66",
+             "/login", "/no-such-page", "/upload", "/jobs", f"/recordings/{RELATIONAL}/edit"]
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_every_page_passes_an_accessibility_check(staff_page, live_server, width):
+    """axe-core (axe-playwright-python bundles it): no serious or critical violation on any page,
+    for staff (every control shown) and for a visitor."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    page = staff_page
+    page.set_viewport_size({"width": width, "height": 844})
+    page.expected_errors = ["404", "400"]  # the missing page, and "the" (too common to search for)
+    axe = Axe()
+    for path in AXE_PAGES:
+        page.goto(path)
+        found = axe.run(page).response["violations"]
+        assert [(v["id"], v["nodes"][0]["target"]) for v in found if v["impact"] in ("serious", "critical")] == [], path
+    page.context.clear_cookies()
+    for path in AXE_PAGES[:6]:
+        page.goto(path)
+        found = axe.run(page).response["violations"]
+        assert [(v["id"], v["nodes"][0]["target"]) for v in found if v["impact"] in ("serious", "critical")] == [], path

@@ -43,7 +43,7 @@ def test_queued_ingest_returns_at_once_and_a_worker_finishes_it(runner, jfk_copy
     jobs = _jobs(runner)
     assert [(j["state"], j["percent"], j["error"]) for j in jobs] == [("done", 100, None)] * 2
     assert {j["recording_id"] for j in jobs} == {1, 2}
-    assert set(jobs[0]) == {"id", "title", "state", "percent", "error", "recording_id"}
+    assert set(jobs[0]) == {"id", "title", "state", "percent", "step", "error", "recording_id"}
 
 
 def test_bad_file_is_refused_before_it_is_queued(runner, tmp_path):
@@ -248,3 +248,12 @@ def test_a_saved_transcript_keeps_each_lines_language_and_the_gaps(config, jfk_c
     job_store.save_progress(db, job.id, transcript)
     assert job_store.saved_progress(db, job.id) == transcript
     db.close()
+
+
+def test_a_refused_file_is_one_plain_line(runner, tmp_path):
+    """Not its name on one line and the error on the next, and no FFmpeg jargon."""
+    bad = tmp_path / "notes.mp3"
+    bad.write_text("Agenda for Tuesday")
+    result = runner.invoke(cli, ["ingest", str(bad)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [f"Error: {bad}: not an audio or video file that can be read"]

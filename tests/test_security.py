@@ -16,13 +16,13 @@ from ingest.pipeline import ingest_file
 TALKS = {
     "public": (
         1,
-        "relational-social-prescribing-staying-with-clients-after-the",
+        "relational-social-prescribing-staying-with-clients",
         "Relational Social Prescribing",
         "Maya Torres",
     ),
     "members": (
         2,
-        "measuring-what-matters-simple-data-tools-for-social-prescrib",
+        "measuring-what-matters-simple-data-tools-for-social",
         "Measuring What Matters",
         "Samuel Okafor",
     ),

@@ -222,3 +222,34 @@ def test_speech_that_got_no_text_is_shown_on_the_job_the_talk_and_in_check(
     checked = runner.invoke(cli, ["check"])
     assert checked.exit_code == 0, checked.output  # worth a listen, not a fault
     assert "note: recording 1 (gappy-talk): speech with no text at 0:04-0:07 (3 s)" in checked.output
+
+
+def test_a_job_says_what_it_is_doing_and_when_its_file_was_already_in(staff_client, config, jfk_copy, monkeypatch):
+    import time
+
+    from ingest.queue import JobRunner
+
+    from .fakes import ScriptedTranscriber, WordHashEmbedder
+
+    steps = []
+    beat = job_store.beat
+
+    def recording_beat(db, job_id, worker, percent=None, step=None):
+        steps.append(step)
+        beat(db, job_id, worker, percent, step)
+
+    monkeypatch.setattr(job_store, "beat", recording_beat)
+    runner = JobRunner(config, WordHashEmbedder(), ScriptedTranscriber([(0.5, 5.0, "And so"), (5.5, 10.5, "my fellow")]))
+    queue = JobQueue(config, runner)
+    first = queue.submit(jfk_copy, store.RecordingMeta(title="First title"))
+    queue.run_pending()
+    assert "checking the file" in steps and "indexing for search" in steps
+    assert any(step and step.startswith("transcribing 0:0") and step.endswith(" of 0:11") for step in steps)
+    assert staff_client.get(f"/api/jobs/{first.id}").json["already_in_archive"] is False
+
+    time.sleep(1.1)  # the same bytes again, a second later, under a new title
+    again = queue.submit(jfk_copy, store.RecordingMeta(title="A new title"))
+    queue.run_pending()
+    assert staff_client.get(f"/api/jobs/{again.id}").json["already_in_archive"] is True
+    page = staff_client.get(f"/jobs/{again.id}").get_data(as_text=True)
+    assert "already in the archive as “First title”" in page and "Update its details" in page

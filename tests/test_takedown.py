@@ -13,7 +13,7 @@ from search.engine import Searcher
 from .fakes import MeddlingEmbedder
 
 RELATIONAL_ID = 1
-SLUG = "relational-social-prescribing-staying-with-clients-after-the"
+SLUG = "relational-social-prescribing-staying-with-clients"
 REMOVED = "you trust makes an enormous difference"  # said at 1:03.78
 START, END = 60.0, 75.0
 

@@ -87,7 +87,7 @@ def test_api_errors_are_json(client, path):
 
 # -- the recording page: times, clips, captions, downloads ------------------------
 
-RELATIONAL = "relational-social-prescribing-staying-with-clients-after-the"
+RELATIONAL = "relational-social-prescribing-staying-with-clients"
 
 
 def article_tag(body: str) -> str:
@@ -133,8 +133,9 @@ def test_every_t_form_opens_the_page_at_that_moment(demo_data_dir, client, value
     body = page.get_data(as_text=True)
     assert page.status_code == 200
     assert 'data-start="65.0"' in article_tag(body)
-    # The line being spoken at 1:05 (the last one started by then) is marked as the current one.
-    spoken = max(s["start"] for s in client.get("/api/recordings/1").json["segments"] if s["start"] <= 65.0)
+    # The line being spoken at 1:05 is marked as the current one: the last one started by then,
+    # or one starting within that second (a link in whole seconds means that second).
+    spoken = max(s["start"] for s in client.get("/api/recordings/1").json["segments"] if s["start"] < 66.0)
     current = re.search(r'<li data-idx="(\d+)" data-start="([\d.]+)"[^>]* class="current" aria-current="true"', body)
     assert current and float(current.group(2)) == spoken
 
@@ -377,3 +378,47 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
+
+
+def test_a_whole_second_link_lands_on_the_line_that_starts_in_it(demo_data_dir, client):
+    segments = client.get("/api/recordings/1").json["segments"]
+    line = next(s for s in segments[1:] if not float(s["start"]).is_integer())
+    body = client.get(f"/recordings/{RELATIONAL}", query_string={"t": int(line["start"])}).get_data(as_text=True)
+    current = re.search(r'data-start="([\d.]+)"[^>]* class="current"', body)
+    assert current and float(current.group(1)) == line["start"]
+
+
+def test_a_moment_past_the_end_is_said_and_a_clip_is_marked_in_the_transcript(demo_data_dir, client):
+    past = client.get(f"/recordings/{RELATIONAL}?t=754").get_data(as_text=True)
+    assert 'id="past-end"' in past and "12:34 is past its end" in past
+    clip = client.get(f"/recordings/{RELATIONAL}?t=1:05&end=1:20").get_data(as_text=True)
+    marked = re.findall(r'data-start="([\d.]+)" data-end="([\d.]+)"[^>]*class="[^"]*in-clip', clip)
+    assert marked and all(float(end) > 65 and float(start) < 80 for start, end in marked)
+
+
+def test_a_signed_out_visitor_on_a_missing_talk_is_offered_to_sign_in(client, member_client, config, make_media):
+    db = connect(config.db_path)
+    ingest_file(db, config, make_media("draft.flac"), RecordingMeta(title="Staff only draft", visibility="staff"))
+    db.close()
+    page = client.get("/recordings/staff-only-draft")
+    assert page.status_code == 404 and 'id="sign-in-hint"' in page.get_data(as_text=True)
+    assert "/login?next=/recordings/staff-only-draft" in page.get_data(as_text=True)
+    assert 'id="sign-in-hint"' not in member_client.get("/recordings/staff-only-draft").get_data(as_text=True)
+
+
+def test_lists_badge_drafts_and_undated_talks_do_not_sink_below_old_ones(staff_client, config, make_media):
+    db = connect(config.db_path)
+    ingest_file(db, config, make_media("old.flac"), RecordingMeta(title="Old speech", date="1961-01-20", visibility="public"))
+    ingest_file(db, config, make_media("new.mp3"), RecordingMeta(title="Undated draft", visibility="staff"))
+    db.close()
+    home = staff_client.get("/").get_data(as_text=True)
+    assert home.index("Undated draft") < home.index("Old speech")
+    assert '<span class="badge visibility-staff">Draft</span>' in home
+
+
+def test_long_titles_make_addresses_cut_at_a_word():
+    from archive.store.recordings import slugify
+
+    slug = slugify("Relational Social Prescribing: Staying With Clients After the Referral Ends")
+    assert slug == "relational-social-prescribing-staying-with-clients"
+    assert len(slugify("x" * 80)) == 60 and slugify("Kenji Health") == "kenji-health"

@@ -32,6 +32,7 @@ def _job_from_row(row: dict) -> Job:
         heartbeat_at=row["heartbeat_at"],
         worker=row["worker"],
         resumed_from=row.get("resumed_from"),
+        step=row.get("step") or "",
     )
 
 
@@ -90,8 +91,8 @@ def claim_job(db: Database, job_id: int, worker: str, lease_seconds: float) -> J
     return get_job(db, job_id) if cursor.rowcount else None
 
 
-def beat(db: Database, job_id: int, worker: str, percent: float | None = None) -> None:
-    """Record that ``worker`` is still on the job (and how far it got)."""
+def beat(db: Database, job_id: int, worker: str, percent: float | None = None, step: str | None = None) -> None:
+    """Record that ``worker`` is still on the job (and how far it got, and at what)."""
     now = utc_now()
     with db.atomic():
         if percent is None:
@@ -101,9 +102,9 @@ def beat(db: Database, job_id: int, worker: str, percent: float | None = None) -
             )
         else:
             db.execute(
-                """UPDATE jobs SET heartbeat_at = ?, updated_at = ?, percent = ?
+                """UPDATE jobs SET heartbeat_at = ?, updated_at = ?, percent = ?, step = coalesce(?, step)
                    WHERE id = ? AND worker = ? AND state = 'running'""",
-                [now, now, percent, job_id, worker],
+                [now, now, percent, step, job_id, worker],
             )
 
 

@@ -299,3 +299,9 @@ def m015_chapters(db: Database) -> None:
         foreign_keys=[("recording_id", "recordings", "id")],
     )
     db["recordings"].add_column("chapters_edited", int, not_null_default=0)
+
+
+@migrations()
+def m016_job_step(db: Database) -> None:
+    # What a running job is doing, in words ("transcribing 12:30 of 58:00"), for its page.
+    db["jobs"].add_column("step", str)

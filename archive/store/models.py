@@ -330,6 +330,7 @@ class Job:
     heartbeat_at: str | None
     worker: str | None
     resumed_from: float | None = None  # seconds already transcribed when the last attempt began
+    step: str = ""  # what it is doing now, in words ("transcribing 12:30 of 58:00")
 
     @property
     def file_name(self) -> str:
@@ -342,6 +343,7 @@ class Job:
             "title": self.title,
             "state": self.state,
             "percent": round(self.percent, 1),
+            "step": self.step,
             "error": self.error,
             "recording_id": self.recording_id,
         }

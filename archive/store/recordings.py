@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 
 from sqlite_utils import Database
 
-from .models import VISIBILITIES, Chapter, ChatMessage, Recording, RecordingMeta, Segment, Slide, SpeechGap, parse_date
+from .models import VISIBILITIES, Chapter, ChatMessage, MetadataError, Recording, RecordingMeta, Segment, Slide, SpeechGap, parse_date
 
 
 def utc_now() -> str:
@@ -22,7 +22,16 @@ def slugify(text: str, max_length: int = 60) -> str:
     """A URL-safe slug: ASCII letters, digits and dashes ("Kenji Health: AI" -> "kenji-health-ai")."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug[:max_length].rstrip("-") or "talk"
+    if len(slug) > max_length:  # cut at a word's end, never inside one ("...-for-social-prescrib")
+        cut = slug[: max_length + 1]
+        words = (cut[: cut.rindex("-")] if "-" in cut else slug[:max_length]).split("-")
+        while len(words) > 1 and words[-1] in _DANGLING:  # nor on a word that leads nowhere ("...-after-the")
+            words.pop()
+        slug = "-".join(words)
+    return slug.rstrip("-") or "talk"
+
+
+_DANGLING = frozenset("a an the and or of for to with in on at by after before from about into".split())
 
 
 def unique_slug(db: Database, title: str) -> str:
@@ -296,6 +305,8 @@ class RecordingFilter:
             where.append(f"{alias}.id IN (SELECT recording_id FROM recording_tags WHERE tag = ? COLLATE NOCASE)")
             params.append(self.tag.strip())
         since, until = parse_date(self.since, "since"), parse_date(self.until, "until")
+        if since and until and since > until:
+            raise MetadataError(f"the date range runs backwards: from {since} to {until}; swap the dates")
         if since:
             where.append(f"{alias}.date >= ?")
             params.append(since)
@@ -322,7 +333,7 @@ def matching_ids(db: Database, wanted: RecordingFilter) -> list[int]:
 def list_recordings(db: Database, wanted: RecordingFilter | None = None) -> list[Recording]:
     """The recordings that pass ``wanted`` (None: all of them, whatever their state), newest talk first."""
     where, params = wanted.sql() if wanted else ("1", [])
-    rows = list(db["recordings"].rows_where(where, params, order_by="coalesce(date, '') DESC, id DESC"))
+    rows = list(db["recordings"].rows_where(where, params, order_by="coalesce(date, substr(created_at, 1, 10)) DESC, id DESC"))
     found = get_recordings(db, [row["id"] for row in rows])
     return [found[row["id"]] for row in rows]
 

@@ -14,7 +14,7 @@ from archive.store.searches import log_search
 from .auth import staff_only, visible_levels, visible_or_404
 from .db import get_db
 from .search import run_search, searcher
-from .staff import companions_of, submit_upload
+from .staff import already_in_archive, companions_of, submit_upload
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -62,7 +62,9 @@ def job_json(job) -> dict:
     recording = store.get_recording(db, job.recording_id) if job.recording_id else None
     gaps = store.speech_gaps(db, recording.id) if recording else []
     return {**job.summary(), "recording_url": recording.url if recording else None,
+            "already_in_archive": already_in_archive(job, recording),
             "speech_gaps": [{"start": g.start, "end": g.end} for g in gaps]}
+
 
 
 @bp.get("/jobs")

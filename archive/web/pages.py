@@ -53,6 +53,8 @@ def search():
     if not query.strip():
         kept = {k: v for k in FILTER_ARGS if (v := request.args.get(k, "").strip())}
         return redirect(url_for("pages.index", **kept))
+    if any(not value.strip() for value in request.args.values()):  # a clean address to share and bookmark
+        return redirect(url_for("pages.search", **{k: v for k, v in request.args.items() if v.strip()}))
     db = get_db()
     filters = filters_from(request.args)
     facets = store.facets(db, visible_levels())
@@ -80,12 +82,15 @@ def recording(slug: str):
     found = visible_recording(slug)
     segments = store.get_segments(db, found.id)
     start = parse_timecode(request.args.get("t"))
-    if start is not None and start > found.duration:
+    past_end = start if start is not None and start > found.duration else None
+    if past_end is not None:
         start = None
     end = parse_timecode(request.args.get("end"))
     if end is not None and (end <= (start or 0.0) or end > found.duration + 1):
         end = None
     current = _segment_at(segments, start) if start is not None else None
+    if current is not None and segments[current].start > start:
+        start = segments[current].start  # ?t=66 for the line at 66.92: play that line from its start
     chat = store.chat_messages(db, found.id)  # authors are shown to staff only, unless the talk says otherwise
     slides = store.slides(db, found.id)
     outline = store.chapters(db, found.id)
@@ -104,6 +109,7 @@ def recording(slug: str):
         chat_links=chat_links(chat),
         slides=slides,
         chapters=outline,
+        past_end=past_end,
         chapters_text=chapters_text(outline) if is_staff() else "",
         slides_from=_slides_by_line(segments, slides),
         language_names=LANGUAGE_NAMES,
@@ -120,10 +126,15 @@ def _slides_by_line(segments, slides) -> dict[int, list]:
 
 
 def _segment_at(segments, seconds: float) -> int | None:
-    """Index of the segment being spoken at ``seconds`` (the last one started by then)."""
+    """Index of the segment being spoken at ``seconds`` (the last one started by then).
+
+    A whole second (``?t=66``, a link written by hand or rounded) means that second: a line
+    starting inside it (at 66.92) is the one meant, not the line before.
+    """
+    slack = 1.0 - 1e-6 if float(seconds).is_integer() else 1e-6
     current = None
     for i, segment in enumerate(segments):
-        if segment.start > seconds + 1e-6:
+        if segment.start > seconds + slack:
             break
         current = i
     return current

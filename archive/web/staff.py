@@ -73,6 +73,11 @@ def companions_of(files, form) -> Companions:
     return read_companions(**given, chat_start=form.get("chat_start", ""))
 
 
+def already_in_archive(job, recording) -> bool:
+    """The job's file was a talk the archive had before (the same bytes): what was typed with it was not used."""
+    return recording is not None and recording.created_at < job.created_at
+
+
 # -- upload and jobs -------------------------------------------------------------
 
 
@@ -101,7 +106,8 @@ def job(job_id: int):
     found = job_store.get_job(db, job_id) or abort(404, f"There is no job {job_id}.")
     recording = store.get_recording(db, found.recording_id) if found.recording_id else None
     gaps = store.speech_gaps(db, recording.id) if recording else []
-    return render_template("job.html", job=found, recording=recording, speech_gaps=gaps)
+    return render_template("job.html", job=found, recording=recording, speech_gaps=gaps,
+                           already=already_in_archive(found, recording))
 
 
 @bp.post("/jobs/<id:job_id>/retry")
