@@ -13,6 +13,7 @@ from archive.store.searches import log_search
 from archive.timecode import parse_timecode
 from ingest.chapters import chapters_text
 from ingest.companions import chat_links
+from ingest.covers import cover
 
 from .auth import is_staff, visible_levels, visible_or_404
 from .db import get_db
@@ -160,6 +161,14 @@ def chapters(slug: str, fmt: str):
     if fmt == "vtt":
         return Response(chapters_vtt(found, outline), content_type="text/vtt; charset=utf-8")
     return Response(chapters_json(found, outline), content_type="application/json+chapters; charset=utf-8")
+
+
+@bp.get("/recordings/<slug>/cover")
+def cover_image(slug: str):
+    """The talk's cover (a video frame, or a card naming the talk): the page's picture and its link preview."""
+    found = visible_recording(slug)
+    path = cover(current_app.config["ARCHIVE"], found)
+    return send_file(path, mimetype="image/jpeg" if path.suffix == ".jpg" else "image/png", max_age=86400)
 
 
 @bp.get("/media/<slug>")

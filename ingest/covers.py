@@ -1,0 +1,84 @@
+"""Every talk's cover: a frame of the video, or a card with its title, speakers, organisation and date.
+
+Covers are 1200×630 (the size link previews use) and are made on first request and kept in
+``<data>/covers``, named by what they show: a talk whose details change gets a new card, and the
+old file is no longer asked for. They are derived, so deleting the folder loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import textwrap
+from pathlib import Path
+
+from archive.config import Config
+from archive.store.models import Recording
+
+WIDTH, HEIGHT = 1200, 630
+# Background colours for the cards, picked by the talk's organisation (one organisation, one colour).
+PALETTE = ["#1f5fd6", "#0f766e", "#7c3aed", "#b45309", "#be123c", "#15803d", "#334155", "#9d174d"]
+
+
+def cover_path(config: Config, recording: Recording) -> Path:
+    """Where the talk's cover is kept: the name changes when what the cover shows changes."""
+    shown = "\n".join([recording.title, ", ".join(recording.speakers), recording.organization, recording.date or "",
+                       recording.media_hash, recording.media_kind])
+    key = hashlib.sha256(shown.encode()).hexdigest()[:16]
+    suffix = ".jpg" if recording.media_kind == "video" else ".png"
+    return config.data_dir / "covers" / f"{recording.id}-{key}{suffix}"
+
+
+def cover(config: Config, recording: Recording) -> Path:
+    """The talk's cover, made now if it is not there yet."""
+    path = cover_path(config, recording)
+    if path.with_suffix(".png").exists():  # a video whose frame could not be taken has a card
+        return path.with_suffix(".png")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial" + path.suffix)
+        if recording.media_kind != "video" or not _video_frame(config.data_dir / recording.media_path,
+                                                              recording.duration, partial):
+            partial = partial.with_suffix(".png")
+            path = path.with_suffix(".png")
+            _card(recording).save(partial, format="PNG", optimize=True)
+        partial.replace(path)
+    return path
+
+
+def _video_frame(media: Path, duration: float, target: Path) -> bool:
+    """A frame a tenth of the way in (past the title slate and the host's camera), scaled and cropped to fit."""
+    import imageio_ffmpeg
+
+    at = min(max(duration * 0.1, 0.0), 60.0)
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-ss", f"{at:.2f}", "-i", str(media),
+               "-frames:v", "1", "-vf", f"scale={WIDTH}:{HEIGHT}:force_original_aspect_ratio=increase,crop={WIDTH}:{HEIGHT}",
+               "-q:v", "3", "-f", "image2", str(target)]
+    result = subprocess.run(command, capture_output=True, timeout=60)
+    return result.returncode == 0 and target.exists() and target.stat().st_size > 0
+
+
+def _card(recording: Recording):
+    """A card for a talk with nothing to look at: its title large, who and when below."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    colour = PALETTE[int(hashlib.sha256((recording.organization or recording.title).encode()).hexdigest(), 16)
+                     % len(PALETTE)]
+    image = Image.new("RGB", (WIDTH, HEIGHT), colour)
+    draw = ImageDraw.Draw(image)
+    title_font, small_font, tiny_font = (ImageFont.load_default(size=size) for size in (64, 36, 28))
+    x, y = 72, 80
+    draw.text((x, y), "TALK ARCHIVE", font=tiny_font, fill="#dbe4f0")
+    y += 70
+    for line in textwrap.wrap(recording.title, width=30)[:4]:
+        draw.text((x, y), line, font=title_font, fill="white")
+        y += 80
+    y = max(y + 30, HEIGHT - 170)
+    byline = ", ".join(recording.speakers)
+    if byline:
+        draw.text((x, y), textwrap.shorten(byline, 60, placeholder="…"), font=small_font, fill="white")
+        y += 50
+    where = " · ".join(part for part in (recording.organization, recording.date or "") if part)
+    if where:
+        draw.text((x, y), textwrap.shorten(where, 64, placeholder="…"), font=small_font, fill="#eef2f8")
+    return image
