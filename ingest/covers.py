@@ -82,3 +82,23 @@ def _card(recording: Recording):
     if where:
         draw.text((x, y), textwrap.shorten(where, 64, placeholder="…"), font=small_font, fill="#eef2f8")
     return image
+
+
+def archive_cover(config: Config) -> Path:
+    """The archive's own square artwork (1400×1400, what podcast directories ask for), made once."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    path = config.data_dir / "covers" / "archive-v1.png"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image = Image.new("RGB", (1400, 1400), PALETTE[0])
+        draw = ImageDraw.Draw(image)
+        big, small = ImageFont.load_default(size=150), ImageFont.load_default(size=64)
+        draw.text((110, 420), "Talk", font=big, fill="white")
+        draw.text((110, 590), "Archive", font=big, fill="white")
+        draw.text((110, 860), "Community of Practice", font=small, fill="#dbe4f0")
+        draw.text((110, 950), "webinars, searchable", font=small, fill="#dbe4f0")
+        partial = path.with_suffix(".partial.png")
+        image.save(partial, format="PNG", optimize=True)
+        partial.replace(path)
+    return path

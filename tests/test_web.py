@@ -430,10 +430,10 @@ def test_every_talk_has_a_cover_for_its_page_its_lists_and_link_previews(client,
     from PIL import Image
 
     page = client.get(f"/recordings/{talk.slug}").get_data(as_text=True)
-    assert f'<meta property="og:image" content="http://localhost/recordings/{talk.slug}/cover">' in page
+    assert f'<meta property="og:image" content="http://localhost/recordings/{talk.slug}/cover.jpg">' in page
     assert '<meta property="og:title" content="Ask &lt;Not&gt;">' in page and 'name="twitter:card"' in page
-    assert f'poster="/recordings/{talk.slug}/cover"' in page  # a video: its own frame
-    with client.get(f"/recordings/{talk.slug}/cover") as frame:
+    assert f'poster="/recordings/{talk.slug}/cover.jpg"' in page  # a video: its own frame
+    with client.get(f"/recordings/{talk.slug}/cover.jpg") as frame:
         assert frame.status_code == 200 and frame.mimetype == "image/jpeg"
 
     db = connect(config.db_path)
@@ -442,10 +442,10 @@ def test_every_talk_has_a_cover_for_its_page_its_lists_and_link_previews(client,
         visibility="public")).recording
     hidden = ingest_file(db, config, make_media("draft.mp3"), RecordingMeta(title="A draft", visibility="staff")).recording
     db.close()
-    with client.get(f"/recordings/{audio.slug}/cover") as card:
+    with client.get(f"/recordings/{audio.slug}/cover.png") as card:
         assert card.status_code == 200 and card.mimetype == "image/png"
         assert Image.open(io.BytesIO(card.data)).size == (1200, 630)
-    assert client.get(f"/recordings/{hidden.slug}/cover").status_code == 404  # a draft's cover is the draft's
+    assert client.get(f"/recordings/{hidden.slug}/cover.png").status_code == 404  # a draft's cover is the draft's
     home = client.get("/").get_data(as_text=True)
-    assert f'src="/recordings/{audio.slug}/cover"' in home and 'id="speakers-heading"' in home
+    assert f'src="/recordings/{audio.slug}/cover.png"' in home and 'id="speakers-heading"' in home
     assert ">Thu Huong Nguyen</a>" in home and ">Hoa Sen Family Services</a>" in home and "A draft" not in home

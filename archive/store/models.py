@@ -276,6 +276,11 @@ class Recording:
     def url(self) -> str:
         return f"/recordings/{self.slug}"
 
+    @property
+    def cover_kind(self) -> str:
+        """The cover's file type (ingest/covers.py): a video's frame is a JPEG, a card a PNG."""
+        return "jpg" if self.media_kind == "video" else "png"
+
     def summary(self) -> dict[str, Any]:
         """The public fields used by ``archive list --json`` and the API."""
         return {

@@ -8,12 +8,13 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 
 from archive.errors import UserError
 from archive.export import LANGUAGE_NAMES, chapters_json, chapters_vtt, export, main_language
+from archive.feed import FeedItem, podcast_feed
 from archive.store import recordings as store
 from archive.store.searches import log_search
 from archive.timecode import parse_timecode
 from ingest.chapters import chapters_text
 from ingest.companions import chat_links
-from ingest.covers import cover
+from ingest.covers import archive_cover, cover
 
 from .auth import is_staff, visible_levels, visible_or_404
 from .db import get_db
@@ -163,12 +164,45 @@ def chapters(slug: str, fmt: str):
     return Response(chapters_json(found, outline), content_type="application/json+chapters; charset=utf-8")
 
 
-@bp.get("/recordings/<slug>/cover")
-def cover_image(slug: str):
+@bp.get("/recordings/<slug>/cover.<any(png, jpg):kind>")
+def cover_image(slug: str, kind: str):
     """The talk's cover (a video frame, or a card naming the talk): the page's picture and its link preview."""
     found = visible_recording(slug)
     path = cover(current_app.config["ARCHIVE"], found)
     return send_file(path, mimetype="image/jpeg" if path.suffix == ".jpg" else "image/png", max_age=86400)
+
+
+@bp.get("/cover.png")
+def archive_cover_image():
+    """The archive's own artwork (the podcast feed's)."""
+    return send_file(archive_cover(current_app.config["ARCHIVE"]), mimetype="image/png", max_age=86400)
+
+
+@bp.get("/feed.xml")
+def feed():
+    """Every public talk as a podcast: RSS 2.0 with iTunes tags, transcripts and chapters (``archive.feed``)."""
+    db = get_db()
+    config = current_app.config["ARCHIVE"]
+    items = []
+    for found in store.list_recordings(db, store.visible_only(("public",))):
+        media_file = config.data_dir / found.media_path
+        if not media_file.is_file():
+            continue
+        items.append(FeedItem(
+            recording=found,
+            page_url=url_for("pages.recording", slug=found.slug, _external=True),
+            media_url=url_for("pages.media", slug=found.slug, _external=True),
+            media_type=MEDIA_TYPES.get(media_file.suffix) or mimetypes.guess_type(media_file.name)[0]
+            or "application/octet-stream",
+            media_bytes=media_file.stat().st_size,
+            cover_url=url_for("pages.cover_image", slug=found.slug, kind=found.cover_kind, _external=True),
+            transcript_url=url_for("pages.transcript", slug=found.slug, fmt="vtt", _external=True),
+            chapters_url=url_for("pages.chapters", slug=found.slug, fmt="json", _external=True)
+            if store.chapters(db, found.id) else None,
+        ))
+    body = podcast_feed("Talk Archive", url_for("pages.index", _external=True), url_for("pages.feed", _external=True),
+                        url_for("pages.archive_cover_image", _external=True), items)
+    return Response(body, content_type="application/rss+xml; charset=utf-8")
 
 
 @bp.get("/media/<slug>")
