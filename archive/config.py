@@ -52,6 +52,9 @@ class Config:
     max_upload_mb: int = 4096
     # Signs session cookies; empty: one is generated into <data_dir>/secret_key on first start.
     secret_key: str = ""
+    # The sites that may show talks in a frame (/embed/<slug>), space-separated origins such as
+    # "https://socialprescribingusa.org"; no other page may ever be framed.
+    embed_origins: str = ""
     # Reverse proxies in front of the archive whose X-Forwarded-* headers to trust (0: none).
     proxy_hops: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -60,6 +63,10 @@ class Config:
     def whisper_languages(self) -> tuple[str, ...]:
         codes = (code.strip().lower() for code in self.whisper_language.split(","))
         return tuple(dict.fromkeys(code for code in codes if code)) or ("en",)
+
+    @property
+    def embed_origin_list(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(o.rstrip("/") for o in self.embed_origins.replace(",", " ").split() if o))
 
     @property
     def db_path(self) -> Path:

@@ -278,6 +278,7 @@
   var shareEnd = document.getElementById("share-end");
   var shareLink = document.getElementById("share-link");
   var shareCitation = document.getElementById("share-citation");
+  var shareEmbed = document.getElementById("share-embed");
   var shareError = document.getElementById("share-error");
 
   function speakerAt(seconds) {  // who says the line at that time, where a meeting transcript named them
@@ -309,10 +310,17 @@
     else if (to !== null && to <= from) problem = "The end must come after the start.";
     else if (duration && (from > duration || (to !== null && to > duration + 1))) problem = "The talk is only " + clock(duration) + " long.";
     shareError.textContent = problem;
-    if (problem) { shareLink.value = ""; shareCitation.value = ""; return; }
+    if (problem) { shareLink.value = ""; shareCitation.value = ""; if (shareEmbed) shareEmbed.value = ""; return; }
     var url = momentUrl(from, to);
     shareLink.value = url;
     shareCitation.value = citation(Math.floor(from), to === null ? null : Math.ceil(to), url);
+    if (shareEmbed) {  // the same moment in the compact player other sites may frame (a public talk only)
+      var embedUrl = new URL(shareEmbed.dataset.embedUrl);
+      embedUrl.searchParams.set("t", String(Math.floor(from)));
+      if (to !== null) embedUrl.searchParams.set("end", String(Math.ceil(to)));
+      shareEmbed.value = '<iframe src="' + embedUrl.href + '" width="640" height="400" title="' +
+        article.dataset.title.replace(/&/g, "&amp;").replace(/"/g, "&quot;") + '" style="border:0" allow="fullscreen" loading="lazy"></iframe>';
+    }
   }
 
   document.getElementById("open-share").addEventListener("click", function () {
@@ -333,6 +341,11 @@
   document.getElementById("copy-citation").addEventListener("click", function () {
     if (shareCitation.value) copy(shareCitation.value, "Citation");
   });
+  if (shareEmbed) {
+    document.getElementById("copy-embed").addEventListener("click", function () {
+      if (shareEmbed.value) copy(shareEmbed.value, "Embed code");
+    });
+  }
 
   // ---- Finding words in this talk --------------------------------------------------
   var find = document.getElementById("find");

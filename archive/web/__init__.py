@@ -82,7 +82,7 @@ def _close_db(exc: BaseException | None) -> None:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith("/api/") or request.path == "/oembed"  # oEmbed consumers read JSON
 
 
 def _error_response(code: int, title: str, message: str):

@@ -186,16 +186,29 @@ def logout():
     return redirect(url_for("pages.index"), code=303)
 
 
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors {ancestors}"
+)
+
+
+def framable_by(response, origins: tuple[str, ...]):
+    """Let ``origins`` show this response in a frame (the embed player); without any, nobody may."""
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(ancestors=" ".join(origins) or "'none'")
+    if origins:
+        response.headers["X-Frame-Options"] = ""  # cannot name several sites; the policy above does
+    return response
+
+
 def security_headers(response):
     """Headers every response carries: no inline script, no sniffing, no framing by other sites."""
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
-        "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
-    )
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY.format(ancestors="'none'"))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    if response.headers.get("X-Frame-Options") == "":
+        del response.headers["X-Frame-Options"]
+    else:
+        response.headers.setdefault("X-Frame-Options", "DENY")
     return response
 
 

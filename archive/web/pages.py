@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 import mimetypes
+import re
 
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from markupsafe import escape
 
 from archive.errors import UserError
 from archive.export import LANGUAGE_NAMES, chapters_json, chapters_vtt, export, main_language
@@ -16,7 +30,7 @@ from ingest.chapters import chapters_text
 from ingest.companions import chat_links
 from ingest.covers import archive_cover, cover
 
-from .auth import is_staff, visible_levels, visible_or_404
+from .auth import framable_by, is_staff, visible_levels, visible_or_404
 from .db import get_db
 from .search import filters_from, run_search
 
@@ -170,6 +184,58 @@ def cover_image(slug: str, kind: str):
     found = visible_recording(slug)
     path = cover(current_app.config["ARCHIVE"], found)
     return send_file(path, mimetype="image/jpeg" if path.suffix == ".jpg" else "image/png", max_age=86400)
+
+
+@bp.get("/embed/<slug>")
+def embed(slug: str):
+    """A compact player with the transcript for other sites' pages (``?t=`` and ``&end=`` as on the talk's
+    page): the one page the configured sites (ARCHIVE_EMBED_ORIGINS) may frame; public talks only."""
+    found = store.get_recording_by_slug(get_db(), slug)
+    if found is None or found.visibility != "public":
+        abort(404, NO_TALK)
+    segments = store.get_segments(get_db(), found.id)
+    start, end = parse_timecode(request.args.get("t")), parse_timecode(request.args.get("end"))
+    start = start if start is not None and start <= found.duration else None
+    end = end if end is not None and end > (start or 0.0) and end <= found.duration + 1 else None
+    current = _segment_at(segments, start) if start is not None else None
+    response = make_response(render_template("embed.html", recording=found, segments=segments, start=start, end=end,
+                                             current=current))
+    return framable_by(response, current_app.config["ARCHIVE"].embed_origin_list)
+
+
+EMBED_SIZE = (640, 400)
+
+
+@bp.get("/oembed")
+def oembed():
+    """oEmbed (JSON) for a talk's address, so sites and editors turn a pasted link into the embedded player."""
+    from urllib.parse import parse_qs, urlsplit
+
+    url = request.args.get("url", "")
+    if request.args.get("format", "json") != "json":
+        abort(501, "Only the JSON format is offered.")
+    parts = urlsplit(url)
+    match = re.fullmatch(r"/recordings/([a-z0-9-]+)/?", parts.path)
+    found = store.get_recording_by_slug(get_db(), match.group(1)) if match else None
+    if found is None or found.visibility != "public" or parts.netloc not in ("", request.host):
+        abort(404, "That address is not a public talk of this archive.")
+    width = min(_positive(request.args.get("maxwidth"), EMBED_SIZE[0]), EMBED_SIZE[0])
+    height = min(_positive(request.args.get("maxheight"), EMBED_SIZE[1]), EMBED_SIZE[1])
+    times = {k: v[0] for k, v in parse_qs(parts.query).items() if k in ("t", "end")}
+    src = url_for("pages.embed", slug=found.slug, _external=True, **times)
+    html = (f'<iframe src="{escape(src)}" width="{width}" height="{height}" title="{escape(found.title)}" '
+            f'style="border:0" allow="autoplay; fullscreen" loading="lazy"></iframe>')
+    return jsonify({
+        "version": "1.0", "type": "video" if found.media_kind == "video" else "rich", "provider_name": "Talk Archive",
+        "provider_url": url_for("pages.index", _external=True), "title": found.title,
+        "author_name": ", ".join(found.speakers) or found.organization, "html": html, "width": width, "height": height,
+        "thumbnail_url": url_for("pages.cover_image", slug=found.slug, kind=found.cover_kind, _external=True),
+        "thumbnail_width": 1200, "thumbnail_height": 630,
+    })
+
+
+def _positive(value: str | None, default: int) -> int:
+    return int(value) if value and value.isdigit() and int(value) > 0 else default
 
 
 @bp.get("/cover.png")
