@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import textwrap
+import uuid
 from pathlib import Path
 
 from archive.config import Config
@@ -36,14 +37,19 @@ def cover(config: Config, recording: Recording) -> Path:
         return path.with_suffix(".png")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial" + path.suffix)
+        partial = _partial(path)
         if recording.media_kind != "video" or not _video_frame(config.data_dir / recording.media_path,
                                                               recording.duration, partial):
-            partial = partial.with_suffix(".png")
-            path = path.with_suffix(".png")
+            partial.unlink(missing_ok=True)
+            path, partial = path.with_suffix(".png"), _partial(path.with_suffix(".png"))
             _card(recording).save(partial, format="PNG", optimize=True)
-        partial.replace(path)
+        partial.replace(path)  # whole or not at all, even with two requests making it at once
     return path
+
+
+def _partial(path: Path) -> Path:
+    """A name of this request's own to write ``path`` under before it is whole."""
+    return path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.partial{path.suffix}")
 
 
 def _video_frame(media: Path, duration: float, target: Path) -> bool:
@@ -98,7 +104,7 @@ def archive_cover(config: Config) -> Path:
         draw.text((110, 590), "Archive", font=big, fill="white")
         draw.text((110, 860), "Community of Practice", font=small, fill="#dbe4f0")
         draw.text((110, 950), "webinars, searchable", font=small, fill="#dbe4f0")
-        partial = path.with_suffix(".partial.png")
+        partial = _partial(path)
         image.save(partial, format="PNG", optimize=True)
         partial.replace(path)
     return path
