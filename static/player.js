@@ -279,6 +279,7 @@
   var shareLink = document.getElementById("share-link");
   var shareCitation = document.getElementById("share-citation");
   var shareEmbed = document.getElementById("share-embed");
+  var shareQr = document.getElementById("share-qr");
   var shareError = document.getElementById("share-error");
 
   function speakerAt(seconds) {  // who says the line at that time, where a meeting transcript named them
@@ -310,9 +311,11 @@
     else if (to !== null && to <= from) problem = "The end must come after the start.";
     else if (duration && (from > duration || (to !== null && to > duration + 1))) problem = "The talk is only " + clock(duration) + " long.";
     shareError.textContent = problem;
-    if (problem) { shareLink.value = ""; shareCitation.value = ""; if (shareEmbed) shareEmbed.value = ""; return; }
+    if (problem) { shareLink.value = ""; shareCitation.value = ""; if (shareEmbed) shareEmbed.value = ""; shareQr.hidden = true; return; }
     var url = momentUrl(from, to);
     shareLink.value = url;
+    shareQr.src = "/qr.svg?url=" + encodeURIComponent(url);
+    shareQr.hidden = false;
     shareCitation.value = citation(Math.floor(from), to === null ? null : Math.ceil(to), url);
     if (shareEmbed) {  // the same moment in the compact player other sites may frame (a public talk only)
       var embedUrl = new URL(shareEmbed.dataset.embedUrl);

@@ -65,3 +65,20 @@ def test_oembed_turns_a_talk_link_into_the_embedded_player(site_client, talks):
     for bad in ({"url": "https://elsewhere.example/recordings/x"}, {"url": "not a url"}, {}):
         assert site_client.get("/oembed", query_string=bad).status_code == 404
     assert site_client.get("/oembed", query_string={"url": f"/recordings/{public.slug}", "format": "xml"}).status_code == 501
+
+
+def test_a_qr_code_is_made_only_for_links_into_the_archive(client, talks):
+    public, _ = talks
+    code = client.get("/qr.svg", query_string={"url": f"http://localhost/recordings/{public.slug}?t=3"})
+    assert code.status_code == 200 and code.mimetype == "image/svg+xml" and b"<svg" in code.data
+    assert client.get("/qr.svg", query_string={"url": "https://elsewhere.example/x"}).status_code == 404
+    assert 'id="share-qr"' in client.get(f"/recordings/{public.slug}").get_data(as_text=True)
+
+
+def test_llms_txt_describes_the_archive_and_lists_only_public_talks(client, talks):
+    public, draft = talks
+    answer = client.get("/llms.txt")
+    text = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and answer.mimetype == "text/markdown" and text.startswith("# Talk Archive")
+    assert f"[{public.title}](/recordings/{public.slug}.txt)" in text and draft.title not in text
+    assert "/api/search?q=" in text

@@ -238,6 +238,27 @@ def _positive(value: str | None, default: int) -> int:
     return int(value) if value and value.isdigit() and int(value) > 0 else default
 
 
+@bp.get("/qr.svg")
+def qr_code():
+    """A QR code (SVG) of a link into this archive, for the share dialog: phones in the room open the moment."""
+    import qrcode
+    import qrcode.image.svg
+
+    url = request.args.get("url", "")
+    if not url.startswith(request.host_url) or len(url) > 2000:
+        abort(404, "Only links into this archive get a QR code.")
+    image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, border=2)
+    return Response(image.to_string(), content_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+
+
+@bp.get("/llms.txt")
+def llms_txt():
+    """What the archive is and how to read it, for AI assistants (llmstxt.org): Markdown, public talks only."""
+    talks = store.list_recordings(get_db(), store.visible_only(("public",)))
+    body = render_template("llms.txt", talks=talks)
+    return Response(body, content_type="text/markdown; charset=utf-8")
+
+
 @bp.get("/cover.png")
 def archive_cover_image():
     """The archive's own artwork (the podcast feed's)."""
