@@ -115,11 +115,6 @@ def _past_the_end(seconds: float, duration: float) -> bool:
     return duration > 0 and seconds > duration + END_TOLERANCE_SECONDS
 
 
-def attach_zoom_transcript(db: Database, recording_id: int, text: str, name: str = "the meeting transcript") -> int:
-    """Name the speakers of a talk's lines from a Zoom/Teams transcript's text; returns how many lines got a name."""
-    return name_speakers(db, recording_id, parse_speaker_vtt(text, name), name)
-
-
 def name_speakers(db: Database, recording_id: int, cues: Sequence[SpeakerCue], name: str = "the meeting transcript") -> int:
     """Name the speakers of a talk's lines from a transcript's cues; returns how many lines got a name.
 
@@ -197,12 +192,6 @@ def chat_links(messages: Sequence[ChatMessage]) -> list[tuple[str, ChatMessage]]
         for url in _LINK.findall(message.text):
             seen.setdefault(url.rstrip(".,;:!?"), message)
     return list(seen.items())
-
-
-def attach_chat(db: Database, recording_id: int, text: str, name: str = "the chat",
-                recording_start: str | None = None) -> int:
-    """Keep a talk's chat from an export's text (replacing any before); returns how many messages."""
-    return keep_chat(db, recording_id, parse_chat(text, name, recording_start), name)
 
 
 def keep_chat(db: Database, recording_id: int, messages: Sequence[ChatMessage], name: str = "the chat") -> int:
