@@ -55,6 +55,9 @@ class Config:
     # The sites that may show talks in a frame (/embed/<slug>), space-separated origins such as
     # "https://socialprescribingusa.org"; no other page may ever be framed.
     embed_origins: str = ""
+    # The address members reach the archive at, for links written outside a web request (the MCP
+    # server's moments and citations); a request's own address is used where there is one.
+    public_url: str = "http://127.0.0.1:5000"
     # Reverse proxies in front of the archive whose X-Forwarded-* headers to trust (0: none).
     proxy_hops: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -67,6 +70,11 @@ class Config:
     @property
     def embed_origin_list(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(o.rstrip("/") for o in self.embed_origins.replace(",", " ").split() if o))
+
+    @property
+    def site_url(self) -> str:
+        """``public_url`` without a trailing slash: links are made by appending paths to it."""
+        return self.public_url.strip().rstrip("/") or "http://127.0.0.1:5000"
 
     @property
     def db_path(self) -> Path:
