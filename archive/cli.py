@@ -111,6 +111,7 @@ def _split_terms(values: tuple[str, ...]) -> list[str]:
 @click.option("--date", default=None, help="Date of the talk, YYYY-MM-DD.")
 @click.option("--tag", "tags", multiple=True, help="Topic tag; repeat for several.")
 @click.option("--description", default="", help="A sentence or two about the talk.")
+@click.option("--series", default="", help='The series it belongs to ("Community of Practice").')
 @click.option("--vocab", multiple=True, help='Names and terms to spell right, comma-separated: "Keralty, link worker".')
 @click.option("--model", help="The Whisper model for this run: base, tiny.en (faster) or a CTranslate2 model folder.")
 @click.option(
@@ -124,7 +125,7 @@ def _split_terms(values: tuple[str, ...]) -> list[str]:
 @companion_options
 @click.pass_context
 def ingest(
-    ctx, files, title, speakers, organization, date, tags, description, vocab, model, visibility, use_queue,
+    ctx, files, title, speakers, organization, date, tags, description, series, vocab, model, visibility, use_queue,
     zoom_transcript, chat, chat_start, slides,
 ):
     """Transcribe and index recordings (audio or video). Prints each new recording's id and URL."""
@@ -139,7 +140,7 @@ def ingest(
     with user_errors():
         meta = RecordingMeta(
             title=title, speakers=list(speakers), organization=organization, date=date, tags=list(tags),
-            description=description, vocab=_split_terms(vocab), visibility=visibility,
+            description=description, series=series, vocab=_split_terms(vocab), visibility=visibility,
         ).validated()
         if (zoom_transcript or chat or slides) and len(files) != 1:
             raise BadInput("--zoom-transcript, --chat and --slides go with one recording; ingest the others separately")

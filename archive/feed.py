@@ -58,8 +58,8 @@ def podcast_feed(title: str, site_url: str, feed_url: str, cover_url: str, items
     feed.load_extension("podcast")
     feed.register_extension("podcasting20", Podcasting20, Podcasting20Entry)
     feed.title(title)
-    feed.link(href=site_url, rel="alternate")
     feed.link(href=feed_url, rel="self")
+    feed.link(href=site_url, rel="alternate")  # after "self": feedgen makes the last link the RSS <link>
     feed.description(description)
     feed.language("en")
     feed.image(url=cover_url, title=title, link=site_url)

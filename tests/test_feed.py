@@ -32,6 +32,7 @@ def test_the_feed_lists_public_talks_with_everything_a_podcast_app_needs(client,
     assert response.status_code == 200 and response.mimetype == "application/rss+xml"
     channel = ET.fromstring(response.data).find("channel")
     assert channel.findtext("title") == "Talk Archive" and channel.find(f"{ITUNES}image") is not None
+    assert urlsplit(channel.findtext("link")).path == "/"  # the site, not the feed itself
     (item,) = channel.findall("item")  # the members-only talk and the draft stay out
     assert item.findtext("title") == "Checking In Without Calling"
     assert item.findtext("pubDate").startswith("Wed, 14 May 2025")
@@ -52,3 +53,43 @@ def test_the_feed_lists_public_talks_with_everything_a_podcast_app_needs(client,
         with client.get(_path(image)) as picture:
             assert picture.status_code == 200 and picture.mimetype == "image/png"
     assert 'type="application/rss+xml"' in client.get("/").get_data(as_text=True)  # discoverable
+
+
+def test_a_series_has_its_page_and_a_feed_of_its_public_talks(client, member_client, config, make_media):
+    db = connect(config.db_path)
+    series = "Community of Practice"
+    ingest_file(db, config, make_media("one.flac"), RecordingMeta(
+        title="Relational social prescribing", series=f"  {series} ", date="2025-01-08", visibility="public"))
+    ingest_file(db, config, make_media("two.mp3"), RecordingMeta(
+        title="Measuring what matters", series=series.lower(), date="2025-02-12", visibility="public"))
+    ingest_file(db, config, make_media("three.wav"), RecordingMeta(
+        title="A members' session", series=series, visibility="members"))
+    ingest_file(db, config, make_media("four.ogg"), RecordingMeta(title="Not in a series", visibility="public"))
+    db.close()
+
+    home = client.get("/").get_data(as_text=True)
+    assert "/series/community-of-practice" in home and ">Community of Practice</a>" in home
+    page = client.get("/series/community-of-practice")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "2 talks in this series" in text and "A members&#39; session" not in text
+    assert "Not in a series" not in text and "/series/community-of-practice/feed.xml" in text
+    assert "3 talks in this series" in member_client.get("/series/community-of-practice").get_data(as_text=True)
+
+    response = client.get("/series/community-of-practice/feed.xml")
+    assert response.status_code == 200 and response.mimetype == "application/rss+xml"
+    channel = ET.fromstring(response.data).find("channel")
+    assert channel.findtext("title") == "Community of Practice · Talk Archive"
+    assert [i.findtext("title") for i in channel.findall("item")] == ["Measuring what matters", "Relational social prescribing"]
+    assert urlsplit(channel.findtext("link")).path == "/series/community-of-practice"
+    talk_page = client.get("/recordings/measuring-what-matters").get_data(as_text=True)
+    assert 'href="/series/community-of-practice"' in talk_page  # a talk links to its series
+
+
+def test_a_feed_of_no_series_or_a_hidden_one_is_a_clear_not_found(client, config, make_media):
+    db = connect(config.db_path)
+    ingest_file(db, config, make_media("one.flac"), RecordingMeta(title="Inner circle", series="Board", visibility="members"))
+    db.close()
+    for path in ("/series/nothing-here/feed.xml", "/series/board/feed.xml", "/series/board", "/series/%00/feed.xml"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert "series" in response.get_data(as_text=True) and "Traceback" not in response.get_data(as_text=True)

@@ -144,10 +144,12 @@ def test_staff_edit_a_talks_details_and_its_address_stays(staff_client, config, 
     db.close()
     url = f"/recordings/{recording.slug}/edit"
     assert 'value="Untitled"' in client.get(url).get_data(as_text=True)
-    saved = client.post(url, data={**FORM, "title": "Ask not what your country can do"})
+    saved = client.post(url, data={**FORM, "title": "Ask not what your country can do", "series": " Inaugurals "})
     assert saved.status_code == 303 and saved.headers["Location"] == recording.url
     page = client.get(recording.url).get_data(as_text=True)
     assert "Ask not what your country can do" in page and "Robert Frost" in page and "The White House" in page
+    assert '<a href="/series/inaugurals">Inaugurals</a>' in page
+    assert 'name="series" value="Inaugurals"' in client.get(url).get_data(as_text=True)
     bad = client.post(url, data={**FORM, "date": "1961-13-40"})
     assert bad.status_code == 400 and "YYYY-MM-DD" in bad.get_data(as_text=True)
     assert 'value="The White House"' in bad.get_data(as_text=True)  # what was typed is kept

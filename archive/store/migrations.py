@@ -305,3 +305,12 @@ def m015_chapters(db: Database) -> None:
 def m016_job_step(db: Database) -> None:
     # What a running job is doing, in words ("transcribing 12:30 of 58:00"), for its page.
     db["jobs"].add_column("step", str)
+
+
+@migrations()
+def m017_series(db: Database) -> None:
+    # The series a talk belongs to ("Community of Practice", "Keralty learning series"): browsed
+    # on its own page and offered as a podcast of its own (/series/<slug>/feed.xml).
+    db["recordings"].add_column("series", str, not_null_default="")
+    db["recordings"].create_index(["series"])
+

@@ -64,6 +64,7 @@ class RecordingMeta:
     date: str | None = None  # ISO YYYY-MM-DD
     tags: list[str] = field(default_factory=list)
     description: str = ""
+    series: str = ""  # "Community of Practice": talks of one series share a page and a podcast feed
     vocab: list[str] = field(default_factory=list)  # transcription hints, not stored
     synthetic: bool = False
     visibility: str = "staff"
@@ -76,6 +77,7 @@ class RecordingMeta:
             "date": self.date,
             "tags": list(self.tags),
             "description": self.description,
+            "series": self.series,
             "vocab": list(self.vocab),
             "synthetic": self.synthetic,
             "visibility": self.visibility,
@@ -101,6 +103,7 @@ class RecordingMeta:
             date=parse_date(self.date),
             tags=_names(self.tags),
             description=self.description.strip(),
+            series=" ".join(self.series.split())[:MAX_TITLE_CHARS],
             vocab=_names(self.vocab),
         )
 
@@ -114,6 +117,7 @@ class RecordingMeta:
             date=form.get("date") or None,
             tags=split_terms(form.get("tags", "")),
             description=form.get("description", ""),
+            series=form.get("series", ""),
             vocab=split_terms(form.get("vocab", "")),
             visibility=form.get("visibility", "") or "staff",
         ).validated(title_required=title_required)
@@ -271,6 +275,7 @@ class Recording:
     visibility: str = "public"
     chat_names_public: bool = False  # the chat's authors are shown to everyone who may see the talk
     chapters_edited: bool = False  # staff wrote its outline: kept as they left it
+    series: str = ""  # the series it belongs to ("" for none)
 
     @property
     def url(self) -> str:
@@ -293,6 +298,7 @@ class Recording:
             "duration": round(self.duration, 3),
             "status": self.status,
             "visibility": self.visibility,
+            **({"series": self.series} if self.series else {}),
         }
 
 

@@ -62,6 +62,7 @@ def insert_recording(
             "organization": meta.organization,
             "date": meta.date,
             "description": meta.description,
+            "series": meta.series,
             "duration": duration,
             "media_path": media_path,
             "media_hash": media_hash,
@@ -207,6 +208,7 @@ def _recording_from_row(db: Database, row: dict, speakers: list[str] | None = No
         visibility=row["visibility"],
         chat_names_public=bool(row.get("chat_names_public")),
         chapters_edited=bool(row.get("chapters_edited")),
+        series=row.get("series") or "",
     )
 
 
@@ -271,12 +273,14 @@ class RecordingFilter:
     tag: str = ""
     since: str | None = None
     until: str | None = None
+    series: str = ""  # matched whole, ignoring case
     # The visibility levels the asker may see; None: every recording (the operator's CLI).
     visibility: tuple[str, ...] | None = None
 
     def active(self) -> bool:
         """Whether the asker chose any filter (visibility is not theirs to choose)."""
-        return any([self.speaker.strip(), self.organization.strip(), self.tag.strip(), self.since, self.until])
+        return any([self.speaker.strip(), self.organization.strip(), self.tag.strip(), self.since, self.until,
+                    self.series.strip()])
 
     def restricts(self) -> bool:
         return self.active() or self.visibility is not None
@@ -304,6 +308,9 @@ class RecordingFilter:
         if self.tag.strip():
             where.append(f"{alias}.id IN (SELECT recording_id FROM recording_tags WHERE tag = ? COLLATE NOCASE)")
             params.append(self.tag.strip())
+        if self.series.strip():
+            where.append(f"{alias}.series = ? COLLATE NOCASE")
+            params.append(" ".join(self.series.split()))
         since, until = parse_date(self.since, "since"), parse_date(self.until, "until")
         if since and until and since > until:
             raise MetadataError(f"the date range runs backwards: from {since} to {until}; swap the dates")
@@ -373,7 +380,7 @@ def set_media_path(db: Database, recording_id: int, media_path: str) -> None:
 
 
 def update_recording_meta(db: Database, recording_id: int, meta: RecordingMeta) -> None:
-    """Replace a recording's title, speakers, organisation, date, tags and description.
+    """Replace a recording's title, speakers, organisation, date, tags, description and series.
 
     The slug stays as it was, so links people have shared keep working.
     """
@@ -385,6 +392,7 @@ def update_recording_meta(db: Database, recording_id: int, meta: RecordingMeta) 
                 "organization": meta.organization,
                 "date": meta.date,
                 "description": meta.description,
+                "series": meta.series,
             },
         )
         db.execute("DELETE FROM recording_speakers WHERE recording_id = ?", [recording_id])
@@ -416,7 +424,7 @@ def talks_like(
 
 
 def facets(db: Database, visible: tuple[str, ...] | None = None) -> dict[str, list[str]]:
-    """The speakers, organisations and tags of the ``visible`` recordings, for the filters' suggestions."""
+    """The speakers, organisations, tags and series of the ``visible`` recordings, for the filters' suggestions."""
     where, params = visible_only(visible).sql("r")
     return {
         "speakers": [
@@ -442,7 +450,17 @@ def facets(db: Database, visible: tuple[str, ...] | None = None) -> dict[str, li
                 params,
             )
         ],
+        "series": [
+            r[0] for r in db.execute(f"SELECT DISTINCT r.series FROM recordings r WHERE r.series != '' AND {where} ORDER BY 1", params)
+        ],
     }
+
+
+def series_named(db: Database, slug: str, visible: tuple[str, ...] | None = None) -> str | None:
+    """The series whose name makes ``slug`` (its address), among the ``visible`` talks' series."""
+    where, params = visible_only(visible).sql("r")
+    names = [r[0] for r in db.execute(f"SELECT DISTINCT r.series FROM recordings r WHERE r.series != '' AND {where}", params)]
+    return next((name for name in sorted(names) if slugify(name) == slug), None)
 
 
 def count_rows(db: Database) -> dict[str, int]:

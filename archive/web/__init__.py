@@ -14,6 +14,7 @@ from archive.config import Config, load_config
 from archive.errors import UserError
 from archive.services import Services
 from archive.store import connect
+from archive.store.recordings import slugify
 from archive.timecode import clock, link_time
 
 HERE = Path(__file__).resolve().parent
@@ -61,6 +62,7 @@ def create_app(
     app.register_error_handler(Exception, _unexpected_error)
     app.jinja_env.filters["clock"] = _clock
     app.jinja_env.filters["link_time"] = link_time
+    app.jinja_env.filters["slug"] = slugify
     return app
 
 

@@ -44,7 +44,7 @@ TRANSCRIPT_TYPES = {
     "vtt": "text/vtt",
     "json": "application/json",
 }
-FILTER_ARGS = ("speaker", "org", "tag", "since", "until")
+FILTER_ARGS = ("speaker", "org", "tag", "since", "until", "series")
 NO_TALK = "There is no talk at this address."
 
 
@@ -268,10 +268,34 @@ def archive_cover_image():
 @bp.get("/feed.xml")
 def feed():
     """Every public talk as a podcast: RSS 2.0 with iTunes tags, transcripts and chapters (``archive.feed``)."""
+    return _podcast("Talk Archive", store.visible_only(("public",)), url_for("pages.feed", _external=True))
+
+
+@bp.get("/series/<slug>")
+def series(slug: str):
+    """A series' talks (those the visitor may see), newest first, with its podcast feed."""
+    db = get_db()
+    name = store.series_named(db, slug, visible_levels()) or abort(404, "There is no series at this address.")
+    talks = store.list_recordings(db, store.RecordingFilter(series=name, visibility=visible_levels()))
+    has_feed = store.series_named(db, slug, ("public",)) is not None
+    return render_template("series.html", name=name, slug=slug, recordings=talks, has_feed=has_feed)
+
+
+@bp.get("/series/<slug>/feed.xml")
+def series_feed(slug: str):
+    """One series' public talks as a podcast of its own."""
+    name = store.series_named(get_db(), slug, ("public",)) or abort(404, "There is no public series at this address.")
+    return _podcast(f"{name} · Talk Archive", store.RecordingFilter(series=name, visibility=("public",)),
+                    url_for("pages.series_feed", slug=slug, _external=True),
+                    site_url=url_for("pages.series", slug=slug, _external=True))
+
+
+def _podcast(title: str, wanted: store.RecordingFilter, feed_url: str, site_url: str | None = None) -> Response:
+    """The podcast feed of the talks ``wanted`` picks (public ones: a podcast app signs in as nobody)."""
     db = get_db()
     config = current_app.config["ARCHIVE"]
     items = []
-    for found in store.list_recordings(db, store.visible_only(("public",))):
+    for found in store.list_recordings(db, wanted):
         media_file = config.data_dir / found.media_path
         if not media_file.is_file():
             continue
@@ -287,7 +311,7 @@ def feed():
             chapters_url=url_for("pages.chapters", slug=found.slug, fmt="json", _external=True)
             if store.chapters(db, found.id) else None,
         ))
-    body = podcast_feed("Talk Archive", url_for("pages.index", _external=True), url_for("pages.feed", _external=True),
+    body = podcast_feed(title, site_url or url_for("pages.index", _external=True), feed_url,
                         url_for("pages.archive_cover_image", _external=True), items)
     return Response(body, content_type="application/rss+xml; charset=utf-8")
 

@@ -29,6 +29,7 @@ def filters_from(args: Mapping[str, str]) -> RecordingFilter:
         organization=args.get("org", ""),
         tag=args.get("tag", ""),
         since=args.get("since") or None,
+        series=args.get("series", ""),
         until=args.get("until") or None,
         visibility=visible_levels(),
     )

@@ -170,6 +170,7 @@ def edit_recording(slug: str):
             "date": found.date or "",
             "tags": ", ".join(found.tags),
             "description": found.description,
+            "series": found.series,
         }
         return render_template("edit.html", recording=found, form=form, error=None)
     try:
