@@ -8,6 +8,7 @@ the second it was said. Leaf module: it formats, it reads nothing.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import date as Date
 from typing import Any, Iterable
@@ -27,6 +28,7 @@ class CitedMoment:
     end: float | None
     site_url: str  # where the archive is reached, no trailing slash
     note: str = ""  # what the person citing wrote beside it
+    speaker: str | None = None  # who says it, where the transcript names them
 
     @property
     def url(self) -> str:
@@ -36,17 +38,34 @@ class CitedMoment:
 
     @property
     def span(self) -> str:
-        """``12:34–13:10`` (or ``12:34`` for a point)."""
-        start = clock(self.start, always_hours=False)
-        return f"{start}–{clock(self.end, always_hours=False)}" if self.end is not None else start
+        """``12:34–13:10``, or ``at 12:34`` for a point; whole seconds, the start rounded down and the end up."""
+        start = clock(math.floor(self.start), always_hours=False)
+        if self.end is None:
+            return f"at {start}"
+        return f"{start}–{clock(math.ceil(self.end), always_hours=False)}"
 
 
 def citation_line(moment: CitedMoment) -> str:
-    """``Ana Ruiz, Keralty. “Title” (2025-03-12), 12:34–13:10. Social Prescribing USA Community of Practice. https://…``"""
+    """``Ana Ruiz. “Title.” Kenji Health, 2025-03-12. Recording, 12:34–13:10. https://…``
+
+    The same form as the share dialog's (static/player.js ``citation``): the person who says it
+    first, else the talk's speakers.
+    """
     recording = moment.recording
-    who = ", ".join(x for x in (", ".join(recording.speakers), recording.organization) if x)
-    dated = f" ({recording.date})" if recording.date else ""
-    return f"{who + '. ' if who else ''}“{recording.title}”{dated}, {moment.span}. {PUBLISHER}. {moment.url}"
+    parts = []
+    speakers = ", ".join(recording.speakers)
+    if moment.speaker:
+        outside = speakers and moment.speaker not in recording.speakers
+        parts.append(moment.speaker + (f" (in a talk by {speakers})." if outside else "."))
+    elif speakers:
+        parts.append(f"{speakers}.")
+    parts.append(f"“{recording.title}.”")
+    where = ", ".join(x for x in (recording.organization, recording.date or "") if x)
+    if where:
+        parts.append(f"{where}.")
+    parts.append(f"Recording, {moment.span}.")
+    parts.append(moment.url)
+    return " ".join(parts)
 
 
 def csl_item(moment: CitedMoment, item_id: str) -> dict[str, Any]:
@@ -65,7 +84,7 @@ def csl_item(moment: CitedMoment, item_id: str) -> dict[str, Any]:
         "accessed": _date_parts(Date.today().isoformat()),
         # An item has no field for a time inside it (a locator belongs to a citation), so the
         # span leads the note and the URL plays from it.
-        "note": f"At {moment.span}." + (f" {moment.note}" if moment.note else ""),
+        "note": f"Recording, {moment.span}." + (f" {moment.note}" if moment.note else ""),
     }
     if recording.date:
         item["issued"] = _date_parts(recording.date)

@@ -919,3 +919,25 @@ def restore_(ctx, source):
     with user_errors():
         summary = restore(source, get_config(ctx))
     click.echo(f"restored {summary.files} file(s), {summary.bytes / 2**20:,.1f} MB, into {summary.path}")
+
+
+@cli.command()
+@click.option("--token", envvar="ARCHIVE_MCP_TOKEN", default="",
+              help="An API token (or ARCHIVE_MCP_TOKEN): see what its account may see. Without one: public talks only.")
+@click.pass_context
+def mcp(ctx, token):
+    """Serve the archive to an AI assistant over MCP (stdio): search moments, read transcripts, list talks.
+
+    An assistant's MCP client starts this command itself; every moment it returns has a link
+    (to ARCHIVE_PUBLIC_URL) and a citation line. Stdout is the protocol: messages go to stderr.
+    """
+    from .mcp_server import serve_stdio
+    from .services import Services
+
+    _log_to_stderr()
+    config = get_config(ctx)
+    with user_errors():
+        try:
+            serve_stdio(config, Services(config), token or None)
+        except KeyboardInterrupt:
+            pass

@@ -313,4 +313,3 @@ def m017_series(db: Database) -> None:
     # on its own page and offered as a podcast of its own (/series/<slug>/feed.xml).
     db["recordings"].add_column("series", str, not_null_default="")
     db["recordings"].create_index(["series"])
-
