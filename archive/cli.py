@@ -941,3 +941,57 @@ def mcp(ctx, token):
             serve_stdio(config, Services(config), token or None)
         except KeyboardInterrupt:
             pass
+
+
+@cli.group()
+def review():
+    """Presenter review: a signed, expiring link for a presenter to read a draft and suggest fixes."""
+
+
+@review.command("create")
+@click.argument("recording")
+@click.option("--presenter", required=True, help="The presenter's name, as the link greets them.")
+@click.option("--email", default="", help="Their email, for the log (nothing is sent: you send the link).")
+@click.option("--days", type=int, default=14, show_default=True, help="How long the link works.")
+@click.pass_context
+def review_create(ctx, recording, presenter, email, days):
+    """Make a review link for RECORDING (its id or slug); it is printed once and only its hash is kept.
+
+    The address starts with ARCHIVE_PUBLIC_URL.
+    """
+    from ingest import review as workflow
+
+    from .store import recordings as store
+    from .web.auth import secret_key
+
+    config = get_config(ctx.find_root())
+    with open_db(config) as db, user_errors():
+        found = store.find_recording(db, recording)
+        if found is None:
+            raise BadInput(f"no recording {recording!r} in the archive (see `archive list`)")
+        link, token = workflow.create_link(db, found.id, presenter, presenter_email=email, days=days,
+                                           created_by="command line", secret=secret_key(config))
+    click.echo(f"review link {link.id} for {link.presenter_name}, valid until {link.expires_at} "
+               "(shown once: send it to them):", err=True)
+    click.echo(f"{config.site_url}/review/{token}")
+
+
+@review.command("list")
+@click.argument("recording")
+@click.pass_context
+def review_list(ctx, recording):
+    """RECORDING's review links: id, state, presenter, until when, and suggestions pending / decided."""
+    from ingest import review as workflow
+
+    from .store import recordings as store
+    from .store import reviews
+
+    with open_db(get_config(ctx.find_root())) as db:
+        found = store.find_recording(db, recording)
+        if found is None:
+            raise BadInput(f"no recording {recording!r} in the archive (see `archive list`)")
+        for link, state in workflow.overview(db, found.id).links:
+            counts = reviews.count_by_state(db, link.id)
+            until = link.closed_at if state == "closed" else link.expires_at
+            click.echo(f"{link.id:>4}  {state:<7}  {link.presenter_name}  {until[:16]}  "
+                       f"{counts['pending']} pending, {counts['approved']} approved, {counts['rejected']} rejected")

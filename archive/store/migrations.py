@@ -313,3 +313,65 @@ def m017_series(db: Database) -> None:
     # on its own page and offered as a podcast of its own (/series/<slug>/feed.xml).
     db["recordings"].add_column("series", str, not_null_default="")
     db["recordings"].create_index(["series"])
+
+
+@migrations()
+def m018_presenter_review(db: Database) -> None:
+    # Presenter review (ingest/review.py): a signed, expiring link that lets a talk's presenter
+    # read its draft and suggest fixes without an account. The URL carries a random token; the
+    # database keeps only its sha256, as it does for API tokens.
+    db["review_links"].create(
+        {
+            "id": int,
+            "recording_id": int,
+            "presenter_name": str,
+            "presenter_email": str,
+            "token_hash": str,
+            "created_by": str,  # the staff member's email
+            "created_at": str,
+            "expires_at": str,
+            "opened_at": str,  # first time the presenter opened it
+            "submitted_at": str,  # last time the presenter sent their suggestions
+            "closed_at": str,
+            "closed_reason": str,  # "decided", "closed by staff"
+        },
+        pk="id",
+        not_null={"recording_id", "presenter_name", "token_hash", "created_by", "created_at", "expires_at"},
+        foreign_keys=[("recording_id", "recordings", "id")],
+    )
+    db["review_links"].create_index(["token_hash"], unique=True)
+    db["review_links"].create_index(["recording_id"])
+    # What the presenter suggests: a line's corrected text, or a time range to withdraw.
+    db["review_suggestions"].create(
+        {
+            "id": int,
+            "link_id": int,
+            "recording_id": int,
+            "kind": str,  # "correction" or "withdraw"
+            "segment_idx": int,  # corrections: the line, by its index within the talk
+            "text": str,  # corrections: the new text
+            "original_text": str,  # corrections: the line when suggested, to notice later edits
+            "start": float,  # withdrawals
+            "end": float,
+            "note": str,  # withdrawals: the presenter's reason
+            "state": str,  # "pending", "approved", "rejected"
+            "created_at": str,
+            "decided_by": str,
+            "decided_at": str,
+        },
+        pk="id",
+        not_null={"link_id", "recording_id", "kind", "state", "created_at"},
+        defaults={"state": "pending", "note": ""},
+        foreign_keys=[("link_id", "review_links", "id"), ("recording_id", "recordings", "id")],
+    )
+    db["review_suggestions"].create_index(["link_id"])
+    db["review_suggestions"].create_index(["recording_id", "state"])
+    # Every step of a review, by whom: "presenter: Name" or a staff email.
+    db["review_log"].create(
+        {"id": int, "link_id": int, "recording_id": int, "at": str, "actor": str, "action": str, "detail": str},
+        pk="id",
+        not_null={"link_id", "recording_id", "at", "actor", "action"},
+        defaults={"detail": ""},
+        foreign_keys=[("link_id", "review_links", "id"), ("recording_id", "recordings", "id")],
+    )
+    db["review_log"].create_index(["recording_id", "at"])

@@ -43,7 +43,7 @@ def create_app(
     app.config.update(archive_config.extra)
     app.config["ARCHIVE"] = archive_config
 
-    from . import api, auth, pages, staff, workers
+    from . import api, auth, pages, review, staff, workers
     from .uploads import UploadRequest
 
     app.request_class = UploadRequest
@@ -56,6 +56,7 @@ def create_app(
     app.register_blueprint(api.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(workers.bp)
+    app.register_blueprint(review.bp)
     app.teardown_appcontext(_close_db)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(UserError, _user_error)

@@ -89,10 +89,16 @@ def load_user() -> None:
             session.clear()
 
 
+# Forms someone without an account may send (still with their session's CSRF token): signing in,
+# and a presenter's steps on a review link, which is itself their credential (web/review.py).
+ANONYMOUS_FORMS = {"auth.login", "review.suggest_correction", "review.suggest_withdrawal", "review.remove_suggestion",
+                   "review.send"}
+
+
 def check_csrf() -> None:
     if request.method in SAFE_METHODS or g.token_auth:
         return
-    if g.user is None and request.endpoint != "auth.login":
+    if g.user is None and request.endpoint not in ANONYMOUS_FORMS:
         abort(403, "Sign in to do that.")  # before reading a body nobody may send
     expected = session.get("csrf")
     sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
