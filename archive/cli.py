@@ -816,7 +816,7 @@ def users_set_role(ctx, email, role):
 @click.argument("email")
 @click.pass_context
 def users_remove(ctx, email):
-    """Delete an account and its API tokens."""
+    """Delete an account, its API tokens and its collections of moments."""
     from .store import accounts
 
     with open_db(get_config(ctx.find_root())) as db, user_errors():

@@ -244,6 +244,27 @@ def test_copy_link_and_share_a_clip_with_a_citation(page, live_server):
     assert not page.evaluate("document.getElementById('share').open")
 
 
+def test_a_member_gathers_clips_from_two_talks_and_plays_them_one_after_another(page, live_server):
+    sign_in(page, live_server, "member")
+    for talk, start, end in ((RELATIONAL, "0:10", "0:12"), (COMPASSION, "0:05", "0:07")):
+        page.goto(f"/recordings/{talk}")
+        page.click("#open-share")
+        page.fill("#share-start", start)
+        page.fill("#share-end", end)
+        if page.locator("#collect-form select option").count() == 1:  # only "A new collection…"
+            page.fill("#collect-form input[name=new_title]", "Two moments")
+        page.fill("#collect-form textarea[name=note]", f"From {talk}")
+        page.click("#collect-form button[type=submit]")
+        page.wait_for_url(re.compile(r"/collections/two-moments#clip-\d+$"))
+    assert "2 moments across 2 talks" in page.inner_text("main")
+    page.click("#play-all")
+    page.wait_for_function("document.querySelectorAll('li.clip')[0].classList.contains('playing')")
+    page.wait_for_function("document.querySelectorAll('li.clip')[1].classList.contains('playing')"
+                           " && document.getElementById('clip-player').currentTime >= 5")
+    page.wait_for_function("document.getElementById('now-playing').textContent === 'Played every clip.'")
+    assert page.evaluate("document.getElementById('clip-player').currentTime") == pytest.approx(7, abs=0.5)
+
+
 def test_find_in_this_talk_filters_and_marks_lines(page):
     page.goto(f"/recordings/{RELATIONAL}")
     total = page.locator("#transcript li[data-start]").count()
@@ -387,7 +408,7 @@ def test_a_moment_lands_with_the_player_and_its_line_in_view(page, width, height
 
 
 AXE_PAGES = ["/", "/search?q=how+do+they+follow+up+with+clients", "/search?q=the", f"/recordings/{RELATIONAL}?t=66",
-             "/login", "/no-such-page", "/upload", "/jobs", f"/recordings/{RELATIONAL}/edit"]
+             "/login", "/no-such-page", "/upload", "/jobs", f"/recordings/{RELATIONAL}/edit", "/collections"]
 
 
 @pytest.mark.parametrize("width", [390, 1280])

@@ -109,10 +109,13 @@ def set_role(db: Database, email: str, role: str) -> User:
 
 
 def remove_user(db: Database, email: str) -> None:
-    """Delete an account and its API tokens."""
+    """Delete an account, its API tokens and its collections of moments (theirs to keep or drop)."""
     user = get_user(db, email) or _missing(email)
     with db.atomic():
         db.execute("DELETE FROM api_tokens WHERE user_id = ?", [user.id])
+        db.execute("DELETE FROM collection_clips WHERE collection_id IN (SELECT id FROM collections WHERE owner_id = ?)",
+                   [user.id])
+        db.execute("DELETE FROM collections WHERE owner_id = ?", [user.id])
         db.execute("DELETE FROM users WHERE id = ?", [user.id])
 
 

@@ -375,3 +375,27 @@ def m018_presenter_review(db: Database) -> None:
         foreign_keys=[("link_id", "review_links", "id"), ("recording_id", "recordings", "id")],
     )
     db["review_log"].create_index(["recording_id", "at"])
+
+
+@migrations()
+def m019_collections(db: Database) -> None:
+    # Collections of moments (archive/store/collections.py): a member's ordered clips from several
+    # talks, each with a note, shared privately, with members or with everyone.
+    db["collections"].create(
+        {"id": int, "slug": str, "title": str, "description": str, "owner_id": int, "sharing": str,
+         "created_at": str, "updated_at": str},
+        pk="id",
+        not_null={"slug", "title", "owner_id", "sharing", "created_at", "updated_at"},
+        foreign_keys=[("owner_id", "users", "id")],
+    )
+    db["collections"].create_index(["slug"], unique=True)
+    db["collections"].create_index(["owner_id"])
+    db["collection_clips"].create(
+        {"id": int, "collection_id": int, "position": int, "recording_id": int, "start": float, "end": float,
+         "note": str, "created_at": str},
+        pk="id",
+        not_null={"collection_id", "position", "recording_id", "start", "end", "created_at"},
+        foreign_keys=[("collection_id", "collections", "id"), ("recording_id", "recordings", "id")],
+    )
+    db["collection_clips"].create_index(["collection_id", "position"])
+    db["collection_clips"].create_index(["recording_id"])

@@ -43,7 +43,7 @@ def create_app(
     app.config.update(archive_config.extra)
     app.config["ARCHIVE"] = archive_config
 
-    from . import api, auth, pages, review, staff, workers
+    from . import api, auth, collections, pages, review, staff, workers
     from .uploads import UploadRequest
 
     app.request_class = UploadRequest
@@ -57,6 +57,7 @@ def create_app(
     app.register_blueprint(staff.bp)
     app.register_blueprint(workers.bp)
     app.register_blueprint(review.bp)
+    app.register_blueprint(collections.bp)
     app.teardown_appcontext(_close_db)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(UserError, _user_error)
