@@ -7,6 +7,7 @@ Only public talks are in the feed: a podcast app signs in as nobody.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Sequence
@@ -14,6 +15,7 @@ from typing import Sequence
 from .store.models import Recording
 
 PODCAST_NAMESPACE = "https://podcastindex.org/namespace/1.0"
+PODCAST_GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")  # the namespace's own, for podcast:guid
 TRANSCRIPT_TYPES = {"vtt": "text/vtt", "srt": "application/x-subrip", "json": "application/json"}
 
 
@@ -41,6 +43,11 @@ def podcast_feed(title: str, site_url: str, feed_url: str, cover_url: str, items
     class Podcasting20(BaseExtension):
         def extend_ns(self):
             return {"podcast": PODCAST_NAMESPACE}
+
+        def extend_rss(self, rss):
+            guid = etree.SubElement(rss.find("channel"), f"{{{PODCAST_NAMESPACE}}}guid")
+            guid.text = feed_guid(feed_url)
+            return rss
 
     class Podcasting20Entry(BaseEntryExtension):
         def __init__(self):
@@ -90,6 +97,13 @@ def podcast_feed(title: str, site_url: str, feed_url: str, cover_url: str, items
         if item.chapters_url:
             entry.podcasting20.podcast_link("chapters", url=item.chapters_url, type="application/json+chapters")
     return feed.rss_str(pretty=True)
+
+
+def feed_guid(feed_url: str) -> str:
+    """The Podcasting 2.0 ``<podcast:guid>``: a UUIDv5 of the feed's address without its scheme
+    and trailing slashes, so apps know the show again if it moves."""
+    address = feed_url.split("://", 1)[-1].rstrip("/")
+    return str(uuid.uuid5(PODCAST_GUID_NAMESPACE, address))
 
 
 def _published(recording: Recording) -> datetime:

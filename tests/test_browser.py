@@ -265,6 +265,32 @@ def test_a_member_gathers_clips_from_two_talks_and_plays_them_one_after_another(
     assert page.evaluate("document.getElementById('clip-player').currentTime") == pytest.approx(7, abs=0.5)
 
 
+def test_the_pages_read_without_javascript(browser, live_server):
+    """With scripts off, a visitor still searches, lands on the moment's line, reads the whole
+    transcript with its times and chapters, and reads the feed and llms.txt links."""
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    tab = context.new_page()
+    try:
+        tab.goto("/")
+        tab.fill("#q", "how do they follow up with clients")
+        tab.press("#q", "Enter")
+        tab.wait_for_url(re.compile(r"/search\?q="))
+        first = tab.locator("a.moment").first
+        href = first.get_attribute("href")
+        first.click()
+        tab.wait_for_url(re.compile(r"/recordings/.+\?t="))
+        lines = tab.locator("#transcript li[data-start]")
+        assert lines.count() > 10 and lines.first.is_visible()
+        marked = tab.locator("#transcript li.current")  # the server marks the moment's line
+        assert marked.count() == 1 and marked.get_attribute("data-start").startswith(re.search(r"t=([\d.]+)", href).group(1))
+        assert tab.locator("#transcript a[href*='?t=']").count() >= lines.count()  # every line links to its time
+        tab.goto(f"/recordings/{RELATIONAL}")
+        assert "Download transcript" in tab.inner_text("main")
+        assert tab.locator("a[href$='.vtt?download=1']").count() == 1
+    finally:
+        context.close()
+
+
 def test_find_in_this_talk_filters_and_marks_lines(page):
     page.goto(f"/recordings/{RELATIONAL}")
     total = page.locator("#transcript li[data-start]").count()

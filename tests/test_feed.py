@@ -55,6 +55,30 @@ def test_the_feed_lists_public_talks_with_everything_a_podcast_app_needs(client,
     assert 'type="application/rss+xml"' in client.get("/").get_data(as_text=True)  # discoverable
 
 
+def test_a_feed_reader_parses_the_feed_without_complaint(client, config, make_media):
+    """feedparser (what many podcast apps and validators build on) reads it cleanly, with the
+    fields a podcast directory requires of a show and of each episode."""
+    import feedparser
+
+    from archive.feed import feed_guid
+
+    db = connect(config.db_path)
+    ingest_file(db, config, make_media("talk.flac"), RecordingMeta(
+        title="Checking In Without Calling", speakers=["Thu Huong Nguyen"], date="2025-05-14", visibility="public"))
+    db.close()
+    parsed = feedparser.parse(client.get("/feed.xml").data)
+    assert parsed.bozo == 0 and parsed.version == "rss20"
+    show = parsed.feed
+    for required in ("title", "link", "subtitle", "language", "image", "tags"):
+        assert show.get(required) not in (None, ""), required
+    assert show["podcast_guid"] == feed_guid("http://localhost/feed.xml")  # the namespace's UUIDv5 of the address
+    (episode,) = parsed.entries
+    for required in ("title", "id", "published_parsed", "summary", "itunes_duration", "image"):
+        assert episode.get(required) not in (None, ""), required
+    (enclosure,) = episode.enclosures
+    assert int(enclosure["length"]) > 0 and enclosure["type"] == "audio/flac"
+
+
 def test_a_series_has_its_page_and_a_feed_of_its_public_talks(client, member_client, config, make_media):
     db = connect(config.db_path)
     series = "Community of Practice"
