@@ -17,7 +17,7 @@ from archive.errors import NotFound, UserError
 from archive.timecode import clock
 
 from .models import Recording, Segment, visible_to
-from .recordings import get_recordings, get_segments, slugify, utc_now
+from .recordings import get_recordings, segments_between, slugify, utc_now
 
 SHARING = ("private", "members", "public")
 MAX_CLIPS = 100
@@ -189,15 +189,12 @@ def open_collection(db: Database, collection: Collection, reader: Reader) -> Ope
         "WHERE collection_id = ? ORDER BY position, id", [collection.id]))
     talks = get_recordings(db, [row[2] for row in rows])
     clips, hidden = [], 0
-    segments: dict[int, list[Segment]] = {}
     for clip_id, position, recording_id, start, end, note in rows:
         talk = talks.get(recording_id)
         if talk is None or talk.status != "ready" or talk.visibility not in reader.levels:
             hidden += 1
             continue
-        if recording_id not in segments:
-            segments[recording_id] = get_segments(db, recording_id)
-        lines = tuple(s for s in segments[recording_id] if s.end > start and s.start < end)
+        lines = tuple(segments_between(db, recording_id, start, end))
         clips.append(Clip(clip_id, position, talk, start, end, note or "", lines))
     can_edit = _may_edit(collection, reader)
     return OpenCollection(collection, tuple(clips), can_edit, hidden if collection.owner_id == reader.user_id else 0)

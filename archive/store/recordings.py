@@ -365,6 +365,18 @@ def get_segments(db: Database, recording_id: int) -> list[Segment]:
     ]
 
 
+def segments_between(db: Database, recording_id: int, start: float, end: float) -> list[Segment]:
+    """The lines of a recording heard between ``start`` and ``end`` seconds (any part of them), in order."""
+    return [
+        Segment(*row)
+        for row in db.execute(
+            'SELECT start, "end", text, machine_text, edited_at, language, speaker FROM segments '
+            'WHERE recording_id = ? AND "end" > ? AND start < ? ORDER BY idx',
+            [recording_id, start, end],
+        )
+    ]
+
+
 def with_text(segment: Segment, text: str | None) -> Segment:
     """``segment`` corrected to ``text``, keeping what Whisper wrote beside it; ``None`` reverts to that."""
     machine = segment.machine_text if segment.edited else segment.text
