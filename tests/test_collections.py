@@ -194,3 +194,17 @@ def test_a_real_talk_clip_is_added_from_the_share_dialog_and_plays(app, config, 
         assert played.status_code == 206 and len(played.data) == 100
     assert "Speeches" in member.get("/collections").get_data(as_text=True)
     assert 'src="/static/collection.js"' in collection
+
+
+def test_a_talk_unpublished_later_leaves_its_clip_hidden_and_tells_only_the_owner(app, talks):
+    owner = signed_in(app, "member", "owner@example.org")
+    slug = slug_of(add(owner, talks["public"], new_title="Shared widely"))
+    add(owner, talks["members"], collection=slug)
+    owner.post(f"/collections/{slug}", data={"title": "Shared widely", "sharing": "public"})
+    staff = signed_in(app, "staff")
+    assert staff.post(f"/recordings/{talks['members']}/visibility", data={"visibility": "staff"}).status_code in (302, 303)
+    mine = owner.get(f"/collections/{slug}").get_data(as_text=True)
+    assert "1 moment across 1 talk" in mine and "1 of your clips is from talks you can no longer see" in mine
+    theirs = app.test_client().get(f"/collections/{slug}").get_data(as_text=True)
+    assert "1 moment across 1 talk" in theirs and "can no longer see" not in theirs and "The members talk" not in theirs
+    assert "The members talk" in staff.get(f"/collections/{slug}").get_data(as_text=True)  # staff may see drafts
