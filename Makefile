@@ -42,7 +42,7 @@ bench: install
 
 # The README's screenshots, taken by the browser tests (needs Debian's chromium).
 screenshots: install
-	ARCHIVE_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_browser.py -k "land_on_the_moment or opens_the_player_there"
+	ARCHIVE_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_browser.py -k "land_on_the_moment or opens_the_player_there or gathers_clips"
 
 # Re-voice the demo talks (needs Piper; the results are committed).
 samples: install

@@ -358,7 +358,10 @@ def _pending(suggestion: ReviewSuggestion, presenter: str, segments: list[Segmen
 
 def _correction_problem(suggestion: ReviewSuggestion, line: Segment | None) -> str | None:
     """Why this correction must not be applied now: its line was removed, or no longer reads as
-    it did when the presenter corrected it (applying it would overwrite someone's edit)."""
+    it did when the presenter corrected it (applying it would overwrite someone's edit). A line
+    that reads as suggested already (the same wording sent twice) has no problem: approving it writes nothing."""
+    if line is not None and line.text == suggestion.text:
+        return None
     if line is None:
         return (f"the line the presenter corrected (“{suggestion.original_text}”) is no longer in the transcript "
                 "(a part was removed meanwhile)")
@@ -413,7 +416,10 @@ def _apply(db: Database, config: Config, suggestion: ReviewSuggestion, staff_ema
     if suggestion.kind == "correction":
         segments = store.get_segments(db, suggestion.recording_id)
         idx = suggestion.segment_idx
-        problem = _correction_problem(suggestion, segments[idx] if 0 <= idx < len(segments) else None)
+        line = segments[idx] if 0 <= idx < len(segments) else None
+        if line is not None and line.text == suggestion.text:
+            return  # it reads so already (the same wording came twice, from two links): nothing to write
+        problem = _correction_problem(suggestion, line)
         if problem:
             raise ReviewError(problem, status=409)
         correct_segment(db, suggestion.recording_id, idx, suggestion.text, embedder)

@@ -244,16 +244,17 @@ def test_copy_link_and_share_a_clip_with_a_citation(page, live_server):
     assert not page.evaluate("document.getElementById('share').open")
 
 
-def test_a_member_gathers_clips_from_two_talks_and_plays_them_one_after_another(page, live_server):
+def test_a_member_gathers_clips_from_two_talks_and_plays_them_one_after_another(page, live_server, screenshots):
     sign_in(page, live_server, "member")
-    for talk, start, end in ((RELATIONAL, "0:10", "0:12"), (COMPASSION, "0:05", "0:07")):
+    for talk, start, end, note in ((RELATIONAL, "0:10", "0:12", "Why the relationship matters after the referral"),
+                                   (COMPASSION, "0:05", "0:07", "Who runs the neighbour network")):
         page.goto(f"/recordings/{talk}")
         page.click("#open-share")
         page.fill("#share-start", start)
         page.fill("#share-end", end)
         if page.locator("#collect-form select option").count() == 1:  # only "A new collection…"
             page.fill("#collect-form input[name=new_title]", "Two moments")
-        page.fill("#collect-form textarea[name=note]", f"From {talk}")
+        page.fill("#collect-form textarea[name=note]", note)
         page.click("#collect-form button[type=submit]")
         page.wait_for_url(re.compile(r"/collections/two-moments#clip-\d+$"))
     assert "2 moments across 2 talks" in page.inner_text("main")
@@ -261,6 +262,7 @@ def test_a_member_gathers_clips_from_two_talks_and_plays_them_one_after_another(
     page.wait_for_function("document.querySelectorAll('li.clip')[0].classList.contains('playing')")
     page.wait_for_function("document.querySelectorAll('li.clip')[1].classList.contains('playing')"
                            " && document.getElementById('clip-player').currentTime >= 5")
+    page.screenshot(path=str(screenshots / "collection.png"), full_page=True)
     page.wait_for_function("document.getElementById('now-playing').textContent === 'Played every clip.'")
     assert page.evaluate("document.getElementById('clip-player').currentTime") == pytest.approx(7, abs=0.5)
 

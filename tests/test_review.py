@@ -371,3 +371,20 @@ def test_visitors_and_members_get_no_staff_review_tools(talks, client, member_cl
     assert texts(db, talk.id) == LINES_A and len(reviews.links_for(db, talk.id)) == 1
     assert reviews.get_suggestion(db, suggestion.id).state == "pending"
     assert "Ask the presenter to review" in staff_client.get(base).get_data(as_text=True)
+
+
+def test_the_same_wording_from_two_links_is_approved_once_and_both_close(talks, db, config, staff_client):
+    talk, _ = talks
+    links = []
+    for _ in range(2):  # staff sent the presenter a second link; they fixed the same name again
+        link, token = make_link(db, config, talk.id)
+        presenter = staff_client.application.test_client()
+        csrf = presenter_csrf(presenter, token)
+        presenter.post(f"/review/{token}/corrections", data={"line": "0", "text": FIXED, "csrf_token": csrf})
+        presenter.post(f"/review/{token}/send", data={"csrf_token": csrf})
+        links.append(link)
+    approved = staff_client.post(f"/recordings/{talk.slug}/review-suggestions/approve-all")
+    assert approved.status_code == 303
+    assert texts(db, talk.id)[0] == FIXED
+    assert [reviews.get_link(db, link.id).closed_reason for link in links] == ["every suggestion decided"] * 2
+    assert actions(db, talk.id).count("approved") == 2
