@@ -58,6 +58,9 @@ class Config:
     # The address members reach the archive at, for links written outside a web request (the MCP
     # server's moments and citations); a request's own address is used where there is one.
     public_url: str = "http://127.0.0.1:5000"
+    # Who answers for the archive: the podcast feeds' <itunes:owner> (directories such as Apple
+    # Podcasts write there to confirm a show is yours); empty leaves the tag out.
+    contact_email: str = ""
     # Reverse proxies in front of the archive whose X-Forwarded-* headers to trust (0: none).
     proxy_hops: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)

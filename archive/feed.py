@@ -34,7 +34,8 @@ class FeedItem:
 
 
 def podcast_feed(title: str, site_url: str, feed_url: str, cover_url: str, items: Sequence[FeedItem],
-                 description: str = "Recordings of the Community of Practice: search them at the archive.") -> bytes:
+                 description: str = "Recordings of the Community of Practice: search them at the archive.",
+                 owner_email: str = "") -> bytes:
     """The RSS 2.0 document for ``items`` (newest first)."""
     from feedgen.ext.base import BaseEntryExtension, BaseExtension
     from feedgen.feed import FeedGenerator
@@ -75,6 +76,8 @@ def podcast_feed(title: str, site_url: str, feed_url: str, cover_url: str, items
     feed.podcast.itunes_summary(description)
     feed.podcast.itunes_category("Health & Fitness")
     feed.podcast.itunes_explicit("no")
+    if owner_email:
+        feed.podcast.itunes_owner(name=title, email=owner_email)
     for item in reversed(list(items)):  # feedgen puts each new entry first
         recording = item.recording
         entry = feed.add_entry()

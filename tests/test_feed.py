@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from archive.store import connect
 from archive.store.models import RecordingMeta
+from archive.web import create_app
 from ingest.pipeline import ingest_file
 
 ITUNES = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"
@@ -55,7 +56,7 @@ def test_the_feed_lists_public_talks_with_everything_a_podcast_app_needs(client,
     assert 'type="application/rss+xml"' in client.get("/").get_data(as_text=True)  # discoverable
 
 
-def test_a_feed_reader_parses_the_feed_without_complaint(client, config, make_media):
+def test_a_feed_reader_parses_the_feed_without_complaint(data_dir, config, make_media):
     """feedparser (what many podcast apps and validators build on) reads it cleanly, with the
     fields a podcast directory requires of a show and of each episode."""
     import feedparser
@@ -66,12 +67,14 @@ def test_a_feed_reader_parses_the_feed_without_complaint(client, config, make_me
     ingest_file(db, config, make_media("talk.flac"), RecordingMeta(
         title="Checking In Without Calling", speakers=["Thu Huong Nguyen"], date="2025-05-14", visibility="public"))
     db.close()
+    client = create_app({"data_dir": data_dir, "TESTING": True, "contact_email": "archive@example.org"}).test_client()
     parsed = feedparser.parse(client.get("/feed.xml").data)
     assert parsed.bozo == 0 and parsed.version == "rss20"
     show = parsed.feed
     for required in ("title", "link", "subtitle", "language", "image", "tags"):
         assert show.get(required) not in (None, ""), required
     assert show["podcast_guid"] == feed_guid("http://localhost/feed.xml")  # the namespace's UUIDv5 of the address
+    assert show["publisher_detail"]["email"] == "archive@example.org"  # <itunes:owner>, from ARCHIVE_CONTACT_EMAIL
     (episode,) = parsed.entries
     for required in ("title", "id", "published_parsed", "summary", "itunes_duration", "image"):
         assert episode.get(required) not in (None, ""), required

@@ -312,7 +312,7 @@ def _podcast(title: str, wanted: store.RecordingFilter, feed_url: str, site_url:
             if store.chapters(db, found.id) else None,
         ))
     body = podcast_feed(title, site_url or url_for("pages.index", _external=True), feed_url,
-                        url_for("pages.archive_cover_image", _external=True), items)
+                        url_for("pages.archive_cover_image", _external=True), items, owner_email=config.contact_email)
     return Response(body, content_type="application/rss+xml; charset=utf-8")
 
 
