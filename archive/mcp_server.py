@@ -284,7 +284,7 @@ def build_server(config: Config, services, token: str | None = None) -> MCPServe
             if not (0 <= before <= MAX_WINDOW_SECONDS and 0 <= after <= MAX_WINDOW_SECONDS):
                 raise UserError(f"before and after are seconds, from 0 to {MAX_WINDOW_SECONDS}")
             first, last = seconds - before, seconds + after
-            segments = [s for s in store.get_segments(db, recording.id) if s.end > first and s.start < last]
+            segments = store.segments_between(db, recording.id, first, last)
         lines = [
             Line(start=round(s.start, 2), end=round(s.end, 2), clock=clock(s.start, always_hours=False),
                  speaker=s.speaker, text=s.text, url=cited(recording, s.start, None).url)
@@ -317,7 +317,7 @@ def build_server(config: Config, services, token: str | None = None) -> MCPServe
             Talk(
                 title=r.title, slug=r.slug, speakers=list(r.speakers), organization=r.organization, date=r.date,
                 duration=round(r.duration, 2), length=clock(r.duration, always_hours=False), tags=list(r.tags),
-                series=getattr(r, "series", "") or "", description=r.description, url=f"{site_url}{r.url}",
+                series=r.series, description=r.description, url=f"{site_url}{r.url}",
             )
             for r in recordings[:limit]
         ])

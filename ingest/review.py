@@ -29,6 +29,7 @@ from archive.config import Config
 from archive.errors import UserError
 from archive.store import recordings as store
 from archive.store import reviews, write_transaction
+from archive.store.accounts import normalize_email
 from archive.store.models import Recording, Segment
 from archive.store.reviews import (
     APPROVED,
@@ -104,9 +105,7 @@ def create_link(
     name = " ".join(presenter_name.split())
     if not name or len(name) > MAX_NAME_CHARS:
         raise ReviewError(f"write the presenter's name (at most {MAX_NAME_CHARS} characters)")
-    email = presenter_email.strip().lower()
-    if email and ("@" not in email or len(email) > 200 or any(c.isspace() for c in email)):
-        raise ReviewError(f"{presenter_email.strip()!r} is not an email address")
+    email = normalize_email(presenter_email) if presenter_email.strip() else ""
     if not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
         raise ReviewError(f"a review link can be valid for 1 to {MAX_DAYS} days")
     token = secrets.token_urlsafe(32)

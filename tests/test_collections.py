@@ -171,7 +171,10 @@ def test_deleting_a_collection_or_its_owners_account_leaves_the_talks(app, talks
     member = signed_in(app, "member", "leaving@example.org")
     slug = slug_of(add(member, talks["public"], new_title="Short-lived"))
     second = slug_of(add(member, talks["public"], new_title="Another"))
-    assert member.post(f"/collections/{slug}/delete").status_code == 303
+    kept = member.post(f"/collections/{slug}/delete")  # not confirmed: nothing goes
+    assert kept.status_code == 400 and "for good" in kept.get_data(as_text=True)
+    assert member.get(f"/collections/{slug}").status_code == 200
+    assert member.post(f"/collections/{slug}/delete", data={"confirm": "1"}).status_code == 303
     assert member.get(f"/collections/{slug}").status_code == 404
     assert runner.invoke(cli, ["users", "remove", "leaving@example.org"]).exit_code == 0
     assert app.test_client().get(f"/collections/{second}").status_code == 404

@@ -132,6 +132,11 @@ def _may_edit(collection: Collection, reader: Reader) -> bool:
     return reader.user_id is not None and (collection.owner_id == reader.user_id or reader.is_staff)
 
 
+def _require_edit(collection: Collection, reader: Reader) -> None:
+    if not _may_edit(collection, reader):
+        raise CollectionError("only the collection's owner can change it", status=403)
+
+
 def create_collection(db: Database, owner: Reader, title: str, description: str = "", sharing: str = "private") -> Collection:
     """A new, empty collection owned by ``owner`` (any signed-in account)."""
     if owner.user_id is None:
@@ -169,8 +174,7 @@ def find_collection(db: Database, slug: str, reader: Reader) -> Collection:
 def editable_collection(db: Database, slug: str, reader: Reader) -> Collection:
     """The collection at ``slug`` if ``reader`` may change it (its owner, or staff who can read it)."""
     found = find_collection(db, slug, reader)
-    if not _may_edit(found, reader):
-        raise CollectionError("only the collection's owner can change it", status=403)
+    _require_edit(found, reader)
     return found
 
 
@@ -202,8 +206,7 @@ def open_collection(db: Database, collection: Collection, reader: Reader) -> Ope
 
 def add_clip(db: Database, collection: Collection, reader: Reader, wanted: ClipRequest) -> Clip:
     """Append a clip; the talk must be one ``reader`` may see, and the range inside it."""
-    if not _may_edit(collection, reader):
-        raise CollectionError("only the collection's owner can change it", status=403)
+    _require_edit(collection, reader)
     talk = get_recordings(db, [wanted.recording_id]).get(wanted.recording_id)
     if talk is None or talk.status != "ready" or talk.visibility not in reader.levels:
         raise NotFound("there is no such talk to take a clip from")
@@ -245,8 +248,7 @@ def _clip_row(db: Database, collection: Collection, clip_id: int) -> dict:
 
 def move_clip(db: Database, collection: Collection, reader: Reader, clip_id: int, offset: int) -> None:
     """Move a clip ``offset`` places (-1: up, 1: down) among the clips; at either end it stays."""
-    if not _may_edit(collection, reader):
-        raise CollectionError("only the collection's owner can change it", status=403)
+    _require_edit(collection, reader)
     _clip_row(db, collection, clip_id)
     with db.atomic():
         order = [r[0] for r in db.execute(
@@ -260,8 +262,7 @@ def move_clip(db: Database, collection: Collection, reader: Reader, clip_id: int
 
 
 def set_clip_note(db: Database, collection: Collection, reader: Reader, clip_id: int, note: str) -> None:
-    if not _may_edit(collection, reader):
-        raise CollectionError("only the collection's owner can change it", status=403)
+    _require_edit(collection, reader)
     note = note.strip()
     if len(note) > MAX_NOTE_CHARS:
         raise CollectionError(f"a note can hold at most {MAX_NOTE_CHARS} characters")
@@ -272,8 +273,7 @@ def set_clip_note(db: Database, collection: Collection, reader: Reader, clip_id:
 
 
 def remove_clip(db: Database, collection: Collection, reader: Reader, clip_id: int) -> None:
-    if not _may_edit(collection, reader):
-        raise CollectionError("only the collection's owner can change it", status=403)
+    _require_edit(collection, reader)
     _clip_row(db, collection, clip_id)
     with db.atomic():
         db.execute("DELETE FROM collection_clips WHERE id = ?", [clip_id])
@@ -283,8 +283,7 @@ def remove_clip(db: Database, collection: Collection, reader: Reader, clip_id: i
 def update_collection(db: Database, collection: Collection, reader: Reader, *, title: str, description: str,
                       sharing: str) -> Collection:
     """Change the title, description and sharing level; the address stays, so shared links keep working."""
-    if not _may_edit(collection, reader):
-        raise CollectionError("only the collection's owner can change it", status=403)
+    _require_edit(collection, reader)
     title, sharing = _clean_title(title), _check_sharing(sharing)
     with db.atomic():
         db["collections"].update(collection.id, {"title": title, "description": description.strip()[:MAX_NOTE_CHARS],
@@ -293,8 +292,7 @@ def update_collection(db: Database, collection: Collection, reader: Reader, *, t
 
 
 def delete_collection(db: Database, collection: Collection, reader: Reader) -> None:
-    if not _may_edit(collection, reader):
-        raise CollectionError("only the collection's owner can change it", status=403)
+    _require_edit(collection, reader)
     with db.atomic():
         db.execute("DELETE FROM collection_clips WHERE collection_id = ?", [collection.id])
         db.execute("DELETE FROM collections WHERE id = ?", [collection.id])

@@ -77,7 +77,10 @@ def update(slug: str):
 @bp.post("/collections/<slug>/delete")
 def delete(slug: str):
     db, who = get_db(), reader()
-    library.delete_collection(db, library.editable_collection(db, slug, who), who)
+    found = library.editable_collection(db, slug, who)
+    if not request.form.get("confirm"):  # its clips and notes go for good: one click is not enough
+        raise CollectionError("tick “Delete it and its notes for good” to delete the collection")
+    library.delete_collection(db, found, who)
     return redirect(url_for("collections.index"), code=303)
 
 
@@ -144,12 +147,13 @@ def collection_json(slug: str):
     """The collection as JSON: its clips (those the asker may see) with their talks, times, notes and links."""
     db = get_db()
     opened = library.open_collection(db, library.find_collection(db, slug, reader()), reader())
+    cited = [(clip, _cited(clip)) for clip in opened.clips]
     return jsonify({
         "slug": opened.collection.slug, "title": opened.collection.title, "description": opened.collection.description,
         "sharing": opened.collection.sharing, "summary": opened.summary,
         "clips": [{"recording": clip.recording.slug, "title": clip.recording.title, "start": clip.start, "end": clip.end,
-                   "note": clip.note, "url": _cited(clip).url, "citation": citation_line(_cited(clip)),
-                   "text": " ".join(line.text for line in clip.lines)} for clip in opened.clips],
+                   "note": clip.note, "url": moment.url, "citation": citation_line(moment),
+                   "text": " ".join(line.text for line in clip.lines)} for clip, moment in cited],
     })
 
 

@@ -303,8 +303,7 @@ def _podcast(title: str, wanted: store.RecordingFilter, feed_url: str, site_url:
             recording=found,
             page_url=url_for("pages.recording", slug=found.slug, _external=True),
             media_url=url_for("pages.media", slug=found.slug, _external=True),
-            media_type=MEDIA_TYPES.get(media_file.suffix) or mimetypes.guess_type(media_file.name)[0]
-            or "application/octet-stream",
+            media_type=media_type(media_file),
             media_bytes=media_file.stat().st_size,
             cover_url=url_for("pages.cover_image", slug=found.slug, kind=found.cover_kind, _external=True),
             transcript_url=url_for("pages.transcript", slug=found.slug, fmt="vtt", _external=True),
@@ -319,12 +318,19 @@ def _podcast(title: str, wanted: store.RecordingFilter, feed_url: str, site_url:
 @bp.get("/media/<slug>")
 def media(slug: str):
     """The recording's media, with HTTP Range support so players can seek without downloading."""
-    found = visible_recording(slug)
+    return send_media(visible_recording(slug), max_age=3600)
+
+
+def media_type(path) -> str:
+    return MEDIA_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+def send_media(recording, *, max_age: int):
+    """A talk's stored file with HTTP Range support (the talk page's player, a presenter's review):
+    only a plain file inside the media folder, never a symlink, never anything else on disk."""
     config = current_app.config["ARCHIVE"]
-    stored = config.data_dir / found.media_path
+    stored = config.data_dir / recording.media_path
     path = stored.resolve()
-    # Only a plain file inside the media folder: never a symlink, never anything else on disk.
     if stored.is_symlink() or not path.is_file() or not path.is_relative_to(config.media_dir.resolve()):
         abort(404, "The media for this talk is missing.")
-    mimetype = MEDIA_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return send_file(path, mimetype=mimetype, conditional=True, max_age=3600)
+    return send_file(path, mimetype=media_type(path), conditional=True, max_age=max_age)

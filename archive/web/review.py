@@ -10,18 +10,14 @@ shell over ``ingest.review``.
 
 from __future__ import annotations
 
-import mimetypes
-
 from flask import (
     Blueprint,
-    abort,
     current_app,
     g,
     make_response,
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 
@@ -30,8 +26,9 @@ from ingest import review as workflow
 
 from .auth import is_staff, staff_only
 from .db import get_db
-from .pages import MEDIA_TYPES
+from .pages import send_media
 from .search import searcher
+from .staff import talk_or_404
 
 bp = Blueprint("review", __name__)
 
@@ -103,24 +100,12 @@ def media(token: str):
     """The draft's media for the presenter's player, with Range support, as ``pages.media`` serves it."""
     db = get_db()
     link = workflow.presenter_link(db, token, _secret())
-    found = store.get_recording(db, link.recording_id)
-    config = current_app.config["ARCHIVE"]
-    stored = config.data_dir / found.media_path
-    path = stored.resolve()
-    # Only a plain file inside the media folder: never a symlink, never anything else on disk.
-    if stored.is_symlink() or not path.is_file() or not path.is_relative_to(config.media_dir.resolve()):
-        abort(404, "The media for this talk is missing.")
-    mimetype = MEDIA_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    response = send_file(path, mimetype=mimetype, conditional=True, max_age=0)
+    response = send_media(store.get_recording(db, link.recording_id), max_age=0)
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
 
 # -- staff ------------------------------------------------------------------------
-
-
-def _talk(slug: str):
-    return store.get_recording_by_slug(get_db(), slug) or abort(404, "There is no talk at this address.")
 
 
 def _back_to(found):
@@ -141,7 +126,7 @@ def review_tools():
 @staff_only
 def create_link(slug: str):
     """Make a presenter's link and show it once, to copy into an email."""
-    found = _talk(slug)
+    found = talk_or_404(slug)
     days = request.form.get("days", "") or str(workflow.DEFAULT_DAYS)
     if not days.isdigit():
         raise workflow.ReviewError(f"a review link can be valid for 1 to {workflow.MAX_DAYS} days")
@@ -156,7 +141,7 @@ def create_link(slug: str):
 @bp.post("/recordings/<slug>/review-links/<id:link_id>/close")
 @staff_only
 def close_link(slug: str, link_id: int):
-    found = _talk(slug)
+    found = talk_or_404(slug)
     workflow.close(get_db(), link_id, recording_id=found.id, staff_email=g.user.email)
     return _back_to(found)
 
@@ -165,7 +150,7 @@ def close_link(slug: str, link_id: int):
 @staff_only
 def decide(slug: str, suggestion_id: int, decision: str):
     """Approve (correct the line, or take the range down) or reject one suggestion."""
-    found = _talk(slug)
+    found = talk_or_404(slug)
     if decision == "approve":
         workflow.approve(get_db(), current_app.config["ARCHIVE"], suggestion_id, recording_id=found.id,
                          staff_email=g.user.email, embedder=searcher().embedder)
@@ -177,7 +162,7 @@ def decide(slug: str, suggestion_id: int, decision: str):
 @bp.post("/recordings/<slug>/review-suggestions/approve-all")
 @staff_only
 def approve_all(slug: str):
-    found = _talk(slug)
+    found = talk_or_404(slug)
     workflow.approve_all(get_db(), current_app.config["ARCHIVE"], found.id, staff_email=g.user.email,
                          embedder=searcher().embedder)
     return _back_to(found)

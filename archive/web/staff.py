@@ -39,7 +39,7 @@ bp = Blueprint("staff", __name__)
 bp.before_request(require_staff)
 
 
-def _talk(slug: str):
+def talk_or_404(slug: str):
     """Staff see every talk, drafts included; a slug that names none is a 404."""
     return store.get_recording_by_slug(get_db(), slug) or abort(404, "There is no talk at this address.")
 
@@ -125,7 +125,7 @@ def retry(job_id: int):
 def attach_companion_files(slug: str):
     """Add the meeting's files to a talk: its Zoom or Teams transcript (names the speakers), its
     chat, its slides; each replaces what the talk had."""
-    found = _talk(slug)
+    found = talk_or_404(slug)
     companions = companions_of(request.files, request.form)
     if not companions:
         raise CompanionError("choose the meeting's transcript (.vtt), its chat (.txt) or the slides (.pdf)")
@@ -136,7 +136,7 @@ def attach_companion_files(slug: str):
 @bp.post("/recordings/<slug>/chapters")
 def edit_chapters(slug: str):
     """Keep the outline staff wrote ("12:34 Title" lines); an empty one brings the automatic one back."""
-    found = _talk(slug)
+    found = talk_or_404(slug)
     set_chapters(get_db(), found.id, request.form.get("chapters", ""))
     return redirect(found.url + "#chapters", code=303)
 
@@ -144,7 +144,7 @@ def edit_chapters(slug: str):
 @bp.post("/recordings/<slug>/speaker-names")
 def name_speaker(slug: str):
     """Give a voice its person's name ("Audience member 2" -> "Kwame Mensah") in every line it says."""
-    found = _talk(slug)
+    found = talk_or_404(slug)
     rename_speaker(get_db(), found.id, request.form.get("speaker", ""), request.form.get("name", ""))
     return redirect(found.url, code=303)
 
@@ -152,7 +152,7 @@ def name_speaker(slug: str):
 @bp.post("/recordings/<slug>/chat-names")
 def set_chat_names(slug: str):
     """Show the chat's authors to everyone who may see the talk, or to staff only again."""
-    found = _talk(slug)
+    found = talk_or_404(slug)
     store.set_chat_names_public(get_db(), found.id, request.form.get("public") == "1")
     return redirect(found.url + "#chat", code=303)
 
@@ -161,7 +161,7 @@ def set_chat_names(slug: str):
 def edit_recording(slug: str):
     """Edit a talk's title, speakers, organisation, date, tags and description."""
     db = get_db()
-    found = _talk(slug)
+    found = talk_or_404(slug)
     if request.method == "GET":
         form = {
             "title": found.title,
@@ -237,7 +237,7 @@ def add_to_glossary():
 @bp.post("/recordings/<slug>/visibility")
 def set_visibility(slug: str):
     """Publish a draft, or hide a talk again: public, members or staff."""
-    found = _talk(slug)
+    found = talk_or_404(slug)
     level = request.form.get("visibility", "")
     if level not in VISIBILITIES:
         abort(400, f"Visibility must be one of: {', '.join(VISIBILITIES)}.")
@@ -253,7 +253,7 @@ def redact(slug: str):
     from .auth import is_admin
 
     db = get_db()
-    found = _talk(slug)
+    found = talk_or_404(slug)
     start, end = parse_timecode(request.form.get("start")), parse_timecode(request.form.get("end"))
     if start is None or end is None:
         abort(400, "Write the start and end of the part to remove as 12:34, 1:02:03 or seconds.")
