@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date as Date
-from typing import Any, Iterable
+from typing import Any
 
 from .store.models import Recording
 from .timecode import clock, link_time
@@ -75,8 +76,8 @@ def csl_item(moment: CitedMoment, item_id: str) -> dict[str, Any]:
         "id": item_id,
         "type": "speech",
         "title": recording.title,
-        "author": [{"literal": name} for name in recording.speakers] or
-                  ([{"literal": recording.organization}] if recording.organization else []),
+        "author": [{"literal": name} for name in recording.speakers]
+        or ([{"literal": recording.organization}] if recording.organization else []),
         "publisher": PUBLISHER,
         "genre": "Webinar recording",
         "event-title": PUBLISHER,

@@ -12,6 +12,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -85,16 +86,24 @@ def cli(ctx: click.Context) -> None:
 
 def companion_options(command):
     """The meeting's companion files, for `ingest` (one recording) and `attach`."""
-    command = click.option("--slides", type=click.Path(dir_okay=False, path_type=Path),
-                           help="The presenter's slides (PDF): shown beside the transcript at the moment each is discussed.")(command)
     command = click.option(
-        "--chat-start", metavar="HH:MM:SS",
+        "--slides",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The presenter's slides (PDF): shown beside the transcript at the moment each is discussed.",
+    )(command)
+    command = click.option(
+        "--chat-start",
+        metavar="HH:MM:SS",
         help='For a "Save chat" export (clock times): when the recording started (default: at the first message).',
     )(command)
-    command = click.option("--chat", type=click.Path(dir_okay=False, path_type=Path),
-                           help="The meeting's Zoom chat export, shown beside the transcript.")(command)
+    command = click.option(
+        "--chat",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The meeting's Zoom chat export, shown beside the transcript.",
+    )(command)
     return click.option(
-        "--zoom-transcript", type=click.Path(dir_okay=False, path_type=Path),
+        "--zoom-transcript",
+        type=click.Path(dir_okay=False, path_type=Path),
         help="The meeting's Zoom or Teams transcript (WebVTT): names who said each line.",
     )(command)
 
@@ -125,27 +134,49 @@ def _split_terms(values: tuple[str, ...]) -> list[str]:
 @companion_options
 @click.pass_context
 def ingest(
-    ctx, files, title, speakers, organization, date, tags, description, series, vocab, model, visibility, use_queue,
-    zoom_transcript, chat, chat_start, slides,
+    ctx,
+    files,
+    title,
+    speakers,
+    organization,
+    date,
+    tags,
+    description,
+    series,
+    vocab,
+    model,
+    visibility,
+    use_queue,
+    zoom_transcript,
+    chat,
+    chat_start,
+    slides,
 ):
     """Transcribe and index recordings (audio or video). Prints each new recording's id and URL."""
     from ingest.companions import attach_companions
     from ingest.pipeline import ingest_file
 
-    from .services import Services
+    from .services import Archive
 
     config = get_config(ctx)
     if model:
         config = dataclasses.replace(config, whisper_model=str(model))
     with user_errors():
         meta = RecordingMeta(
-            title=title, speakers=list(speakers), organization=organization, date=date, tags=list(tags),
-            description=description, series=series, vocab=_split_terms(vocab), visibility=visibility,
+            title=title,
+            speakers=list(speakers),
+            organization=organization,
+            date=date,
+            tags=list(tags),
+            description=description,
+            series=series,
+            vocab=_split_terms(vocab),
+            visibility=visibility,
         ).validated()
         if (zoom_transcript or chat or slides) and len(files) != 1:
             raise BadInput("--zoom-transcript, --chat and --slides go with one recording; ingest the others separately")
         companions = _companions(zoom_transcript, chat, chat_start, slides)
-    services = Services(config)
+    services = Archive(config)
     if use_queue:
 
         def queue_one(path: Path) -> None:
@@ -160,8 +191,15 @@ def ingest(
         def ingest_one(path: Path) -> None:
             with _Progress(path.name) as progress:
                 result = ingest_file(
-                    db, config, path, meta, transcriber=services.transcriber, embedder=services.embedder,
-                    progress=progress, companions=companions, diarizer=services.diarizer,
+                    db,
+                    config,
+                    path,
+                    meta,
+                    transcriber=services.transcriber,
+                    embedder=services.embedder,
+                    progress=progress,
+                    companions=companions,
+                    diarizer=services.diarizer,
                 )
             if result.notes:
                 click.echo(f"{path}: {result.notes}", err=True)
@@ -181,9 +219,9 @@ class _Progress:
 
     def __init__(self, name: str):
         self.name = name
-        self.bar = None
+        self.bar: Any = None  # click's ProgressBar, opened on the first step
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:
         return self
 
     def __call__(self, step: str, fraction: float) -> None:
@@ -226,7 +264,7 @@ def attach(ctx, recording, zoom_transcript, chat, chat_start, slides):
     """Attach companion files to a talk already in the archive (RECORDING is its id or slug)."""
     from ingest.companions import attach_companions
 
-    from .services import Services
+    from .services import Archive
     from .store import recordings as store
 
     if not (zoom_transcript or chat or slides):
@@ -237,7 +275,7 @@ def attach(ctx, recording, zoom_transcript, chat, chat_start, slides):
         if found is None:
             raise BadInput(f"no recording {recording!r} in the archive (see `archive list`)")
         companions = _companions(zoom_transcript, chat, chat_start, slides)
-        for line in attach_companions(db, found.id, companions, Services(config).embedder):
+        for line in attach_companions(db, found.id, companions, Archive(config).embedder):
             click.echo(f"{line} (recording {found.id})")
 
 
@@ -294,11 +332,21 @@ def export_(ctx, recording, fmt):
 
 @cli.command()
 @click.argument("recording")
-@click.option("--format", "fmt", type=click.Choice(["txt", "vtt", "json"]), default="txt", show_default=True,
-              help="txt: one '12:34 Title' a line (what --set reads); vtt: a WebVTT chapters track; json: Podcasting 2.0.")
-@click.option("--set", "outline_file", type=click.File("r"),
-              help="Replace the outline with the '12:34 Title' lines of this file ('-': standard input); "
-                   "an empty file brings the automatic outline back.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["txt", "vtt", "json"]),
+    default="txt",
+    show_default=True,
+    help="txt: one '12:34 Title' a line (what --set reads); vtt: a WebVTT chapters track; json: Podcasting 2.0.",
+)
+@click.option(
+    "--set",
+    "outline_file",
+    type=click.File("r"),
+    help="Replace the outline with the '12:34 Title' lines of this file ('-': standard input); "
+    "an empty file brings the automatic outline back.",
+)
 @click.pass_context
 def chapters(ctx, recording, fmt, outline_file):
     """Print a talk's chapters, or set them (RECORDING is its id or slug)."""
@@ -338,9 +386,9 @@ def jobs(ctx, as_json):
 @click.pass_context
 def retry(ctx, job_id):
     """Queue a failed job again."""
-    from .services import Services
+    from .services import Archive
 
-    if not Services(get_config(ctx)).queue.retry(job_id):
+    if not Archive(get_config(ctx)).queue.retry(job_id):
         raise BadInput(f"job {job_id} is not a failed job")
     click.echo(f"job {job_id}\tqueued")
 
@@ -355,7 +403,7 @@ def retry(ctx, job_id):
 @click.pass_context
 def worker(ctx, workers, until_empty, server, token, model, device):
     """Run queued ingest jobs, here or (with --server) for an archive on another machine."""
-    from .services import Services
+    from .services import Archive
 
     _log_to_stderr()
     config = get_config(ctx)
@@ -374,10 +422,11 @@ def worker(ctx, workers, until_empty, server, token, model, device):
             remote.consume(workers)
         return
     with user_errors():
-        services = Services(config)
+        services = Archive(config)
         try:
-            _loaded("worker: Whisper, the search model and the speaker voices",
-                    lambda: services.warm(transcription=True))
+            _loaded(
+                "worker: Whisper, the search model and the speaker voices", lambda: services.warm(transcription=True)
+            )
         except UserError as exc:  # keep going: each job then fails saying why, and retries once it is fixed
             click.echo(f"worker: {exc}; jobs will fail until that is fixed", err=True)
         if until_empty:
@@ -390,8 +439,13 @@ def worker(ctx, workers, until_empty, server, token, model, device):
 
 @cli.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--settle", type=click.FloatRange(min=0.5), default=10.0, show_default=True,
-              help="Seconds a file must stay unchanged before it is taken (a copy in progress is left alone).")
+@click.option(
+    "--settle",
+    type=click.FloatRange(min=0.5),
+    default=10.0,
+    show_default=True,
+    help="Seconds a file must stay unchanged before it is taken (a copy in progress is left alone).",
+)
 @click.pass_context
 def watch(ctx, folder, settle):
     """Queue recordings that appear in FOLDER for ingest, with their companions of the same name
@@ -401,10 +455,10 @@ def watch(ctx, folder, settle):
 
     from ingest.watch import DropFolder
 
-    from .services import Services
+    from .services import Archive
 
     config = get_config(ctx)
-    drop = DropFolder(folder, Services(config).queue, settle_seconds=settle)
+    drop = DropFolder(folder, Archive(config).queue, settle_seconds=settle)
     click.echo(f"watching {drop.folder} (Ctrl-C to stop)", err=True)
 
     def report(taken) -> None:
@@ -445,9 +499,7 @@ def _start_worker_process() -> subprocess.Popen:
         os.nice(WORKER_NICENESS)
         _die_with_parent()
 
-    return subprocess.Popen(
-        [sys.executable, "-m", "archive", "worker"], preexec_fn=lower_priority_and_die_with_parent
-    )
+    return subprocess.Popen([sys.executable, "-m", "archive", "worker"], preexec_fn=lower_priority_and_die_with_parent)
 
 
 @cli.command()
@@ -455,7 +507,9 @@ def _start_worker_process() -> subprocess.Popen:
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, help="Request threads per process.")
 @click.option(
-    "--processes", default=0, type=click.IntRange(0, 64),
+    "--processes",
+    default=0,
+    type=click.IntRange(0, 64),
     help="Server processes sharing the port and the loaded model (0: one per CPU core).",
 )
 @click.option("--no-worker", is_flag=True, help="Run no ingest worker beside the server (they run elsewhere).")
@@ -464,7 +518,7 @@ def serve(ctx, host, port, threads, processes, no_worker):
     """Serve the archive over HTTP (waitress), with an ingest worker beside it at lower CPU priority."""
     import socket
 
-    from .services import Services
+    from .services import Archive
     from .store.check import clean_leftovers, stale_vectors
     from .web import create_app
     from .web.local import give_operator_token, write_server_file
@@ -473,10 +527,12 @@ def serve(ctx, host, port, threads, processes, no_worker):
     config = get_config(ctx)
     with user_errors():
         # One thread to embed queries: beside the worker, more made searches stall (bench/load.py).
-        services = Services(config, search_threads=1)
+        services = Archive(config, search_threads=1)
     with open_db(config) as db:
         for leftover in clean_leftovers(db, config):
-            click.echo(f"removed {leftover.relative_to(config.data_dir)}, left by an interrupted upload or write", err=True)
+            click.echo(
+                f"removed {leftover.relative_to(config.data_dir)}, left by an interrupted upload or write", err=True
+            )
         for problem in stale_vectors(db, services.embedder.model_name):
             click.echo(problem, err=True)
     with user_errors():
@@ -517,7 +573,9 @@ def _serve_forever(app, listener, threads: int, config: Config, exit_after: bool
     from waitress.server import create_server
 
     # Waitress spools request bodies to disk; let it take the largest upload the app accepts.
-    server = create_server(app, sockets=[listener], threads=threads, max_request_body_size=config.max_upload_bytes + (1 << 20))
+    server = create_server(
+        app, sockets=[listener], threads=threads, max_request_body_size=config.max_upload_bytes + (1 << 20)
+    )
     try:
         server.run()
     except KeyboardInterrupt:
@@ -584,18 +642,25 @@ def search(ctx, query, limit, speaker, organization, tag, since, until, sort, as
     loaded already (a fraction of a second); otherwise this command loads it (several seconds).
     """
     config = get_config(ctx)
-    params = {"q": query, "limit": limit, "speaker": speaker, "org": organization, "tag": tag,
-              "since": since or "", "until": until or "", "sort": sort}
+    params = {
+        "q": query,
+        "limit": limit,
+        "speaker": speaker,
+        "org": organization,
+        "tag": tag,
+        "since": since or "",
+        "until": until or "",
+        "sort": sort,
+    }
     response = _search_on_server(config, params)
     if response is None:
-        from .services import Services
+        from .services import Archive
+        from .store.models import OPERATOR
         from .store.recordings import RecordingFilter
-        from .store.searches import log_search
 
         filters = RecordingFilter(speaker, organization, tag, since, until)
         with open_db(config) as db, user_errors():
-            found = Services(config).searcher.search(db, query, limit=limit, filters=filters, sort=sort)
-            log_search(db, found.query, len(found.results))
+            found = Archive(config).as_viewer(OPERATOR).search(db, query, limit=limit, filters=filters, sort=sort)
         response = found.to_dict()
     if as_json:
         click.echo(json.dumps(response, indent=2))
@@ -672,13 +737,12 @@ def reindex(ctx):
     from ingest.chapters import refresh_outline
     from search.index import rebuild_fts, reindex_talk
 
+    from .services import Archive
     from .store import recordings as store
-
-    from .services import Services
 
     config = get_config(ctx)
     with user_errors(), open_db(config) as db:
-        embedder = Services(config).embedder
+        embedder = Archive(config).embedder
         recordings = store.list_recordings(db)
         total = 0
         with click.progressbar(recordings, label="reindexing", file=sys.stderr) as bar:
@@ -735,13 +799,17 @@ def load_samples(ctx, force):
     """Ingest the bundled demo talks, once: on the archive's first start."""
     from ingest.samples import load_samples as load
 
-    from .services import Services
+    from .services import Archive
 
     config = get_config(ctx)
-    services = Services(config)
+    services = Archive(config)
     with user_errors(), open_db(config) as db:
         loaded = load(
-            db, config, services.transcriber, services.embedder, force=force,
+            db,
+            config,
+            services.transcriber,
+            services.embedder,
+            force=force,
             progress=lambda name: click.echo(f"ingesting demo talk: {name}", err=True),
         )
     if loaded is None:
@@ -875,12 +943,16 @@ def check(ctx, as_json):
 
     Exits 1 if anything does not add up.
     """
-    from .services import Services
+    from ingest.covers import cover_problems
+
+    from .services import Archive
     from .store.check import check_archive
+    from .store.recordings import list_recordings
 
     config = get_config(ctx)
     with open_db(config) as db, user_errors():
-        report = check_archive(db, config, search_model=Services(config).embedder.model_name)
+        report = check_archive(db, config, search_model=Archive(config).embedder.model_name)
+        report.problems += cover_problems(config, list_recordings(db))
     if as_json:
         click.echo(json.dumps({**dataclasses.asdict(report), "ok": report.ok}, indent=2))
     else:
@@ -922,8 +994,12 @@ def restore_(ctx, source):
 
 
 @cli.command()
-@click.option("--token", envvar="ARCHIVE_MCP_TOKEN", default="",
-              help="An API token (or ARCHIVE_MCP_TOKEN): see what its account may see. Without one: public talks only.")
+@click.option(
+    "--token",
+    envvar="ARCHIVE_MCP_TOKEN",
+    default="",
+    help="An API token (or ARCHIVE_MCP_TOKEN): see what its account may see. Without one: public talks only.",
+)
 @click.pass_context
 def mcp(ctx, token):
     """Serve the archive to an AI assistant over MCP (stdio): search moments, read transcripts, list talks.
@@ -932,13 +1008,13 @@ def mcp(ctx, token):
     (to ARCHIVE_PUBLIC_URL) and a citation line. Stdout is the protocol: messages go to stderr.
     """
     from .mcp_server import serve_stdio
-    from .services import Services
+    from .services import Archive
 
     _log_to_stderr()
     config = get_config(ctx)
     with user_errors():
         try:
-            serve_stdio(config, Services(config), token or None)
+            serve_stdio(config, Archive(config), token or None)
         except KeyboardInterrupt:
             pass
 
@@ -957,23 +1033,35 @@ def review():
 def review_create(ctx, recording, presenter, email, days):
     """Make a review link for RECORDING (its id or slug); it is printed once and only its hash is kept.
 
-    The address starts with ARCHIVE_PUBLIC_URL.
+    The address starts with ARCHIVE_PUBLIC_URL, or else the running server's own address.
     """
     from ingest import review as workflow
 
     from .store import recordings as store
     from .web.auth import secret_key
+    from .web.local import public_address
 
     config = get_config(ctx.find_root())
     with open_db(config) as db, user_errors():
+        address = public_address(config)  # before the link exists: a refusal changes nothing
         found = store.find_recording(db, recording)
         if found is None:
             raise BadInput(f"no recording {recording!r} in the archive (see `archive list`)")
-        link, token = workflow.create_link(db, found.id, presenter, presenter_email=email, days=days,
-                                           created_by="command line", secret=secret_key(config))
-    click.echo(f"review link {link.id} for {link.presenter_name}, valid until {link.expires_at} "
-               "(shown once: send it to them):", err=True)
-    click.echo(f"{config.site_url}/review/{token}")
+        link, token = workflow.create_link(
+            db,
+            found.id,
+            presenter,
+            presenter_email=email,
+            days=days,
+            created_by="command line",
+            secret=secret_key(config),
+        )
+    click.echo(
+        f"review link {link.id} for {link.presenter_name}, valid until {link.expires_at} "
+        "(shown once: send it to them):",
+        err=True,
+    )
+    click.echo(f"{address}/review/{token}")
 
 
 @review.command("list")
@@ -993,5 +1081,7 @@ def review_list(ctx, recording):
         for link, state in workflow.overview(db, found.id).links:
             counts = reviews.count_by_state(db, link.id)
             until = link.closed_at if state == "closed" else link.expires_at
-            click.echo(f"{link.id:>4}  {state:<7}  {link.presenter_name}  {until[:16]}  "
-                       f"{counts['pending']} pending, {counts['approved']} approved, {counts['rejected']} rejected")
+            click.echo(
+                f"{link.id:>4}  {state:<7}  {link.presenter_name}  {until[:16]}  "
+                f"{counts['pending']} pending, {counts['approved']} approved, {counts['rejected']} rejected"
+            )

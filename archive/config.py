@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import UserError
 
@@ -57,13 +58,20 @@ class Config:
     embed_origins: str = ""
     # The address members reach the archive at, for links written outside a web request (the MCP
     # server's moments and citations); a request's own address is used where there is one.
-    public_url: str = "http://127.0.0.1:5000"
+    # Empty: links made by a command (`archive review create`) use the running server's own address.
+    public_url: str = ""
     # Who answers for the archive: the podcast feeds' <itunes:owner> (directories such as Apple
     # Podcasts write there to confirm a show is yours); empty leaves the tag out.
     contact_email: str = ""
     # Reverse proxies in front of the archive whose X-Forwarded-* headers to trust (0: none).
     proxy_hops: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A relative data directory (``make run`` uses ``media``) is taken against the working
+        # directory once, here: Flask's send_file and every later chdir-free caller would otherwise
+        # resolve it against something else (Flask: the package folder, so every cover answered 500).
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().absolute())
 
     @property
     def whisper_languages(self) -> tuple[str, ...]:
@@ -122,8 +130,8 @@ def load_config(overrides: Mapping[str, Any] | None = None, environ: Mapping[str
     are kept in ``extra`` so the web app can pass its own settings through.
     """
     environ = os.environ if environ is None else environ
-    kinds = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "extra"}
-    type_of = {"Path": Path, "str": str, "int": int}
+    kinds = {f.name: str(f.type) for f in dataclasses.fields(Config) if f.name != "extra"}
+    type_of: dict[str, type] = {"Path": Path, "str": str, "int": int}
     values: dict[str, Any] = {}
     for name, annotation in kinds.items():
         raw = environ.get(ENV_PREFIX + name.upper())

@@ -8,6 +8,10 @@ bug or the machine's trouble, and is reported as such, never with the exception'
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class UserError(Exception):
     """Input or a request the archive refuses; ``str(exc)`` is safe to show the person who asked.
@@ -34,7 +38,22 @@ class NotFound(UserError):
     status = 404
 
 
+class CompanionError(UserError):
+    """A file that comes with a recording (meeting transcript, chat, slides) that cannot be used;
+    the message names the file and says why."""
+
+
 class Conflict(UserError):
     """The request clashes with the archive's state now (a job already finished, an edit meanwhile)."""
 
     status = 409
+
+
+def present(value: T | None, what: str = "row") -> T:
+    """``value``, which the caller knows exists (a row it has just written or holds a reference to).
+
+    A ``None`` here is the archive's own bug, never the person's input, so it is not a ``UserError``.
+    """
+    if value is None:
+        raise LookupError(f"expected a {what}, found none")
+    return value

@@ -25,8 +25,13 @@ def to_json(recording: Recording, segments: list[Segment]) -> str:
             "duration": round(recording.duration, 3),
             "language": main_language(recording),
             "segments": [
-                {"start": s.start, "end": s.end, "text": s.text, **({"language": s.language} if s.language else {}),
-                 **({"speaker": s.speaker} if s.speaker else {})}
+                {
+                    "start": s.start,
+                    "end": s.end,
+                    "text": s.text,
+                    **({"language": s.language} if s.language else {}),
+                    **({"speaker": s.speaker} if s.speaker else {}),
+                }
                 for s in segments
             ],
         },
@@ -97,16 +102,24 @@ def _chapter_ends(recording: Recording, chapters: list[Chapter]) -> list[float]:
 
 def chapters_vtt(recording: Recording, chapters: list[Chapter]) -> str:
     """A WebVTT chapters track (``<track kind="chapters">``): one cue per chapter, to the next one."""
-    cues = [f"{clock(c.start)} --> {clock(end)}\n{html.escape(_cue_text(c.title), quote=False)}\n"
-            for c, end in zip(chapters, _chapter_ends(recording, chapters))]
+    cues = [
+        f"{clock(c.start)} --> {clock(end)}\n{html.escape(_cue_text(c.title), quote=False)}\n"
+        for c, end in zip(chapters, _chapter_ends(recording, chapters), strict=True)
+    ]
     return "WEBVTT\n\n" + "\n".join(cues)
 
 
 def chapters_json(recording: Recording, chapters: list[Chapter]) -> str:
     """Podcasting 2.0 chapters (``<podcast:chapters type="application/json+chapters">``)."""
     return json.dumps(
-        {"version": "1.2.0", "title": recording.title,
-         "chapters": [{"startTime": round(c.start, 3), "endTime": round(end, 3), "title": c.title}
-                      for c, end in zip(chapters, _chapter_ends(recording, chapters))]},
-        indent=2, ensure_ascii=False,
+        {
+            "version": "1.2.0",
+            "title": recording.title,
+            "chapters": [
+                {"startTime": round(c.start, 3), "endTime": round(end, 3), "title": c.title}
+                for c, end in zip(chapters, _chapter_ends(recording, chapters), strict=True)
+            ],
+        },
+        indent=2,
+        ensure_ascii=False,
     )

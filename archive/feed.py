@@ -8,9 +8,9 @@ Only public talks are in the feed: a podcast app signs in as nobody.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Sequence
 
 from .store.models import Recording
 
@@ -33,9 +33,15 @@ class FeedItem:
     chapters_url: str | None  # Podcasting 2.0 JSON chapters, when the talk has any
 
 
-def podcast_feed(title: str, site_url: str, feed_url: str, cover_url: str, items: Sequence[FeedItem],
-                 description: str = "Recordings of the Community of Practice: search them at the archive.",
-                 owner_email: str = "") -> bytes:
+def podcast_feed(
+    title: str,
+    site_url: str,
+    feed_url: str,
+    cover_url: str,
+    items: Sequence[FeedItem],
+    description: str = "Recordings of the Community of Practice: search them at the archive.",
+    owner_email: str = "",
+) -> bytes:
     """The RSS 2.0 document for ``items`` (newest first)."""
     from feedgen.ext.base import BaseEntryExtension, BaseExtension
     from feedgen.feed import FeedGenerator
@@ -95,8 +101,9 @@ def podcast_feed(title: str, site_url: str, feed_url: str, cover_url: str, items
             entry.podcast.itunes_author(byline)
         stem = item.transcript_url.rsplit(".", 1)[0]
         for fmt, kind in TRANSCRIPT_TYPES.items():
-            entry.podcasting20.podcast_link("transcript", url=f"{stem}.{fmt}", type=kind,
-                                            **({"rel": "captions"} if fmt in ("vtt", "srt") else {}))
+            entry.podcasting20.podcast_link(
+                "transcript", url=f"{stem}.{fmt}", type=kind, **({"rel": "captions"} if fmt in ("vtt", "srt") else {})
+            )
         if item.chapters_url:
             entry.podcasting20.podcast_link("chapters", url=item.chapters_url, type="application/json+chapters")
     return feed.rss_str(pretty=True)

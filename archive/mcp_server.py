@@ -32,11 +32,11 @@ from pydantic import BaseModel, Field
 
 from archive.citations import PUBLISHER, CitedMoment, citation_line
 from archive.config import Config
-from archive.errors import NotFound, UserError
+from archive.errors import UserError
 from archive.store import connect
 from archive.store import recordings as store
 from archive.store.accounts import user_for_token
-from archive.store.models import Recording, visible_to
+from archive.store.models import Recording, Viewer
 from archive.timecode import clock, parse_timecode
 
 log = logging.getLogger(__name__)
@@ -94,12 +94,14 @@ class SearchAnswer(BaseModel):
     query: str = Field(description="The query as it was searched.")
     answered: bool = Field(description="Whether anything in the archive answers the query.")
     message: str = Field(description="What to tell the person, in a sentence or two.")
-    notice: str = Field("", description="How the query was read, where that matters (a shortened query, "
-                                        "a phrase no talk has word for word).")
+    notice: str = Field(
+        "",
+        description="How the query was read, where that matters (a shortened query, "
+        "a phrase no talk has word for word).",
+    )
     results: list[Moment] = Field(description="The answers: at most three moments a talk, best talk first.")
     weak_results: list[Moment] = Field(
-        description="Only when nothing answers: the nearest moments, PROBABLY NOT AN ANSWER. "
-                    "Never present them as one."
+        description="Only when nothing answers: the nearest moments, PROBABLY NOT AN ANSWER. Never present them as one."
     )
     asides: list[Aside] = Field(description="Slides and chat messages holding every word of the query.")
 
@@ -166,8 +168,10 @@ def role_for_token(db, token: str | None) -> str | None:
         return None
     user = user_for_token(db, token)
     if user is None:
-        raise TokenRefused("the archive token was not accepted: it is unknown or has been revoked "
-                           "(see `archive tokens list`; `archive tokens create` makes a new one)")
+        raise TokenRefused(
+            "the archive token was not accepted: it is unknown or has been revoked "
+            "(see `archive tokens list`; `archive tokens create` makes a new one)"
+        )
     return user.role
 
 
@@ -198,7 +202,7 @@ def instructions_for(role: str | None) -> str:
 def build_server(config: Config, services, token: str | None = None) -> MCPServer:
     """The MCP server over ``config``'s archive, seeing what ``token``'s account may see (public talks without one).
 
-    ``services`` is the process's ``archive.services.Services``: its searcher answers the searches
+    ``services`` is the process's ``archive.services.Archive``: its searcher answers the searches
     (passed in, not imported: this module sits below the services in the import layers). Each call
     opens its own database connection.
     """
@@ -206,10 +210,10 @@ def build_server(config: Config, services, token: str | None = None) -> MCPServe
 
     @contextlib.contextmanager
     def archive_for_caller():
-        """A connection to the archive and the visibility levels the caller has now; UserErrors as tool errors."""
+        """A connection to the archive and the archive as the caller may see it now; UserErrors as tool errors."""
         db = connect(config.db_path, migrate=False)
         try:
-            yield db, visible_to(role_for_token(db, token))
+            yield db, services.as_viewer(Viewer(role=role_for_token(db, token)))
         except UserError as exc:
             raise ToolError(exc.sentence()) from None
         finally:
@@ -219,41 +223,57 @@ def build_server(config: Config, services, token: str | None = None) -> MCPServe
         return CitedMoment(recording, start, end, site_url, speaker=speaker)
 
     def search_moments(
-        query: Annotated[str, Field(description="A question in plain words, words, a \"quoted phrase\", prefix*, or a name.")],
+        query: Annotated[
+            str, Field(description='A question in plain words, words, a "quoted phrase", prefix*, or a name.')
+        ],
         limit: Annotated[int, Field(description=f"How many moments at most (1 to {MAX_MOMENTS}).")] = 5,
         speaker: Annotated[str, Field(description="Only talks by this speaker (part of the name will do).")] = "",
-        organization: Annotated[str, Field(description="Only talks by this organisation (part of the name will do).")] = "",
+        organization: Annotated[
+            str, Field(description="Only talks by this organisation (part of the name will do).")
+        ] = "",
         tag: Annotated[str, Field(description="Only talks with this topic tag.")] = "",
         since: Annotated[str, Field(description="Only talks on or after this date, YYYY-MM-DD.")] = "",
         until: Annotated[str, Field(description="Only talks on or before this date, YYYY-MM-DD.")] = "",
     ) -> SearchAnswer:
         """Find the moments in the talks that answer a question: each with its words, a link that plays
         the talk from that second, and a citation line. Says so when nothing in the archive answers."""
-        from archive.store.searches import log_search
-
-        with archive_for_caller() as (db, visible):
+        with archive_for_caller() as (db, view):
             if not 1 <= limit <= MAX_MOMENTS:
                 raise UserError(f"limit must be between 1 and {MAX_MOMENTS}")
-            wanted = store.RecordingFilter(speaker, organization, tag, since or None, until or None, visibility=visible)
-            found = services.searcher.search(db, query, limit=limit, filters=wanted, sort="relevance")
-            log_search(db, found.query, len(found.results))  # what members miss shows in `archive search-log`
+            wanted = store.RecordingFilter(speaker, organization, tag, since or None, until or None)
+            found = view.search(db, query, limit=limit, filters=wanted)
             # An aside may be in a talk no moment is from: its details, for the citation.
             talks = {**store.get_recordings(db, {a.recording_id for a in found.asides}), **found.recordings}
 
         def moment(m) -> Moment:
             recording, place = talks[m.recording_id], cited(talks[m.recording_id], m.start, m.end, m.speaker)
             return Moment(
-                title=recording.title, slug=recording.slug, speakers=list(recording.speakers),
-                organization=recording.organization, date=recording.date, start=round(m.start, 2),
-                end=round(m.end, 2), clock=clock(m.start, always_hours=False), speaker=m.speaker, text=m.text,
-                url=place.url, citation=citation_line(place),
+                title=recording.title,
+                slug=recording.slug,
+                speakers=list(recording.speakers),
+                organization=recording.organization,
+                date=recording.date,
+                start=round(m.start, 2),
+                end=round(m.end, 2),
+                clock=clock(m.start, always_hours=False),
+                speaker=m.speaker,
+                text=m.text,
+                url=place.url,
+                citation=citation_line(place),
             )
 
         def aside(a) -> Aside:
             place = cited(talks[a.recording_id], a.at, None)
             return Aside(
-                kind=a.kind, title=a.title, slug=a.slug, page=a.page, at=round(a.at, 2),
-                clock=clock(a.at, always_hours=False), text=a.text, url=place.url, citation=citation_line(place),
+                kind=a.kind,
+                title=a.title,
+                slug=a.slug,
+                page=a.page,
+                at=round(a.at, 2),
+                clock=clock(a.at, always_hours=False),
+                text=a.text,
+                url=place.url,
+                citation=citation_line(place),
             )
 
         results, weak = [moment(m) for m in found.results], [moment(m) for m in found.weak_results]
@@ -261,66 +281,111 @@ def build_server(config: Config, services, token: str | None = None) -> MCPServe
             talk_count = len({m.slug for m in results})
             message = f"{len(results)} moment(s) in {talk_count} talk(s) answer this; quote them with their links and citations."
         elif weak:
-            message = (f"{NOTHING_ANSWERS} The nearest moments are in weak_results: probably not an answer, "
-                       "so do not present them as one.")
+            message = (
+                f"{NOTHING_ANSWERS} The nearest moments are in weak_results: probably not an answer, "
+                "so do not present them as one."
+            )
         else:
             message = NOTHING_ANSWERS
         return SearchAnswer(
-            query=found.query, answered=bool(results), message=message, notice=found.notice,
-            results=results, weak_results=weak, asides=[aside(a) for a in found.asides],
+            query=found.query,
+            answered=bool(results),
+            message=message,
+            notice=found.notice,
+            results=results,
+            weak_results=weak,
+            asides=[aside(a) for a in found.asides],
         )
 
     def read_transcript(
         talk: Annotated[str, Field(description="The talk: its slug (from list_talks or search_moments), id, or link.")],
-        at: Annotated[float | str, Field(description='The time: seconds (754), or as written in a talk ("12:34", "12m34s").')] = 0,
-        before: Annotated[float, Field(description=f"Seconds of transcript before the time (0 to {MAX_WINDOW_SECONDS}).")] = 60,
-        after: Annotated[float, Field(description=f"Seconds of transcript after the time (0 to {MAX_WINDOW_SECONDS}).")] = 120,
+        at: Annotated[
+            float | str, Field(description='The time: seconds (754), or as written in a talk ("12:34", "12m34s").')
+        ] = 0,
+        before: Annotated[
+            float, Field(description=f"Seconds of transcript before the time (0 to {MAX_WINDOW_SECONDS}).")
+        ] = 60,
+        after: Annotated[
+            float, Field(description=f"Seconds of transcript after the time (0 to {MAX_WINDOW_SECONDS}).")
+        ] = 120,
     ) -> TranscriptWindow:
         """Read what was said in a talk around a time: the transcript's lines (with who said them, where
         known), a link that plays from the time, and a citation line for the stretch."""
-        with archive_for_caller() as (db, visible):
-            recording = _visible_talk(db, talk, visible)
+        with archive_for_caller() as (db, view):
+            recording = view.talk(db, _talk_ref(talk), NO_SUCH_TALK.format(ref=talk.strip()[:80]))
             seconds = _seconds(at, recording)
             if not (0 <= before <= MAX_WINDOW_SECONDS and 0 <= after <= MAX_WINDOW_SECONDS):
                 raise UserError(f"before and after are seconds, from 0 to {MAX_WINDOW_SECONDS}")
             first, last = seconds - before, seconds + after
             segments = store.segments_between(db, recording.id, first, last)
         lines = [
-            Line(start=round(s.start, 2), end=round(s.end, 2), clock=clock(s.start, always_hours=False),
-                 speaker=s.speaker, text=s.text, url=cited(recording, s.start, None).url)
+            Line(
+                start=round(s.start, 2),
+                end=round(s.end, 2),
+                clock=clock(s.start, always_hours=False),
+                speaker=s.speaker,
+                text=s.text,
+                url=cited(recording, s.start, None).url,
+            )
             for s in segments
         ]
         speakers = {s.speaker for s in segments}
         speaker = speakers.pop() if len(speakers) == 1 else None  # the citation names who says it, if one person does
-        span = cited(recording, segments[0].start, segments[-1].end, speaker) if segments else cited(recording, seconds, None)
+        span = (
+            cited(recording, segments[0].start, segments[-1].end, speaker)
+            if segments
+            else cited(recording, seconds, None)
+        )
         return TranscriptWindow(
-            title=recording.title, slug=recording.slug, speakers=list(recording.speakers),
-            organization=recording.organization, date=recording.date, duration=round(recording.duration, 2),
-            at=seconds, url=cited(recording, seconds, None).url, citation=citation_line(span), lines=lines,
+            title=recording.title,
+            slug=recording.slug,
+            speakers=list(recording.speakers),
+            organization=recording.organization,
+            date=recording.date,
+            duration=round(recording.duration, 2),
+            at=seconds,
+            url=cited(recording, seconds, None).url,
+            citation=citation_line(span),
+            lines=lines,
         )
 
     def list_talks(
         speaker: Annotated[str, Field(description="Only talks by this speaker (part of the name will do).")] = "",
-        organization: Annotated[str, Field(description="Only talks by this organisation (part of the name will do).")] = "",
+        organization: Annotated[
+            str, Field(description="Only talks by this organisation (part of the name will do).")
+        ] = "",
         tag: Annotated[str, Field(description="Only talks with this topic tag.")] = "",
         since: Annotated[str, Field(description="Only talks on or after this date, YYYY-MM-DD.")] = "",
         until: Annotated[str, Field(description="Only talks on or before this date, YYYY-MM-DD.")] = "",
         limit: Annotated[int, Field(description=f"How many talks at most (1 to {MAX_TALKS}).")] = 50,
     ) -> TalkList:
         """List the talks in the archive, newest first: title, speakers, organisation, date, length and link."""
-        with archive_for_caller() as (db, visible):
+        with archive_for_caller() as (db, view):
             if not 1 <= limit <= MAX_TALKS:
                 raise UserError(f"limit must be between 1 and {MAX_TALKS}")
-            wanted = store.RecordingFilter(speaker, organization, tag, since or None, until or None, visibility=visible)
-            recordings = store.list_recordings(db, wanted)
-        return TalkList(total=len(recordings), talks=[
-            Talk(
-                title=r.title, slug=r.slug, speakers=list(r.speakers), organization=r.organization, date=r.date,
-                duration=round(r.duration, 2), length=clock(r.duration, always_hours=False), tags=list(r.tags),
-                series=r.series, description=r.description, url=f"{site_url}{r.url}",
+            wanted = store.RecordingFilter(
+                speaker, organization, tag, since or None, until or None, visibility=view.viewer.levels
             )
-            for r in recordings[:limit]
-        ])
+            recordings = store.list_recordings(db, wanted)
+        return TalkList(
+            total=len(recordings),
+            talks=[
+                Talk(
+                    title=r.title,
+                    slug=r.slug,
+                    speakers=list(r.speakers),
+                    organization=r.organization,
+                    date=r.date,
+                    duration=round(r.duration, 2),
+                    length=clock(r.duration, always_hours=False),
+                    tags=list(r.tags),
+                    series=r.series,
+                    description=r.description,
+                    url=f"{site_url}{r.url}",
+                )
+                for r in recordings[:limit]
+            ],
+        )
 
     server = MCPServer(
         name="talk-archive",
@@ -359,16 +424,15 @@ def _start_role(config: Config, token: str | None) -> str | None:
         db.close()
 
 
-def _visible_talk(db, ref: str, visible: tuple[str, ...]) -> Recording:
-    """The talk ``ref`` names (slug, id or link) if the caller may see it; otherwise NotFound, the
-    same for a talk that exists and one that does not."""
+NO_SUCH_TALK = "no talk {ref!r} in the archive (list_talks shows the talks there are)"
+
+
+def _talk_ref(ref: str) -> str:
+    """A talk's slug or id, from either or from a moment's link (https://.../recordings/<slug>?t=...)."""
     wanted = ref.strip()
-    if "/recordings/" in wanted:  # a link from a moment: https://.../recordings/<slug>?t=...
+    if "/recordings/" in wanted:
         wanted = wanted.split("/recordings/", 1)[1].split("?", 1)[0].split("#", 1)[0].strip("/")
-    found = store.find_recording(db, wanted) if wanted else None
-    if found is None or found.visibility not in visible or found.status != "ready":
-        raise NotFound(f"no talk {ref.strip()[:80]!r} in the archive (list_talks shows the talks there are)")
-    return found
+    return wanted
 
 
 def _seconds(at: float | str, recording: Recording) -> float:
@@ -377,8 +441,10 @@ def _seconds(at: float | str, recording: Recording) -> float:
     if seconds is None or not (0 <= seconds and math.isfinite(seconds)):
         raise UserError(f'{str(at)[:40]!r} is not a time in a talk: give seconds (754) or a clock time ("12:34")')
     if seconds > recording.duration + 1:
-        raise UserError(f"{clock(seconds, always_hours=False)} is past the end of the talk, "
-                        f"which is {clock(recording.duration, always_hours=False)} long")
+        raise UserError(
+            f"{clock(seconds, always_hours=False)} is past the end of the talk, "
+            f"which is {clock(recording.duration, always_hours=False)} long"
+        )
     return seconds
 
 

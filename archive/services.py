@@ -1,10 +1,13 @@
-"""The archive's services, built once per process from its configuration.
+"""The one ``Archive`` every door (web, CLI, MCP, feeds) reaches the archive through.
 
-One embedder (the search model), the searcher that holds the vectors in memory, the
-transcriber, and the job queue with its runner: ``create_app`` and the CLI commands make a
-``Services`` and pass it on, so nothing builds a second model or a second queue. Building
-them is cheap; ``warm`` loads the models, which a server and a worker do when they start
-rather than on the first request or job.
+Built once per process from its configuration: one embedder (the search model), the searcher
+that holds the vectors in memory, the transcriber, and the job queue with its runner.
+``create_app`` and the CLI commands make an ``Archive`` and pass it on, so nothing builds a
+second model or a second queue. Building it is cheap; ``warm`` loads the models, which a server
+and a worker do when they start rather than on the first request or job.
+
+What a person may do is decided by ``archive.as_viewer(viewer)``: the talks they may see, and
+a search that is logged (so `archive search-log` shows what members miss) — each written here once.
 """
 
 from __future__ import annotations
@@ -12,14 +15,26 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from archive.config import Config
+from archive.errors import NotFound
+from archive.store import recordings as store
+from archive.store.models import Recording, Viewer
+from archive.store.recordings import RecordingFilter
+from archive.store.searches import log_search
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from search.engine import SearchResponse
 
 log = logging.getLogger(__name__)
 
 
-class Services:
+class Archive:
     """``search_threads`` caps the embedder's threads (0: one per core); a server answering
     queries beside a worker uses 1 (bench/load.py)."""
 
@@ -63,6 +78,10 @@ class Services:
 
         return JobQueue(self.config, self.runner)
 
+    def as_viewer(self, viewer: Viewer) -> ArchiveView:
+        """The archive as ``viewer`` sees it: only the talks they may see."""
+        return ArchiveView(self, viewer)
+
     def warm(self, *, search: bool = True, transcription: bool = False) -> float:
         """Load the models now (each once per process); returns the seconds it took."""
         started = time.perf_counter()
@@ -92,3 +111,37 @@ class Services:
         thread = threading.Thread(target=run, name=f"reindex-{recording_id}", daemon=True)
         thread.start()
         return thread
+
+
+NO_TALK = "There is no talk at this address."
+
+
+@dataclass(frozen=True)
+class ArchiveView:
+    """The archive seen by one viewer; every door's reads of talks and searches go through here."""
+
+    archive: Archive
+    viewer: Viewer
+
+    def talk(self, db: Database, ref: str, message: str = NO_TALK) -> Recording:
+        """The talk ``ref`` names (slug or id) if this viewer may see it; otherwise ``NotFound``,
+        the same for a talk that exists and one that does not."""
+        found = store.find_recording(db, ref.strip()) if ref.strip() else None
+        if not self.viewer.may_see(found):
+            raise NotFound(message)
+        return found
+
+    def search(
+        self,
+        db: Database,
+        query: str,
+        *,
+        limit: int = 10,
+        filters: RecordingFilter | None = None,
+        sort: str = "relevance",
+    ) -> SearchResponse:
+        """Moments answering ``query`` in the talks this viewer may see, logged for `archive search-log`."""
+        wanted = replace(filters or RecordingFilter(), visibility=self.viewer.levels)
+        found = self.archive.searcher.search(db, query, limit=limit, filters=wanted, sort=sort)
+        log_search(db, found.query, len(found.results))
+        return found

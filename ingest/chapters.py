@@ -15,7 +15,7 @@ until staff edit it (``set_chapters``): from then on theirs stays, until they cl
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from sqlite_utils import Database
 
@@ -31,7 +31,9 @@ MAX_TITLE_CHARS = 70
 MAX_CHAPTERS = 200
 _INVITATION = re.compile(
     r"\b(any questions|questions? (from|in) the chat|take (some |a few |your )?questions|open (it )?up for questions|"
-    r"go to (the |your )?questions|time for questions|q ?& ?a|q and a)\b", re.I)
+    r"go to (the |your )?questions|time for questions|q ?& ?a|q and a)\b",
+    re.I,
+)
 
 
 class ChapterError(UserError):
@@ -51,7 +53,7 @@ def outline(recording: Recording, segments: Sequence[Segment], slides: Sequence[
     chapters: list[Chapter] = []
     if talk_start > 0:
         chapters.append(Chapter(0.0, "Welcome and introductions"))
-    presenters = [name for name, role in roles.items() if role == "presenter"]
+    presenters = [name for name, role in roles.items() if role == "presenter" and name]
     chapters.append(Chapter(talk_start, "Presentation" + (f": {_join(presenters)}" if presenters else "")))
     end_of_talk = qa_start if qa_start is not None else recording.duration or segments[-1].end
     for slide in slides:
@@ -89,7 +91,7 @@ def _name_key(name: str) -> list[str]:
 
 
 def _same_person(a: list[str], b: list[str]) -> bool:
-    """"Dr. Maya Torres" and "Maya Torres (Riverside)" are one person: two name words in common,
+    """ "Dr. Maya Torres" and "Maya Torres (Riverside)" are one person: two name words in common,
     or the only one either has."""
     shared = set(a) & set(b)
     return len(shared) >= 2 or (bool(shared) and min(len(a), len(b)) == 1)
@@ -97,8 +99,11 @@ def _same_person(a: list[str], b: list[str]) -> bool:
 
 def _question_turns(segments: Sequence[Segment], roles: dict) -> list[int]:
     """The first line of each audience turn."""
-    return [i for i, s in enumerate(segments)
-            if roles.get(s.speaker) == "audience" and (i == 0 or segments[i - 1].speaker != s.speaker)]
+    return [
+        i
+        for i, s in enumerate(segments)
+        if roles.get(s.speaker) == "audience" and (i == 0 or segments[i - 1].speaker != s.speaker)
+    ]
 
 
 def _qa_start(segments: Sequence[Segment], roles: dict, questions: list[int], duration: float) -> float | None:
@@ -125,8 +130,10 @@ def _question_text(segments: Sequence[Segment], first: int) -> str:
             break
         turn.append(s.text.strip())
     sentences = [part for part in re.split(r"(?<=[.?!])\s+", " ".join(turn)) if part]
-    return next((part for part in sentences if part.endswith("?")),
-                next((part for part in sentences if len(part.split()) >= 5), sentences[0] if sentences else ""))
+    return next(
+        (part for part in sentences if part.endswith("?")),
+        next((part for part in sentences if len(part.split()) >= 5), sentences[0] if sentences else ""),
+    )
 
 
 def _short(text: str) -> str:
@@ -200,7 +207,9 @@ def parse_chapters(text: str, duration: float) -> list[Chapter]:
         if not title:
             raise ChapterError(f"line {number}: give the chapter at {when} a title")
         if duration and start > duration:
-            raise ChapterError(f"line {number}: {when} is past the end of the talk ({clock(duration, always_hours=False)})")
+            raise ChapterError(
+                f"line {number}: {when} is past the end of the talk ({clock(duration, always_hours=False)})"
+            )
         chapters.append(Chapter(round(start, 3), title[:200]))
     if len(chapters) > MAX_CHAPTERS:
         raise ChapterError(f"{len(chapters)} chapters is more than an outline ({MAX_CHAPTERS} at most)")

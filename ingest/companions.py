@@ -13,27 +13,23 @@ folder) or later (``attach_companions``: ``archive attach``, the talk page).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 from sqlite_utils import Database
 
-from search.embedder import Embedder
-
-from archive.errors import UserError
+from archive.errors import CompanionError
 from archive.store import recordings as store
 from archive.store import write_transaction
 from archive.store.models import ChatMessage, Companions, Segment, SpeakerCue
+from archive.timecode import clock
+from search.embedder import Embedder
 
 # A cue may end a little past the recording (Zoom rounds; a recording trimmed by a second).
 END_TOLERANCE_SECONDS = 5.0
 # "Name: text", the name at most this many words: longer, it is a sentence with a colon in it.
 MAX_NAME_WORDS = 5
 _NAMED = re.compile(r"^\s*([^:\n]{1,80}?)\s*:\s+(.*)$", re.S)
-
-
-class CompanionError(UserError):
-    """A companion file that cannot be used; the message names it and says why."""
 
 
 # A meeting transcript of several hours is a few MB; anything much larger is not one.
@@ -71,7 +67,7 @@ def parse_speaker_vtt(text: str, name: str = "the meeting transcript") -> list[S
     except (MalformedFileError, MalformedCaptionError, ValueError) as exc:
         raise CompanionError(f"{name}: not a WebVTT transcript ({exc or 'invalid format'})") from None
     cues = []
-    for caption in captions:
+    for caption in captions.captions:
         speaker = (getattr(caption, "voice", None) or "").strip()
         if not speaker:
             named = _NAMED.match(caption.text)
@@ -103,19 +99,28 @@ def assign_speakers(segments: Sequence[Segment], cues: Sequence[SpeakerCue]) -> 
     return named
 
 
+def _clock(seconds: float) -> str:
+    """A time as a person reads it in a message: 1:01:40, 0:16."""
+    return clock(seconds, always_hours=False)
+
+
 def check_cues(cues: Sequence[SpeakerCue], duration: float, name: str = "the meeting transcript") -> None:
     """Refuse a transcript that runs past the recording (a file from another meeting)."""
     last = max(cue.end for cue in cues)
     if _past_the_end(last, duration):
-        raise CompanionError(f"{name}: its cues run to {last:.0f} s but the recording is {duration:.0f} s long "
-                             "(is it the transcript of another meeting?)")
+        raise CompanionError(
+            f"{name}: its cues run to {_clock(last)} but the recording is {_clock(duration)} long "
+            "(is it the transcript of another meeting?)"
+        )
 
 
 def _past_the_end(seconds: float, duration: float) -> bool:
     return duration > 0 and seconds > duration + END_TOLERANCE_SECONDS
 
 
-def name_speakers(db: Database, recording_id: int, cues: Sequence[SpeakerCue], name: str = "the meeting transcript") -> int:
+def name_speakers(
+    db: Database, recording_id: int, cues: Sequence[SpeakerCue], name: str = "the meeting transcript"
+) -> int:
     """Name the speakers of a talk's lines from a transcript's cues; returns how many lines got a name.
 
     Only the speakers change: the text and the index stay (search needs no re-index).
@@ -181,8 +186,10 @@ def check_chat(messages: Sequence[ChatMessage], duration: float, name: str = "th
     """Refuse a chat with messages after the recording ends."""
     last = max(m.at for m in messages)
     if _past_the_end(last, duration):
-        raise CompanionError(f"{name}: a message at {last:.0f} s but the recording is {duration:.0f} s long "
-                             "(is it the chat of another meeting, or did the recording start later than the chat?)")
+        raise CompanionError(
+            f"{name}: a message at {_clock(last)} but the recording is {_clock(duration)} long "
+            "(is it the chat of another meeting, or did the recording start later than the chat?)"
+        )
 
 
 def chat_links(messages: Sequence[ChatMessage]) -> list[tuple[str, ChatMessage]]:
@@ -214,12 +221,16 @@ def read_companions(
     companions = Companions()
     if zoom_transcript:
         name, data = zoom_transcript
-        companions = replace(companions, speaker_cues=tuple(parse_speaker_vtt(decode_companion(data, name), name)),
-                             speaker_cues_file=name)
+        companions = replace(
+            companions,
+            speaker_cues=tuple(parse_speaker_vtt(decode_companion(data, name), name)),
+            speaker_cues_file=name,
+        )
     if chat:
         name, data = chat
-        companions = replace(companions, chat=tuple(parse_chat(decode_companion(data, name), name, chat_start)),
-                             chat_file=name)
+        companions = replace(
+            companions, chat=tuple(parse_chat(decode_companion(data, name), name, chat_start)), chat_file=name
+        )
     elif (chat_start or "").strip():
         raise CompanionError("a start time goes with a chat export: give the chat too")
     if slides:

@@ -11,6 +11,7 @@ import hashlib
 import subprocess
 import textwrap
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 from archive.config import Config
@@ -23,8 +24,16 @@ PALETTE = ["#1f5fd6", "#0f766e", "#7c3aed", "#b45309", "#be123c", "#15803d", "#3
 
 def cover_path(config: Config, recording: Recording) -> Path:
     """Where the talk's cover is kept: the name changes when what the cover shows changes."""
-    shown = "\n".join([recording.title, ", ".join(recording.speakers), recording.organization, recording.date or "",
-                       recording.media_hash, recording.media_kind])
+    shown = "\n".join(
+        [
+            recording.title,
+            ", ".join(recording.speakers),
+            recording.organization,
+            recording.date or "",
+            recording.media_hash,
+            recording.media_kind,
+        ]
+    )
     key = hashlib.sha256(shown.encode()).hexdigest()[:16]
     suffix = ".jpg" if recording.media_kind == "video" else ".png"
     return config.data_dir / "covers" / f"{recording.id}-{key}{suffix}"
@@ -38,13 +47,36 @@ def cover(config: Config, recording: Recording) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = _partial(path)
-        if recording.media_kind != "video" or not _video_frame(config.data_dir / recording.media_path,
-                                                              recording.duration, partial):
+        if recording.media_kind != "video" or not _video_frame(
+            config.data_dir / recording.media_path, recording.duration, partial
+        ):
             partial.unlink(missing_ok=True)
             path, partial = path.with_suffix(".png"), _partial(path.with_suffix(".png"))
             _card(recording).save(partial, format="PNG", optimize=True)
         partial.replace(path)  # whole or not at all, even with two requests making it at once
     return path
+
+
+def cover_problems(config: Config, recordings: Iterable[Recording]) -> list[str]:
+    """One line per talk whose cover the web pages could not serve (made now where missing).
+
+    ``archive check`` asks this because a cover that fails shows as a broken image on every list,
+    an empty box above the player and a feed that podcast directories refuse, while the rest of
+    the archive checks whole.
+    """
+    from PIL import Image
+
+    problems = []
+    for recording in recordings:
+        try:
+            path = cover(config, recording)
+            if not path.is_absolute():  # send_file would look for it beside the package
+                raise OSError("its path is relative to the working directory")
+            with Image.open(path) as image:
+                image.verify()
+        except Exception as error:  # noqa: BLE001 - any failure here is a cover the page cannot show
+            problems.append(f"cover of {recording.slug} cannot be served: {type(error).__name__}")
+    return problems
 
 
 def _partial(path: Path) -> Path:
@@ -57,9 +89,25 @@ def _video_frame(media: Path, duration: float, target: Path) -> bool:
     import imageio_ffmpeg
 
     at = min(max(duration * 0.1, 0.0), 60.0)
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-ss", f"{at:.2f}", "-i", str(media),
-               "-frames:v", "1", "-vf", f"scale={WIDTH}:{HEIGHT}:force_original_aspect_ratio=increase,crop={WIDTH}:{HEIGHT}",
-               "-q:v", "3", "-f", "image2", str(target)]
+    command = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-v",
+        "error",
+        "-y",
+        "-ss",
+        f"{at:.2f}",
+        "-i",
+        str(media),
+        "-frames:v",
+        "1",
+        "-vf",
+        f"scale={WIDTH}:{HEIGHT}:force_original_aspect_ratio=increase,crop={WIDTH}:{HEIGHT}",
+        "-q:v",
+        "3",
+        "-f",
+        "image2",
+        str(target),
+    ]
     result = subprocess.run(command, capture_output=True, timeout=60)
     return result.returncode == 0 and target.exists() and target.stat().st_size > 0
 
@@ -68,8 +116,9 @@ def _card(recording: Recording):
     """A card for a talk with nothing to look at: its title large, who and when below."""
     from PIL import Image, ImageDraw, ImageFont
 
-    colour = PALETTE[int(hashlib.sha256((recording.organization or recording.title).encode()).hexdigest(), 16)
-                     % len(PALETTE)]
+    colour = PALETTE[
+        int(hashlib.sha256((recording.organization or recording.title).encode()).hexdigest(), 16) % len(PALETTE)
+    ]
     image = Image.new("RGB", (WIDTH, HEIGHT), colour)
     draw = ImageDraw.Draw(image)
     title_font, small_font, tiny_font = (ImageFont.load_default(size=size) for size in (64, 36, 28))

@@ -18,10 +18,11 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 from sqlite_utils import Database
@@ -121,7 +122,7 @@ def name_voices(recording: Recording, segments: Sequence[Segment]) -> dict[str, 
     listed = [name for name in recording.speakers if name.strip()] or ["Presenter"]
     presenters = sorted(said, key=lambda voice: (-said[voice], order.index(voice)))[: len(listed)]
     presenters.sort(key=order.index)  # the first presenter to speak takes the first listed name
-    names = {voice: name for voice, name in zip(presenters, listed)}
+    names = {voice: name for voice, name in zip(presenters, listed, strict=False)}
     if order[0] not in names:
         names[order[0]] = HOST
     audience = [voice for voice in order if voice not in names]
@@ -133,8 +134,10 @@ def speakers_by_voice(recording: Recording, segments: Sequence[Segment], turns: 
     """``segments`` with each line's speaker named from the diarizer's ``turns``."""
     voiced = assign_speakers([Segment(s.start, s.end, s.text) for s in segments], turns)
     names = name_voices(recording, voiced)
-    return [replace(s, speaker=names.get(v.speaker) if v.speaker is not None else None)
-            for s, v in zip(segments, voiced)]
+    return [
+        replace(s, speaker=names.get(v.speaker) if v.speaker is not None else None)
+        for s, v in zip(segments, voiced, strict=True)
+    ]
 
 
 def diarize_talk(db: Database, config: Config, recording_id: int, diarizer: Diarizer) -> int:
@@ -148,7 +151,9 @@ def diarize_talk(db: Database, config: Config, recording_id: int, diarizer: Diar
     segments = store.get_segments(db, recording_id)
     if not segments or any(s.speaker for s in segments):
         return 0
-    samples = np.concatenate(list(media.decode(Path(config.data_dir) / recording.media_path)) or [np.zeros(0, np.float32)])
+    samples = np.concatenate(
+        list(media.decode(Path(config.data_dir) / recording.media_path)) or [np.zeros(0, np.float32)]
+    )
     named = speakers_by_voice(recording, segments, diarizer.turns(samples))
     with write_transaction(db):
         if store.get_segments(db, recording_id) != segments:

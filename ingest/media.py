@@ -9,14 +9,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import av
 import numpy as np
 
 from archive.errors import UserError
+from archive.timecode import clock
 
 SAMPLE_RATE = 16_000  # what Whisper listens at
 SLICE_SECONDS = 300.0
@@ -139,7 +140,10 @@ def probe(path: Path | str, name: str = "") -> MediaInfo:
         if duration is None:
             duration = _decoded_length(path, name)
         elif duration > 1 and not _decodes_a_frame(container, stream, at=duration - min(5.0, duration * 0.1)):
-            raise MediaError(name, f"the file is cut off (it claims {duration:.0f} s but the audio stops early)")
+            raise MediaError(
+                name,
+                f"the file is cut off (it claims to last {clock(duration, always_hours=False)} but the audio stops early)",
+            )
         if duration <= 0:
             raise MediaError(name, "contains no audio")
         codec = stream.codec_context
@@ -186,7 +190,7 @@ def decode(path: Path | str, name: str = "") -> Iterator[np.ndarray]:
         if not container.streams.audio:
             raise MediaError(name, "has no audio track")
         stream = container.streams.audio[0]
-        stream.thread_type = "AUTO"
+        stream.codec_context.thread_type = "AUTO"
         bad_packets = 0
         for packet in container.demux(stream):
             try:

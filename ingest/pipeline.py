@@ -13,15 +13,15 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from sqlite_utils import Database
 
 from archive.config import Config
-from archive.errors import UserError
+from archive.errors import UserError, present
 from archive.store import recordings as store
 from archive.store import write_transaction
 from archive.store.models import Companions, Recording, RecordingMeta, Segment, SpeechGap
@@ -150,7 +150,7 @@ def ingest_file(
     progress: ProgressCallback | None = None,
     original_filename: str = "",
     move: bool = False,
-    resume: Sequence[Segment] = (),
+    resume: Sequence[Segment | SpeechGap] = (),
     checkpoint: CheckpointCallback | None = None,
     companions: Companions = Companions(),
     diarizer: Diarizer | None = None,
@@ -189,7 +189,7 @@ def ingest_file(
         )
 
     try:
-        transcriber = transcriber or transcriber_for(config)
+        transcriber = transcriber if transcriber is not None else transcriber_for(config)
         embedder = embedder or embedder_for(config)
         hints = hints_for(db, meta)
         transcript = transcribe_file(path, info, transcriber, hints, timer, report, resume, checkpoint, name=name)
@@ -198,7 +198,7 @@ def ingest_file(
             segments = assign_speakers(segments, companions.speaker_cues)
         with timer("embed"):
             prepared = prepare_index(segments, embedder, title=meta.title)
-        slides = companions.slides
+        slides = list(companions.slides)
         if slides:
             with timer("slides"):
                 slides = align_slides(slides, segments, prepared.window_vectors, slide_vectors(slides, embedder))
@@ -224,8 +224,12 @@ def ingest_file(
             store.replace_speech_gaps(db, recording_id, gaps)
             store.replace_chat(db, recording_id, companions.chat)
             store.replace_slides(db, recording_id, slides)
-            store.replace_chapters(db, recording_id, outline(store.get_recording(db, recording_id), segments, slides),
-                                   edited=False)
+            store.replace_chapters(
+                db,
+                recording_id,
+                outline(present(store.get_recording(db, recording_id)), segments, slides),
+                edited=False,
+            )
             write_index(db, recording_id, prepared)
     except BaseException:
         if wrote_file and not store.get_recording_by_hash(db, digest):
@@ -237,7 +241,7 @@ def ingest_file(
         notes = diarize_safely(db, config, recording_id, diarizer)
     report("done", 1.0)
     return IngestResult(
-        store.get_recording(db, recording_id),
+        present(store.get_recording(db, recording_id)),
         created=True,
         segments=len(segments),
         passages=len(prepared.passages),
@@ -292,14 +296,18 @@ def transcribe_file(
     before = timer.seconds.get("decode", 0.0)
     for item in transcriber.transcribe(audio, hints):
         transcript.append(item)
-        report(f"transcribing {clock(item.end, always_hours=False)} of {clock(info.duration, always_hours=False)}",
-               min(0.95, 0.95 * item.end / max(info.duration, 1e-6)))
+        report(
+            f"transcribing {clock(item.end, always_hours=False)} of {clock(info.duration, always_hours=False)}",
+            min(0.95, 0.95 * item.end / max(info.duration, 1e-6)),
+        )
         if checkpoint:
             checkpoint(transcript)
     timer.add("transcribe", time.perf_counter() - started - (timer.seconds.get("decode", 0.0) - before))
     if info.duration > 1 and decoded < info.duration * media.TRUNCATION_TOLERANCE:
         raise media.MediaError(
-            name, f"the file is cut off (it claims {info.duration:.0f} s but the audio stops at {decoded:.0f} s)"
+            name,
+            f"the file is cut off (it claims to last {clock(info.duration, always_hours=False)} "
+            f"but the audio stops at {clock(decoded, always_hours=False)})",
         )
     return transcript
 

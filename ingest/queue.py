@@ -13,15 +13,15 @@ import socket
 import threading
 import time
 import traceback
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
 from urllib.parse import urlsplit
 
 from huey import SqliteHuey
 
 from archive.config import Config, ConfigError
-from archive.errors import UserError
+from archive.errors import UserError, present
 from archive.store import connect
 from archive.store import jobs as job_store
 from archive.store.models import Companions, Job, JobParams, RecordingMeta, Segment, SpeechGap
@@ -165,7 +165,10 @@ class JobRunner:
             if not job_store.hand_over(db, job.id, from_worker, me):
                 return False
         thread = threading.Thread(
-            target=self.run_held, args=(job, me, AlreadyTranscribed(model_name)), name=f"index-job-{job.id}", daemon=True
+            target=self.run_held,
+            args=(job, me, AlreadyTranscribed(model_name)),
+            name=f"index-job-{job.id}",
+            daemon=True,
         )
         thread.start()
         return True
@@ -175,13 +178,19 @@ class JobRunner:
         with self._db() as db:
             log.info("job %s: ingesting %s", job.id, job.file_name)
             last = {"percent": 0.0, "at": time.monotonic()}
+            last_kind = [""]
 
             def progress(step: str, fraction: float) -> None:
                 percent = round(100 * fraction, 1)
                 now = time.monotonic()
                 kind = step.split(" ", 1)[0]  # "transcribing 12:30 of 58:00": a new kind of step is shown at once
-                if percent - last["percent"] >= PROGRESS_STEP or now - last["at"] >= PROGRESS_SECONDS or kind != last.get("kind"):
-                    last.update(percent=percent, at=now, kind=kind)
+                if (
+                    percent - last["percent"] >= PROGRESS_STEP
+                    or now - last["at"] >= PROGRESS_SECONDS
+                    or kind != last_kind[0]
+                ):
+                    last.update(percent=percent, at=now)
+                    last_kind[0] = kind
                     job_store.beat(db, job.id, worker, min(percent, 99.0), step)
 
             resume = job_store.saved_progress(db, job.id)
@@ -189,9 +198,9 @@ class JobRunner:
             if resume:
                 log.info("job %s: resuming after %.0f s already transcribed", job.id, resume_at)
             job_store.mark_resumed(db, job.id, resume_at)
-            saved = {"count": len(resume), "at": time.monotonic()}
+            saved: dict[str, float] = {"count": len(resume), "at": time.monotonic()}
 
-            def checkpoint(segments: list[Segment]) -> None:
+            def checkpoint(segments: list[Segment | SpeechGap]) -> None:
                 now = time.monotonic()
                 if len(segments) - saved["count"] >= CHECKPOINT_SEGMENTS or now - saved["at"] >= CHECKPOINT_SECONDS:
                     job_store.save_progress(db, job.id, segments)
@@ -270,12 +279,13 @@ class JobQueue:
         check_companions(companions, info.duration)
         meta = meta.validated()
         title = meta.title or title_from_filename(Path(original_filename or path.name))
-        params = JobParams(meta, original_filename=original_filename, delete_source=delete_source,
-                           companions=companions)
+        params = JobParams(
+            meta, original_filename=original_filename, delete_source=delete_source, companions=companions
+        )
         with self._db() as db:
             job_id = job_store.create_job(db, title, str(path), params)
             self._task(job_id)
-            return job_store.get_job(db, job_id)
+            return present(job_store.get_job(db, job_id))
 
     def recover(self, include_queued: bool = True) -> list[int]:
         """Deliver again every job whose worker is gone (and, at start-up, every queued one); returns their ids."""
@@ -283,10 +293,10 @@ class JobQueue:
             running = {j.worker for j in job_store.list_jobs(db) if j.state == "running" and j.worker}
             ids = job_store.abandoned_jobs(db, LEASE_SECONDS, _exited_local_workers(running))
             if not include_queued:  # their messages are still in the queue
-                ids = [i for i in ids if job_store.get_job(db, i).state == "running"]
+                ids = [i for i in ids if present(job_store.get_job(db, i)).state == "running"]
             for job_id in ids:
-                job = job_store.get_job(db, job_id)
-                if job.state == "running":
+                job = present(job_store.get_job(db, job_id))
+                if job.state == "running" and job.worker:
                     log.warning("job %s was abandoned by worker %s; running it again", job_id, job.worker)
                     job_store.release_job(db, job_id, job.worker)
                 self._task(job_id)

@@ -13,9 +13,10 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from archive.config import Config
-from archive.errors import UserError
+from archive.errors import UserError, present
 from archive.store import recordings as store
 from archive.store.models import Segment
+from archive.timecode import clock
 from search.embedder import Embedder
 from search.index import reindex_talk
 
@@ -64,7 +65,9 @@ def redact_range(
     if recording is None:
         raise RedactionError(f"there is no recording {recording_id}")
     if not (0 <= start < end) or start >= recording.duration:
-        raise RedactionError(f"the range must start before it ends, within the talk's {recording.duration:.0f} s")
+        raise RedactionError(
+            f"the range must start before it ends, within the talk's {clock(recording.duration, always_hours=False)}"
+        )
     end = min(end, recording.duration)
 
     old_path = config.data_dir / recording.media_path
@@ -87,21 +90,24 @@ def redact_range(
 
         def serve_silenced_and_log(tx: Database) -> None:
             store.set_media_path(tx, recording_id, served)
-            store.replace_speech_gaps(tx, recording_id, [
-                g for g in store.speech_gaps(tx, recording_id) if g.end <= start or g.start >= end
-            ])
-            store.replace_chat(tx, recording_id, [
-                m for m in store.chat_messages(tx, recording_id) if not start <= m.at <= end
-            ])
+            store.replace_speech_gaps(
+                tx, recording_id, [g for g in store.speech_gaps(tx, recording_id) if g.end <= start or g.start >= end]
+            )
+            store.replace_chat(
+                tx, recording_id, [m for m in store.chat_messages(tx, recording_id) if not start <= m.at <= end]
+            )
             # A slide that comes up inside the removed range goes with it (the rest of the deck stays).
-            store.replace_slides(tx, recording_id, [
-                s for s in store.slides(tx, recording_id) if s.at is None or not start <= s.at < end
-            ])
+            store.replace_slides(
+                tx, recording_id, [s for s in store.slides(tx, recording_id) if s.at is None or not start <= s.at < end]
+            )
             # So does a chapter (its title may quote what was removed); an automatic outline is made again below.
-            store.replace_chapters(tx, recording_id, [
-                c for c in store.chapters(tx, recording_id) if not start <= c.start < end
-            ], edited=store.get_recording(tx, recording_id).chapters_edited)
-            tx["redactions"].insert(
+            store.replace_chapters(
+                tx,
+                recording_id,
+                [c for c in store.chapters(tx, recording_id) if not start <= c.start < end],
+                edited=present(store.get_recording(tx, recording_id)).chapters_edited,
+            )
+            tx.table("redactions").insert(
                 {
                     "recording_id": recording_id,
                     "start": start,
@@ -121,7 +127,7 @@ def redact_range(
             db.execute("PRAGMA secure_delete = OFF")
     except BaseException:
         partial.unlink(missing_ok=True)
-        if store.get_recording(db, recording_id).media_path != served:
+        if present(store.get_recording(db, recording_id)).media_path != served:
             new_path.unlink(missing_ok=True)
         raise
     if not keep_original:

@@ -108,8 +108,11 @@ class RemoteWorker:
                 segments = self._transcribe(job_id, me, media_path, claim, resume)
                 self.client.post(
                     f"/api/jobs/{job_id}/transcript",
-                    {"worker": me, "model": self._transcriber().model_name,
-                     "segments": [transcript_item_json(item) for item in segments]},
+                    {
+                        "worker": me,
+                        "model": self._transcriber().model_name,
+                        "segments": [transcript_item_json(item) for item in segments],
+                    },
                 )
                 log.info("job %s: transcript of %d segments handed in; the archive indexes it", job_id, len(segments))
             except Exception as exc:  # noqa: BLE001 - tell the archive, keep the worker alive
@@ -144,14 +147,21 @@ class RemoteWorker:
         def progress(step: str, fraction: float) -> None:
             state["percent"] = round(min(99.0, 100 * fraction), 1)
 
-        def checkpoint(segments: list[Segment]) -> None:
+        def checkpoint(segments: list[Segment | SpeechGap]) -> None:
             state["segments"] = list(segments)
 
         thread = threading.Thread(target=beat, name=f"beat-{job_id}", daemon=True)
         thread.start()
         try:
             return transcribe_file(
-                media_path, info, self._transcriber(), claim.get("hints", ""), StepTimer(), progress, resume, checkpoint,
+                media_path,
+                info,
+                self._transcriber(),
+                claim.get("hints", ""),
+                StepTimer(),
+                progress,
+                resume,
+                checkpoint,
                 name=name,
             )
         finally:

@@ -26,7 +26,7 @@ from itsdangerous import BadData, URLSafeSerializer
 from sqlite_utils import Database
 
 from archive.config import Config
-from archive.errors import UserError
+from archive.errors import UserError, present
 from archive.store import recordings as store
 from archive.store import reviews, write_transaction
 from archive.store.accounts import normalize_email
@@ -124,8 +124,14 @@ def create_link(
         )
         link = reviews.get_link(db, link_id)
         who = f"{name} <{email}>" if email else name
-        reviews.log_event(db, link, _stamp(created), created_by, "created the link",
-                          f"for {who}, valid until {expires:%Y-%m-%d %H:%M} UTC")
+        reviews.log_event(
+            db,
+            link,
+            _stamp(created),
+            created_by,
+            "created the link",
+            f"for {who}, valid until {expires:%Y-%m-%d %H:%M} UTC",
+        )
     return link, _signer(secret).dumps(token)
 
 
@@ -173,8 +179,9 @@ def presenter_link(db: Database, token: str, secret: str) -> ReviewLink:
     if state == EXPIRED:
         if not reviews.logged(db, link.id, "expired"):
             with write_transaction(db):
-                reviews.log_event(db, link, _stamp(at), link.actor, "expired",
-                                  "the presenter opened the link after it expired")
+                reviews.log_event(
+                    db, link, _stamp(at), link.actor, "expired", "the presenter opened the link after it expired"
+                )
         raise ReviewError(EXPIRED_MESSAGE, status=410)
     return link
 
@@ -191,7 +198,7 @@ def open_review(db: Database, token: str, secret: str, *, first_visit_logged: bo
     return Review(
         link=link,
         state=link.state(now()),
-        recording=store.get_recording(db, link.recording_id),
+        recording=present(store.get_recording(db, link.recording_id)),
         segments=store.get_segments(db, link.recording_id),
         suggestions=reviews.suggestions_of_link(db, link.id),
     )
@@ -206,8 +213,10 @@ def _editable(db: Database, link_id: int) -> ReviewLink:
     if state == EXPIRED:
         raise ReviewError(EXPIRED_MESSAGE, status=410)
     if state == SENT:
-        raise ReviewError("you have sent your suggestions to the archive team already; ask them if you need "
-                          "to change something", status=409)
+        raise ReviewError(
+            "you have sent your suggestions to the archive team already; ask them if you need to change something",
+            status=409,
+        )
     if len(reviews.suggestions_of_link(db, link.id)) >= MAX_SUGGESTIONS:
         raise ReviewError(f"a review holds at most {MAX_SUGGESTIONS} suggestions; send these first", status=409)
     return link
@@ -244,9 +253,15 @@ def suggest_correction(db: Database, token: str, secret: str, line: str | int | 
         suggestion_id = reviews.insert_suggestion(
             db, link, at, kind="correction", segment_idx=idx, text=text, original_text=segments[idx].text
         )
-        reviews.log_event(db, link, at, link.actor, "suggested a correction",
-                          f"line at {clock(segments[idx].start, always_hours=False)}: {text}")
-    return reviews.get_suggestion(db, suggestion_id)
+        reviews.log_event(
+            db,
+            link,
+            at,
+            link.actor,
+            "suggested a correction",
+            f"line at {clock(segments[idx].start, always_hours=False)}: {text}",
+        )
+    return present(reviews.get_suggestion(db, suggestion_id))
 
 
 def suggest_withdrawal(
@@ -263,15 +278,22 @@ def suggest_withdrawal(
     at = _stamp(now())
     with write_transaction(db):
         link = _editable(db, link.id)
-        duration = store.get_recording(db, link.recording_id).duration
+        duration = present(store.get_recording(db, link.recording_id)).duration
         if not begin < finish or begin >= duration:
-            raise ReviewError(f"the part must start before it ends, within the talk's "
-                              f"{clock(duration, always_hours=False)}")
+            raise ReviewError(
+                f"the part must start before it ends, within the talk's {clock(duration, always_hours=False)}"
+            )
         finish = min(finish, duration)
         suggestion_id = reviews.insert_suggestion(db, link, at, kind="withdraw", start=begin, end=finish, note=note)
-        reviews.log_event(db, link, at, link.actor, "asked to withdraw a part",
-                          f"{_range(begin, finish)}" + (f": {note}" if note else ""))
-    return reviews.get_suggestion(db, suggestion_id)
+        reviews.log_event(
+            db,
+            link,
+            at,
+            link.actor,
+            "asked to withdraw a part",
+            f"{_range(begin, finish)}" + (f": {note}" if note else ""),
+        )
+    return present(reviews.get_suggestion(db, suggestion_id))
 
 
 def remove_suggestion(db: Database, token: str, secret: str, suggestion_id: int) -> None:
@@ -296,8 +318,9 @@ def send(db: Database, token: str, secret: str) -> int:
         link = _editable(db, link.id)
         count = sum(s.state == PENDING for s in reviews.suggestions_of_link(db, link.id))
         reviews.mark_link(db, link.id, "submitted_at", at)
-        reviews.log_event(db, link, at, link.actor, "sent the suggestions",
-                          f"{count} suggestion(s)" if count else "nothing to change")
+        reviews.log_event(
+            db, link, at, link.actor, "sent the suggestions", f"{count} suggestion(s)" if count else "nothing to change"
+        )
         _close_if_decided(db, reviews.get_link(db, link.id), at, link.actor)
     return count
 
@@ -349,10 +372,15 @@ def overview(db: Database, recording_id: int, log_limit: int = 20) -> ReviewOver
 def _pending(suggestion: ReviewSuggestion, presenter: str, segments: list[Segment]) -> PendingSuggestion:
     if suggestion.kind == "withdraw":
         return PendingSuggestion(suggestion, presenter, suggestion.start, None, None)
-    idx = suggestion.segment_idx
+    idx = suggestion.line
     line = segments[idx] if 0 <= idx < len(segments) else None
-    return PendingSuggestion(suggestion, presenter, line.start if line else None, line.text if line else None,
-                             _correction_problem(suggestion, line))
+    return PendingSuggestion(
+        suggestion,
+        presenter,
+        line.start if line else None,
+        line.text if line else None,
+        _correction_problem(suggestion, line),
+    )
 
 
 def _correction_problem(suggestion: ReviewSuggestion, line: Segment | None) -> str | None:
@@ -362,11 +390,15 @@ def _correction_problem(suggestion: ReviewSuggestion, line: Segment | None) -> s
     if line is not None and line.text == suggestion.text:
         return None
     if line is None:
-        return (f"the line the presenter corrected (“{suggestion.original_text}”) is no longer in the transcript "
-                "(a part was removed meanwhile)")
+        return (
+            f"the line the presenter corrected (“{suggestion.original_text}”) is no longer in the transcript "
+            "(a part was removed meanwhile)"
+        )
     if line.text != suggestion.original_text:
-        return (f"the line at {clock(line.start, always_hours=False)} changed since the presenter suggested this; "
-                "reject the suggestion, or correct the line by hand")
+        return (
+            f"the line at {clock(line.start, always_hours=False)} changed since the presenter suggested this; "
+            "reject the suggestion, or correct the line by hand"
+        )
     return None
 
 
@@ -404,7 +436,7 @@ def approve_all(db: Database, config: Config, recording_id: int, *, staff_email:
         raise ReviewError("nothing was approved, because " + "; ".join(problems), status=409)
     # Corrections first: a takedown removes lines and moves the index of every line after them.
     corrections = [p.suggestion for p in todo if p.suggestion.kind == "correction"]
-    withdrawals = sorted((p.suggestion for p in todo if p.suggestion.kind == "withdraw"), key=lambda s: s.start)
+    withdrawals = sorted((p.suggestion for p in todo if p.suggestion.kind == "withdraw"), key=lambda s: s.span[0])
     for suggestion in [*corrections, *withdrawals]:
         approve(db, config, suggestion.id, recording_id=recording_id, staff_email=staff_email, embedder=embedder)
     return len(todo)
@@ -414,18 +446,26 @@ def _apply(db: Database, config: Config, suggestion: ReviewSuggestion, staff_ema
     link = reviews.get_link(db, suggestion.link_id)
     if suggestion.kind == "correction":
         segments = store.get_segments(db, suggestion.recording_id)
-        idx = suggestion.segment_idx
+        idx = suggestion.line
         line = segments[idx] if 0 <= idx < len(segments) else None
         if line is not None and line.text == suggestion.text:
             return  # it reads so already (the same wording came twice, from two links): nothing to write
         problem = _correction_problem(suggestion, line)
         if problem:
             raise ReviewError(problem, status=409)
-        correct_segment(db, suggestion.recording_id, idx, suggestion.text, embedder)
+        correct_segment(db, suggestion.recording_id, idx, suggestion.wording, embedder)
     else:
         reason = f"presenter review ({link.presenter_name})" + (f": {suggestion.note}" if suggestion.note else "")
-        redact_range(db, config, suggestion.recording_id, suggestion.start, suggestion.end, reason=reason,
-                     user_email=staff_email, keep_original=False, embedder=embedder)
+        redact_range(
+            db,
+            config,
+            suggestion.recording_id,
+            *suggestion.span,
+            reason=reason,
+            user_email=staff_email,
+            keep_original=False,
+            embedder=embedder,
+        )
 
 
 def _decide(db: Database, suggestion: ReviewSuggestion, state: str, staff_email: str) -> ReviewSuggestion:
@@ -435,7 +475,7 @@ def _decide(db: Database, suggestion: ReviewSuggestion, state: str, staff_email:
             link = reviews.get_link(db, suggestion.link_id)
             reviews.log_event(db, link, at, staff_email, state, describe(suggestion))
             _close_if_decided(db, link, at, staff_email)
-    return reviews.get_suggestion(db, suggestion.id)
+    return present(reviews.get_suggestion(db, suggestion.id))
 
 
 def _close_if_decided(db: Database, link: ReviewLink, at: str, actor: str) -> None:
@@ -474,6 +514,5 @@ def _range(start: float, end: float) -> str:
 def describe(suggestion: ReviewSuggestion) -> str:
     """One line saying what a suggestion asks for."""
     if suggestion.kind == "withdraw":
-        return f"withdraw {_range(suggestion.start, suggestion.end)}" + (
-            f" ({suggestion.note})" if suggestion.note else "")
-    return f"line {suggestion.segment_idx + 1}: {suggestion.original_text} → {suggestion.text}"
+        return f"withdraw {_range(*suggestion.span)}" + (f" ({suggestion.note})" if suggestion.note else "")
+    return f"line {suggestion.line + 1}: {suggestion.original_text} → {suggestion.text}"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from sqlite_utils import Database
 
@@ -41,7 +41,8 @@ def load_samples(
     """Ingest the demo talks unless they were loaded before (then None: staff may have removed them)."""
     if store.get_meta(db, LOADED_KEY) and not force:
         return None
-    transcriber, embedder = transcriber or transcriber_for(config), embedder or embedder_for(config)
+    transcriber = transcriber if transcriber is not None else transcriber_for(config)
+    embedder = embedder or embedder_for(config)
     loaded = []
     for path, meta in sample_talks():
         if progress:

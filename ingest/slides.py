@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from sqlite_utils import Database
 
+from archive.errors import CompanionError
 from archive.store import recordings as store
 from archive.store import write_transaction
 from archive.store.models import Segment, Slide
@@ -28,13 +29,10 @@ from search.index import stored_vectors
 from search.passages import WINDOW_WORDS, segment_windows
 from search.text import STOPWORDS, stems
 
-from .companions import CompanionError
-
 # A deck with photos is easily tens of MB; past this it is not a slide deck.
 MAX_SLIDES_BYTES = 200 * 2**20
 MAX_PAGES = 500
 MAX_TITLE_CHARS = 120
-
 
 
 @dataclass(frozen=True)
@@ -65,7 +63,9 @@ def read_slides(data: bytes, name: str = "the slides") -> list[Slide]:
             if reader.is_encrypted and not reader.decrypt(""):
                 raise CompanionError(f"{name}: the PDF is locked with a password")
             if len(reader.pages) > MAX_PAGES:
-                raise CompanionError(f"{name}: {len(reader.pages)} pages is more than a talk's slides ({MAX_PAGES} at most)")
+                raise CompanionError(
+                    f"{name}: {len(reader.pages)} pages is more than a talk's slides ({MAX_PAGES} at most)"
+                )
             texts = [page.extract_text() or "" for page in reader.pages]
     except CompanionError:
         raise
@@ -82,7 +82,7 @@ def _slide(page: int, text: str) -> Slide:
     lines = [line for line in lines if line]
     title = lines[0] if lines else ""
     if len(title) > MAX_TITLE_CHARS:
-        title = title[: MAX_TITLE_CHARS].rsplit(" ", 1)[0] + "…"
+        title = title[:MAX_TITLE_CHARS].rsplit(" ", 1)[0] + "…"
     return Slide(page=page, title=title, text="\n".join(lines))
 
 
@@ -120,7 +120,7 @@ def align_slides(
         following = starts[k] if starts[k] is not None else following
         at[k] = following if following is not None else segments[-1].start
     at[0] = 0.0  # the first page is up from the start (the host's welcome is said over it)
-    return [Slide(s.page, s.title, s.text, round(t, 3)) for s, t in zip(slides, at)]
+    return [Slide(s.page, s.title, s.text, round(t, 3)) for s, t in zip(slides, at, strict=True)]
 
 
 def _scores(slides, segments, window_vectors, vectors, words_weight: float) -> np.ndarray:
@@ -195,8 +195,9 @@ def _best_path(scores: np.ndarray, costs: PathCosts) -> list[int | None]:
     return first_line
 
 
-def attach_slides(db: Database, recording_id: int, slides: Sequence[Slide], embedder: Embedder,
-                  name: str = "the slides") -> list[Slide]:
+def attach_slides(
+    db: Database, recording_id: int, slides: Sequence[Slide], embedder: Embedder, name: str = "the slides"
+) -> list[Slide]:
     """Keep a talk's slides (replacing any before), lined up with its transcript as it is now."""
     recording = store.get_recording(db, recording_id)
     if recording is None:
@@ -206,10 +207,9 @@ def attach_slides(db: Database, recording_id: int, slides: Sequence[Slide], embe
     known = stored_vectors(db, recording_id, segments, embedder.model_name, recording.title)
     missing = [text for text in dict.fromkeys(windows) if text not in known]
     if missing:
-        known.update(zip(missing, embedder.embed_documents(missing, title=recording.title)))
+        known.update(zip(missing, embedder.embed_documents(missing, title=recording.title), strict=True))
     window_vectors = np.stack([known[text] for text in windows]) if windows else np.zeros((0, 0), np.float32)
     timed = align_slides(slides, segments, window_vectors, slide_vectors(slides, embedder))
     with write_transaction(db):
         store.replace_slides(db, recording_id, timed)
     return timed
-

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 import threading
-from types import SimpleNamespace
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator, Protocol
+from types import SimpleNamespace
+from typing import Protocol
 
 import numpy as np
 
@@ -39,11 +40,12 @@ class TranscriberError(UserError):
 class Transcriber(Protocol):
     """Turns audio slices into timestamped segments, lazily, in order."""
 
-    model_name: str
+    @property
+    def model_name(self) -> str: ...
 
     def load(self) -> None: ...
 
-    def transcribe(self, audio: Iterable[AudioSlice], hints: str = "") -> Iterator["Segment | SpeechGap"]: ...
+    def transcribe(self, audio: Iterable[AudioSlice], hints: str = "") -> Iterator[Segment | SpeechGap]: ...
 
 
 def bundled_whisper_model() -> Path:
@@ -113,8 +115,13 @@ def _words(text: str) -> str:
 # Speech regions come from Silero VAD (shipped with faster-whisper): a pause of 0.7 s ends a
 # region; regions are grouped into chunks that fit Whisper's 30 s window, so Whisper only ever
 # hears speech (nothing to invent over silence) and each chunk can have its own language.
-VAD_OPTIONS = {"threshold": 0.5, "min_speech_duration_ms": 250, "min_silence_duration_ms": 700,
-               "speech_pad_ms": 200, "max_speech_duration_s": 28.0}
+VAD_OPTIONS = {
+    "threshold": 0.5,
+    "min_speech_duration_ms": 250,
+    "min_silence_duration_ms": 700,
+    "speech_pad_ms": 200,
+    "max_speech_duration_s": 28.0,
+}
 CHUNK_SECONDS = 28.0
 # Speech this short with no text is neither decoded again nor reported (a cough, an "mm").
 MIN_GAP_SECONDS = 1.0
@@ -164,8 +171,15 @@ def uncovered(pieces: list, start: float, end: float, shortest: float = MIN_GAP_
     speaker's turn and stretches its segment times over it (measured on the evaluation talks:
     an audience question lost inside a 28 s chunk); the words' own times show the hole.
     """
-    spans = [SimpleNamespace(start=w.start - WORD_SLACK_SECONDS, end=w.end + WORD_SLACK_SECONDS)
-             for p in pieces for w in p.words] if all(p.words for p in pieces) else pieces
+    spans = (
+        [
+            SimpleNamespace(start=w.start - WORD_SLACK_SECONDS, end=w.end + WORD_SLACK_SECONDS)
+            for p in pieces
+            for w in p.words
+        ]
+        if all(p.words for p in pieces)
+        else pieces
+    )
     stretches, at = [], start
     for piece in sorted(spans, key=lambda p: p.start):
         if piece.end <= at or piece.start >= end:
@@ -274,10 +288,10 @@ class WhisperTranscriber:
                 first, last = chunk[0][0], chunk[-1][1]
                 offset = piece.offset + first / SAMPLE_RATE
                 pieces = self._decode(model, piece.samples[first:last], language, prompt)
-                for start, end in chunk:
-                    region = ((start - first) / SAMPLE_RATE, (end - first) / SAMPLE_RATE)
+                for region_start, region_end in chunk:
+                    region = ((region_start - first) / SAMPLE_RATE, (region_end - first) / SAMPLE_RATE)
                     for a, b in uncovered(pieces, *region):
-                        stretch = piece.samples[first + int(a * SAMPLE_RATE):first + int(b * SAMPLE_RATE)]
+                        stretch = piece.samples[first + int(a * SAMPLE_RATE) : first + int(b * SAMPLE_RATE)]
                         again = self._decode(model, stretch, language, None)
                         if not again:
                             yield SpeechGap(round(offset + a, 3), round(offset + b, 3))
@@ -314,7 +328,7 @@ class WhisperTranscriber:
                 continue
             for part_start, part_end in parts:
                 if part_end - part_start >= MIN_DETECT_SECONDS * SAMPLE_RATE:
-                    current, _ = self._language(model, samples[start + part_start:start + part_end], allowed)
+                    current, _ = self._language(model, samples[start + part_start : start + part_end], allowed)
                 found_regions.append((start + part_start, start + part_end))
                 found.append(current)
         return found_regions, found
@@ -451,7 +465,8 @@ def transcriber_for(config: Config) -> WhisperTranscriber:
         )
     name = config.whisper_model or DEFAULT_WHISPER
     if name in TINY_NAMES:
-        folder, label = "", ""
+        folder: str | Path = ""
+        label = ""
     elif name in BASE_NAMES:
         try:
             folder, label = model_path("whisper-base"), "whisper-base"

@@ -19,10 +19,10 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from archive.errors import UserError
 from archive.store import connect
@@ -115,8 +115,13 @@ def _companion(recording: Path, suffix: str) -> tuple[str, bytes] | None:
 class DropFolder:
     """One folder watched for recordings; ``scan`` is one pass, ``watch`` runs until stopped."""
 
-    def __init__(self, folder: Path, queue: JobQueue, settle_seconds: float = SETTLE_SECONDS,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        folder: Path,
+        queue: JobQueue,
+        settle_seconds: float = SETTLE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.folder = Path(folder).resolve()
         self.queue = queue
         self.settle_seconds = settle_seconds
@@ -190,8 +195,14 @@ class DropFolder:
                 params = JobParams(RecordingMeta(), original_filename=path.name)
                 result = Taken(path, job_store.create_failed_job(db, path.name, str(path), params, error), error)
         with self._db() as db, db.atomic():
-            db["drop_folder_files"].upsert(
-                {"path": str(path), "size": state[0], "mtime": state[1], "job_id": result.job_id, "taken_at": utc_now()},
+            db.table("drop_folder_files").upsert(
+                {
+                    "path": str(path),
+                    "size": state[0],
+                    "mtime": state[1],
+                    "job_id": result.job_id,
+                    "taken_at": utc_now(),
+                },
                 pk="path",
             )
         log.info("%s: job %s%s", path.name, result.job_id, f" failed: {result.error}" if result.error else "")

@@ -44,9 +44,17 @@ class Aside:
         return f"Slide {self.page}" if self.kind == "slide" else "Chat"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "recording_id": self.recording_id, "slug": self.slug, "title": self.title,
-                "at": round(self.at, 2), "text": self.text, "snippet": self.snippet, "url": self.url,
-                **({"page": self.page} if self.page is not None else {})}
+        return {
+            "kind": self.kind,
+            "recording_id": self.recording_id,
+            "slug": self.slug,
+            "title": self.title,
+            "at": round(self.at, 2),
+            "text": self.text,
+            "snippet": self.snippet,
+            "url": self.url,
+            **({"page": self.page} if self.page is not None else {}),
+        }
 
 
 def find_asides(db: Database, parsed: ParsedQuery, wanted: RecordingFilter, limit: int = MAX_ASIDES) -> list[Aside]:

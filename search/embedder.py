@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -36,7 +37,6 @@ class Embedder(Protocol):
     def embed_documents(self, texts: Sequence[str], title: str = "") -> np.ndarray: ...
 
     def embed_query(self, text: str) -> np.ndarray: ...
-
 
 
 def bundled_embedding_model() -> Path:
@@ -67,9 +67,9 @@ def _load_sentence_transformer(model_dir: Path, device: str, dtype: str):
             from transformers.utils import logging as transformers_logging
 
             transformers_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
-            kwargs = {"model_kwargs": {"dtype": torch.bfloat16}} if dtype == "bfloat16" else {}
+            model_kwargs = {"dtype": torch.bfloat16} if dtype == "bfloat16" else None
             try:
-                model = SentenceTransformer(str(model_dir), device=device, **kwargs)
+                model = SentenceTransformer(str(model_dir), device=device, model_kwargs=model_kwargs)
             except (OSError, ValueError, RuntimeError) as exc:
                 raise EmbedderError(f"the embedding model at {model_dir} could not be loaded: {exc}") from None
             if dtype == "bfloat16":
@@ -131,9 +131,12 @@ class SentenceTransformerEmbedder:
         document_prompt = model.prompts.get("document", "")
         if role == "document" and title and "title: none" in document_prompt:
             prompt = {"prompt": document_prompt.replace("title: none", f"title: {' '.join(title.split())}")}
-        vectors = encode(
-            list(texts), batch_size=self.batch_size, convert_to_tensor=True, show_progress_bar=False, **prompt
-        ).float().cpu().numpy()
+        vectors = (
+            encode(list(texts), batch_size=self.batch_size, convert_to_tensor=True, show_progress_bar=False, **prompt)
+            .float()
+            .cpu()
+            .numpy()
+        )
         # Normalised here, in float32: a bfloat16 model's own normalisation leaves lengths up to 1.007.
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 

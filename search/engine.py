@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -80,10 +81,10 @@ class Decision:
     # 0.85 0.80 empty at 0.45: README, "Search, measured".
     threshold: float = 0.60
 
-    def answered(self, evidence: "Evidence") -> bool:
+    def answered(self, evidence: Evidence) -> bool:
         return self.probability(evidence) >= self.threshold
 
-    def probability(self, evidence: "Evidence") -> float:
+    def probability(self, evidence: Evidence) -> float:
         z = self.bias + self.best_cosine * evidence.best_cosine + self.standout * evidence.standout
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
@@ -278,8 +279,10 @@ class _Words:
         named = self.named[recording_id].terms if recording_id in self.named else ()
         found = exact = 0.0
         for term, stem, weight, prefix, written, unknown in self._terms:
-            if (stem in present or any(o in present for o in term.others)) if not prefix else any(
-                s.startswith(stem) for s in present
+            if (
+                (stem in present or any(o in present for o in term.others))
+                if not prefix
+                else any(s.startswith(stem) for s in present)
             ):
                 found, exact = found + weight, exact + weight
             elif named and term in named:
@@ -370,7 +373,9 @@ class Searcher:
         if parsed.empty:
             raise SearchError("type a word or a question to search for")
         if not parsed.phrases and parsed.terms and all(term.word in STOPWORDS for term in parsed.terms):
-            raise SearchError(f"“{parsed.text}” is too common to search for: add words that say what you are looking for")
+            raise SearchError(
+                f"“{parsed.text}” is too common to search for: add words that say what you are looking for"
+            )
         if sort not in SORTS:
             raise SearchError(f"sort must be one of: {', '.join(SORTS)}")
         limit = max(1, min(int(limit), MAX_LIMIT))
@@ -428,7 +433,7 @@ class Searcher:
             if not len(others):
                 return []
             hits = index.search(vector, self.ranking.dense_candidates, others)
-            cosines = dict(zip(hits.passage_ids.tolist(), hits.scores.tolist()))
+            cosines = dict(zip(hits.passage_ids.tolist(), hits.scores.tolist(), strict=True))
             candidates = _load_candidates(db, list(cosines), wanted)
             for candidate in candidates:
                 candidate.cosine = cosines[candidate.passage_id]
@@ -491,7 +496,9 @@ class Searcher:
         else:
             ids = [*dense.passage_ids.tolist(), *keyword_ids]
             for named in words.named.values():  # a talk the query names: its passages nearest the query
-                ids += index.search(query_vector, ranking.named_candidates, np.array([named.recording_id])).passage_ids.tolist()
+                ids += index.search(
+                    query_vector, ranking.named_candidates, np.array([named.recording_id])
+                ).passage_ids.tolist()
         ids = list(dict.fromkeys(ids))
         candidates = _load_candidates(db, ids, wanted)
         cosines = index.similarity(query_vector, ids)
@@ -525,7 +532,7 @@ class Searcher:
             segments = segments_of.get(candidate.passage_id)
             if not segments:
                 continue
-            eligible = range(len(segments))
+            eligible: Sequence[int] = range(len(segments))
             if said_by and any(seg["speaker"] for seg in segments):
                 eligible = [i for i, seg in enumerate(segments) if said_by in (seg["speaker"] or "").casefold()]
                 if not eligible:
@@ -536,7 +543,9 @@ class Searcher:
                 cosine = float(seg["vector"] @ query_vector) if seg["vector"] is not None else candidate.cosine
                 after = segments[i + 1] if i + 1 < len(segments) else None
                 window = seg["stems"] + (after["stems"] if after else [])
-                spelled = names.letters(seg["text"] + (after["text"] if after else "")) if words.alternatives.spells else ""
+                spelled = (
+                    names.letters(seg["text"] + (after["text"] if after else "")) if words.alternatives.spells else ""
+                )
                 coverage, literal = words.coverage(window, candidate.recording_id, spelled)
                 # Of the windows holding every query word, the one whose own line holds most of
                 # them: a word only one line says lands on that line, not on the line before it
@@ -570,9 +579,13 @@ class Searcher:
 
 
 # Words of greeting and thanks: a moment made only of these and common words says nothing about the talk.
-_COURTESY = frozenset(stems(" ".join(STOPWORDS)) + stems(
-    "thank thanks thankful grateful welcome hello hi everyone everybody all great wonderful pleasure glad happy "
-    "look forward discussion questions join joining today again much so very really invite inviting having"))
+_COURTESY = frozenset(
+    stems(" ".join(STOPWORDS))
+    + stems(
+        "thank thanks thankful grateful welcome hello hi everyone everybody all great wonderful pleasure glad happy "
+        "look forward discussion questions join joining today again much so very really invite inviting having"
+    )
+)
 
 
 def is_courtesy(text: str) -> bool:
@@ -749,8 +762,12 @@ def _idf(doc_count: int, total: int) -> float:
 def _with_meta(recordings: dict[int, Recording], moments: list[Moment]) -> list[Moment]:
     """The moments with their recording's slug, title and date (moments of talks not there are left out)."""
     return [
-        replace(m, slug=recordings[m.recording_id].slug, title=recordings[m.recording_id].title,
-                date=recordings[m.recording_id].date)
+        replace(
+            m,
+            slug=recordings[m.recording_id].slug,
+            title=recordings[m.recording_id].title,
+            date=recordings[m.recording_id].date,
+        )
         for m in moments
         if m.recording_id in recordings
     ]
@@ -762,7 +779,7 @@ def _with_snippets(moments: list[Moment], parsed: ParsedQuery) -> list[Moment]:
 
 
 def _as_excerpt(snippet: str, text: str) -> str:
-    """"…" where the moment's words start or stop inside a sentence, so a snippet never seems whole when it is not."""
+    """ "…" where the moment's words start or stop inside a sentence, so a snippet never seems whole when it is not."""
     text = text.strip()
     if text and not snippet.endswith("\u2026") and not text.endswith((".", "?", "!", "\u2026", '"', "\u201d")):
         snippet += "\u2026"

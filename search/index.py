@@ -19,13 +19,13 @@ nothing is indexed from stale text.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 from sqlite_utils import Database
 
-from archive.errors import Conflict, NotFound
+from archive.errors import Conflict, NotFound, present
 from archive.store import recordings as store
 from archive.store import write_transaction
 from archive.store.models import Passage, Segment
@@ -67,7 +67,7 @@ def prepare_index(
     vectors_of = dict(known or {})
     missing = [t for t in dict.fromkeys(texts) if t not in vectors_of]
     if missing:
-        vectors_of.update(zip(missing, embedder.embed_documents(missing, title=title)))
+        vectors_of.update(zip(missing, embedder.embed_documents(missing, title=title), strict=True))
     if texts:
         vectors = np.stack([vectors_of[t] for t in texts]).astype(np.float32, copy=False)
     else:
@@ -111,26 +111,40 @@ def stored_vectors(
 def write_index(db: Database, recording_id: int, prepared: PreparedIndex) -> None:
     """Replace the recording's passages, FTS rows and vectors with ``prepared``. Call inside its write transaction."""
     delete_index(db, recording_id)
-    for passage, vector in zip(prepared.passages, prepared.passage_vectors):
-        passage_id = db["passages"].insert(
-            {
-                "recording_id": recording_id,
-                "idx": passage.idx,
-                "first_segment": passage.first_segment,
-                "last_segment": passage.last_segment,
-                "start": passage.start,
-                "end": passage.end,
-                "text": passage.text,
-                "stems": passage_stems(prepared.segments[passage.first_segment : passage.last_segment + 1]),
-            }
-        ).last_pk
-        db["passage_vectors"].insert(
-            {"passage_id": passage_id, "recording_id": recording_id, "model": prepared.model,
-             "embedding": _blob(vector), "title": prepared.title}
+    for passage, vector in zip(prepared.passages, prepared.passage_vectors, strict=True):
+        passage_id = present(
+            db.table("passages")
+            .insert(
+                {
+                    "recording_id": recording_id,
+                    "idx": passage.idx,
+                    "first_segment": passage.first_segment,
+                    "last_segment": passage.last_segment,
+                    "start": passage.start,
+                    "end": passage.end,
+                    "text": passage.text,
+                    "stems": passage_stems(prepared.segments[passage.first_segment : passage.last_segment + 1]),
+                }
+            )
+            .last_pk
         )
-    db["segment_vectors"].insert_all(
-        {"recording_id": recording_id, "idx": idx, "model": prepared.model, "embedding": _blob(vector),
-         "title": prepared.title}
+        db.table("passage_vectors").insert(
+            {
+                "passage_id": passage_id,
+                "recording_id": recording_id,
+                "model": prepared.model,
+                "embedding": _blob(vector),
+                "title": prepared.title,
+            }
+        )
+    db.table("segment_vectors").insert_all(
+        {
+            "recording_id": recording_id,
+            "idx": idx,
+            "model": prepared.model,
+            "embedding": _blob(vector),
+            "title": prepared.title,
+        }
         for idx, vector in enumerate(prepared.window_vectors)
     )
 
@@ -156,9 +170,7 @@ def log_index_change(db: Database, recording_id: int) -> None:
     was taken at generation N of *this* database finds (N, token) still there; a database
     replaced by another one (a restore, a copy) does not have it, and the snapshot is rebuilt.
     """
-    db.execute(
-        "INSERT INTO index_changes (recording_id, token) VALUES (?, ?)", [recording_id, secrets.token_hex(8)]
-    )
+    db.execute("INSERT INTO index_changes (recording_id, token) VALUES (?, ?)", [recording_id, secrets.token_hex(8)])
 
 
 def reindex_talk(
@@ -198,7 +210,7 @@ def reindex_talk(
 
 def rebuild_fts(db: Database) -> None:
     """Rebuild the FTS5 table from ``passages`` (for ``archive reindex``)."""
-    db["passages"].rebuild_fts()
+    db.table("passages").rebuild_fts()
 
 
 def _blob(vector: np.ndarray) -> bytes:

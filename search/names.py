@@ -132,8 +132,7 @@ def _terms_in(detail: str, terms: list[Term]) -> set[Term]:
     hits = set()
     for term in terms:
         if term.stem in detail_stems or any(
-            len(term.word) >= SPELLING_MIN_LETTERS and fuzz.ratio(term.word, w) >= NAME_SIMILARITY
-            for w in detail_words
+            len(term.word) >= SPELLING_MIN_LETTERS and fuzz.ratio(term.word, w) >= NAME_SIMILARITY for w in detail_words
         ):
             hits.add(term)
     return hits
@@ -145,9 +144,10 @@ def vocabulary(db: Database) -> list[str]:
     Reading FTS5's vocabulary takes 160 ms at 100,000 passages: the searcher keeps it until the
     index changes (``Searcher._vocabulary``).
     """
-    return [row[0] for row in db.execute(
-        "SELECT term FROM passages_fts_terms WHERE length(term) >= ?", [SPELLING_MIN_LETTERS]
-    )]
+    return [
+        row[0]
+        for row in db.execute("SELECT term FROM passages_fts_terms WHERE length(term) >= ?", [SPELLING_MIN_LETTERS])
+    ]
 
 
 def misheard(parsed: ParsedQuery, doc_count, vocabulary) -> Alternatives:
@@ -155,7 +155,9 @@ def misheard(parsed: ParsedQuery, doc_count, vocabulary) -> Alternatives:
 
     ``vocabulary()`` gives the stems to look among (called only if a word is unknown).
     """
-    unknown = [t for t in parsed.terms if not t.prefix and len(t.word) >= SPELLING_MIN_LETTERS and not doc_count(t.stem)]
+    unknown = [
+        t for t in parsed.terms if not t.prefix and len(t.word) >= SPELLING_MIN_LETTERS and not doc_count(t.stem)
+    ]
     alternatives = Alternatives(unknown=frozenset(unknown))
     if not unknown:
         return alternatives

@@ -9,7 +9,7 @@ whole segments, every segment start inside a passage is an exact place to jump t
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from archive.store.models import Passage, Segment
 
@@ -35,11 +35,7 @@ def build_passages(
     while first < n:
         last = first
         words = _word_count(segments[first])
-        while (
-            last + 1 < n
-            and words < target_words
-            and segments[last + 1].end - segments[first].start <= max_seconds
-        ):
+        while last + 1 < n and words < target_words and segments[last + 1].end - segments[first].start <= max_seconds:
             last += 1
             words += _word_count(segments[last])
         passages.append(

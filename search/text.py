@@ -13,7 +13,7 @@ import html
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import Stemmer
 
@@ -61,11 +61,18 @@ def words(text: str) -> list[str]:
 
 # Snowball stemmers (PyStemmer) for lines in a language other than English, whose words FTS5's
 # porter tokenizer stems: "acompañar" and "acompañamos" share "acompan", which porter misses.
-LANGUAGE_STEMMERS = {"es": "spanish", "de": "german", "fr": "french", "pt": "portuguese", "it": "italian",
-                     "nl": "dutch", "ca": "catalan"}
+LANGUAGE_STEMMERS = {
+    "es": "spanish",
+    "de": "german",
+    "fr": "french",
+    "pt": "portuguese",
+    "it": "italian",
+    "nl": "dutch",
+    "ca": "catalan",
+}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _language_stemmer(language: str) -> Stemmer.Stemmer:
     return Stemmer.Stemmer(LANGUAGE_STEMMERS[language])
 
@@ -150,7 +157,7 @@ class ParsedQuery:
     def empty(self) -> bool:
         return not self.text
 
-    def fts_expression(self, skip: frozenset["Term"] = frozenset(), *, every_word: bool = False) -> str | None:
+    def fts_expression(self, skip: frozenset[Term] = frozenset(), *, every_word: bool = False) -> str | None:
         """An FTS5 MATCH expression: quoted phrases required, other words optional (or, with
         ``every_word``, required too); None if no words.
 
@@ -202,8 +209,15 @@ def parse_query(raw: str, languages: tuple[str, ...] = ()) -> ParsedQuery:
     content = [(w, p) for w, p in candidates if w not in STOPWORDS] or (candidates if not phrases else [])
     for word, prefix in content:
         # Only stems FTS5 would not reach through the word itself (porter stems both again).
-        others = () if prefix else tuple(dict.fromkeys(
-            s for language in languages for s in language_stems(word, language) if stem(s) != stem(word)))
+        others = (
+            ()
+            if prefix
+            else tuple(
+                dict.fromkeys(
+                    s for language in languages for s in language_stems(word, language) if stem(s) != stem(word)
+                )
+            )
+        )
         term = Term(word, word if prefix else stem(word), prefix, others)
         if term not in seen:
             seen.add(term)
@@ -235,7 +249,7 @@ def matched_spans(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
         for i in range(len(stems) - n + 1):
             if tuple(stems[i : i + n]) == phrase:
                 marked[i : i + n] = [True] * n
-    return [(start, end) for (start, end, _, _), hit in zip(spans, marked) if hit]
+    return [(start, end) for (start, end, _, _), hit in zip(spans, marked, strict=True) if hit]
 
 
 def highlight(text: str, query: ParsedQuery, max_chars: int = 240) -> str:

@@ -43,9 +43,7 @@ def changed_since(db: Database, head: Head) -> list[int] | None:
         row = db.execute("SELECT token FROM index_changes WHERE generation = ?", [generation]).fetchone()
         if row is None or row[0] != token:
             return None
-    rows = db.execute(
-        "SELECT DISTINCT recording_id FROM index_changes WHERE generation > ?", [generation]
-    ).fetchall()
+    rows = db.execute("SELECT DISTINCT recording_id FROM index_changes WHERE generation > ?", [generation]).fetchall()
     return [r[0] for r in rows]
 
 
@@ -74,7 +72,7 @@ class VectorIndex:
     def __len__(self) -> int:
         return len(self.passage_ids)
 
-    def updated(self, db: Database) -> "VectorIndex":
+    def updated(self, db: Database) -> VectorIndex:
         """This snapshot if nothing changed since, else a new one with the changed recordings reloaded.
 
         Call inside the read transaction the search runs in, so the snapshot and the rows the
@@ -121,7 +119,7 @@ class VectorIndex:
         if not rows:
             return {}
         scores = _matvec(self.matrix[[r for _, r in rows]], query)
-        return {pid: float(s) for (pid, _), s in zip(rows, scores)}
+        return {pid: float(s) for (pid, _), s in zip(rows, scores, strict=True)}
 
     def vector(self, passage_id: int) -> np.ndarray | None:
         row = self._row_of.get(passage_id)

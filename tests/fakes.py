@@ -9,7 +9,7 @@ audio it is given, so resuming after a saved segment works as with Whisper.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -64,8 +64,9 @@ class ScriptedTranscriber:
     ):
         """``script``: (start, end, text[, language]) lines; ``gaps``: where it heard speech and
         wrote nothing (SpeechGaps, in time order with the lines)."""
-        lines = [Segment(start=line[0], end=line[1], text=line[2], language=(line[3:] or (None,))[0])
-                 for line in script]
+        lines = [
+            Segment(start=line[0], end=line[1], text=line[2], language=(line[3:] or (None,))[0]) for line in script
+        ]
         self.script = sorted([*lines, *(SpeechGap(s, e) for s, e in gaps)], key=lambda item: item.start)
         self.model_name = model_name
         self.calls = 0

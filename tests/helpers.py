@@ -11,7 +11,9 @@ import numpy as np
 
 DATA = Path(__file__).parent / "data"
 JFK = DATA / "jfk.flac"
-JFK_TEXT = "And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+JFK_TEXT = (
+    "And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+)
 HOTWORDS = DATA / "hotwords.mp3"
 MULTILINGUAL = DATA / "multilingual.mp3"  # English until 30.3 s, then the same text in German
 MULTILINGUAL_ENGLISH = [
@@ -33,7 +35,6 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     import jiwer
 
     return jiwer.wer(normalize_words(reference), normalize_words(hypothesis))
-
 
 
 # container format, audio codec, video codec (None: audio only)

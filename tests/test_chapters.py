@@ -16,10 +16,26 @@ from .test_companions import DECK, ZOOM_VTT, deck_pdf
 
 
 def talk(speakers=("Thu Huong Nguyen",), duration=400.0) -> Recording:
-    return Recording(id=1, slug="t", title="Texting after a referral", speakers=list(speakers), organization="",
-                     date=None, tags=[], description="", duration=duration, media_path="", media_hash="",
-                     media_kind="audio", original_filename="", synthetic=False, language="en", model="",
-                     status="ready", created_at="")
+    return Recording(
+        id=1,
+        slug="t",
+        title="Texting after a referral",
+        speakers=list(speakers),
+        organization="",
+        date=None,
+        tags=[],
+        description="",
+        duration=duration,
+        media_path="",
+        media_hash="",
+        media_kind="audio",
+        original_filename="",
+        synthetic=False,
+        language="en",
+        model="",
+        status="ready",
+        created_at="",
+    )
 
 
 WEBINAR = [
@@ -36,11 +52,13 @@ WEBINAR = [
     Segment(351.0, 380.0, "Yes, most messages are in Vietnamese.", speaker="Thu Huong Nguyen"),
     Segment(381.0, 395.0, "Thank you all for coming.", speaker="Deborah Fairweather"),
 ]
-SLIDES = [Slide(1, "Checking In Without Calling", "Checking In Without Calling", 0.0),
-          Slide(2, "Why text?", "Why text?\nFewer missed calls", 61.0),
-          Slide(3, "Agenda", "Agenda", 140.0),  # up for 11 s: folded into the next
-          Slide(4, "Results", "Results\nReplies doubled", 151.0),
-          Slide(5, "Questions?", "Questions?", 285.0)]
+SLIDES = [
+    Slide(1, "Checking In Without Calling", "Checking In Without Calling", 0.0),
+    Slide(2, "Why text?", "Why text?\nFewer missed calls", 61.0),
+    Slide(3, "Agenda", "Agenda", 140.0),  # up for 11 s: folded into the next
+    Slide(4, "Results", "Results\nReplies doubled", 151.0),
+    Slide(5, "Questions?", "Questions?", 285.0),
+]
 
 
 def test_a_webinar_outline_has_the_welcome_the_slides_and_each_question():
@@ -59,8 +77,7 @@ def test_a_webinar_outline_has_the_welcome_the_slides_and_each_question():
 def test_without_names_the_qa_starts_at_the_invitation_to_ask():
     unnamed = [Segment(s.start, s.end, s.text) for s in WEBINAR]
     chapters = outline(talk(), unnamed)
-    assert chapters == [Chapter(0.0, "Presentation"),
-                        Chapter(281.0, "Questions and answers")]
+    assert chapters == [Chapter(0.0, "Presentation"), Chapter(281.0, "Questions and answers")]
     # An invitation in the first half is the host's housekeeping ("put your questions in the chat"), not the Q&A.
     early = [Segment(5.0, 10.0, "Any questions, put them in the chat.")] + unnamed[1:5]
     assert outline(talk(), early) == [Chapter(0.0, "Presentation")]
@@ -71,16 +88,20 @@ def test_the_presenter_is_whoever_speaks_longest_when_the_listed_speakers_are_no
     assert chapters[1] == Chapter(31.0, "Presentation: Thu Huong Nguyen")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("Welcome\n", "line 1: start it with a time like 12:34"),
-    ("0:00 Welcome\n2:10\n", "line 2: give the chapter at 2:10 a title"),
-    ("0:00 Welcome\n\n99:00 Later\n", "line 3: 99:00 is past the end of the talk (6:40)"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("Welcome\n", "line 1: start it with a time like 12:34"),
+        ("0:00 Welcome\n2:10\n", "line 2: give the chapter at 2:10 a title"),
+        ("0:00 Welcome\n\n99:00 Later\n", "line 3: 99:00 is past the end of the talk (6:40)"),
+    ],
+)
 def test_an_outline_that_cannot_be_read_names_its_line(text, message):
     with pytest.raises(ChapterError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_chapters(text, 400.0)
 
 
+@pytest.mark.model
 def test_staff_edits_stay_until_they_clear_them(runner, config, two_voices):
     assert runner.invoke(cli, ["ingest", str(two_voices), "--title", "Two voices"]).exit_code == 0
     db = connect(config.db_path)
@@ -94,14 +115,31 @@ def test_staff_edits_stay_until_they_clear_them(runner, config, two_voices):
     db.close()
 
 
+@pytest.mark.model
 def test_a_meeting_with_slides_gets_chapters_on_the_page_and_in_both_exports(
-        runner, config, client, staff_client, two_voices, tmp_path):
+    runner, config, client, staff_client, two_voices, tmp_path
+):
     """Real speech, the real models: John Kennedy presents, Ada Lovelace (not listed) asks."""
     vtt, deck = tmp_path / "meeting.vtt", tmp_path / "deck.pdf"
     vtt.write_text(ZOOM_VTT)
     deck.write_bytes(deck_pdf(DECK))
-    result = runner.invoke(cli, ["ingest", str(two_voices), "--title", "Two voices", "--speaker", "John F. Kennedy",
-                                 "--visibility", "public", "--zoom-transcript", str(vtt), "--slides", str(deck)])
+    result = runner.invoke(
+        cli,
+        [
+            "ingest",
+            str(two_voices),
+            "--title",
+            "Two voices",
+            "--speaker",
+            "John F. Kennedy",
+            "--visibility",
+            "public",
+            "--zoom-transcript",
+            str(vtt),
+            "--slides",
+            str(deck),
+        ],
+    )
     assert result.exit_code == 0, result.output
     listed = runner.invoke(cli, ["chapters", "two-voices"]).stdout.splitlines()
     assert listed[0] == "0:00 Presentation: John Kennedy"
@@ -117,9 +155,13 @@ def test_a_meeting_with_slides_gets_chapters_on_the_page_and_in_both_exports(
     assert podcast.mimetype == "application/json+chapters"
     data = json.loads(podcast.get_data(as_text=True))
     assert data["version"] == "1.2.0" and data["chapters"][0] == {
-        "startTime": 0.0, "endTime": data["chapters"][1]["startTime"], "title": "Presentation: John Kennedy"}
-    assert data["chapters"][-1]["endTime"] == pytest.approx(store.get_recording(connect(config.db_path), 1).duration,
-                                                             abs=0.01)
+        "startTime": 0.0,
+        "endTime": data["chapters"][1]["startTime"],
+        "title": "Presentation: John Kennedy",
+    }
+    assert data["chapters"][-1]["endTime"] == pytest.approx(
+        store.get_recording(connect(config.db_path), 1).duration, abs=0.01
+    )
 
     # Staff rename and move through the page; visitors cannot.
     assert client.post("/recordings/two-voices/chapters", data={"chapters": "0:00 Mine"}).status_code in (403, 404)
@@ -131,6 +173,7 @@ def test_a_meeting_with_slides_gets_chapters_on_the_page_and_in_both_exports(
     assert runner.invoke(cli, ["chapters", "1"]).stdout == "0:00 Ask not\n0:11 Folders\n"  # nothing changed
 
 
+@pytest.mark.model
 def test_chapters_from_the_command_line(runner, config, two_voices, tmp_path):
     assert runner.invoke(cli, ["ingest", str(two_voices), "--title", "Two voices"]).exit_code == 0
     outline_file = tmp_path / "outline.txt"

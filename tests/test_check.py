@@ -27,6 +27,19 @@ def test_a_whole_archive_checks_ok(demo_data_dir, runner, config, db):
     assert result.exit_code == 0 and json.loads(result.stdout)["ok"] is True
 
 
+def test_a_cover_the_pages_cannot_serve_is_reported(demo_data_dir, runner, config, db):
+    from archive.store.recordings import get_recording
+    from ingest.covers import cover
+
+    assert config.data_dir.is_absolute()  # a relative ARCHIVE_DATA_DIR is taken whole, once
+    assert runner.invoke(cli, ["check"]).exit_code == 0  # every cover made and readable
+    talk = get_recording(db, 1)
+    cover(config, talk).write_bytes(b"not an image")
+    result = runner.invoke(cli, ["check"])
+    assert result.exit_code == 1 and f"cover of {talk.slug} cannot be served" in result.stdout
+    assert str(config.data_dir) not in result.stdout  # no server path in the message
+
+
 @pytest.mark.parametrize(
     "damage, expected",
     [

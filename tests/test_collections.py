@@ -26,10 +26,22 @@ def add_talk(db, title: str, visibility: str, lines, speakers=("Ana Ruiz",)) -> 
     """A ready talk with these lines (one every 10 s), as ingest stores it; its slug."""
     with write_transaction(db):
         rid = store.insert_recording(
-            db, RecordingMeta(title=title, visibility=visibility, speakers=list(speakers), organization="Kenji Health",
-                              date="2025-03-12").validated(),
-            duration=len(lines) * 10.0, media_path=f"{title}.m4a", media_hash=title, media_kind="audio",
-            original_filename=f"{title}.m4a", language="en", model="test")
+            db,
+            RecordingMeta(
+                title=title,
+                visibility=visibility,
+                speakers=list(speakers),
+                organization="Kenji Health",
+                date="2025-03-12",
+            ).validated(),
+            duration=len(lines) * 10.0,
+            media_path=f"{title}.m4a",
+            media_hash=title,
+            media_kind="audio",
+            original_filename=f"{title}.m4a",
+            language="en",
+            model="test",
+        )
         store.replace_segments(db, rid, [Segment(i * 10.0, i * 10.0 + 9.5, text) for i, text in enumerate(lines)])
     return store.get_recording(db, rid).slug
 
@@ -43,8 +55,17 @@ def talks(config):
 
 
 def add(client, talk: str, start="0:02", end="0:12", collection="new", new_title="Follow-up", note=""):
-    return client.post("/collections/clips", data={"recording": talk, "start": start, "end": end,
-                                                   "collection": collection, "new_title": new_title, "note": note})
+    return client.post(
+        "/collections/clips",
+        data={
+            "recording": talk,
+            "start": start,
+            "end": end,
+            "collection": collection,
+            "new_title": new_title,
+            "note": note,
+        },
+    )
 
 
 def slug_of(response) -> str:
@@ -57,7 +78,9 @@ def test_a_staff_member_gathers_moments_from_several_talks_in_order_with_notes(a
     assert made.status_code == 303
     slug = slug_of(made)
     assert add(staff, talks["members"], "10", "19.5", collection=slug, note="Food").status_code == 303
-    assert add(staff, talks["staff"], "0:00", "", collection=slug).status_code == 303  # no end: a minute, cut at the talk's end
+    assert (
+        add(staff, talks["staff"], "0:00", "", collection=slug).status_code == 303
+    )  # no end: a minute, cut at the talk's end
     page = staff.get(f"/collections/{slug}").get_data(as_text=True)
     assert "3 moments across 3 talks" in page
     order = [m for m in re.findall(r"The (public|members|staff) talk</a>", page)]
@@ -98,7 +121,9 @@ def test_nothing_hidden_leaks_through_a_collection_its_citations_or_its_playback
                 assert LINES[level][0] not in shown
         assert {item["title"] for item in csl} == {f"The {level} talk" for level in seen[who]}
         # The player is handed only the media of talks the reader may play.
-        assert re.findall(r'data-media="([^"]+)"', page) == [f"/media/{talks[level]}" for level in LINES if level in seen[who]]
+        assert re.findall(r'data-media="([^"]+)"', page) == [
+            f"/media/{talks[level]}" for level in LINES if level in seen[who]
+        ]
     assert seen == {"visitor": {"public"}, "member": {"public", "members"}, "staff": set(LINES)}
     assert "1 moment across 1 talk" in visitor.get(f"/collections/{slug}").get_data(as_text=True)
 
@@ -111,7 +136,9 @@ def test_a_private_collection_is_its_owners_alone_and_sharing_opens_it(app, talk
         for path in (f"/collections/{slug}", f"/collections/{slug}/citations.txt", f"/api/collections/{slug}"):
             assert client.get(path).status_code == 404  # exactly as if there were none
     owner.post(f"/collections/{slug}", data={"title": "Mine", "sharing": "members"})
-    assert other.get(f"/collections/{slug}").status_code == 200 and visitor.get(f"/collections/{slug}").status_code == 404
+    assert (
+        other.get(f"/collections/{slug}").status_code == 200 and visitor.get(f"/collections/{slug}").status_code == 404
+    )
     # Another member reads it but cannot change it; the change is refused and nothing moves.
     refused = other.post(f"/collections/{slug}", data={"title": "Taken over", "sharing": "public"})
     assert refused.status_code == 403
@@ -136,13 +163,19 @@ def test_bad_clips_get_one_clear_message_and_change_nothing(app, talks, config):
         (dict(note="x" * 2001), 400, "at most 2000"),
     ]
     db = connect(config.db_path)
-    before = db.execute("SELECT count(*) FROM collection_clips").fetchone()[0], db.execute("SELECT count(*) FROM collections").fetchone()[0]
+    before = (
+        db.execute("SELECT count(*) FROM collection_clips").fetchone()[0],
+        db.execute("SELECT count(*) FROM collections").fetchone()[0],
+    )
     for change, status, message in cases:
         fields = {"talk": talks["public"], "collection": slug, **change}
         response = add(member, fields.pop("talk"), **fields)
         assert response.status_code == status, change
         assert message in response.get_data(as_text=True), change
-    after = db.execute("SELECT count(*) FROM collection_clips").fetchone()[0], db.execute("SELECT count(*) FROM collections").fetchone()[0]
+    after = (
+        db.execute("SELECT count(*) FROM collection_clips").fetchone()[0],
+        db.execute("SELECT count(*) FROM collections").fetchone()[0],
+    )
     db.close()
     assert before == after == (1, 1)
     visitor = app.test_client()
@@ -157,10 +190,15 @@ def test_citations_export_as_text_and_csl_json(app, talks):
     assert text.headers["Content-Disposition"] == f'attachment; filename="{slug}-citations.txt"'
     body = text.get_data(as_text=True)
     assert body.startswith("For the grant report\n")
-    assert "1. Ana Ruiz. “The public talk.” Kenji Health, 2025-03-12. Recording, 0:02–0:15. http://localhost/recordings/" in body
+    assert (
+        "1. Ana Ruiz. “The public talk.” Kenji Health, 2025-03-12. Recording, 0:02–0:15. http://localhost/recordings/"
+        in body
+    )
     assert "Note: Key quote" in body
     (item,) = json.loads(member.get(f"/collections/{slug}/citations.json").data)
-    assert item["type"] == "speech" and item["title"] == "The public talk" and item["author"] == [{"literal": "Ana Ruiz"}]
+    assert (
+        item["type"] == "speech" and item["title"] == "The public talk" and item["author"] == [{"literal": "Ana Ruiz"}]
+    )
     assert item["issued"] == {"date-parts": [[2025, 3, 12]]} and item["URL"].endswith("?t=2&end=15")
     assert item["note"] == "Recording, 0:02–0:15. Key quote"
 
@@ -181,10 +219,13 @@ def test_deleting_a_collection_or_its_owners_account_leaves_the_talks(app, talks
     assert app.test_client().get(f"/recordings/{talks['public']}").status_code == 200
 
 
+@pytest.mark.model
 def test_a_real_talk_clip_is_added_from_the_share_dialog_and_plays(app, config, make_media):
     """The talk page offers the form to signed-in readers only, and the clip's media plays (with ranges)."""
     db = connect(config.db_path)
-    talk = ingest_file(db, config, make_media("speech.flac"), RecordingMeta(title="Ask not", visibility="public")).recording
+    talk = ingest_file(
+        db, config, make_media("speech.flac"), RecordingMeta(title="Ask not", visibility="public")
+    ).recording
     db.close()
     member = signed_in(app, "member")
     page = member.get(f"/recordings/{talk.slug}").get_data(as_text=True)
@@ -205,7 +246,10 @@ def test_a_talk_unpublished_later_leaves_its_clip_hidden_and_tells_only_the_owne
     add(owner, talks["members"], collection=slug)
     owner.post(f"/collections/{slug}", data={"title": "Shared widely", "sharing": "public"})
     staff = signed_in(app, "staff")
-    assert staff.post(f"/recordings/{talks['members']}/visibility", data={"visibility": "staff"}).status_code in (302, 303)
+    assert staff.post(f"/recordings/{talks['members']}/visibility", data={"visibility": "staff"}).status_code in (
+        302,
+        303,
+    )
     mine = owner.get(f"/collections/{slug}").get_data(as_text=True)
     assert "1 moment across 1 talk" in mine and "1 of your clips is from talks you can no longer see" in mine
     theirs = app.test_client().get(f"/collections/{slug}").get_data(as_text=True)

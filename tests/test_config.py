@@ -13,7 +13,8 @@ from archive.config import ConfigError, load_config
 
 
 def test_defaults_then_environment_then_overrides():
-    assert load_config(environ={}).data_dir == Path("media")
+    # A relative data directory is the working directory's, taken once (Flask would resolve it elsewhere).
+    assert load_config(environ={}).data_dir == Path.cwd() / "media"
     env = {"ARCHIVE_DATA_DIR": "/srv/talks", "ARCHIVE_WHISPER_BEAM_SIZE": "5"}
     from_env = load_config(environ=env)
     assert from_env.data_dir == Path("/srv/talks") and from_env.whisper_beam_size == 5
@@ -38,7 +39,9 @@ def test_bad_setting_is_a_clear_error(monkeypatch, runner):
     ],
 )
 def test_help_and_web_app_do_not_import_torch(code):
-    check = code + "\nimport sys; assert 'torch' not in sys.modules and 'faster_whisper' not in sys.modules, 'heavy import'"
+    check = (
+        code + "\nimport sys; assert 'torch' not in sys.modules and 'faster_whisper' not in sys.modules, 'heavy import'"
+    )
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
@@ -50,4 +53,6 @@ def test_an_unusable_data_directory_is_one_clear_line(runner, tmp_path, monkeypa
     for args in (["list"], ["ingest", "whatever.mp3"]):
         result = runner.invoke(cli, args)
         assert result.exit_code == 1, result.output
-        assert result.stderr.strip().splitlines() == [f"Error: cannot open the archive in {not_a_dir} (File exists: {not_a_dir})"]
+        assert result.stderr.strip().splitlines() == [
+            f"Error: cannot open the archive in {not_a_dir} (File exists: {not_a_dir})"
+        ]

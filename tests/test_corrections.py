@@ -169,7 +169,9 @@ def test_staff_correct_revert_and_teach_the_glossary_through_the_api(demo_data_d
     db = connect(config.db_path)
     assert "Keralty" in store.glossary_terms(db)  # every later ingest passes it to Whisper
     db.close()
-    again = client.put(url, json={"text": original.replace("link workers", "Keralty navigators") + " Yes. Kenji Health."})
+    again = client.put(
+        url, json={"text": original.replace("link workers", "Keralty navigators") + " Yes. Kenji Health."}
+    )
     assert again.json["new_terms"] == ["Kenji Health"]  # terms already in the glossary are not offered again
 
     reverted = client.post(f"{url}/revert")
@@ -219,7 +221,8 @@ def test_a_word_only_one_line_says_lands_on_that_line(tmp_path, config, db, jfk_
     the moment must start at the line that says it, however close the two windows' cosines are."""
     lines = ["we begin with the garden programme today", "the Zanzibar team adds value", "and then we close"]
     transcriber = ScriptedTranscriber(script_for(11.0, lines))
-    ingest_file(db, config, jfk_copy, RecordingMeta(title="Garden"), transcriber=transcriber,
-                embedder=WordHashEmbedder())
+    ingest_file(
+        db, config, jfk_copy, RecordingMeta(title="Garden"), transcriber=transcriber, embedder=WordHashEmbedder()
+    )
     (moment,) = Searcher(WordHashEmbedder()).search(db, "Zanzibar").results
     assert moment.text.startswith("the Zanzibar team")

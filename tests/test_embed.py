@@ -15,19 +15,27 @@ SITE = "https://socialprescribingusa.org"
 @pytest.fixture
 def talks(config, make_media):
     db = connect(config.db_path)
-    public = ingest_file(db, config, make_media("talk.flac"), RecordingMeta(
-        title='Checking In "Without" Calling', speakers=["Thu Huong Nguyen"], visibility="public")).recording
-    draft = ingest_file(db, config, make_media("draft.mp3"), RecordingMeta(title="A draft", visibility="staff")).recording
+    public = ingest_file(
+        db,
+        config,
+        make_media("talk.flac"),
+        RecordingMeta(title='Checking In "Without" Calling', speakers=["Thu Huong Nguyen"], visibility="public"),
+    ).recording
+    draft = ingest_file(
+        db, config, make_media("draft.mp3"), RecordingMeta(title="A draft", visibility="staff")
+    ).recording
     db.close()
     return public, draft
 
 
 @pytest.fixture
 def site_client(data_dir):
-    return create_app({"data_dir": data_dir, "TESTING": True, "diarize": "off",
-                       "embed_origins": f"{SITE} https://partner.example"}).test_client()
+    return create_app(
+        {"data_dir": data_dir, "TESTING": True, "diarize": "off", "embed_origins": f"{SITE} https://partner.example"}
+    ).test_client()
 
 
+@pytest.mark.model
 def test_only_the_embed_may_be_framed_and_only_by_the_configured_sites(site_client, client, talks):
     public, _ = talks
     embedded = site_client.get(f"/embed/{public.slug}?t=2&end=5")
@@ -45,6 +53,7 @@ def test_only_the_embed_may_be_framed_and_only_by_the_configured_sites(site_clie
     assert "frame-ancestors 'none'" in unconfigured.headers["Content-Security-Policy"]
 
 
+@pytest.mark.model
 def test_a_talk_that_is_not_public_has_no_embed_and_no_oembed(site_client, talks):
     _, draft = talks
     assert site_client.get(f"/embed/{draft.slug}").status_code == 404
@@ -52,21 +61,27 @@ def test_a_talk_that_is_not_public_has_no_embed_and_no_oembed(site_client, talks
     assert answer.status_code == 404 and "not a public talk" in answer.json["error"]
 
 
+@pytest.mark.model
 def test_oembed_turns_a_talk_link_into_the_embedded_player(site_client, talks):
     public, _ = talks
     page = site_client.get(f"/recordings/{public.slug}").get_data(as_text=True)
     assert 'type="application/json+oembed"' in page and 'id="share-embed"' in page
-    data = site_client.get("/oembed", query_string={"url": f"http://localhost/recordings/{public.slug}?t=3",
-                                                      "maxwidth": "400"}).json
+    data = site_client.get(
+        "/oembed", query_string={"url": f"http://localhost/recordings/{public.slug}?t=3", "maxwidth": "400"}
+    ).json
     assert data["version"] == "1.0" and data["type"] == "rich" and data["width"] == 400
     assert f'src="http://localhost/embed/{public.slug}?t=3"' in data["html"]
     assert 'title="Checking In &#34;Without&#34; Calling"' in data["html"]
     assert data["thumbnail_url"].endswith(f"/recordings/{public.slug}/cover.png")
     for bad in ({"url": "https://elsewhere.example/recordings/x"}, {"url": "not a url"}, {}):
         assert site_client.get("/oembed", query_string=bad).status_code == 404
-    assert site_client.get("/oembed", query_string={"url": f"/recordings/{public.slug}", "format": "xml"}).status_code == 501
+    assert (
+        site_client.get("/oembed", query_string={"url": f"/recordings/{public.slug}", "format": "xml"}).status_code
+        == 501
+    )
 
 
+@pytest.mark.model
 def test_a_qr_code_is_made_only_for_links_into_the_archive(client, talks):
     public, _ = talks
     code = client.get("/qr.svg", query_string={"url": f"http://localhost/recordings/{public.slug}?t=3"})
@@ -75,6 +90,7 @@ def test_a_qr_code_is_made_only_for_links_into_the_archive(client, talks):
     assert 'id="share-qr"' in client.get(f"/recordings/{public.slug}").get_data(as_text=True)
 
 
+@pytest.mark.model
 def test_llms_txt_describes_the_archive_and_lists_only_public_talks(client, talks):
     public, draft = talks
     answer = client.get("/llms.txt")

@@ -48,6 +48,7 @@ def assert_whole(config, db, bad_id, good_id, message):
     assert not list(config.media_dir.rglob("*.partial"))
 
 
+@pytest.mark.model
 def test_a_broken_model_directory_fails_the_job_clearly(config, two_talks, tmp_path):
     first, second = two_talks
     broken = tmp_path / "broken-model"
@@ -69,6 +70,7 @@ def test_a_broken_model_directory_fails_the_job_clearly(config, two_talks, tmp_p
     db.close()
 
 
+@pytest.mark.model
 def test_media_damaged_after_it_was_queued(config, two_talks):
     first, second = two_talks
     queue, bad, good = run_two(config, first, second)
@@ -85,6 +87,7 @@ def test_media_damaged_after_it_was_queued(config, two_talks):
     db.close()
 
 
+@pytest.mark.model
 def test_a_full_disk_while_storing_fails_cleanly_and_retry_works(config, two_talks, monkeypatch):
     import ingest.pipeline
 

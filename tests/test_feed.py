@@ -6,6 +6,8 @@ import json
 import xml.etree.ElementTree as ET
 from urllib.parse import urlsplit
 
+import pytest
+
 from archive.store import connect
 from archive.store.models import RecordingMeta
 from archive.web import create_app
@@ -20,11 +22,21 @@ def _path(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
+@pytest.mark.model
 def test_the_feed_lists_public_talks_with_everything_a_podcast_app_needs(client, config, make_media):
     db = connect(config.db_path)
-    public = ingest_file(db, config, make_media("talk.flac"), RecordingMeta(
-        title="Checking In Without Calling", speakers=["Thu Huong Nguyen"], organization="Hoa Sen Family Services",
-        date="2025-05-14", visibility="public")).recording
+    public = ingest_file(
+        db,
+        config,
+        make_media("talk.flac"),
+        RecordingMeta(
+            title="Checking In Without Calling",
+            speakers=["Thu Huong Nguyen"],
+            organization="Hoa Sen Family Archive",
+            date="2025-05-14",
+            visibility="public",
+        ),
+    ).recording
     ingest_file(db, config, make_media("members.mp3"), RecordingMeta(title="Members only talk", visibility="members"))
     ingest_file(db, config, make_media("draft.wav"), RecordingMeta(title="A draft", visibility="staff"))
     db.close()
@@ -56,6 +68,7 @@ def test_the_feed_lists_public_talks_with_everything_a_podcast_app_needs(client,
     assert 'type="application/rss+xml"' in client.get("/").get_data(as_text=True)  # discoverable
 
 
+@pytest.mark.model
 def test_a_feed_reader_parses_the_feed_without_complaint(data_dir, config, make_media):
     """feedparser (what many podcast apps and validators build on) reads it cleanly, with the
     fields a podcast directory requires of a show and of each episode."""
@@ -64,8 +77,14 @@ def test_a_feed_reader_parses_the_feed_without_complaint(data_dir, config, make_
     from archive.feed import feed_guid
 
     db = connect(config.db_path)
-    ingest_file(db, config, make_media("talk.flac"), RecordingMeta(
-        title="Checking In Without Calling", speakers=["Thu Huong Nguyen"], date="2025-05-14", visibility="public"))
+    ingest_file(
+        db,
+        config,
+        make_media("talk.flac"),
+        RecordingMeta(
+            title="Checking In Without Calling", speakers=["Thu Huong Nguyen"], date="2025-05-14", visibility="public"
+        ),
+    )
     db.close()
     client = create_app({"data_dir": data_dir, "TESTING": True, "contact_email": "archive@example.org"}).test_client()
     parsed = feedparser.parse(client.get("/feed.xml").data)
@@ -82,15 +101,30 @@ def test_a_feed_reader_parses_the_feed_without_complaint(data_dir, config, make_
     assert int(enclosure["length"]) > 0 and enclosure["type"] == "audio/flac"
 
 
+@pytest.mark.model
 def test_a_series_has_its_page_and_a_feed_of_its_public_talks(client, member_client, config, make_media):
     db = connect(config.db_path)
     series = "Community of Practice"
-    ingest_file(db, config, make_media("one.flac"), RecordingMeta(
-        title="Relational social prescribing", series=f"  {series} ", date="2025-01-08", visibility="public"))
-    ingest_file(db, config, make_media("two.mp3"), RecordingMeta(
-        title="Measuring what matters", series=series.lower(), date="2025-02-12", visibility="public"))
-    ingest_file(db, config, make_media("three.wav"), RecordingMeta(
-        title="A members' session", series=series, visibility="members"))
+    ingest_file(
+        db,
+        config,
+        make_media("one.flac"),
+        RecordingMeta(
+            title="Relational social prescribing", series=f"  {series} ", date="2025-01-08", visibility="public"
+        ),
+    )
+    ingest_file(
+        db,
+        config,
+        make_media("two.mp3"),
+        RecordingMeta(title="Measuring what matters", series=series.lower(), date="2025-02-12", visibility="public"),
+    )
+    ingest_file(
+        db,
+        config,
+        make_media("three.wav"),
+        RecordingMeta(title="A members' session", series=series, visibility="members"),
+    )
     ingest_file(db, config, make_media("four.ogg"), RecordingMeta(title="Not in a series", visibility="public"))
     db.close()
 
@@ -106,15 +140,21 @@ def test_a_series_has_its_page_and_a_feed_of_its_public_talks(client, member_cli
     assert response.status_code == 200 and response.mimetype == "application/rss+xml"
     channel = ET.fromstring(response.data).find("channel")
     assert channel.findtext("title") == "Community of Practice · Talk Archive"
-    assert [i.findtext("title") for i in channel.findall("item")] == ["Measuring what matters", "Relational social prescribing"]
+    assert [i.findtext("title") for i in channel.findall("item")] == [
+        "Measuring what matters",
+        "Relational social prescribing",
+    ]
     assert urlsplit(channel.findtext("link")).path == "/series/community-of-practice"
     talk_page = client.get("/recordings/measuring-what-matters").get_data(as_text=True)
     assert 'href="/series/community-of-practice"' in talk_page  # a talk links to its series
 
 
+@pytest.mark.model
 def test_a_feed_of_no_series_or_a_hidden_one_is_a_clear_not_found(client, config, make_media):
     db = connect(config.db_path)
-    ingest_file(db, config, make_media("one.flac"), RecordingMeta(title="Inner circle", series="Board", visibility="members"))
+    ingest_file(
+        db, config, make_media("one.flac"), RecordingMeta(title="Inner circle", series="Board", visibility="members")
+    )
     db.close()
     for path in ("/series/nothing-here/feed.xml", "/series/board/feed.xml", "/series/board", "/series/%00/feed.xml"):
         response = client.get(path)

@@ -74,9 +74,7 @@ def test_related_and_recording_routes_take_any_parameters(fuzz_app, recording_id
     assert_no_internals(client.get(f"/api/recordings/{recording_id}/related", query_string={"t": t}))
     assert_no_internals(client.get(f"/api/recordings/{recording_id}"))
     assert_no_internals(
-        client.get(
-            "/recordings/relational-social-prescribing-staying-with-clients", query_string={"t": t, "end": t}
-        )
+        client.get("/recordings/relational-social-prescribing-staying-with-clients", query_string={"t": t, "end": t})
     )
 
 

@@ -28,13 +28,29 @@ def _stored_files(data_dir):
     return sorted(p.name for p in media.rglob("*") if p.is_file()) if media.exists() else []
 
 
+@pytest.mark.model
 def test_ingest_prints_id_and_url_and_stores_everything(runner, data_dir, jfk_copy):
     result = runner.invoke(
         cli,
         [
-            "ingest", str(jfk_copy), "--title", "Ask Not", "--speaker", "John F. Kennedy", "--speaker", "A. Nother",
-            "--org", "United States", "--date", "1961-01-20", "--tag", "inaugural", "--description", "The address.",
-            "--vocab", "Americans, country",
+            "ingest",
+            str(jfk_copy),
+            "--title",
+            "Ask Not",
+            "--speaker",
+            "John F. Kennedy",
+            "--speaker",
+            "A. Nother",
+            "--org",
+            "United States",
+            "--date",
+            "1961-01-20",
+            "--tag",
+            "inaugural",
+            "--description",
+            "The address.",
+            "--vocab",
+            "Americans, country",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -42,8 +58,14 @@ def test_ingest_prints_id_and_url_and_stores_everything(runner, data_dir, jfk_co
     listing = json.loads(runner.invoke(cli, ["list", "--json"]).stdout)["recordings"]
     assert listing == [
         {
-            "id": 1, "slug": "ask-not", "title": "Ask Not", "speakers": ["John F. Kennedy", "A. Nother"],
-            "organization": "United States", "date": "1961-01-20", "duration": 11.0, "status": "ready",
+            "id": 1,
+            "slug": "ask-not",
+            "title": "Ask Not",
+            "speakers": ["John F. Kennedy", "A. Nother"],
+            "organization": "United States",
+            "date": "1961-01-20",
+            "duration": 11.0,
+            "status": "ready",
             "visibility": "staff",
         }
     ]
@@ -53,10 +75,21 @@ def test_ingest_prints_id_and_url_and_stores_everything(runner, data_dir, jfk_co
     assert len(_stored_files(data_dir)) == 1 and _stored_files(data_dir)[0].endswith(".flac")
 
 
+@pytest.mark.model
 def test_export_formats(runner, jfk_copy):
     assert runner.invoke(cli, ["ingest", str(jfk_copy), "--title", "Ask Not", "--speaker", "JFK"]).exit_code == 0
     as_json = json.loads(runner.invoke(cli, ["export", "1", "--format", "json"]).stdout)
-    assert set(as_json) == {"id", "slug", "title", "speakers", "organization", "date", "duration", "language", "segments"}
+    assert set(as_json) == {
+        "id",
+        "slug",
+        "title",
+        "speakers",
+        "organization",
+        "date",
+        "duration",
+        "language",
+        "segments",
+    }
     assert word_error_rate(JFK_TEXT, " ".join(s["text"] for s in as_json["segments"])) < 0.10
     assert as_json["language"] == "en" and {s["language"] for s in as_json["segments"]} == {"en"}
     first = as_json["segments"][0]
@@ -70,6 +103,7 @@ def test_export_formats(runner, jfk_copy):
     assert missing.exit_code == 2 and "no recording" in missing.stderr
 
 
+@pytest.mark.model
 def test_a_line_in_another_language_is_marked_in_captions_and_on_the_page(runner, config, client, jfk_copy):
     assert runner.invoke(cli, ["ingest", str(jfk_copy), "--title", "Ask Not", "--visibility", "public"]).exit_code == 0
     db = connect(config.db_path)
@@ -82,6 +116,7 @@ def test_a_line_in_another_language_is_marked_in_captions_and_on_the_page(runner
     assert 'lang="es"' in page and 'title="Said in Spanish">ES<' in page and 'srclang="en"' in page
 
 
+@pytest.mark.model
 def test_same_bytes_twice_make_one_recording(runner, data_dir, jfk_copy, tmp_path):
     first = runner.invoke(cli, ["ingest", str(jfk_copy)])
     renamed = tmp_path / "again.flac"
@@ -93,6 +128,7 @@ def test_same_bytes_twice_make_one_recording(runner, data_dir, jfk_copy, tmp_pat
     assert _counts(data_dir)["recordings"] == 1
 
 
+@pytest.mark.model
 def test_bad_inputs_exit_2_with_one_line_and_change_nothing(runner, data_dir, jfk_copy, tmp_path, make_media):
     assert runner.invoke(cli, ["ingest", str(jfk_copy)]).exit_code == 0
     before, files_before = _counts(data_dir), _stored_files(data_dir)
@@ -105,14 +141,18 @@ def test_bad_inputs_exit_2_with_one_line_and_change_nothing(runner, data_dir, jf
     video_only = make_media("silent.mp4", video=True)  # made below without audio
     _strip_audio(video_only)
     cases = [
-        [str(text)], [str(empty)], [str(tmp_path / "missing.wav")], [str(cut)], [str(video_only)],
+        [str(text)],
+        [str(empty)],
+        [str(tmp_path / "missing.wav")],
+        [str(cut)],
+        [str(video_only)],
         [str(jfk_copy), "--date", "20th of May"],
     ]
     for args in cases:
         result = runner.invoke(cli, ["ingest", *args])
         assert result.exit_code == 2, (args, result.output)
         lines = result.stderr.strip().splitlines()
-        assert len([l for l in lines if l.startswith("Error:")]) == 1, (args, result.stderr)
+        assert len([line for line in lines if line.startswith("Error:")]) == 1, (args, result.stderr)
         assert "Traceback" not in result.output
         assert _counts(data_dir) == before and _stored_files(data_dir) == files_before
 
@@ -130,6 +170,7 @@ def _strip_audio(path):
     rebuilt.replace(path)
 
 
+@pytest.mark.model
 def test_several_files_one_bad_the_others_still_ingest(runner, data_dir, jfk_copy, tmp_path, make_media):
     bad = tmp_path / "broken.wav"
     bad.write_text("RIFF but not really")
@@ -141,6 +182,7 @@ def test_several_files_one_bad_the_others_still_ingest(runner, data_dir, jfk_cop
     assert _counts(data_dir)["recordings"] == 2
 
 
+@pytest.mark.model
 def test_video_ingests_like_audio(db, config, make_media):
     video = make_media("webinar.mp4")
     result = pipeline.ingest_file(db, config, video, pipeline.RecordingMeta(title="Webinar"))
@@ -149,6 +191,7 @@ def test_video_ingests_like_audio(db, config, make_media):
     assert word_error_rate(JFK_TEXT, " ".join(s.text for s in get_segments(db, result.recording.id))) < 0.10
 
 
+@pytest.mark.model
 def test_a_crash_after_transcription_leaves_nothing(db, config, jfk_copy, monkeypatch):
     before = count_rows(db)
 
@@ -184,6 +227,7 @@ def test_glossary_terms_reach_the_transcriber(runner, db, config, jfk_copy):
     assert heard["hints"] == "JFK, USA, Americans, Keralty, Kenji Health, link worker"
 
 
+@pytest.mark.model
 def test_reindex_rebuilds_the_same_index(runner, data_dir, jfk_copy):
     assert runner.invoke(cli, ["ingest", str(jfk_copy)]).exit_code == 0
     before = _counts(data_dir)

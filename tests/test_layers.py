@@ -11,7 +11,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Each layer may import from the layers after it, never from those before it.
 LAYERS = [
-    ("the web app, the CLI and the services they share", ["archive.web", "archive.cli", "archive.services", "archive.__main__"]),
+    (
+        "the web app, the CLI and the services they share",
+        ["archive.web", "archive.cli", "archive.services", "archive.__main__"],
+    ),
     ("ingest", ["ingest"]),
     ("search", ["search"]),
     ("the store and configuration", ["archive"]),  # archive.config, archive.store, archive.errors ...

@@ -20,7 +20,7 @@ from mcp.client.stdio import stdio_client
 
 from archive.citations import PUBLISHER, CitedMoment, citation_line
 from archive.mcp_server import NOTHING_ANSWERS, TokenRefused, build_server
-from archive.services import Services
+from archive.services import Archive
 from archive.store import accounts, write_transaction
 from archive.store import recordings as store
 from archive.store.models import RecordingMeta, Segment, Slide
@@ -49,9 +49,15 @@ def add_talk(db, embedder, title: str, lines, *, visibility: str, **meta) -> str
     prepared = prepare_index(segments, embedder, title=title)
     with write_transaction(db):
         rid = store.insert_recording(
-            db, RecordingMeta(title=title, visibility=visibility, **meta).validated(), duration=len(lines) * 10.0,
-            media_path=f"{title}.m4a", media_hash=title, media_kind="audio", original_filename=f"{title}.m4a",
-            language="en", model="test",
+            db,
+            RecordingMeta(title=title, visibility=visibility, **meta).validated(),
+            duration=len(lines) * 10.0,
+            media_path=f"{title}.m4a",
+            media_hash=title,
+            media_kind="audio",
+            original_filename=f"{title}.m4a",
+            language="en",
+            model="test",
         )
         store.replace_segments(db, rid, segments)
         write_index(db, rid, prepared)
@@ -59,32 +65,52 @@ def add_talk(db, embedder, title: str, lines, *, visibility: str, **meta) -> str
 
 
 @dataclasses.dataclass
-class Archive:
+class ArchiveFixture:
     config: object
-    services: Services
+    services: Archive
     public: str
     members: str
     staff: str
 
 
 @pytest.fixture
-def archive(config, db) -> Archive:
+def archive(config, db) -> ArchiveFixture:
     """A public, a members-only and a staff-only (draft) talk, searched with the word-hash embedder."""
     config = dataclasses.replace(config, public_url=SITE + "/")  # ARCHIVE_PUBLIC_URL, with a trailing slash
-    services = Services(config)
+    services = Archive(config)
     services.embedder = WordHashEmbedder()
-    public = add_talk(db, services.embedder, "Following up with clients", PUBLIC_LINES, visibility="public",
-                      speakers=["Ana Ruiz", "Ben Cho"], organization="Project Connection", date="2025-01-15",
-                      tags=["link workers"], series="Community of Practice")
-    members = add_talk(db, services.embedder, "Growing together", MEMBERS_LINES, visibility="members",
-                       speakers=["Dee Park"], organization="Green Roots", date="2025-03-01")
+    public = add_talk(
+        db,
+        services.embedder,
+        "Following up with clients",
+        PUBLIC_LINES,
+        visibility="public",
+        speakers=["Ana Ruiz", "Ben Cho"],
+        organization="Project Connection",
+        date="2025-01-15",
+        tags=["link workers"],
+        series="Community of Practice",
+    )
+    members = add_talk(
+        db,
+        services.embedder,
+        "Growing together",
+        MEMBERS_LINES,
+        visibility="members",
+        speakers=["Dee Park"],
+        organization="Green Roots",
+        date="2025-03-01",
+    )
     staff = add_talk(db, services.embedder, "Budget draft", STAFF_LINES, visibility="staff", date="2025-04-01")
     with write_transaction(db):
         rid = store.get_recording_by_slug(db, public).id
         store.replace_slides(db, rid, [Slide(1, "Calls", "Calls logged in the spreadsheet weekly", at=30.0)])
-        store.replace_slides(db, store.get_recording_by_slug(db, staff).id,
-                             [Slide(1, "Spreadsheet", "The secret spreadsheet of the draft budget", at=0.0)])
-    return Archive(config, services, public, members, staff)
+        store.replace_slides(
+            db,
+            store.get_recording_by_slug(db, staff).id,
+            [Slide(1, "Spreadsheet", "The secret spreadsheet of the draft budget", at=0.0)],
+        )
+    return ArchiveFixture(config, services, public, members, staff)
 
 
 def token_for(db, role: str) -> tuple[int, str]:
@@ -134,8 +160,11 @@ def test_the_server_offers_three_tools_and_says_what_the_archive_is(archive):
 
 
 def test_a_search_returns_moments_with_links_and_citation_lines(archive, db):
-    found = answer(build_server(archive.config, archive.services), "search_moments",
-                   query="how often do link workers phone a client after the referral?")
+    found = answer(
+        build_server(archive.config, archive.services),
+        "search_moments",
+        query="how often do link workers phone a client after the referral?",
+    )
     assert found["answered"] and found["results"]
     best = found["results"][0]
     assert best["slug"] == archive.public and best["title"] == "Following up with clients"
@@ -144,7 +173,9 @@ def test_a_search_returns_moments_with_links_and_citation_lines(archive, db):
     assert best["clock"] == f"0:{int(start):02d}" and best["speaker"] == "Ana Ruiz"
     assert "phone every client" in best["text"]
     assert best["url"] == f"{SITE}/recordings/{archive.public}?t={start:g}&end={end:g}"
-    assert best["citation"] == citation_line(CitedMoment(store.get_recording_by_slug(db, archive.public), start, end, SITE, speaker="Ana Ruiz"))
+    assert best["citation"] == citation_line(
+        CitedMoment(store.get_recording_by_slug(db, archive.public), start, end, SITE, speaker="Ana Ruiz")
+    )
     assert best["citation"].startswith("Ana Ruiz. “Following up with clients.” Project Connection, 2025-01-15.")
     assert best["speakers"] == ["Ana Ruiz", "Ben Cho"] and best["date"] == "2025-01-15"
     assert found["weak_results"] == []
@@ -153,8 +184,10 @@ def test_a_search_returns_moments_with_links_and_citation_lines(archive, db):
 def test_a_search_nothing_answers_says_so_and_marks_the_nearest_as_no_answer(archive):
     found = answer(build_server(archive.config, archive.services), "search_moments", query="bicycle brake repair")
     assert not found["answered"] and found["results"] == []
-    assert found["message"] == (f"{NOTHING_ANSWERS} The nearest moments are in weak_results: probably not an "
-                                "answer, so do not present them as one.")
+    assert found["message"] == (
+        f"{NOTHING_ANSWERS} The nearest moments are in weak_results: probably not an "
+        "answer, so do not present them as one."
+    )
     assert found["weak_results"]
     assert all(m["url"].startswith(f"{SITE}/recordings/") and m["citation"] for m in found["weak_results"])
 
@@ -188,7 +221,9 @@ def test_search_filters_and_limits(archive):
     ],
 )
 def test_bad_searches_are_one_clear_error(archive, arguments, message):
-    assert message.lower() in error(build_server(archive.config, archive.services), "search_moments", **arguments).lower()
+    assert (
+        message.lower() in error(build_server(archive.config, archive.services), "search_moments", **arguments).lower()
+    )
 
 
 # -- read_transcript -----------------------------------------------------------------------------------
@@ -202,13 +237,17 @@ def test_read_transcript_gives_the_lines_around_a_time_with_a_link_and_a_citatio
     assert window["lines"][1]["text"] == "That follow up call is where most of the value is."
     assert window["lines"][1]["url"] == f"{SITE}/recordings/{archive.public}?t=20"
     assert window["url"] == f"{SITE}/recordings/{archive.public}?t=20" and window["at"] == 20
-    assert window["citation"] == citation_line(CitedMoment(store.get_recording_by_slug(db, archive.public), 10, 29.5, SITE, speaker="Ana Ruiz"))
+    assert window["citation"] == citation_line(
+        CitedMoment(store.get_recording_by_slug(db, archive.public), 10, 29.5, SITE, speaker="Ana Ruiz")
+    )
     assert window["citation"].endswith(f"{SITE}/recordings/{archive.public}?t=10&end=29.5")
     assert window["title"] == "Following up with clients" and window["duration"] == 50.0
 
     # The time as seconds or as a link writes it; the talk by its link (by id: the visibility tests).
     for at in (20, 20.0, "20", "20s", "0m20s"):
-        assert answer(server, "read_transcript", talk=archive.public, at=at, before=0, after=5)["lines"][0]["start"] == 20
+        assert (
+            answer(server, "read_transcript", talk=archive.public, at=at, before=0, after=5)["lines"][0]["start"] == 20
+        )
     link = f"{SITE}/recordings/{archive.public}?t=20"
     assert answer(server, "read_transcript", talk=link, at=20, before=0, after=5)["slug"] == archive.public
     everything = answer(server, "read_transcript", talk=archive.public)
@@ -229,7 +268,9 @@ def test_read_transcript_gives_the_lines_around_a_time_with_a_link_and_a_citatio
 )
 def test_bad_transcript_requests_are_one_clear_error(archive, arguments, message):
     arguments = {"talk": archive.public, **arguments}
-    assert message.lower() in error(build_server(archive.config, archive.services), "read_transcript", **arguments).lower()
+    assert (
+        message.lower() in error(build_server(archive.config, archive.services), "read_transcript", **arguments).lower()
+    )
 
 
 # -- list_talks ----------------------------------------------------------------------------------------
@@ -242,14 +283,23 @@ def test_list_talks_newest_first_with_links(archive, db):
     assert listed["total"] == 3
     public = listed["talks"][2]
     assert public == {
-        "title": "Following up with clients", "slug": archive.public, "speakers": ["Ana Ruiz", "Ben Cho"],
-        "organization": "Project Connection", "date": "2025-01-15", "duration": 50.0, "length": "0:50",
-        "tags": ["link workers"], "series": "Community of Practice", "description": "",
+        "title": "Following up with clients",
+        "slug": archive.public,
+        "speakers": ["Ana Ruiz", "Ben Cho"],
+        "organization": "Project Connection",
+        "date": "2025-01-15",
+        "duration": 50.0,
+        "length": "0:50",
+        "tags": ["link workers"],
+        "series": "Community of Practice",
+        "description": "",
         "url": f"{SITE}/recordings/{archive.public}",
     }
     assert [t["slug"] for t in answer(server, "list_talks", organization="green")["talks"]] == [archive.members]
     assert [t["slug"] for t in answer(server, "list_talks", tag="link workers")["talks"]] == [archive.public]
-    assert [t["slug"] for t in answer(server, "list_talks", since="2025-02-01", until="2025-03-31")["talks"]] == [archive.members]
+    assert [t["slug"] for t in answer(server, "list_talks", since="2025-02-01", until="2025-03-31")["talks"]] == [
+        archive.members
+    ]
     limited = answer(server, "list_talks", limit=1)
     assert limited["total"] == 3 and len(limited["talks"]) == 1
     assert "must be a date" in error(server, "list_talks", since="last year")
@@ -283,7 +333,9 @@ def test_a_member_token_sees_the_members_talks_and_not_the_drafts(archive, db):
     rid = store.get_recording_by_slug(db, archive.members).id
     assert answer(server, "read_transcript", talk=str(rid))["slug"] == archive.members
     assert "No talk" in error(server, "read_transcript", talk=archive.staff)
-    assert all(m["slug"] != archive.staff for m in answer(server, "search_moments", query="orchestra budget")["results"])
+    assert all(
+        m["slug"] != archive.staff for m in answer(server, "search_moments", query="orchestra budget")["results"]
+    )
 
 
 def test_an_unknown_or_revoked_token_is_refused_at_start_and_when_revoked_later(archive, db):
@@ -315,11 +367,17 @@ def test_the_command_refuses_a_bad_token_with_one_line_and_status_2(runner, db, 
 
 # -- the real thing: `archive mcp` over stdio, on the demo talks with the real model --------------------
 
+
 def test_archive_mcp_over_stdio_on_the_demo_talks(demo_data_dir, tmp_path):
     server = StdioServerParameters(
-        command=sys.executable, args=["-m", "archive", "mcp"], cwd=str(ROOT),
-        env={"ARCHIVE_DATA_DIR": str(demo_data_dir), "ARCHIVE_PUBLIC_URL": SITE,
-             **{k: v for k, v in os.environ.items() if k in ("TMPDIR", "ARCHIVE_MODELS_DIR")}},
+        command=sys.executable,
+        args=["-m", "archive", "mcp"],
+        cwd=str(ROOT),
+        env={
+            "ARCHIVE_DATA_DIR": str(demo_data_dir),
+            "ARCHIVE_PUBLIC_URL": SITE,
+            **{k: v for k, v in os.environ.items() if k in ("TMPDIR", "ARCHIVE_MODELS_DIR")},
+        },
     )
     stderr_path = tmp_path / "stderr.txt"
 

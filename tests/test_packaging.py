@@ -25,8 +25,21 @@ print("ok")
 def test_a_wheel_installed_in_a_fresh_venv_renders_the_home_page(tmp_path):
     wheels = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(ROOT)],
-        check=True, capture_output=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(wheels),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
     )
     (wheel,) = wheels.glob("talk_archive-*.whl")
     venv = tmp_path / "venv"
@@ -34,12 +47,15 @@ def test_a_wheel_installed_in_a_fresh_venv_renders_the_home_page(tmp_path):
     python = venv / "bin" / "python"
     subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     # The dependencies come from the project's environment (no network here), the package from the wheel.
     site = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     Path(site, "project-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     result = subprocess.run(

@@ -8,7 +8,9 @@ from search.passages import build_passages
 
 def _segments(n, words_each=10, seconds_each=4.0):
     return [
-        Segment(start=i * seconds_each, end=(i + 1) * seconds_each, text=" ".join(f"w{i}_{k}" for k in range(words_each)))
+        Segment(
+            start=i * seconds_each, end=(i + 1) * seconds_each, text=" ".join(f"w{i}_{k}" for k in range(words_each))
+        )
         for i in range(n)
     ]
 
@@ -27,7 +29,7 @@ def test_passages_cover_every_segment_and_overlap():
         assert p.end == segments[p.last_segment].end
         assert p.text.split()[0] == segments[p.first_segment].text.split()[0]
     assert covered == set(range(40))
-    for before, after in zip(passages, passages[1:]):
+    for before, after in zip(passages, passages[1:], strict=False):
         assert before.first_segment < after.first_segment <= before.last_segment  # overlap, always forward
     assert [p.idx for p in passages] == list(range(len(passages)))
 

@@ -30,6 +30,7 @@ def _jobs(runner):
     return json.loads(result.stdout)["jobs"]
 
 
+@pytest.mark.model
 def test_queued_ingest_returns_at_once_and_a_worker_finishes_it(runner, jfk_copy, tmp_path):
     second = tmp_path / "second.flac"
     second.write_bytes(jfk_copy.read_bytes()[:-1] + b"\0")  # different bytes, same speech
@@ -54,6 +55,7 @@ def test_bad_file_is_refused_before_it_is_queued(runner, tmp_path):
     assert _jobs(runner) == []
 
 
+@pytest.mark.model
 def test_a_failing_job_reports_why_and_retry_works(runner, config, jfk_copy, tmp_path, monkeypatch):
     monkeypatch.setenv("ARCHIVE_WHISPER_MODEL", str(tmp_path / "no-such-model"))
     assert runner.invoke(cli, ["ingest", "--queue", str(jfk_copy)]).exit_code == 0
@@ -69,6 +71,7 @@ def test_a_failing_job_reports_why_and_retry_works(runner, config, jfk_copy, tmp
     assert job["state"] == "done" and job["recording_id"] == 1
 
 
+@pytest.mark.model
 def test_a_job_delivered_twice_runs_once(config, jfk_copy):
     queue = JobQueue(config)
     job = queue.submit(jfk_copy, RecordingMeta(title="Twice"))
@@ -80,6 +83,7 @@ def test_a_job_delivered_twice_runs_once(config, jfk_copy):
     db.close()
 
 
+@pytest.mark.model
 def test_the_serve_worker_runs_jobs_in_the_background(config, jfk_copy):
     queue = JobQueue(config)
     thread, stop = queue.start_background_worker()
@@ -94,6 +98,7 @@ def test_the_serve_worker_runs_jobs_in_the_background(config, jfk_copy):
     db.close()
 
 
+@pytest.mark.model
 def test_worker_killed_mid_job_resumes_and_finishes_exactly_once(tmp_path, config):
     talk = SAMPLES_DIR / "following-up-with-clients.m4a"  # a demo talk: over two minutes of speech
 
@@ -148,6 +153,7 @@ def test_worker_killed_mid_job_resumes_and_finishes_exactly_once(tmp_path, confi
         db.close()
 
 
+@pytest.mark.model
 def test_a_job_whose_remote_worker_stopped_beating_is_delivered_again(config, jfk_copy):
     queue = JobQueue(config)
     job = queue.submit(jfk_copy, RecordingMeta(title="Remote"))
@@ -166,11 +172,17 @@ def test_a_job_whose_remote_worker_stopped_beating_is_delivered_again(config, jf
 @pytest.mark.parametrize(
     "args, env, message",
     [
-        (["worker", "--server", "notaurl", "--token", "t"], {"ARCHIVE_QUEUE_URL": "redis://127.0.0.1:1/0"},
-         "is not the archive's address"),
+        (
+            ["worker", "--server", "notaurl", "--token", "t"],
+            {"ARCHIVE_QUEUE_URL": "redis://127.0.0.1:1/0"},
+            "is not the archive's address",
+        ),
         (["worker", "--server", "http://archive:5000", "--token", "t"], {}, "takes its jobs from Redis"),
-        (["worker", "--server", "http://archive:5000"], {"ARCHIVE_QUEUE_URL": "redis://127.0.0.1:1/0"},
-         "needs a staff API token"),
+        (
+            ["worker", "--server", "http://archive:5000"],
+            {"ARCHIVE_QUEUE_URL": "redis://127.0.0.1:1/0"},
+            "needs a staff API token",
+        ),
     ],
 )
 def test_a_misconfigured_remote_worker_says_what_to_fix(runner, monkeypatch, args, env, message):
@@ -182,6 +194,7 @@ def test_a_misconfigured_remote_worker_says_what_to_fix(runner, monkeypatch, arg
 
 
 # -- the job runner with fast stand-ins for the models -----------------------------------------------
+
 
 def _runner_queue(config, transcriber):
     from ingest.queue import JobRunner
@@ -242,8 +255,11 @@ def test_a_saved_transcript_keeps_each_lines_language_and_the_gaps(config, jfk_c
     from archive.store.models import Segment, SpeechGap
 
     job = JobQueue(config).submit(jfk_copy, RecordingMeta(title="Bilingual"))
-    transcript = [Segment(0.0, 2.0, "Welcome.", language="en"), SpeechGap(2.5, 4.0),
-                  Segment(4.0, 6.0, "Bienvenidos.", language="es")]
+    transcript = [
+        Segment(0.0, 2.0, "Welcome.", language="en"),
+        SpeechGap(2.5, 4.0),
+        Segment(4.0, 6.0, "Bienvenidos.", language="es"),
+    ]
     db = connect(config.db_path)
     job_store.save_progress(db, job.id, transcript)
     assert job_store.saved_progress(db, job.id) == transcript

@@ -187,8 +187,9 @@ def test_worker_api_refuses_times_that_are_not_numbers(config, staff_client, jfk
     bad = '{"worker": "gpu:1", "segments": [{"start": NaN, "end": 1, "text": "hi"}]}'
     response = staff_client.post(f"/api/jobs/{job.id}/transcript", data=bad, content_type="application/json")
     assert response.status_code == 400 and "times in seconds" in response.json["error"]
-    beat = staff_client.post(f"/api/jobs/{job.id}/progress", data='{"worker": "gpu:1", "percent": NaN}',
-                             content_type="application/json")
+    beat = staff_client.post(
+        f"/api/jobs/{job.id}/progress", data='{"worker": "gpu:1", "percent": NaN}', content_type="application/json"
+    )
     assert beat.status_code == 200
     assert staff_client.get(f"/api/jobs/{job.id}").json["percent"] == 0  # still valid JSON, still 0 %
 
@@ -207,9 +208,11 @@ def test_a_handed_in_transcript_is_indexed_by_the_archive_holding_the_job(config
     embeds, beating for it, so the sweep never delivers it again; then it finishes it."""
     job = JobQueue(config).submit(jfk_copy, RecordingMeta(title="Remote"))
     assert staff_client.post(f"/api/jobs/{job.id}/claim", json={"worker": "gpu:1"}).status_code == 200
-    segments = [{"start": 0.0, "end": 5.0, "text": "And so my fellow Americans", "language": "en"},
-                {"start": 5.0, "end": 6.5, "gap": True},
-                {"start": 6.5, "end": 10.5, "text": "ask not what your country can do for you"}]
+    segments = [
+        {"start": 0.0, "end": 5.0, "text": "And so my fellow Americans", "language": "en"},
+        {"start": 5.0, "end": 6.5, "gap": True},
+        {"start": 6.5, "end": 10.5, "text": "ask not what your country can do for you"},
+    ]
     posted = staff_client.post(f"/api/jobs/{job.id}/transcript", json={"worker": "gpu:1", "segments": segments})
     assert posted.status_code == 202 and posted.json["state"] == "indexing"
     # The remote worker no longer holds it: a second post, or a late "fail", changes nothing.
@@ -220,8 +223,10 @@ def test_a_handed_in_transcript_is_indexed_by_the_archive_holding_the_job(config
     assert done.state == "done" and done.worker.endswith("/indexing"), done
     db = connect(config.db_path)
     lines = store.get_segments(db, done.recording_id)
-    assert [(s.text, s.language) for s in lines] == [("And so my fellow Americans", "en"),
-                                                     ("ask not what your country can do for you", None)]
+    assert [(s.text, s.language) for s in lines] == [
+        ("And so my fellow Americans", "en"),
+        ("ask not what your country can do for you", None),
+    ]
     assert store.speech_gaps(db, done.recording_id) == [SpeechGap(5.0, 6.5)]
     assert check_archive(db, config).ok
     db.close()
@@ -240,8 +245,10 @@ def test_a_handed_in_transcript_of_damaged_media_fails_naming_the_upload_not_the
     source = Path(job.source_path)
     source.write_bytes(source.read_bytes()[: source.stat().st_size // 3])  # cut off after the probe passed it
     assert staff_client.post(f"/api/jobs/{job.id}/claim", json={"worker": "gpu:1"}).status_code == 200
-    posted = staff_client.post(f"/api/jobs/{job.id}/transcript",
-                               json={"worker": "gpu:1", "segments": [{"start": 0, "end": 3, "text": "And so"}]})
+    posted = staff_client.post(
+        f"/api/jobs/{job.id}/transcript",
+        json={"worker": "gpu:1", "segments": [{"start": 0, "end": 3, "text": "And so"}]},
+    )
     assert posted.status_code == 202
     failed = _wait_for_job(config, job.id)
     assert failed.state == "failed" and failed.error.startswith("my talk.flac: "), failed.error

@@ -37,25 +37,39 @@ FIXED = "My name is Maya Torres from Riverside."
 def fake_search(app):
     """The app's search model, replaced by the word-hash embedder before anything loads the real one."""
     embedder = WordHashEmbedder()
-    app.extensions["services"].__dict__["embedder"] = embedder
+    app.extensions["archive"].__dict__["embedder"] = embedder
     return embedder
 
 
 @pytest.fixture
 def talks(app, config, db, jfk_copy, make_media, fake_search):
     """Two drafts (visibility "staff") with real media: A (the JFK recording, 11 s) and B."""
+
     def ingest(path, title, lines):
         step = 11.0 / len(lines)
         script = [(round(i * step, 2), round((i + 1) * step - 0.01, 2), line) for i, line in enumerate(lines)]
-        return ingest_file(db, config, path, RecordingMeta(title=title, speakers=["Maya Torres"]),
-                           transcriber=ScriptedTranscriber(script), embedder=fake_search).recording
+        return ingest_file(
+            db,
+            config,
+            path,
+            RecordingMeta(title=title, speakers=["Maya Torres"]),
+            transcriber=ScriptedTranscriber(script),
+            embedder=fake_search,
+        ).recording
 
     return ingest(jfk_copy, "Garden programmes", LINES_A), ingest(make_media("b.mp3"), "Another talk", LINES_B)
 
 
 def make_link(db, config, recording_id, days=14):
-    return workflow.create_link(db, recording_id, "Maya Torres", presenter_email="maya@example.org", days=days,
-                                created_by="staff@example.org", secret=secret_key(config))
+    return workflow.create_link(
+        db,
+        recording_id,
+        "Maya Torres",
+        presenter_email="maya@example.org",
+        days=days,
+        created_by="staff@example.org",
+        secret=secret_key(config),
+    )
 
 
 def presenter_csrf(client, token) -> str:
@@ -81,8 +95,10 @@ def test_a_presenter_reviews_the_draft_and_staff_approve_through_the_real_machin
     # Staff ask for a review on the talk's page; the link is shown once.
     page = staff_client.get(f"/recordings/{talk.slug}").get_data(as_text=True)
     assert "Ask the presenter to review" in page
-    made = staff_client.post(f"/recordings/{talk.slug}/review-links",
-                             data={"presenter": "Maya Torres", "email": "maya@example.org", "days": "7"})
+    made = staff_client.post(
+        f"/recordings/{talk.slug}/review-links",
+        data={"presenter": "Maya Torres", "email": "maya@example.org", "days": "7"},
+    )
     assert made.status_code == 200 and made.headers["Cache-Control"] == "no-store"
     token = re.search(r'value="http://localhost/review/([^"]+)"', made.get_data(as_text=True)).group(1)
     assert workflow._token_hash(token) not in str(db.execute("SELECT token_hash FROM review_links").fetchall())
@@ -103,8 +119,13 @@ def test_a_presenter_reviews_the_draft_and_staff_approve_through_the_real_machin
     # A name fix and a withdrawal; a second wording for the same line replaces the first.
     for data in ({"line": "0", "text": "My name is Maya Torres."}, {"line": "0", "text": FIXED}):
         assert client.post(f"/review/{token}/corrections", data={**data, "csrf_token": csrf}).status_code == 303
-    assert client.post(f"/review/{token}/withdrawals", data={
-        "start": "0:05.5", "end": "0:08.24", "note": "funder asked", "csrf_token": csrf}).status_code == 303
+    assert (
+        client.post(
+            f"/review/{token}/withdrawals",
+            data={"start": "0:05.5", "end": "0:08.24", "note": "funder asked", "csrf_token": csrf},
+        ).status_code
+        == 303
+    )
     # Without the session's CSRF token nothing is taken.
     assert client.post(f"/review/{token}/corrections", data={"line": "1", "text": "x y z"}).status_code == 400
     mine = reviews.suggestions_of_link(db, 1)
@@ -120,8 +141,12 @@ def test_a_presenter_reviews_the_draft_and_staff_approve_through_the_real_machin
     assert client.post(f"/review/{token}/send", data={"csrf_token": csrf}).status_code == 303
     sent = client.get(f"/review/{token}").get_data(as_text=True)
     assert "You sent your suggestions" in sent and "Suggest this wording" not in sent
-    assert client.post(f"/review/{token}/corrections",
-                       data={"line": "1", "text": "too late", "csrf_token": csrf}).status_code == 409
+    assert (
+        client.post(
+            f"/review/{token}/corrections", data={"line": "1", "text": "too late", "csrf_token": csrf}
+        ).status_code
+        == 409
+    )
     staff_page = staff_client.get(f"/recordings/{talk.slug}").get_data(as_text=True)
     assert "2 to decide" in staff_page and "Approve all 2" in staff_page
 
@@ -143,10 +168,12 @@ def test_a_presenter_reviews_the_draft_and_staff_approve_through_the_real_machin
 
     # Decided: the link is finished, and using it again changes nothing.
     before = texts(db, talk.id)
-    for response in (client.get(f"/review/{token}"), client.get(f"/review/{token}/media"),
-                     client.post(f"/review/{token}/corrections", data={"line": "0", "text": "Again",
-                                                                       "csrf_token": csrf}),
-                     client.post(f"/review/{token}/send", data={"csrf_token": csrf})):
+    for response in (
+        client.get(f"/review/{token}"),
+        client.get(f"/review/{token}/media"),
+        client.post(f"/review/{token}/corrections", data={"line": "0", "text": "Again", "csrf_token": csrf}),
+        client.post(f"/review/{token}/send", data={"csrf_token": csrf}),
+    ):
         assert response.status_code == 410
         assert "This review is finished" in response.get_data(as_text=True)
     assert texts(db, talk.id) == before and len(reviews.suggestions_of_link(db, 1)) == 2
@@ -154,8 +181,15 @@ def test_a_presenter_reviews_the_draft_and_staff_approve_through_the_real_machin
 
     # Every step is in the log, with who did it; staff see it on the page.
     assert actions(db, talk.id) == [
-        "created the link", "opened the link", "suggested a correction", "suggested a correction",
-        "asked to withdraw a part", "sent the suggestions", "approved", "approved", "closed the link",
+        "created the link",
+        "opened the link",
+        "suggested a correction",
+        "suggested a correction",
+        "asked to withdraw a part",
+        "sent the suggestions",
+        "approved",
+        "approved",
+        "closed the link",
     ]
     log = reviews.review_log(db, talk.id)
     assert {e.actor for e in log} == {"staff@example.org", "presenter: Maya Torres"}
@@ -189,18 +223,31 @@ def test_staff_make_and_list_links_from_the_command_line(talks, runner, client, 
     assert len(reviews.links_for(db, talk.id)) == 1
 
 
+def test_a_command_line_review_link_names_the_running_servers_address_or_refuses(talks, runner, config, db):
+    from archive.web.local import write_server_file
+
+    talk, _ = talks
+    refused = runner.invoke(cli, ["review", "create", talk.slug, "--presenter", "Maya"])
+    assert refused.exit_code == 2 and "ARCHIVE_PUBLIC_URL is not set" in refused.stderr
+    assert reviews.links_for(db, talk.id) == []  # nothing made for a link nobody could open
+    write_server_file(config, "token", "0.0.0.0", 8123)  # `archive serve --port 8123`, alive (this process)
+    made = runner.invoke(cli, ["review", "create", talk.slug, "--presenter", "Maya"])
+    assert made.exit_code == 0 and made.stdout.strip().startswith("http://127.0.0.1:8123/review/")
+
+
 def test_an_expired_link_says_so_and_changes_nothing(talks, client, db, config, monkeypatch):
     talk, _ = talks
     _, token = make_link(db, config, talk.id, days=1)
     csrf = presenter_csrf(client, token)
     later = workflow.now() + timedelta(days=1, seconds=1)
     monkeypatch.setattr(workflow, "now", lambda: later)
-    for response in (client.get(f"/review/{token}"), client.get(f"/review/{token}/media"),
-                     client.post(f"/review/{token}/corrections", data={"line": "0", "text": FIXED,
-                                                                       "csrf_token": csrf}),
-                     client.post(f"/review/{token}/withdrawals", data={"start": "0:01", "end": "0:02",
-                                                                       "csrf_token": csrf}),
-                     client.post(f"/review/{token}/send", data={"csrf_token": csrf})):
+    for response in (
+        client.get(f"/review/{token}"),
+        client.get(f"/review/{token}/media"),
+        client.post(f"/review/{token}/corrections", data={"line": "0", "text": FIXED, "csrf_token": csrf}),
+        client.post(f"/review/{token}/withdrawals", data={"start": "0:01", "end": "0:02", "csrf_token": csrf}),
+        client.post(f"/review/{token}/send", data={"csrf_token": csrf}),
+    ):
         assert response.status_code == 410
         assert "This review link has expired; ask the archive team for a new one" in response.get_data(as_text=True)
     assert texts(db, talk.id) == LINES_A and reviews.suggestions_for(db, talk.id) == []
@@ -216,9 +263,16 @@ def test_a_link_never_reads_or_changes_another_talk(talks, client, staff_client,
     other_link, other_token = make_link(db, config, other.id)
     csrf = presenter_csrf(client, token)
     # Line 3 exists only in talk A; line 1 is corrected in A whatever the form says about B.
-    posted = client.post(f"/review/{token}/corrections", data={
-        "line": "1", "text": "talk B says farewell", "recording_id": str(other.id), "slug": other.slug,
-        "csrf_token": csrf})
+    posted = client.post(
+        f"/review/{token}/corrections",
+        data={
+            "line": "1",
+            "text": "talk B says farewell",
+            "recording_id": str(other.id),
+            "slug": other.slug,
+            "csrf_token": csrf,
+        },
+    )
     assert posted.status_code == 303
     (suggestion,) = reviews.suggestions_of_link(db, link.id)
     assert (suggestion.recording_id, suggestion.segment_idx, suggestion.original_text) == (talk.id, 1, LINES_A[1])
@@ -246,7 +300,9 @@ def test_a_link_never_reads_or_changes_another_talk(talks, client, staff_client,
     assert crossed.status_code == 404
     assert staff_client.post(f"/recordings/{other.slug}/review-links/{link.id}/close").status_code == 404
     assert texts(db, talk.id) == LINES_A and texts(db, other.id) == LINES_B
-    assert reviews.get_suggestion(db, suggestion.id).state == "pending" and reviews.get_link(db, link.id).closed_at is None
+    assert (
+        reviews.get_suggestion(db, suggestion.id).state == "pending" and reviews.get_link(db, link.id).closed_at is None
+    )
 
 
 def test_an_unknown_or_tampered_link_is_a_404(talks, client, db, config):
@@ -255,7 +311,7 @@ def test_an_unknown_or_tampered_link_is_a_404(talks, client, db, config):
     payload, signature = token.split(".")
 
     def flip(text: str, at: int) -> str:  # another character at ``at``: a link mistyped or altered
-        return text[:at] + ("A" if text[at] != "A" else "B") + text[at + 1:]
+        return text[:at] + ("A" if text[at] != "A" else "B") + text[at + 1 :]
 
     tampered = [f"{flip(payload, 10)}.{signature}", f"{payload}.{flip(signature, 5)}"]
     forged = workflow._signer("not the archive's key").dumps("anything")
@@ -265,8 +321,9 @@ def test_an_unknown_or_tampered_link_is_a_404(talks, client, db, config):
     for bad in (*tampered, forged, unknown, "nonsense"):
         assert client.get(f"/review/{bad}").status_code == 404
         assert client.get(f"/review/{bad}/media").status_code == 404
-        posted = client.post(f"/review/{bad}/corrections", data={"line": "0", "text": FIXED,
-                                                                 "csrf_token": "csrf-presenter"})
+        posted = client.post(
+            f"/review/{bad}/corrections", data={"line": "0", "text": FIXED, "csrf_token": "csrf-presenter"}
+        )
         assert posted.status_code == 404 and "no review at this address" in posted.get_data(as_text=True)
     assert reviews.suggestions_for(db, talk.id) == [] and actions(db, talk.id) == ["created the link"]
 
@@ -312,8 +369,9 @@ def test_a_correction_whose_line_changed_meanwhile_is_refused(talks, client, sta
     talk, _ = talks
     link, token = make_link(db, config, talk.id)
     csrf = presenter_csrf(client, token)
-    client.post(f"/review/{token}/corrections", data={"line": "1", "text": "we began the garden programme",
-                                                      "csrf_token": csrf})
+    client.post(
+        f"/review/{token}/corrections", data={"line": "1", "text": "we began the garden programme", "csrf_token": csrf}
+    )
     client.post(f"/review/{token}/withdrawals", data={"start": "8.3", "end": "11", "csrf_token": csrf})
     client.post(f"/review/{token}/send", data={"csrf_token": csrf})
     correction, withdrawal = reviews.suggestions_of_link(db, link.id)
@@ -362,9 +420,13 @@ def test_visitors_and_members_get_no_staff_review_tools(talks, client, member_cl
         page = visitor.get(f"/recordings/{talk.slug}").get_data(as_text=True)
         assert "Ask the presenter to review" not in page and "Review log" not in page
     base = f"/recordings/{talk.slug}"
-    staff_posts = [f"{base}/review-links", f"{base}/review-links/{link.id}/close",
-                   f"{base}/review-suggestions/{suggestion.id}/approve",
-                   f"{base}/review-suggestions/{suggestion.id}/reject", f"{base}/review-suggestions/approve-all"]
+    staff_posts = [
+        f"{base}/review-links",
+        f"{base}/review-links/{link.id}/close",
+        f"{base}/review-suggestions/{suggestion.id}/approve",
+        f"{base}/review-suggestions/{suggestion.id}/reject",
+        f"{base}/review-suggestions/approve-all",
+    ]
     for path in staff_posts:
         assert client.post(path, data={"presenter": "X", "csrf_token": csrf}).status_code == 403
         assert member_client.post(path, data={"presenter": "X"}).status_code == 403

@@ -22,7 +22,7 @@ from search.vectors import VectorIndex
 from .fakes import WordHashEmbedder
 
 BAD_QUERIES = [
-    'NEAR(',
+    "NEAR(",
     "*",
     "AND OR",
     '"',
@@ -41,6 +41,7 @@ BAD_QUERIES = [
 
 
 # -- query text (unit) -------------------------------------------------------------------------
+
 
 def test_parse_query_separates_phrases_words_and_prefixes():
     parsed = parse_query('what did they say about "link workers" and fund* for clinics?')
@@ -82,9 +83,10 @@ def test_highlight_cuts_long_text_around_the_first_match():
 
 # -- the vector index (real SQLite, stand-in vectors) --------------------------------------------
 
+
 def _add_vectors(db, recording_id, ids, vectors):
     with db.atomic():
-        for pid, vector in zip(ids, vectors):
+        for pid, vector in zip(ids, vectors, strict=True):
             db["passage_vectors"].insert(
                 {"passage_id": pid, "recording_id": recording_id, "model": "test", "embedding": vector.tobytes()}
             )
@@ -124,8 +126,15 @@ def _talk(db, title: str, lines: list[str], embedder, visibility: str = "public"
     prepared = prepare_index(segments, embedder)
     with write_transaction(db):
         rid = store.insert_recording(
-            db, RecordingMeta(title=title, visibility=visibility), duration=len(lines), media_path=f"{title}.m4a",
-            media_hash=title, media_kind="audio", original_filename=f"{title}.m4a", language="en", model="test",
+            db,
+            RecordingMeta(title=title, visibility=visibility),
+            duration=len(lines),
+            media_path=f"{title}.m4a",
+            media_hash=title,
+            media_kind="audio",
+            original_filename=f"{title}.m4a",
+            language="en",
+            model="test",
         )
         store.replace_segments(db, rid, segments)
         write_index(db, rid, prepared)
@@ -179,7 +188,9 @@ def test_moments_are_checked_against_visibility_when_read_not_only_in_memory(db)
     public = _talk(db, "public talk", LINES[:2], embedder)
     _talk(db, "draft", ["zeppelins " * 30], embedder, visibility="staff")
     index = searcher.vectors(db)
-    lying = VectorIndex(index.model, index.passage_ids, np.full_like(index.recording_ids, public), index.matrix, index.head)
+    lying = VectorIndex(
+        index.model, index.passage_ids, np.full_like(index.recording_ids, public), index.matrix, index.head
+    )
     searcher._snapshots = {key: lying for key in searcher._snapshots}
     found = searcher.search(db, "zeppelins", filters=SearchFilters(visibility=("public",)))
     assert not any("zeppelins" in m.text for m in found.results + found.weak_results)
@@ -207,6 +218,7 @@ def test_a_database_replaced_at_the_same_path_is_not_served_from_the_old_vectors
 
 
 # -- ranking on the real demo talks (Whisper base + EmbeddingGemma) --------------------------------
+
 
 @pytest.fixture
 def searcher(embedder):
@@ -277,8 +289,9 @@ def _scripted_talk(db, config, media, lines, **meta):
     from .fakes import ScriptedTranscriber, WordHashEmbedder, script_for
 
     transcriber = ScriptedTranscriber(script_for(11.0, lines))
-    return ingest_file(db, config, media, RecordingMeta(**meta), transcriber=transcriber,
-                       embedder=WordHashEmbedder()).recording
+    return ingest_file(
+        db, config, media, RecordingMeta(**meta), transcriber=transcriber, embedder=WordHashEmbedder()
+    ).recording
 
 
 def test_a_line_in_spanish_is_found_by_its_spanish_stem(db, config, jfk_copy):
@@ -288,10 +301,16 @@ def test_a_line_in_spanish_is_found_by_its_spanish_stem(db, config, jfk_copy):
 
     from .fakes import ScriptedTranscriber, WordHashEmbedder
 
-    transcriber = ScriptedTranscriber([(0.0, 4.0, "Thank you all for coming today.", "en"),
-                                       (4.0, 8.0, "No hace falta ser médico para acompañar.", "es"),
-                                       (8.0, 11.0, "Nobody needs to be a doctor to do this.", "en")])
-    ingest_file(db, config, jfk_copy, RecordingMeta(title="Vecinos"), transcriber=transcriber, embedder=WordHashEmbedder())
+    transcriber = ScriptedTranscriber(
+        [
+            (0.0, 4.0, "Thank you all for coming today.", "en"),
+            (4.0, 8.0, "No hace falta ser médico para acompañar.", "es"),
+            (8.0, 11.0, "Nobody needs to be a doctor to do this.", "en"),
+        ]
+    )
+    ingest_file(
+        db, config, jfk_copy, RecordingMeta(title="Vecinos"), transcriber=transcriber, embedder=WordHashEmbedder()
+    )
     assert db.execute("SELECT stems FROM passages").fetchone()[0] == "no hac falt ser medic par acompan"
     bilingual = Searcher(WordHashEmbedder(), languages=("en", "es"))
     found = bilingual.search(db, "acompañamos médicos")
@@ -304,11 +323,23 @@ def test_a_line_in_spanish_is_found_by_its_spanish_stem(db, config, jfk_copy):
 def test_a_speaker_whisper_misheard_is_found_by_the_talks_details(db, config, jfk_copy, make_media):
     """The transcript says "the democonco"; staff typed "Adaeze Okonkwo": her name finds her talk,
     at its start (where nothing spells it), and her surname alone does too."""
-    talk = _scripted_talk(db, config, jfk_copy, ["Welcome everyone", "Please welcome the democonco",
-                                                 "She runs the billing team"], title="Who pays?",
-                          speakers=["Adaeze Okonkwo"], organization="Cass Avenue Community Health Center")
-    _scripted_talk(db, config, make_media("other.wav"), ["Okay thanks all", "We talk about billing today"],
-                   title="Another talk", speakers=["Sam Lee"])
+    talk = _scripted_talk(
+        db,
+        config,
+        jfk_copy,
+        ["Welcome everyone", "Please welcome the democonco", "She runs the billing team"],
+        title="Who pays?",
+        speakers=["Adaeze Okonkwo"],
+        organization="Cass Avenue Community Health Center",
+    )
+    _scripted_talk(
+        db,
+        config,
+        make_media("other.wav"),
+        ["Okay thanks all", "We talk about billing today"],
+        title="Another talk",
+        speakers=["Sam Lee"],
+    )
     searcher = Searcher(WordHashEmbedder())
     for query in ("Adaeze Okonkwo", "okonkwo", "Adaeze Okonkow", "Cass Avenue Community Health Center"):
         found = searcher.search(db, query)
@@ -319,8 +350,12 @@ def test_a_speaker_whisper_misheard_is_found_by_the_talks_details(db, config, jf
 def test_a_name_said_but_misheard_lands_where_it_is_said(db, config, jfk_copy):
     """The host's name is not in the details; the transcript spells it loosely ("Namer Affair
     Weather"): the moment it is said still comes back, spelled closely enough."""
-    lines = ["Hi everyone and welcome", "Okay my name is Namer Affair Weather and I host today",
-             "Housekeeping first", "Our speaker runs a clinic"]
+    lines = [
+        "Hi everyone and welcome",
+        "Okay my name is Namer Affair Weather and I host today",
+        "Housekeeping first",
+        "Our speaker runs a clinic",
+    ]
     talk = _scripted_talk(db, config, jfk_copy, lines, title="Texting clients", speakers=["Thu Huong Nguyen"])
     found = Searcher(WordHashEmbedder()).search(db, "Fairweather")
     moments = found.results + found.weak_results
@@ -328,8 +363,13 @@ def test_a_name_said_but_misheard_lands_where_it_is_said(db, config, jfk_copy):
 
 
 def test_a_word_whisper_spelled_differently_is_found(db, config, jfk_copy):
-    talk = _scripted_talk(db, config, jfk_copy, ["Clients reply on Zalah", "a messaging app",
-                                                 "that is popular with families"], title="Messaging")
+    talk = _scripted_talk(
+        db,
+        config,
+        jfk_copy,
+        ["Clients reply on Zalah", "a messaging app", "that is popular with families"],
+        title="Messaging",
+    )
     found = Searcher(WordHashEmbedder()).search(db, "Zalo")
     moments = found.results + found.weak_results
     assert moments and moments[0].recording_id == talk.id and "Zalah" in moments[0].text
@@ -425,6 +465,7 @@ def test_related_moments_come_from_other_talks(demo_data_dir, db, searcher):
 
 
 # -- API, page, CLI and the search log --------------------------------------------------------------
+
 
 def test_api_search_shape(demo_data_dir, client):
     response = client.get("/api/search", query_string={"q": "Okafor", "limit": 3})
@@ -545,12 +586,15 @@ def test_a_backwards_date_range_is_named_and_empty_filters_leave_the_address(dem
     assert tidy.status_code == 302 and tidy.headers["Location"] == "/search?q=funding"
 
 
-@pytest.mark.parametrize("text, courtesy", [
-    ("Thank you, and I look forward to the discussion.", True),
-    ("Thank you so much, everyone, for joining us today.", True),
-    ("Hi, thanks.", True),
-    ("We call the client a week after the referral to check the appointment happened.", False),
-])
+@pytest.mark.parametrize(
+    "text, courtesy",
+    [
+        ("Thank you, and I look forward to the discussion.", True),
+        ("Thank you so much, everyone, for joining us today.", True),
+        ("Hi, thanks.", True),
+        ("We call the client a week after the referral to check the appointment happened.", False),
+    ],
+)
 def test_greetings_and_thanks_are_told_from_content(text, courtesy):
     from search.engine import is_courtesy
 

@@ -109,6 +109,7 @@ def test_the_latest_talks_and_the_api_list_count_only_what_the_role_may_see(leve
     assert client.get("/").get_data(as_text=True).count('class="talk-title"') == shown
 
 
+@pytest.mark.model
 def test_new_recordings_are_drafts_until_published(config, client, staff_client, jfk_copy):
     db = connect(config.db_path)
     recording = ingest_file(db, config, jfk_copy, RecordingMeta(title="Fresh talk")).recording
@@ -122,6 +123,7 @@ def test_new_recordings_are_drafts_until_published(config, client, staff_client,
     assert staff_client.post(f"{recording.url}/visibility", data={"visibility": "everyone"}).status_code == 400
 
 
+@pytest.mark.model
 def test_cli_sets_visibility(runner, config, jfk_copy):
     from archive.cli import cli
 

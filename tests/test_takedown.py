@@ -49,8 +49,9 @@ def test_a_takedown_removes_the_range_everywhere(demo_data_dir, staff_client, cl
     assert "Parts of this talk were removed" in client.get(f"/recordings/{SLUG}").get_data(as_text=True)
     found = client.get("/api/search", query_string={"q": '"enormous difference"'}).json
     returned = found["results"] + found["weak_results"]
-    assert not any("enormous" in m["text"] or (m["recording_id"] == RELATIONAL_ID and START <= m["start"] < END)
-                   for m in returned)
+    assert not any(
+        "enormous" in m["text"] or (m["recording_id"] == RELATIONAL_ID and START <= m["start"] < END) for m in returned
+    )
     assert db.execute("SELECT count(*) FROM passages WHERE text LIKE '%enormous difference%'").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM passages_fts WHERE passages_fts MATCH 'enormous'").fetchone()[0] == 0
     related = Searcher(embedder).related(db, 2, 60.0, limit=20)
@@ -111,8 +112,17 @@ def test_a_correction_outside_the_range_survives_a_takedown(demo_data_dir, confi
 
     machine = store.get_segments(db, RELATIONAL_ID)[1].text
     correct_segment(db, RELATIONAL_ID, 1, "My name is Maya Torres of Riverside.", embedder)
-    redact_range(db, config, RELATIONAL_ID, START, END, reason="", user_email="x@example.org",
-                 keep_original=False, embedder=embedder)
+    redact_range(
+        db,
+        config,
+        RELATIONAL_ID,
+        START,
+        END,
+        reason="",
+        user_email="x@example.org",
+        keep_original=False,
+        embedder=embedder,
+    )
     kept = store.get_segments(db, RELATIONAL_ID)[1]
     assert kept.text == "My name is Maya Torres of Riverside." and kept.machine_text == machine
 
@@ -130,8 +140,17 @@ def test_a_correction_saved_while_a_takedown_reindexes_is_kept_and_indexed(demo_
         correct_segment(other, RELATIONAL_ID, 1, fixed, embedder)
         other.close()
 
-    redact_range(db, config, RELATIONAL_ID, START, END, reason="", user_email="x@example.org",
-                 keep_original=False, embedder=MeddlingEmbedder(embedder, correct_meanwhile))
+    redact_range(
+        db,
+        config,
+        RELATIONAL_ID,
+        START,
+        END,
+        reason="",
+        user_email="x@example.org",
+        keep_original=False,
+        embedder=MeddlingEmbedder(embedder, correct_meanwhile),
+    )
     segments = store.get_segments(db, RELATIONAL_ID)
     assert segments[1].text == fixed and segments[1].edited
     assert not any(REMOVED in s.text for s in segments)
@@ -145,10 +164,22 @@ def test_a_takedown_removes_the_chat_and_slides_of_its_range(demo_data_dir, conf
 
     with write_transaction(db):
         store.replace_chat(db, RELATIONAL_ID, [ChatMessage(20.0, "Ana", "Before"), ChatMessage(66.0, "Ben", "Inside")])
-        store.replace_slides(db, RELATIONAL_ID, [Slide(1, "Title", "Title", 0.0), Slide(2, "Trust", "Trust", 62.0),
-                                                 Slide(3, "After", "After", 80.0)])
-    redact_range(db, config, RELATIONAL_ID, START, END, reason="", user_email="x@example.org",
-                 keep_original=False, embedder=embedder)
+        store.replace_slides(
+            db,
+            RELATIONAL_ID,
+            [Slide(1, "Title", "Title", 0.0), Slide(2, "Trust", "Trust", 62.0), Slide(3, "After", "After", 80.0)],
+        )
+    redact_range(
+        db,
+        config,
+        RELATIONAL_ID,
+        START,
+        END,
+        reason="",
+        user_email="x@example.org",
+        keep_original=False,
+        embedder=embedder,
+    )
     assert [m.text for m in store.chat_messages(db, RELATIONAL_ID)] == ["Before"]
     assert [s.page for s in store.slides(db, RELATIONAL_ID)] == [1, 3]
     assert not db.execute("SELECT count(*) FROM slides_fts WHERE slides_fts MATCH 'trust'").fetchone()[0]

@@ -85,8 +85,11 @@ def test_companions_of_the_same_name_give_details_and_speakers(config, drop, que
     (drop / "march-meeting.vtt").write_text(ZOOM_VTT)
     (drop / "march-meeting.txt").write_text("00:00:02\tMaya Torres:\tSlides: https://example.org/s.pdf\n")
     (drop / "march-meeting.pdf").write_bytes(deck_pdf(DECK))
-    (drop / "march-meeting.json").write_text(json.dumps(
-        {"title": "March meeting", "speakers": "Maya Torres, Sam Lee", "tags": ["follow-up"], "date": "2025-03-12"}))
+    (drop / "march-meeting.json").write_text(
+        json.dumps(
+            {"title": "March meeting", "speakers": "Maya Torres, Sam Lee", "tags": ["follow-up"], "date": "2025-03-12"}
+        )
+    )
     folder = DropFolder(drop, queue, settle_seconds=1, clock=clock)
     folder.scan()
     clock.now += 2
@@ -99,8 +102,12 @@ def test_companions_of_the_same_name_give_details_and_speakers(config, drop, que
     chat = store.chat_messages(db, talk.id)
     slides = store.slides(db, talk.id)
     db.close()
-    assert (talk.title, talk.speakers, talk.tags, talk.date) == ("March meeting", ["Maya Torres", "Sam Lee"],
-                                                               ["follow-up"], "2025-03-12")
+    assert (talk.title, talk.speakers, talk.tags, talk.date) == (
+        "March meeting",
+        ["Maya Torres", "Sam Lee"],
+        ["follow-up"],
+        "2025-03-12",
+    )
     assert talk.original_filename == "march-meeting.flac" and lines[0].speaker == "John Kennedy"
     assert [(m.at, m.author) for m in chat] == [(2.0, "Maya Torres")]
     assert [s.title for s in slides] == ["A Call to Service", "", "Your ComfyUI Folder"]
@@ -109,9 +116,16 @@ def test_companions_of_the_same_name_give_details_and_speakers(config, drop, que
 def test_a_recordings_own_tags_give_its_details_and_the_sidecar_wins(config, drop, queue):
     from .helpers import read_samples, write_media
 
-    write_media(drop / "tagged.flac", read_samples(JFK), tags={
-        "title": "Inaugural address", "artist": "John F. Kennedy; Robert Frost", "date": "1961-01-20",
-        "comment": "Read at the Capitol."})
+    write_media(
+        drop / "tagged.flac",
+        read_samples(JFK),
+        tags={
+            "title": "Inaugural address",
+            "artist": "John F. Kennedy; Robert Frost",
+            "date": "1961-01-20",
+            "comment": "Read at the Capitol.",
+        },
+    )
     (drop / "tagged.json").write_text(json.dumps({"title": "Ask not", "date": None}))  # null: the tag stands
     clock = Clock()
     folder = DropFolder(drop, queue, settle_seconds=1, clock=clock)
@@ -122,7 +136,11 @@ def test_a_recordings_own_tags_give_its_details_and_the_sidecar_wins(config, dro
     meta = job_store.get_job(db, taken.job_id).params.meta
     db.close()
     assert (meta.title, meta.speakers, meta.date, meta.description) == (
-        "Ask not", ["John F. Kennedy", "Robert Frost"], "1961-01-20", "Read at the Capitol.")
+        "Ask not",
+        ["John F. Kennedy", "Robert Frost"],
+        "1961-01-20",
+        "Read at the Capitol.",
+    )
 
 
 @pytest.mark.parametrize(
@@ -131,7 +149,12 @@ def test_a_recordings_own_tags_give_its_details_and_the_sidecar_wins(config, dro
         ("renamed.mp3", b"not audio at all\n" * 200, None, "renamed.mp3: "),
         ("good.flac", None, ("good.json", '{"title": "x", "colour": "red"}'), "good.json: unknown field 'colour'"),
         ("good.flac", None, ("good.json", "{not json"), "good.json: not JSON"),
-        ("good.flac", None, ("good.vtt", "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nhello\n"), "good.vtt: no speaker names"),
+        (
+            "good.flac",
+            None,
+            ("good.vtt", "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nhello\n"),
+            "good.vtt: no speaker names",
+        ),
         ("good.flac", None, ("good.pdf", "Agenda\n"), "good.pdf: not a PDF"),
     ],
 )

@@ -6,7 +6,16 @@ needs just the dataclasses (the CLI's option lists, `archive --help`) starts fas
 
 from .models import Job, Passage, Recording, RecordingMeta, Segment
 
-__all__ = ["connect", "read_transaction", "write_transaction", "Job", "Passage", "Recording", "RecordingMeta", "Segment"]
+__all__ = [
+    "connect",
+    "read_transaction",
+    "write_transaction",
+    "Job",
+    "Passage",
+    "Recording",
+    "RecordingMeta",
+    "Segment",
+]
 
 
 def __getattr__(name: str):

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from archive.errors import UserError
+from archive.errors import UserError, present
 
 from .models import ROLES
 from .recordings import utc_now
@@ -72,7 +72,7 @@ def add_user(db: Database, email: str, password: str, role: str) -> User:
     if get_user(db, email):
         raise AccountError(f"{email} already has an account")
     with db.atomic():
-        db["users"].insert(
+        db.table("users").insert(
             {
                 "email": email,
                 "password_hash": generate_password_hash(password, method="scrypt"),
@@ -80,7 +80,7 @@ def add_user(db: Database, email: str, password: str, role: str) -> User:
                 "created_at": utc_now(),
             }
         )
-    return get_user(db, email)
+    return present(get_user(db, email), "account")
 
 
 def get_user(db: Database, email: str) -> User | None:
@@ -105,7 +105,7 @@ def set_role(db: Database, email: str, role: str) -> User:
         cursor = db.execute("UPDATE users SET role = ? WHERE email = ?", [role, email.strip().lower()])
     if not cursor.rowcount:
         raise AccountError(f"no account for {email}")
-    return get_user(db, email)
+    return present(get_user(db, email), "account")
 
 
 def remove_user(db: Database, email: str) -> None:
@@ -113,8 +113,10 @@ def remove_user(db: Database, email: str) -> None:
     user = get_user(db, email) or _missing(email)
     with db.atomic():
         db.execute("DELETE FROM api_tokens WHERE user_id = ?", [user.id])
-        db.execute("DELETE FROM collection_clips WHERE collection_id IN (SELECT id FROM collections WHERE owner_id = ?)",
-                   [user.id])
+        db.execute(
+            "DELETE FROM collection_clips WHERE collection_id IN (SELECT id FROM collections WHERE owner_id = ?)",
+            [user.id],
+        )
         db.execute("DELETE FROM collections WHERE owner_id = ?", [user.id])
         db.execute("DELETE FROM users WHERE id = ?", [user.id])
 
@@ -151,14 +153,14 @@ def create_token(db: Database, email: str, label: str = "") -> tuple[Token, str]
     user = get_user(db, email) or _missing(email)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with db.atomic():
-        token_id = (
-            db["api_tokens"]
+        token_id = present(
+            db.table("api_tokens")
             .insert(
                 {"user_id": user.id, "token_hash": _token_hash(token), "label": label.strip(), "created_at": utc_now()}
             )
             .last_pk
         )
-    return get_token(db, token_id), token
+    return present(get_token(db, token_id), "token"), token
 
 
 def get_token(db: Database, token_id: int) -> Token | None:
@@ -205,7 +207,7 @@ def _since(seconds: float) -> str:
 
 def record_login_failure(db: Database, email: str, address: str) -> None:
     with db.atomic():
-        db["login_failures"].insert({"email": email.strip().lower(), "address": address, "at": utc_now()})
+        db.table("login_failures").insert({"email": email.strip().lower(), "address": address, "at": utc_now()})
         db.execute("DELETE FROM login_failures WHERE at < ?", [_since(86_400)])
 
 

@@ -87,7 +87,7 @@ def backup(db: Database, config: Config, dest: Path) -> BackupSummary:
     entries = [{"path": f, "bytes": (dest / f).stat().st_size, "sha256": _sha256(dest / f)} for f in files]
     manifest = {"format": FORMAT, "created_at": utc_now(), "files": entries}
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=2))
-    return BackupSummary(dest, len(entries), sum(e["bytes"] for e in entries))
+    return BackupSummary(dest, len(files), sum((dest / f).stat().st_size for f in files))
 
 
 def restore(source: Path, config: Config) -> BackupSummary:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from archive.errors import NotFound, UserError
+from archive.errors import NotFound, UserError, present
 from archive.timecode import clock
 
-from .models import Recording, Segment, visible_to
+from .models import Recording, Segment, Viewer
 from .recordings import get_recordings, segments_between, slugify, utc_now
 
 SHARING = ("private", "members", "public")
@@ -76,22 +76,6 @@ class OpenCollection:
         return f"{moments} moment{'s' * (moments != 1)} across {talks} talk{'s' * (talks != 1)}"
 
 
-@dataclass(frozen=True)
-class Reader:
-    """Who is reading: a signed-in account's id and role, or ``Reader()`` for a visitor."""
-
-    user_id: int | None = None
-    role: str | None = None
-
-    @property
-    def is_staff(self) -> bool:
-        return self.role in ("staff", "admin")
-
-    @property
-    def levels(self) -> tuple[str, ...]:
-        return visible_to(self.role)
-
-
 @dataclass
 class ClipRequest:
     """A clip someone asks to add: a talk (by id) and a time range, read from a form or the CLI."""
@@ -103,8 +87,16 @@ class ClipRequest:
 
 
 def _collection(row) -> Collection:
-    return Collection(row["id"], row["slug"], row["title"], row["description"] or "", row["owner_id"], row["sharing"],
-                      row["created_at"], row["updated_at"])
+    return Collection(
+        row["id"],
+        row["slug"],
+        row["title"],
+        row["description"] or "",
+        row["owner_id"],
+        row["sharing"],
+        row["created_at"],
+        row["updated_at"],
+    )
 
 
 def _clean_title(title: str) -> str:
@@ -120,7 +112,7 @@ def _check_sharing(sharing: str) -> str:
     return sharing
 
 
-def _may_read(collection: Collection, reader: Reader) -> bool:
+def _may_read(collection: Collection, reader: Viewer) -> bool:
     if reader.user_id is not None and collection.owner_id == reader.user_id:
         return True
     if collection.sharing == "public":
@@ -128,16 +120,18 @@ def _may_read(collection: Collection, reader: Reader) -> bool:
     return collection.sharing == "members" and reader.role is not None
 
 
-def _may_edit(collection: Collection, reader: Reader) -> bool:
+def _may_edit(collection: Collection, reader: Viewer) -> bool:
     return reader.user_id is not None and (collection.owner_id == reader.user_id or reader.is_staff)
 
 
-def _require_edit(collection: Collection, reader: Reader) -> None:
+def _require_edit(collection: Collection, reader: Viewer) -> None:
     if not _may_edit(collection, reader):
         raise CollectionError("only the collection's owner can change it", status=403)
 
 
-def create_collection(db: Database, owner: Reader, title: str, description: str = "", sharing: str = "private") -> Collection:
+def create_collection(
+    db: Database, owner: Viewer, title: str, description: str = "", sharing: str = "private"
+) -> Collection:
     """A new, empty collection owned by ``owner`` (any signed-in account)."""
     if owner.user_id is None:
         raise CollectionError("sign in to make a collection", status=403)
@@ -148,54 +142,69 @@ def create_collection(db: Database, owner: Reader, title: str, description: str 
         while db.execute("SELECT 1 FROM collections WHERE slug = ?", [slug]).fetchone():
             slug, n = f"{base}-{n}", n + 1
         now = utc_now()
-        collection_id = db["collections"].insert({
-            "slug": slug, "title": title, "description": description.strip()[:MAX_NOTE_CHARS], "owner_id": owner.user_id,
-            "sharing": sharing, "created_at": now, "updated_at": now,
-        }).last_pk
+        collection_id = present(
+            db.table("collections")
+            .insert(
+                {
+                    "slug": slug,
+                    "title": title,
+                    "description": description.strip()[:MAX_NOTE_CHARS],
+                    "owner_id": owner.user_id,
+                    "sharing": sharing,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            .last_pk
+        )
     return get_collection(db, collection_id)
 
 
 def get_collection(db: Database, collection_id: int) -> Collection:
-    rows = list(db["collections"].rows_where("id = ?", [collection_id]))
+    rows = list(db.table("collections").rows_where("id = ?", [collection_id]))
     if not rows:
         raise CollectionError(NO_COLLECTION, status=404)
     return _collection(rows[0])
 
 
-def find_collection(db: Database, slug: str, reader: Reader) -> Collection:
+def find_collection(db: Database, slug: str, reader: Viewer) -> Collection:
     """The collection at ``slug`` if ``reader`` may read it; otherwise NotFound, as if there were none."""
-    rows = list(db["collections"].rows_where("slug = ?", [slug]))
+    rows = list(db.table("collections").rows_where("slug = ?", [slug]))
     found = _collection(rows[0]) if rows else None
     if found is None or not _may_read(found, reader):
         raise NotFound(NO_COLLECTION)
     return found
 
 
-def editable_collection(db: Database, slug: str, reader: Reader) -> Collection:
+def editable_collection(db: Database, slug: str, reader: Viewer) -> Collection:
     """The collection at ``slug`` if ``reader`` may change it (its owner, or staff who can read it)."""
     found = find_collection(db, slug, reader)
     _require_edit(found, reader)
     return found
 
 
-def collections_of(db: Database, reader: Reader) -> list[Collection]:
+def collections_of(db: Database, reader: Viewer) -> list[Collection]:
     """The reader's own collections, most recently changed first."""
     if reader.user_id is None:
         return []
-    rows = db["collections"].rows_where("owner_id = ?", [reader.user_id], order_by="updated_at DESC, id DESC")
+    rows = db.table("collections").rows_where("owner_id = ?", [reader.user_id], order_by="updated_at DESC, id DESC")
     return [_collection(row) for row in rows]
 
 
-def open_collection(db: Database, collection: Collection, reader: Reader) -> OpenCollection:
+def open_collection(db: Database, collection: Collection, reader: Viewer) -> OpenCollection:
     """The collection's clips in order, each with its talk and lines, keeping only talks ``reader`` may see."""
-    rows = list(db.execute(
-        "SELECT id, position, recording_id, start, \"end\", note FROM collection_clips "
-        "WHERE collection_id = ? ORDER BY position, id", [collection.id]))
+    rows = list(
+        db.execute(
+            'SELECT id, position, recording_id, start, "end", note FROM collection_clips '
+            "WHERE collection_id = ? ORDER BY position, id",
+            [collection.id],
+        )
+    )
     talks = get_recordings(db, [row[2] for row in rows])
     clips, hidden = [], 0
     for clip_id, position, recording_id, start, end, note in rows:
         talk = talks.get(recording_id)
-        if talk is None or talk.status != "ready" or talk.visibility not in reader.levels:
+        if not reader.may_see(talk):
             hidden += 1
             continue
         lines = tuple(segments_between(db, recording_id, start, end))
@@ -204,11 +213,11 @@ def open_collection(db: Database, collection: Collection, reader: Reader) -> Ope
     return OpenCollection(collection, tuple(clips), can_edit, hidden if collection.owner_id == reader.user_id else 0)
 
 
-def add_clip(db: Database, collection: Collection, reader: Reader, wanted: ClipRequest) -> Clip:
+def add_clip(db: Database, collection: Collection, reader: Viewer, wanted: ClipRequest) -> Clip:
     """Append a clip; the talk must be one ``reader`` may see, and the range inside it."""
     _require_edit(collection, reader)
     talk = get_recordings(db, [wanted.recording_id]).get(wanted.recording_id)
-    if talk is None or talk.status != "ready" or talk.visibility not in reader.levels:
+    if not reader.may_see(talk):
         raise NotFound("there is no such talk to take a clip from")
     start, end = _clip_range(wanted.start, wanted.end, talk)
     note = wanted.note.strip()
@@ -220,39 +229,58 @@ def add_clip(db: Database, collection: Collection, reader: Reader, wanted: ClipR
         ).fetchone()
         if count >= MAX_CLIPS:
             raise CollectionError(f"a collection holds at most {MAX_CLIPS} clips; start another one")
-        clip_id = db["collection_clips"].insert({
-            "collection_id": collection.id, "position": last + 1, "recording_id": talk.id, "start": start, "end": end,
-            "note": note, "created_at": utc_now(),
-        }).last_pk
+        clip_id = present(
+            db.table("collection_clips")
+            .insert(
+                {
+                    "collection_id": collection.id,
+                    "position": last + 1,
+                    "recording_id": talk.id,
+                    "start": start,
+                    "end": end,
+                    "note": note,
+                    "created_at": utc_now(),
+                }
+            )
+            .last_pk
+        )
         _touch(db, collection.id)
     return Clip(clip_id, last + 1, talk, start, end, note)
 
 
 def _clip_range(start: float, end: float, talk: Recording) -> tuple[float, float]:
     if start < 0 or start >= talk.duration:
-        raise CollectionError(f"the clip must start within the talk (it is {clock(talk.duration, always_hours=False)} long)")
+        raise CollectionError(
+            f"the clip must start within the talk (it is {clock(talk.duration, always_hours=False)} long)"
+        )
     end = min(end, talk.duration)
     if end <= start:
         raise CollectionError("the clip must end after it starts")
     if end - start > MAX_CLIP_SECONDS:
-        raise CollectionError(f"a clip can be at most {MAX_CLIP_SECONDS // 60} minutes long; link the whole talk instead")
+        raise CollectionError(
+            f"a clip can be at most {MAX_CLIP_SECONDS // 60} minutes long; link the whole talk instead"
+        )
     return round(start, 3), round(end, 3)
 
 
 def _clip_row(db: Database, collection: Collection, clip_id: int) -> dict:
-    rows = list(db["collection_clips"].rows_where("id = ? AND collection_id = ?", [clip_id, collection.id]))
+    rows = list(db.table("collection_clips").rows_where("id = ? AND collection_id = ?", [clip_id, collection.id]))
     if not rows:
         raise NotFound("this collection has no such clip")
     return rows[0]
 
 
-def move_clip(db: Database, collection: Collection, reader: Reader, clip_id: int, offset: int) -> None:
+def move_clip(db: Database, collection: Collection, reader: Viewer, clip_id: int, offset: int) -> None:
     """Move a clip ``offset`` places (-1: up, 1: down) among the clips; at either end it stays."""
     _require_edit(collection, reader)
     _clip_row(db, collection, clip_id)
     with db.atomic():
-        order = [r[0] for r in db.execute(
-            "SELECT id FROM collection_clips WHERE collection_id = ? ORDER BY position, id", [collection.id])]
+        order = [
+            r[0]
+            for r in db.execute(
+                "SELECT id FROM collection_clips WHERE collection_id = ? ORDER BY position, id", [collection.id]
+            )
+        ]
         at = order.index(clip_id)
         to = max(0, min(len(order) - 1, at + offset))
         order.insert(to, order.pop(at))
@@ -261,7 +289,7 @@ def move_clip(db: Database, collection: Collection, reader: Reader, clip_id: int
         _touch(db, collection.id)
 
 
-def set_clip_note(db: Database, collection: Collection, reader: Reader, clip_id: int, note: str) -> None:
+def set_clip_note(db: Database, collection: Collection, reader: Viewer, clip_id: int, note: str) -> None:
     _require_edit(collection, reader)
     note = note.strip()
     if len(note) > MAX_NOTE_CHARS:
@@ -272,7 +300,7 @@ def set_clip_note(db: Database, collection: Collection, reader: Reader, clip_id:
         _touch(db, collection.id)
 
 
-def remove_clip(db: Database, collection: Collection, reader: Reader, clip_id: int) -> None:
+def remove_clip(db: Database, collection: Collection, reader: Viewer, clip_id: int) -> None:
     _require_edit(collection, reader)
     _clip_row(db, collection, clip_id)
     with db.atomic():
@@ -280,18 +308,26 @@ def remove_clip(db: Database, collection: Collection, reader: Reader, clip_id: i
         _touch(db, collection.id)
 
 
-def update_collection(db: Database, collection: Collection, reader: Reader, *, title: str, description: str,
-                      sharing: str) -> Collection:
+def update_collection(
+    db: Database, collection: Collection, reader: Viewer, *, title: str, description: str, sharing: str
+) -> Collection:
     """Change the title, description and sharing level; the address stays, so shared links keep working."""
     _require_edit(collection, reader)
     title, sharing = _clean_title(title), _check_sharing(sharing)
     with db.atomic():
-        db["collections"].update(collection.id, {"title": title, "description": description.strip()[:MAX_NOTE_CHARS],
-                                                 "sharing": sharing, "updated_at": utc_now()})
+        db.table("collections").update(
+            collection.id,
+            {
+                "title": title,
+                "description": description.strip()[:MAX_NOTE_CHARS],
+                "sharing": sharing,
+                "updated_at": utc_now(),
+            },
+        )
     return get_collection(db, collection.id)
 
 
-def delete_collection(db: Database, collection: Collection, reader: Reader) -> None:
+def delete_collection(db: Database, collection: Collection, reader: Viewer) -> None:
     _require_edit(collection, reader)
     with db.atomic():
         db.execute("DELETE FROM collection_clips WHERE collection_id = ?", [collection.id])

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+
 from sqlite_utils import Database
+
+from archive.errors import present
 
 from .models import Job, JobParams, Segment, SpeechGap
 from .recordings import utc_now
@@ -39,17 +42,21 @@ def _job_from_row(row: dict) -> Job:
 def create_job(db: Database, title: str, source_path: str, params: JobParams) -> int:
     now = utc_now()
     with db.atomic():
-        return db["jobs"].insert(
-            {
-                "title": title,
-                "state": "queued",
-                "percent": 0.0,
-                "source_path": source_path,
-                "params": json.dumps(params.to_dict()),
-                "created_at": now,
-                "updated_at": now,
-            }
-        ).last_pk
+        return present(
+            db.table("jobs")
+            .insert(
+                {
+                    "title": title,
+                    "state": "queued",
+                    "percent": 0.0,
+                    "source_path": source_path,
+                    "params": json.dumps(params.to_dict()),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            .last_pk
+        )
 
 
 def create_failed_job(db: Database, title: str, source_path: str, params: JobParams, error: str) -> int:
@@ -61,13 +68,13 @@ def create_failed_job(db: Database, title: str, source_path: str, params: JobPar
 
 
 def get_job(db: Database, job_id: int) -> Job | None:
-    rows = list(db["jobs"].rows_where("id = ?", [job_id]))
+    rows = list(db.table("jobs").rows_where("id = ?", [job_id]))
     return _job_from_row(rows[0]) if rows else None
 
 
 def list_jobs(db: Database, limit: int | None = None) -> list[Job]:
     """Jobs, newest first."""
-    return [_job_from_row(r) for r in db["jobs"].rows_where(order_by="id DESC", limit=limit)]
+    return [_job_from_row(r) for r in db.table("jobs").rows_where(order_by="id DESC", limit=limit)]
 
 
 def _ago(seconds: float) -> str:
@@ -158,7 +165,9 @@ def requeue_job(db: Database, job_id: int) -> bool:
     return cursor.rowcount > 0
 
 
-def abandoned_jobs(db: Database, lease_seconds: float, dead_workers: set[str] = frozenset()) -> list[int]:
+def abandoned_jobs(
+    db: Database, lease_seconds: float, dead_workers: frozenset[str] | set[str] = frozenset()
+) -> list[int]:
     """Ids of jobs to deliver again: queued ones, and running ones whose worker is gone.
 
     A worker is gone when its heartbeat is older than the lease, or when it is named in
@@ -188,10 +197,16 @@ def save_progress(db: Database, job_id: int, transcript: list[Segment | SpeechGa
     """Keep the lines (and gaps) transcribed so far, replacing the last save, so a new attempt can resume."""
     with db.atomic():
         db.execute("DELETE FROM job_segments WHERE job_id = ?", [job_id])
-        db["job_segments"].insert_all(
-            {"job_id": job_id, "idx": i, "start": item.start, "end": item.end,
-             "text": getattr(item, "text", ""), "language": getattr(item, "language", None),
-             "gap": int(isinstance(item, SpeechGap))}
+        db.table("job_segments").insert_all(
+            {
+                "job_id": job_id,
+                "idx": i,
+                "start": item.start,
+                "end": item.end,
+                "text": getattr(item, "text", ""),
+                "language": getattr(item, "language", None),
+                "gap": int(isinstance(item, SpeechGap)),
+            }
             for i, item in enumerate(transcript)
         )
 
@@ -208,4 +223,3 @@ def saved_progress(db: Database, job_id: int) -> list[Segment | SpeechGap]:
 def mark_resumed(db: Database, job_id: int, seconds: float) -> None:
     with db.atomic():
         db.execute("UPDATE jobs SET resumed_from = ? WHERE id = ?", [seconds, job_id])
-

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date as Date
-from typing import Any, Mapping
+from typing import Any, TypeGuard
 
 from archive.errors import UserError
 
@@ -84,11 +85,11 @@ class RecordingMeta:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RecordingMeta":
+    def from_dict(cls, data: dict[str, Any]) -> RecordingMeta:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
 
-    def validated(self, *, title_required: bool = False) -> "RecordingMeta":
+    def validated(self, *, title_required: bool = False) -> RecordingMeta:
         """A clean copy (whitespace collapsed, no blank or repeated names, an ISO date); MetadataError if it cannot be."""
         title = " ".join(self.title.split())[:MAX_TITLE_CHARS]
         if title_required and not title:
@@ -108,7 +109,7 @@ class RecordingMeta:
         )
 
     @classmethod
-    def from_form(cls, form: Mapping[str, str], *, title_required: bool = False) -> "RecordingMeta":
+    def from_form(cls, form: Mapping[str, str], *, title_required: bool = False) -> RecordingMeta:
         """The details as a web form or the API sends them (lists comma-separated), validated."""
         return cls(
             title=form.get("title", ""),
@@ -201,13 +202,15 @@ class Companions:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Companions":
+    def from_dict(cls, data: Mapping[str, Any]) -> Companions:
         files = list(data.get("files") or ()) or [cls.speaker_cues_file, cls.chat_file, cls.slides_file]
         return cls(
             speaker_cues=tuple(SpeakerCue(float(a), float(b), str(s)) for a, b, s in data.get("speaker_cues") or ()),
             chat=tuple(ChatMessage(float(at), str(author), str(text)) for at, author, text in data.get("chat") or ()),
             slides=tuple(Slide(int(page), str(title), str(text)) for page, title, text in data.get("slides") or ()),
-            speaker_cues_file=str(files[0]), chat_file=str(files[1]), slides_file=str(files[2]),
+            speaker_cues_file=str(files[0]),
+            chat_file=str(files[1]),
+            slides_file=str(files[2]),
         )
 
 
@@ -224,14 +227,14 @@ class SpeechGap:
         return self.end - self.start
 
 
-def transcript_item_json(item: "Segment | SpeechGap") -> dict[str, Any]:
+def transcript_item_json(item: Segment | SpeechGap) -> dict[str, Any]:
     """A line or a gap as remote workers and the archive send it to each other."""
     if isinstance(item, SpeechGap):
         return {"start": item.start, "end": item.end, "gap": True}
     return {"start": item.start, "end": item.end, "text": item.text, "language": item.language}
 
 
-def transcript_item(data: Mapping[str, Any]) -> "Segment | SpeechGap":
+def transcript_item(data: Mapping[str, Any]) -> Segment | SpeechGap:
     """The line or gap ``transcript_item_json`` wrote (KeyError, TypeError or ValueError if it is not one)."""
     start, end = float(data["start"]), float(data["end"])
     if data.get("gap"):
@@ -312,11 +315,15 @@ class JobParams:
     companions: Companions = Companions()  # the meeting's transcript, chat and slides
 
     def to_dict(self) -> dict[str, Any]:
-        return {"meta": self.meta.to_dict(), "original_filename": self.original_filename,
-                "delete_source": self.delete_source, **self.companions.to_dict()}
+        return {
+            "meta": self.meta.to_dict(),
+            "original_filename": self.original_filename,
+            "delete_source": self.delete_source,
+            **self.companions.to_dict(),
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "JobParams":
+    def from_dict(cls, data: dict[str, Any]) -> JobParams:
         return cls(
             meta=RecordingMeta.from_dict(data.get("meta") or {}),
             original_filename=str(data.get("original_filename") or ""),
@@ -358,3 +365,30 @@ class Job:
             "error": self.error,
             "recording_id": self.recording_id,
         }
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking: a signed-in account's id and role, or ``Viewer()`` for a visitor.
+
+    The archive's one visibility rule is ``may_see``: every door asks it, through the ``Archive``
+    scoped to this viewer (``Archive.as_viewer``), and the store's queries filter by ``levels``.
+    """
+
+    user_id: int | None = None
+    role: str | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ("staff", "admin")
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        """The visibility levels this viewer may see."""
+        return visible_to(self.role)
+
+    def may_see(self, recording: Recording | None) -> TypeGuard[Recording]:
+        return recording is not None and recording.visibility in self.levels
+
+
+OPERATOR = Viewer(role="admin")  # the command line, run by whoever can read the data directory

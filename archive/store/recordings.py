@@ -5,13 +5,26 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Iterable, Sequence
 
 from sqlite_utils import Database
 
-from .models import VISIBILITIES, Chapter, ChatMessage, MetadataError, Recording, RecordingMeta, Segment, Slide, SpeechGap, parse_date
+from archive.errors import present
+
+from .models import (
+    VISIBILITIES,
+    Chapter,
+    ChatMessage,
+    MetadataError,
+    Recording,
+    RecordingMeta,
+    Segment,
+    Slide,
+    SpeechGap,
+    parse_date,
+)
 
 
 def utc_now() -> str:
@@ -55,31 +68,35 @@ def insert_recording(
     model: str,
 ) -> int:
     """Insert a recording row with its speakers and tags; returns the new id. Call inside a transaction."""
-    recording_id = db["recordings"].insert(
-        {
-            "slug": unique_slug(db, meta.title),
-            "title": meta.title,
-            "organization": meta.organization,
-            "date": meta.date,
-            "description": meta.description,
-            "series": meta.series,
-            "duration": duration,
-            "media_path": media_path,
-            "media_hash": media_hash,
-            "media_kind": media_kind,
-            "original_filename": original_filename,
-            "synthetic": int(meta.synthetic),
-            "visibility": meta.visibility,
-            "language": language,
-            "model": model,
-            "status": "ready",
-            "created_at": utc_now(),
-        }
-    ).last_pk
-    db["recording_speakers"].insert_all(
+    recording_id = present(
+        db.table("recordings")
+        .insert(
+            {
+                "slug": unique_slug(db, meta.title),
+                "title": meta.title,
+                "organization": meta.organization,
+                "date": meta.date,
+                "description": meta.description,
+                "series": meta.series,
+                "duration": duration,
+                "media_path": media_path,
+                "media_hash": media_hash,
+                "media_kind": media_kind,
+                "original_filename": original_filename,
+                "synthetic": int(meta.synthetic),
+                "visibility": meta.visibility,
+                "language": language,
+                "model": model,
+                "status": "ready",
+                "created_at": utc_now(),
+            }
+        )
+        .last_pk
+    )
+    db.table("recording_speakers").insert_all(
         {"recording_id": recording_id, "position": i, "name": name} for i, name in enumerate(meta.speakers)
     )
-    db["recording_tags"].insert_all(
+    db.table("recording_tags").insert_all(
         ({"recording_id": recording_id, "tag": tag} for tag in dict.fromkeys(meta.tags)), ignore=True
     )
     return recording_id
@@ -90,12 +107,21 @@ def replace_segments(db: Database, recording_id: int, segments: Iterable[Segment
     beside them kept as the segments say); returns how many. Call inside the transaction that
     also re-indexes the recording."""
     rows = [
-        {"recording_id": recording_id, "idx": i, "start": s.start, "end": s.end, "text": s.text,
-         "machine_text": s.machine_text, "edited_at": s.edited_at, "language": s.language, "speaker": s.speaker}
+        {
+            "recording_id": recording_id,
+            "idx": i,
+            "start": s.start,
+            "end": s.end,
+            "text": s.text,
+            "machine_text": s.machine_text,
+            "edited_at": s.edited_at,
+            "language": s.language,
+            "speaker": s.speaker,
+        }
         for i, s in enumerate(segments)
     ]
     db.execute("DELETE FROM segments WHERE recording_id = ?", [recording_id])
-    db["segments"].insert_all(rows)
+    db.table("segments").insert_all(rows)
     return len(rows)
 
 
@@ -110,16 +136,19 @@ def set_segment_speakers(db: Database, recording_id: int, speakers: Sequence[str
 def replace_chat(db: Database, recording_id: int, messages: Sequence[ChatMessage]) -> None:
     """The talk's chat, replacing any before. Call inside its transaction."""
     db.execute("DELETE FROM chat_messages WHERE recording_id = ?", [recording_id])
-    db["chat_messages"].insert_all(
+    db.table("chat_messages").insert_all(
         {"recording_id": recording_id, "idx": i, "at": m.at, "author": m.author, "text": m.text}
         for i, m in enumerate(messages)
     )
 
 
 def chat_messages(db: Database, recording_id: int) -> list[ChatMessage]:
-    return [ChatMessage(*row) for row in db.execute(
-        "SELECT at, author, text FROM chat_messages WHERE recording_id = ? ORDER BY idx", [recording_id]
-    )]
+    return [
+        ChatMessage(*row)
+        for row in db.execute(
+            "SELECT at, author, text FROM chat_messages WHERE recording_id = ? ORDER BY idx", [recording_id]
+        )
+    ]
 
 
 def set_chat_names_public(db: Database, recording_id: int, public: bool) -> None:
@@ -129,46 +158,53 @@ def set_chat_names_public(db: Database, recording_id: int, public: bool) -> None
 def replace_chapters(db: Database, recording_id: int, chapters: Sequence[Chapter], *, edited: bool) -> None:
     """The talk's outline, replacing any before; ``edited``: staff wrote it (kept from then on)."""
     db.execute("DELETE FROM chapters WHERE recording_id = ?", [recording_id])
-    db["chapters"].insert_all(
+    db.table("chapters").insert_all(
         {"recording_id": recording_id, "idx": i, "start": c.start, "title": c.title} for i, c in enumerate(chapters)
     )
     db.execute("UPDATE recordings SET chapters_edited = ? WHERE id = ?", [int(edited), recording_id])
 
 
 def chapters(db: Database, recording_id: int) -> list[Chapter]:
-    return [Chapter(*row) for row in db.execute(
-        "SELECT start, title FROM chapters WHERE recording_id = ? ORDER BY idx", [recording_id]
-    )]
+    return [
+        Chapter(*row)
+        for row in db.execute("SELECT start, title FROM chapters WHERE recording_id = ? ORDER BY idx", [recording_id])
+    ]
 
 
 def replace_slides(db: Database, recording_id: int, slides: Sequence[Slide]) -> None:
     """The talk's slides, replacing any before. Call inside its transaction."""
     db.execute("DELETE FROM slides WHERE recording_id = ?", [recording_id])
-    db["slides"].insert_all(
+    db.table("slides").insert_all(
         {"recording_id": recording_id, "page": s.page, "at": s.at, "title": s.title, "text": s.text} for s in slides
     )
 
 
 def slides(db: Database, recording_id: int) -> list[Slide]:
     """The talk's slides in page order."""
-    return [Slide(page, title, text, at) for page, title, text, at in db.execute(
-        "SELECT page, title, text, at FROM slides WHERE recording_id = ? ORDER BY page", [recording_id]
-    )]
+    return [
+        Slide(page, title, text, at)
+        for page, title, text, at in db.execute(
+            "SELECT page, title, text, at FROM slides WHERE recording_id = ? ORDER BY page", [recording_id]
+        )
+    ]
 
 
 def replace_speech_gaps(db: Database, recording_id: int, gaps: Iterable[SpeechGap]) -> None:
     """Record where the recording's speech got no text. Call inside its transaction."""
     db.execute("DELETE FROM speech_gaps WHERE recording_id = ?", [recording_id])
-    db["speech_gaps"].insert_all(
+    db.table("speech_gaps").insert_all(
         ({"recording_id": recording_id, "start": g.start, "end": g.end} for g in gaps), ignore=True
     )
 
 
 def speech_gaps(db: Database, recording_id: int) -> list[SpeechGap]:
     """Where speech got no text (a takedown's removed range no longer counts), in time order."""
-    return [SpeechGap(*row) for row in db.execute(
-        'SELECT start, "end" FROM speech_gaps WHERE recording_id = ? ORDER BY start', [recording_id]
-    )]
+    return [
+        SpeechGap(*row)
+        for row in db.execute(
+            'SELECT start, "end" FROM speech_gaps WHERE recording_id = ? ORDER BY start', [recording_id]
+        )
+    ]
 
 
 def speech_gap_counts(db: Database) -> dict[int, int]:
@@ -176,7 +212,9 @@ def speech_gap_counts(db: Database) -> dict[int, int]:
     return dict(db.execute("SELECT recording_id, count(*) FROM speech_gaps GROUP BY recording_id").fetchall())
 
 
-def _recording_from_row(db: Database, row: dict, speakers: list[str] | None = None, tags: list[str] | None = None) -> Recording:
+def _recording_from_row(
+    db: Database, row: dict, speakers: list[str] | None = None, tags: list[str] | None = None
+) -> Recording:
     if speakers is None:
         speakers = [
             r[0]
@@ -185,7 +223,9 @@ def _recording_from_row(db: Database, row: dict, speakers: list[str] | None = No
             )
         ]
     if tags is None:
-        tags = [r[0] for r in db.execute("SELECT tag FROM recording_tags WHERE recording_id = ? ORDER BY tag", [row["id"]])]
+        tags = [
+            r[0] for r in db.execute("SELECT tag FROM recording_tags WHERE recording_id = ? ORDER BY tag", [row["id"]])
+        ]
     return Recording(
         id=row["id"],
         slug=row["slug"],
@@ -213,7 +253,7 @@ def _recording_from_row(db: Database, row: dict, speakers: list[str] | None = No
 
 
 def _one(db: Database, where: str, params: list) -> Recording | None:
-    rows = list(db["recordings"].rows_where(where, params, limit=1))
+    rows = list(db.table("recordings").rows_where(where, params, limit=1))
     return _recording_from_row(db, rows[0]) if rows else None
 
 
@@ -235,7 +275,7 @@ def get_recordings(db: Database, ids: Iterable[int]) -> dict[int, Recording]:
         tags.setdefault(rid, []).append(tag)
     return {
         row["id"]: _recording_from_row(db, row, speakers.get(row["id"], []), tags.get(row["id"], []))
-        for row in db["recordings"].rows_where(f"id {in_wanted}", [wanted])
+        for row in db.table("recordings").rows_where(f"id {in_wanted}", [wanted])
     }
 
 
@@ -279,8 +319,16 @@ class RecordingFilter:
 
     def active(self) -> bool:
         """Whether the asker chose any filter (visibility is not theirs to choose)."""
-        return any([self.speaker.strip(), self.organization.strip(), self.tag.strip(), self.since, self.until,
-                    self.series.strip()])
+        return any(
+            [
+                self.speaker.strip(),
+                self.organization.strip(),
+                self.tag.strip(),
+                self.since,
+                self.until,
+                self.series.strip(),
+            ]
+        )
 
     def restricts(self) -> bool:
         return self.active() or self.visibility is not None
@@ -340,7 +388,11 @@ def matching_ids(db: Database, wanted: RecordingFilter) -> list[int]:
 def list_recordings(db: Database, wanted: RecordingFilter | None = None) -> list[Recording]:
     """The recordings that pass ``wanted`` (None: all of them, whatever their state), newest talk first."""
     where, params = wanted.sql() if wanted else ("1", [])
-    rows = list(db["recordings"].rows_where(where, params, order_by="coalesce(date, substr(created_at, 1, 10)) DESC, id DESC"))
+    rows = list(
+        db.table("recordings").rows_where(
+            where, params, order_by="coalesce(date, substr(created_at, 1, 10)) DESC, id DESC"
+        )
+    )
     found = get_recordings(db, [row["id"] for row in rows])
     return [found[row["id"]] for row in rows]
 
@@ -379,7 +431,7 @@ def segments_between(db: Database, recording_id: int, start: float, end: float) 
 
 def with_text(segment: Segment, text: str | None) -> Segment:
     """``segment`` corrected to ``text``, keeping what Whisper wrote beside it; ``None`` reverts to that."""
-    machine = segment.machine_text if segment.edited else segment.text
+    machine = segment.machine_text if segment.edited and segment.machine_text is not None else segment.text
     new_text = machine if text is None else text
     if new_text == machine:
         return replace(segment, text=machine, machine_text=None, edited_at=None)
@@ -397,7 +449,7 @@ def update_recording_meta(db: Database, recording_id: int, meta: RecordingMeta) 
     The slug stays as it was, so links people have shared keep working.
     """
     with db.atomic():
-        db["recordings"].update(
+        db.table("recordings").update(
             recording_id,
             {
                 "title": meta.title,
@@ -409,10 +461,10 @@ def update_recording_meta(db: Database, recording_id: int, meta: RecordingMeta) 
         )
         db.execute("DELETE FROM recording_speakers WHERE recording_id = ?", [recording_id])
         db.execute("DELETE FROM recording_tags WHERE recording_id = ?", [recording_id])
-        db["recording_speakers"].insert_all(
+        db.table("recording_speakers").insert_all(
             {"recording_id": recording_id, "position": i, "name": name} for i, name in enumerate(meta.speakers)
         )
-        db["recording_tags"].insert_all(
+        db.table("recording_tags").insert_all(
             ({"recording_id": recording_id, "tag": tag} for tag in dict.fromkeys(meta.tags)), ignore=True
         )
 
@@ -463,7 +515,10 @@ def facets(db: Database, visible: tuple[str, ...] | None = None) -> dict[str, li
             )
         ],
         "series": [
-            r[0] for r in db.execute(f"SELECT DISTINCT r.series FROM recordings r WHERE r.series != '' AND {where} ORDER BY 1", params)
+            r[0]
+            for r in db.execute(
+                f"SELECT DISTINCT r.series FROM recordings r WHERE r.series != '' AND {where} ORDER BY 1", params
+            )
         ],
     }
 
@@ -471,7 +526,9 @@ def facets(db: Database, visible: tuple[str, ...] | None = None) -> dict[str, li
 def series_named(db: Database, slug: str, visible: tuple[str, ...] | None = None) -> str | None:
     """The series whose name makes ``slug`` (its address), among the ``visible`` talks' series."""
     where, params = visible_only(visible).sql("r")
-    names = [r[0] for r in db.execute(f"SELECT DISTINCT r.series FROM recordings r WHERE r.series != '' AND {where}", params)]
+    names = [
+        r[0] for r in db.execute(f"SELECT DISTINCT r.series FROM recordings r WHERE r.series != '' AND {where}", params)
+    ]
     return next((name for name in sorted(names) if slugify(name) == slug), None)
 
 
@@ -495,7 +552,7 @@ def add_glossary_terms(db: Database, terms: Iterable[str]) -> list[str]:
             existing.add(term.casefold())
             added.append(term)
     with db.atomic():
-        db["glossary"].insert_all(({"term": t, "created_at": utc_now()} for t in added), ignore=True)
+        db.table("glossary").insert_all(({"term": t, "created_at": utc_now()} for t in added), ignore=True)
     return added
 
 
@@ -512,7 +569,7 @@ def get_meta(db: Database, key: str) -> str | None:
 
 def set_meta(db: Database, key: str, value: str) -> None:
     with db.atomic():
-        db["archive_meta"].upsert({"key": key, "value": value}, pk="key")
+        db.table("archive_meta").upsert({"key": key, "value": value}, pk="key")
 
 
 @dataclass(frozen=True)

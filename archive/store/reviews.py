@@ -11,6 +11,8 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
+from archive.errors import present
+
 # What a link is, in the order a review goes through them.
 OPEN, SENT, EXPIRED, CLOSED = "open", "sent", "expired", "closed"
 SUGGESTION_KINDS = ("correction", "withdraw")
@@ -63,6 +65,21 @@ class ReviewSuggestion:
     decided_by: str | None
     decided_at: str | None
 
+    @property
+    def line(self) -> int:
+        """A correction's line index (a withdrawal has none: asking is a bug)."""
+        return present(self.segment_idx, "corrected line")
+
+    @property
+    def wording(self) -> str:
+        """A correction's new wording."""
+        return present(self.text, "suggested wording")
+
+    @property
+    def span(self) -> tuple[float, float]:
+        """A withdrawal's range, in seconds."""
+        return present(self.start, "withdrawal start"), present(self.end, "withdrawal end")
+
 
 @dataclass(frozen=True)
 class ReviewEvent:
@@ -80,7 +97,7 @@ _LINK_COLUMNS = (
     "opened_at, submitted_at, closed_at, closed_reason"
 )
 _SUGGESTION_COLUMNS = (
-    'id, link_id, recording_id, kind, segment_idx, text, original_text, start, "end", coalesce(note, \'\'), '
+    "id, link_id, recording_id, kind, segment_idx, text, original_text, start, \"end\", coalesce(note, ''), "
     "state, created_at, decided_by, decided_at"
 )
 
@@ -99,22 +116,27 @@ def insert_link(
     created_at: str,
     expires_at: str,
 ) -> int:
-    return db["review_links"].insert(
-        {
-            "recording_id": recording_id,
-            "presenter_name": presenter_name,
-            "presenter_email": presenter_email,
-            "token_hash": token_hash,
-            "created_by": created_by,
-            "created_at": created_at,
-            "expires_at": expires_at,
-        }
-    ).last_pk
+    return present(
+        db.table("review_links")
+        .insert(
+            {
+                "recording_id": recording_id,
+                "presenter_name": presenter_name,
+                "presenter_email": presenter_email,
+                "token_hash": token_hash,
+                "created_by": created_by,
+                "created_at": created_at,
+                "expires_at": expires_at,
+            }
+        )
+        .last_pk
+    )
 
 
-def get_link(db: Database, link_id: int) -> ReviewLink | None:
+def get_link(db: Database, link_id: int) -> ReviewLink:
+    """The link with this id; ids come from rows the caller holds, so a missing one is a bug."""
     row = db.execute(f"SELECT {_LINK_COLUMNS} FROM review_links WHERE id = ?", [link_id]).fetchone()
-    return ReviewLink(*row) if row else None
+    return ReviewLink(*present(row, "review link"))
 
 
 def link_by_token_hash(db: Database, token_hash: str) -> ReviewLink | None:
@@ -154,9 +176,19 @@ def close_link(db: Database, link_id: int, reason: str, at: str) -> bool:
 
 def insert_suggestion(db: Database, link: ReviewLink, created_at: str, **fields) -> int:
     """A pending suggestion of ``link``'s presenter, always for ``link``'s own talk."""
-    return db["review_suggestions"].insert(
-        {**fields, "link_id": link.id, "recording_id": link.recording_id, "state": PENDING, "created_at": created_at}
-    ).last_pk
+    return present(
+        db.table("review_suggestions")
+        .insert(
+            {
+                **fields,
+                "link_id": link.id,
+                "recording_id": link.recording_id,
+                "state": PENDING,
+                "created_at": created_at,
+            }
+        )
+        .last_pk
+    )
 
 
 def get_suggestion(db: Database, suggestion_id: int) -> ReviewSuggestion | None:
@@ -173,7 +205,7 @@ def suggestions_of_link(db: Database, link_id: int) -> list[ReviewSuggestion]:
 
 def suggestions_for(db: Database, recording_id: int, state: str | None = None) -> list[ReviewSuggestion]:
     """A talk's suggestions from every link (only those in ``state`` if given), oldest first."""
-    where, params = "recording_id = ?", [recording_id]
+    where, params = "recording_id = ?", [str(recording_id)]
     if state is not None:
         where, params = where + " AND state = ?", [*params, state]
     rows = db.execute(f"SELECT {_SUGGESTION_COLUMNS} FROM review_suggestions WHERE {where} ORDER BY id", params)
@@ -212,9 +244,15 @@ def decide_suggestion(db: Database, suggestion_id: int, state: str, by: str, at:
 
 
 def log_event(db: Database, link: ReviewLink, at: str, actor: str, action: str, detail: str = "") -> None:
-    db["review_log"].insert(
-        {"link_id": link.id, "recording_id": link.recording_id, "at": at, "actor": actor, "action": action,
-         "detail": detail}
+    db.table("review_log").insert(
+        {
+            "link_id": link.id,
+            "recording_id": link.recording_id,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "detail": detail,
+        }
     )
 
 

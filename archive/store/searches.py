@@ -22,7 +22,7 @@ class SearchCount:
 
 
 def log_search(db: Database, query: str, results: int) -> None:
-    db["search_log"].insert({"query": query, "results": int(results), "created_at": utc_now()})
+    db.table("search_log").insert({"query": query, "results": int(results), "created_at": utc_now()})
 
 
 def search_counts(db: Database, *, empty_only: bool = False, limit: int = 100) -> list[SearchCount]:

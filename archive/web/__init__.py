@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from flask import Flask, current_app, g, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -12,7 +13,7 @@ from werkzeug.routing import IntegerConverter
 
 from archive.config import Config, load_config
 from archive.errors import UserError
-from archive.services import Services
+from archive.services import Archive
 from archive.store import connect
 from archive.store.recordings import slugify
 from archive.timecode import clock, link_time
@@ -28,7 +29,7 @@ def _assets(name: str) -> str:
 
 
 def create_app(
-    test_config: Mapping[str, Any] | None = None, *, config: Config | None = None, services: Services | None = None
+    test_config: Mapping[str, Any] | None = None, *, config: Config | None = None, services: Archive | None = None
 ) -> Flask:
     """Build the web app: defaults, then ``ARCHIVE_*`` variables, then ``test_config`` overrides.
 
@@ -50,7 +51,7 @@ def create_app(
     connect(archive_config.db_path).close()  # migrations run here, once, not on every request
     auth.init_app(app, archive_config)
 
-    app.extensions["services"] = services or Services(archive_config)
+    app.extensions["archive"] = services or Archive(archive_config)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
@@ -108,8 +109,10 @@ def _http_error(exc: HTTPException):
     message = exc.description
     if exc.code == 413:  # werkzeug's own words say nothing of files or limits
         limit = current_app.config["ARCHIVE"].max_upload_mb
-        message = f"That file is larger than the archive accepts ({limit:,} MB). Ask an admin to raise ARCHIVE_MAX_UPLOAD_MB."
-    response = _error_response(exc.code, exc.name, message)
+        message = (
+            f"That file is larger than the archive accepts ({limit:,} MB). Ask an admin to raise ARCHIVE_MAX_UPLOAD_MB."
+        )
+    response = _error_response(exc.code or 500, exc.name, message or "")
     # Keep what the error itself says in headers: Content-Range on a 416, Allow on a 405.
     for name, value in exc.get_headers():
         if name.lower() != "content-type":

@@ -9,7 +9,6 @@ from flask import Blueprint, abort, jsonify, request, url_for
 from archive.store import jobs as job_store
 from archive.store import recordings as store
 from archive.store.models import RecordingMeta
-from archive.store.searches import log_search
 
 from .auth import staff_only, visible_levels, visible_or_404
 from .db import get_db
@@ -48,8 +47,9 @@ def recording(recording_id: int):
 @staff_only
 def upload():
     """Upload a recording (multipart: ``media`` plus the form's metadata fields); returns its job (202)."""
-    job = submit_upload(request.files.get("media"), RecordingMeta.from_form(request.form),
-                        companions_of(request.files, request.form))
+    job = submit_upload(
+        request.files.get("media"), RecordingMeta.from_form(request.form), companions_of(request.files, request.form)
+    )
     response = jsonify(job_json(job))
     response.status_code = 202
     response.headers["Location"] = url_for("api.job", job_id=job.id)
@@ -61,10 +61,12 @@ def job_json(job) -> dict:
     db = get_db()
     recording = store.get_recording(db, job.recording_id) if job.recording_id else None
     gaps = store.speech_gaps(db, recording.id) if recording else []
-    return {**job.summary(), "recording_url": recording.url if recording else None,
-            "already_in_archive": already_in_archive(job, recording),
-            "speech_gaps": [{"start": g.start, "end": g.end} for g in gaps]}
-
+    return {
+        **job.summary(),
+        "recording_url": recording.url if recording else None,
+        "already_in_archive": already_in_archive(job, recording),
+        "speech_gaps": [{"start": g.start, "end": g.end} for g in gaps],
+    }
 
 
 @bp.get("/jobs")
@@ -85,7 +87,6 @@ def job(job_id: int):
 def search():
     """Moments answering ``q``: ``{"query", "results": [...], "weak_results": [...]}``."""
     response = run_search(request.args)
-    log_search(get_db(), response.query, len(response.results))
     return jsonify(response.to_dict())
 
 

@@ -18,7 +18,7 @@ from flask import Blueprint, abort, current_app, g, redirect, render_template, r
 from flask.sessions import SecureCookieSessionInterface
 
 from archive.store import accounts
-from archive.store.models import visible_to
+from archive.store.models import Viewer
 
 from .db import get_db
 
@@ -91,8 +91,13 @@ def load_user() -> None:
 
 # Forms someone without an account may send (still with their session's CSRF token): signing in,
 # and a presenter's steps on a review link, which is itself their credential (web/review.py).
-ANONYMOUS_FORMS = {"auth.login", "review.suggest_correction", "review.suggest_withdrawal", "review.remove_suggestion",
-                   "review.send"}
+ANONYMOUS_FORMS = {
+    "auth.login",
+    "review.suggest_correction",
+    "review.suggest_withdrawal",
+    "review.remove_suggestion",
+    "review.send",
+}
 
 
 def check_csrf() -> None:
@@ -116,14 +121,20 @@ def role() -> str | None:
     return g.user.role if g.get("user") else None
 
 
+def viewer() -> Viewer:
+    """Who this request is, for the archive's one visibility rule (``Viewer.may_see``)."""
+    user = g.get("user")
+    return Viewer(user.id, user.role) if user else Viewer()
+
+
 def visible_levels() -> tuple[str, ...]:
     """The recording visibility levels this request may see."""
-    return visible_to(role())
+    return viewer().levels
 
 
 def visible_or_404(recording, message: str):
     """``recording`` if this request may see it; otherwise 404, exactly as if it did not exist."""
-    if recording is None or recording.visibility not in visible_levels():
+    if not viewer().may_see(recording):
         abort(404, message)
     return recording
 
@@ -200,7 +211,9 @@ CONTENT_SECURITY_POLICY = (
 
 def framable_by(response, origins: tuple[str, ...]):
     """Let ``origins`` show this response in a frame (the embed player); without any, nobody may."""
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(ancestors=" ".join(origins) or "'none'")
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(
+        ancestors=" ".join(origins) or "'none'"
+    )
     if origins:
         response.headers["X-Frame-Options"] = ""  # cannot name several sites; the policy above does
     return response

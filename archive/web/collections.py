@@ -12,7 +12,8 @@ from flask import Blueprint, Response, abort, g, jsonify, redirect, render_templ
 
 from archive.citations import CitedMoment, citation_line, csl_json
 from archive.store import collections as library
-from archive.store.collections import ClipRequest, CollectionError, Reader
+from archive.store.collections import ClipRequest, CollectionError
+from archive.store.models import Viewer
 from archive.store.recordings import get_recording_by_slug
 from archive.timecode import parse_timecode
 
@@ -22,12 +23,12 @@ bp = Blueprint("collections", __name__)
 DEFAULT_CLIP_SECONDS = 60.0  # a clip given only a start runs a minute
 
 
-def reader() -> Reader:
+def reader() -> Viewer:
     user = g.get("user")
-    return Reader(user.id, user.role) if user is not None and user.id is not None else Reader()
+    return Viewer(user.id, user.role) if user is not None and user.id is not None else Viewer()
 
 
-def _signed_in() -> Reader:
+def _signed_in() -> Viewer:
     who = reader()
     if who.user_id is None:
         abort(redirect(url_for("auth.login", next=request.full_path.rstrip("?"))))
@@ -49,8 +50,13 @@ def index():
 
 @bp.post("/collections")
 def create():
-    made = library.create_collection(get_db(), _signed_in(), request.form.get("title", ""),
-                                     request.form.get("description", ""), request.form.get("sharing", "private"))
+    made = library.create_collection(
+        get_db(),
+        _signed_in(),
+        request.form.get("title", ""),
+        request.form.get("description", ""),
+        request.form.get("sharing", "private"),
+    )
     return redirect(url_for("collections.show", slug=made.slug), code=303)
 
 
@@ -60,17 +66,23 @@ def show(slug: str):
     db = get_db()
     opened = library.open_collection(db, library.find_collection(db, slug, reader()), reader())
     cited = [citation_line(_cited(clip)) for clip in opened.clips]
-    return render_template("collection.html", opened=opened, collection=opened.collection, citations=cited,
-                           sharing=library.SHARING)
+    return render_template(
+        "collection.html", opened=opened, collection=opened.collection, citations=cited, sharing=library.SHARING
+    )
 
 
 @bp.post("/collections/<slug>")
 def update(slug: str):
     db, who = get_db(), reader()
     found = library.editable_collection(db, slug, who)
-    library.update_collection(db, found, who, title=request.form.get("title", ""),
-                              description=request.form.get("description", ""),
-                              sharing=request.form.get("sharing", found.sharing))
+    library.update_collection(
+        db,
+        found,
+        who,
+        title=request.form.get("title", ""),
+        description=request.form.get("description", ""),
+        sharing=request.form.get("sharing", found.sharing),
+    )
     return redirect(url_for("collections.show", slug=slug), code=303)
 
 
@@ -96,8 +108,12 @@ def add_clip():
         raise CollectionError("write the clip's start as 12:34, 1:02:03 or 1h02m03s")
     if end_text and end is None:
         raise CollectionError("write the clip's end as 12:34, 1:02:03 or 1h02m03s, or leave it empty")
-    wanted = ClipRequest(talk.id if talk else 0, start, end if end is not None else start + DEFAULT_CLIP_SECONDS,
-                         request.form.get("note", ""))
+    wanted = ClipRequest(
+        talk.id if talk else 0,
+        start,
+        end if end is not None else start + DEFAULT_CLIP_SECONDS,
+        request.form.get("note", ""),
+    )
     target = request.form.get("collection", "")
     with db.atomic():  # a new collection and its first clip, or neither
         if target == "new" or not target:
@@ -122,8 +138,9 @@ def change_clip(slug: str, clip_id: int):
         library.remove_clip(db, found, who, clip_id)
     else:
         raise CollectionError("choose to move the clip up or down, change its note or remove it")
-    return redirect(url_for("collections.show", slug=slug, _anchor=f"clip-{clip_id}" if action != "remove" else None),
-                    code=303)
+    return redirect(
+        url_for("collections.show", slug=slug, _anchor=f"clip-{clip_id}" if action != "remove" else None), code=303
+    )
 
 
 @bp.get("/collections/<slug>/citations.<any(txt, json):fmt>")
@@ -135,10 +152,12 @@ def citations(slug: str, fmt: str):
     name = f"{slug}-citations.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'} if request.args.get("download") else {}
     if fmt == "json":
-        return Response(csl_json(cited, id_prefix=slug), content_type="application/vnd.citationstyles.csl+json",
-                        headers=headers)
-    lines = [opened.collection.title, ""] + [f"{n}. {citation_line(c)}" + (f"\n   Note: {c.note}" if c.note else "")
-                                             for n, c in enumerate(cited, 1)]
+        return Response(
+            csl_json(cited, id_prefix=slug), content_type="application/vnd.citationstyles.csl+json", headers=headers
+        )
+    lines = [opened.collection.title, ""] + [
+        f"{n}. {citation_line(c)}" + (f"\n   Note: {c.note}" if c.note else "") for n, c in enumerate(cited, 1)
+    ]
     return Response("\n".join(lines) + "\n", content_type="text/plain; charset=utf-8", headers=headers)
 
 
@@ -148,16 +167,32 @@ def collection_json(slug: str):
     db = get_db()
     opened = library.open_collection(db, library.find_collection(db, slug, reader()), reader())
     cited = [(clip, _cited(clip)) for clip in opened.clips]
-    return jsonify({
-        "slug": opened.collection.slug, "title": opened.collection.title, "description": opened.collection.description,
-        "sharing": opened.collection.sharing, "summary": opened.summary,
-        "clips": [{"recording": clip.recording.slug, "title": clip.recording.title, "start": clip.start, "end": clip.end,
-                   "note": clip.note, "url": moment.url, "citation": citation_line(moment),
-                   "text": " ".join(line.text for line in clip.lines)} for clip, moment in cited],
-    })
+    return jsonify(
+        {
+            "slug": opened.collection.slug,
+            "title": opened.collection.title,
+            "description": opened.collection.description,
+            "sharing": opened.collection.sharing,
+            "summary": opened.summary,
+            "clips": [
+                {
+                    "recording": clip.recording.slug,
+                    "title": clip.recording.title,
+                    "start": clip.start,
+                    "end": clip.end,
+                    "note": clip.note,
+                    "url": moment.url,
+                    "citation": citation_line(moment),
+                    "text": " ".join(line.text for line in clip.lines),
+                }
+                for clip, moment in cited
+            ],
+        }
+    )
 
 
 def _cited(clip) -> CitedMoment:
     speaker = next((line.speaker for line in clip.lines if line.speaker), None)
-    return CitedMoment(clip.recording, clip.start, clip.end, request.host_url.rstrip("/"), note=clip.note,
-                       speaker=speaker)
+    return CitedMoment(
+        clip.recording, clip.start, clip.end, request.host_url.rstrip("/"), note=clip.note, speaker=speaker
+    )

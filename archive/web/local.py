@@ -13,7 +13,7 @@ import os
 import secrets
 from pathlib import Path
 
-from archive.config import Config
+from archive.config import Config, ConfigError
 
 
 def _path(config: Config) -> Path:
@@ -38,6 +38,21 @@ def write_server_file(config: Config, token: str, host: str, port: int) -> Path:
         json.dump({"url": f"http://{reachable}:{port}", "pid": os.getpid(), "token": token}, out)
     os.replace(draft, path)
     return path
+
+
+def public_address(config: Config) -> str:
+    """Where a link written outside a web request should point: ``ARCHIVE_PUBLIC_URL``, else the
+    running server's own address (``server.json``); with neither, a link would name a port nothing
+    listens on, so this refuses, saying what to set."""
+    if config.public_url.strip():
+        return config.site_url
+    server = read_server_file(config)
+    if server is not None:
+        return server["url"]
+    raise ConfigError(
+        "no archive server is running here and ARCHIVE_PUBLIC_URL is not set: start `archive serve`, "
+        "or set ARCHIVE_PUBLIC_URL to the address people reach the archive at (https://talks.example.org)"
+    )
 
 
 def read_server_file(config: Config) -> dict | None:

@@ -24,7 +24,6 @@ from archive.errors import UserError
 from archive.export import LANGUAGE_NAMES, chapters_json, chapters_vtt, export, main_language
 from archive.feed import FeedItem, podcast_feed
 from archive.store import recordings as store
-from archive.store.searches import log_search
 from archive.timecode import parse_timecode
 from ingest.chapters import chapters_text
 from ingest.companions import chat_links
@@ -79,7 +78,6 @@ def search():
         response = run_search(request.args)
     except UserError as exc:  # shown beside the search form, which keeps what was typed
         return render_template("search.html", **{**context, "error": exc.sentence()}), exc.status
-    log_search(db, response.query, len(response.results))
     return render_template("search.html", **{**context, "query": response.query, "response": response})
 
 
@@ -105,7 +103,7 @@ def recording(slug: str):
     if end is not None and (end <= (start or 0.0) or end > found.duration + 1):
         end = None
     current = _segment_at(segments, start) if start is not None else None
-    if current is not None and segments[current].start > start:
+    if current is not None and start is not None and segments[current].start > start:
         start = segments[current].start  # ?t=66 for the line at 66.92: play that line from its start
     chat = store.chat_messages(db, found.id)  # authors are shown to staff only, unless the talk says otherwise
     slides = store.slides(db, found.id)
@@ -198,8 +196,9 @@ def embed(slug: str):
     start = start if start is not None and start <= found.duration else None
     end = end if end is not None and end > (start or 0.0) and end <= found.duration + 1 else None
     current = _segment_at(segments, start) if start is not None else None
-    response = make_response(render_template("embed.html", recording=found, segments=segments, start=start, end=end,
-                                             current=current))
+    response = make_response(
+        render_template("embed.html", recording=found, segments=segments, start=start, end=end, current=current)
+    )
     return framable_by(response, current_app.config["ARCHIVE"].embed_origin_list)
 
 
@@ -223,15 +222,26 @@ def oembed():
     height = min(_positive(request.args.get("maxheight"), EMBED_SIZE[1]), EMBED_SIZE[1])
     times = {k: v[0] for k, v in parse_qs(parts.query).items() if k in ("t", "end")}
     src = url_for("pages.embed", slug=found.slug, _external=True, **times)
-    html = (f'<iframe src="{escape(src)}" width="{width}" height="{height}" title="{escape(found.title)}" '
-            f'style="border:0" allow="autoplay; fullscreen" loading="lazy"></iframe>')
-    return jsonify({
-        "version": "1.0", "type": "video" if found.media_kind == "video" else "rich", "provider_name": "Talk Archive",
-        "provider_url": url_for("pages.index", _external=True), "title": found.title,
-        "author_name": ", ".join(found.speakers) or found.organization, "html": html, "width": width, "height": height,
-        "thumbnail_url": url_for("pages.cover_image", slug=found.slug, kind=found.cover_kind, _external=True),
-        "thumbnail_width": 1200, "thumbnail_height": 630,
-    })
+    html = (
+        f'<iframe src="{escape(src)}" width="{width}" height="{height}" title="{escape(found.title)}" '
+        f'style="border:0" allow="autoplay; fullscreen" loading="lazy"></iframe>'
+    )
+    return jsonify(
+        {
+            "version": "1.0",
+            "type": "video" if found.media_kind == "video" else "rich",
+            "provider_name": "Talk Archive",
+            "provider_url": url_for("pages.index", _external=True),
+            "title": found.title,
+            "author_name": ", ".join(found.speakers) or found.organization,
+            "html": html,
+            "width": width,
+            "height": height,
+            "thumbnail_url": url_for("pages.cover_image", slug=found.slug, kind=found.cover_kind, _external=True),
+            "thumbnail_width": 1200,
+            "thumbnail_height": 630,
+        }
+    )
 
 
 def _positive(value: str | None, default: int) -> int:
@@ -285,9 +295,12 @@ def series(slug: str):
 def series_feed(slug: str):
     """One series' public talks as a podcast of its own."""
     name = store.series_named(get_db(), slug, ("public",)) or abort(404, "There is no public series at this address.")
-    return _podcast(f"{name} · Talk Archive", store.RecordingFilter(series=name, visibility=("public",)),
-                    url_for("pages.series_feed", slug=slug, _external=True),
-                    site_url=url_for("pages.series", slug=slug, _external=True))
+    return _podcast(
+        f"{name} · Talk Archive",
+        store.RecordingFilter(series=name, visibility=("public",)),
+        url_for("pages.series_feed", slug=slug, _external=True),
+        site_url=url_for("pages.series", slug=slug, _external=True),
+    )
 
 
 def _podcast(title: str, wanted: store.RecordingFilter, feed_url: str, site_url: str | None = None) -> Response:
@@ -299,19 +312,28 @@ def _podcast(title: str, wanted: store.RecordingFilter, feed_url: str, site_url:
         media_file = config.data_dir / found.media_path
         if not media_file.is_file():
             continue
-        items.append(FeedItem(
-            recording=found,
-            page_url=url_for("pages.recording", slug=found.slug, _external=True),
-            media_url=url_for("pages.media", slug=found.slug, _external=True),
-            media_type=media_type(media_file),
-            media_bytes=media_file.stat().st_size,
-            cover_url=url_for("pages.cover_image", slug=found.slug, kind=found.cover_kind, _external=True),
-            transcript_url=url_for("pages.transcript", slug=found.slug, fmt="vtt", _external=True),
-            chapters_url=url_for("pages.chapters", slug=found.slug, fmt="json", _external=True)
-            if store.chapters(db, found.id) else None,
-        ))
-    body = podcast_feed(title, site_url or url_for("pages.index", _external=True), feed_url,
-                        url_for("pages.archive_cover_image", _external=True), items, owner_email=config.contact_email)
+        items.append(
+            FeedItem(
+                recording=found,
+                page_url=url_for("pages.recording", slug=found.slug, _external=True),
+                media_url=url_for("pages.media", slug=found.slug, _external=True),
+                media_type=media_type(media_file),
+                media_bytes=media_file.stat().st_size,
+                cover_url=url_for("pages.cover_image", slug=found.slug, kind=found.cover_kind, _external=True),
+                transcript_url=url_for("pages.transcript", slug=found.slug, fmt="vtt", _external=True),
+                chapters_url=url_for("pages.chapters", slug=found.slug, fmt="json", _external=True)
+                if store.chapters(db, found.id)
+                else None,
+            )
+        )
+    body = podcast_feed(
+        title,
+        site_url or url_for("pages.index", _external=True),
+        feed_url,
+        url_for("pages.archive_cover_image", _external=True),
+        items,
+        owner_email=config.contact_email,
+    )
     return Response(body, content_type="application/rss+xml; charset=utf-8")
 
 

@@ -34,7 +34,7 @@ bp = Blueprint("review", __name__)
 
 
 def _secret() -> str:
-    return current_app.secret_key
+    return str(current_app.secret_key)
 
 
 def _private(response):
@@ -73,21 +73,30 @@ def _presenter_step(token: str, step, anchor: str):
 @bp.post("/review/<token>/corrections")
 def suggest_correction(token: str):
     form = request.form
-    return _presenter_step(token, lambda: workflow.suggest_correction(
-        get_db(), token, _secret(), form.get("line"), form.get("text", "")), "#suggestions")
+    return _presenter_step(
+        token,
+        lambda: workflow.suggest_correction(get_db(), token, _secret(), form.get("line"), form.get("text", "")),
+        "#suggestions",
+    )
 
 
 @bp.post("/review/<token>/withdrawals")
 def suggest_withdrawal(token: str):
     form = request.form
-    return _presenter_step(token, lambda: workflow.suggest_withdrawal(
-        get_db(), token, _secret(), form.get("start"), form.get("end"), form.get("note", "")), "#suggestions")
+    return _presenter_step(
+        token,
+        lambda: workflow.suggest_withdrawal(
+            get_db(), token, _secret(), form.get("start"), form.get("end"), form.get("note", "")
+        ),
+        "#suggestions",
+    )
 
 
 @bp.post("/review/<token>/suggestions/<id:suggestion_id>/remove")
 def remove_suggestion(token: str, suggestion_id: int):
-    return _presenter_step(token, lambda: workflow.remove_suggestion(get_db(), token, _secret(), suggestion_id),
-                           "#suggestions")
+    return _presenter_step(
+        token, lambda: workflow.remove_suggestion(get_db(), token, _secret(), suggestion_id), "#suggestions"
+    )
 
 
 @bp.post("/review/<token>/send")
@@ -131,8 +140,13 @@ def create_link(slug: str):
     if not days.isdigit():
         raise workflow.ReviewError(f"a review link can be valid for 1 to {workflow.MAX_DAYS} days")
     link, token = workflow.create_link(
-        get_db(), found.id, request.form.get("presenter", ""), presenter_email=request.form.get("email", ""),
-        days=int(days), created_by=g.user.email, secret=_secret(),
+        get_db(),
+        found.id,
+        request.form.get("presenter", ""),
+        presenter_email=request.form.get("email", ""),
+        days=int(days),
+        created_by=g.user.email,
+        secret=_secret(),
     )
     url = url_for("review.page", token=token, _external=True)
     return _private(make_response(render_template("review_link.html", recording=found, link=link, url=url)))
@@ -152,8 +166,14 @@ def decide(slug: str, suggestion_id: int, decision: str):
     """Approve (correct the line, or take the range down) or reject one suggestion."""
     found = talk_or_404(slug)
     if decision == "approve":
-        workflow.approve(get_db(), current_app.config["ARCHIVE"], suggestion_id, recording_id=found.id,
-                         staff_email=g.user.email, embedder=searcher().embedder)
+        workflow.approve(
+            get_db(),
+            current_app.config["ARCHIVE"],
+            suggestion_id,
+            recording_id=found.id,
+            staff_email=g.user.email,
+            embedder=searcher().embedder,
+        )
     else:
         workflow.reject(get_db(), suggestion_id, recording_id=found.id, staff_email=g.user.email)
     return _back_to(found)
@@ -163,6 +183,7 @@ def decide(slug: str, suggestion_id: int, decision: str):
 @staff_only
 def approve_all(slug: str):
     found = talk_or_404(slug)
-    workflow.approve_all(get_db(), current_app.config["ARCHIVE"], found.id, staff_email=g.user.email,
-                         embedder=searcher().embedder)
+    workflow.approve_all(
+        get_db(), current_app.config["ARCHIVE"], found.id, staff_email=g.user.email, embedder=searcher().embedder
+    )
     return _back_to(found)

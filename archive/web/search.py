@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from flask import current_app
 
-from archive.services import Services
+from archive.services import Archive, ArchiveView
 from archive.store.recordings import RecordingFilter
 from search.engine import Searcher, SearchError, SearchResponse
 
-from .auth import visible_levels
+from .auth import viewer, visible_levels
 from .db import get_db
 
 
-def services() -> Services:
-    return current_app.extensions["services"]
+def services() -> Archive:
+    return current_app.extensions["archive"]
+
+
+def viewing() -> ArchiveView:
+    """The archive as this request's viewer sees it."""
+    return services().as_viewer(viewer())
 
 
 def searcher() -> Searcher:
@@ -36,7 +41,8 @@ def filters_from(args: Mapping[str, str]) -> RecordingFilter:
 
 
 def run_search(args: Mapping[str, str]) -> SearchResponse:
-    """Search with the request's ``q``, ``limit``, ``sort`` and filters; SearchError for bad values."""
+    """Search with the request's ``q``, ``limit``, ``sort`` and filters, as this viewer, logged;
+    SearchError for bad values."""
     raw_limit = args.get("limit", "") or "10"
     try:
         limit = int(raw_limit)
@@ -44,7 +50,7 @@ def run_search(args: Mapping[str, str]) -> SearchResponse:
         raise SearchError(f"limit must be a whole number, not {raw_limit[:40]!r}") from None
     if not 1 <= limit <= 100:
         raise SearchError("limit must be between 1 and 100")
-    return searcher().search(
+    return viewing().search(
         get_db(),
         args.get("q", ""),
         limit=limit,

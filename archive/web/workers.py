@@ -42,8 +42,11 @@ def _segments(raw) -> list[Segment | SpeechGap]:
     except (TypeError, KeyError, ValueError, AttributeError):
         items = None
     if items is None or not all(math.isfinite(i.start) and math.isfinite(i.end) for i in items):
-        abort(400, 'segments must be a list of {"start", "end", "text"} (or {"start", "end", "gap": true}) '
-                   "with times in seconds")
+        abort(
+            400,
+            'segments must be a list of {"start", "end", "text"} (or {"start", "end", "gap": true}) '
+            "with times in seconds",
+        )
     return items
 
 
@@ -109,5 +112,7 @@ def transcript(job_id: int):
 def fail(job_id: int):
     body = _body()
     _held_job(job_id, body["worker"])
-    job_store.fail_job(get_db(), job_id, body["worker"], f"remote worker {body['worker']}: {str(body.get('error', ''))[:500]}")
+    job_store.fail_job(
+        get_db(), job_id, body["worker"], f"remote worker {body['worker']}: {str(body.get('error', ''))[:500]}"
+    )
     return jsonify({"ok": True})
