@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test bench screenshots samples clean
+.PHONY: install run test test-fast lint bench bench-smoke screenshots samples clean
 
 install: $(STAMP)
 
@@ -33,12 +33,40 @@ run: install
 test: install
 	$(BIN)/python -m pytest
 
+# The inner loop: every test that runs on the fakes (no real model, browser or Redis), in about 90 s.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not model and not browser and not redis"
+
+# The gates CI runs before the tests: ruff (lint and format) and mypy, configured in pyproject.toml.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
 bench: install
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/eval.py
-	$(BIN)/python bench/search.py --passages 100000
-	$(BIN)/python bench/web.py
-	$(BIN)/python bench/load.py
+	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_eval.py
+	$(BIN)/python bench/bench_search.py --passages 100000
+	$(BIN)/python bench/bench_web.py
+	$(BIN)/python bench/bench_load.py
+
+# Every bench at its smoke size, offline: a check that each still runs and prints its figures
+# (the figures mean little at this size). About 3 minutes on 2 cores with bench/.cache/ warm, 5 cold.
+# bench_eval.py --smoke makes the small archive that slides, speakers and chapters read after it.
+bench-smoke: install
+	$(BIN)/python bench/bench_search.py --smoke
+	$(BIN)/python bench/bench_web.py --smoke
+	$(BIN)/python bench/bench_ingest.py --smoke
+	$(BIN)/python bench/bench_ingest.py --talks --smoke
+	$(BIN)/python bench/bench_embed.py --smoke
+	$(BIN)/python bench/bench_diarize.py --smoke
+	$(BIN)/python bench/bench_eval.py --smoke
+	$(BIN)/python bench/bench_slides.py --smoke
+	$(BIN)/python bench/bench_speakers.py --smoke
+	$(BIN)/python bench/bench_chapters.py --smoke
+	$(BIN)/python bench/bench_load.py --smoke
+	$(BIN)/python bench/bench_travel.py --smoke
+	$(BIN)/python bench/eval/voice.py --check
 
 # The README's screenshots, taken by the browser tests (needs Debian's chromium).
 screenshots: install

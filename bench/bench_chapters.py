@@ -1,16 +1,17 @@
 """How well the automatic outline finds a webinar's parts, on the evaluation webinars.
 
 For each multi-speaker webinar of bench/eval it names the speakers of the cached Whisper base
-transcript from the Zoom transcript the meeting would have had (``bench/speakers.zoom_vtt``),
-lines up the deck of ``bench/eval/slides.json`` (``bench/slides.py``), makes the outline
+transcript from the Zoom transcript the meeting would have had (``bench/bench_speakers.zoom_vtt``),
+lines up the deck of ``bench/eval/slides.json`` (``bench/bench_slides.py``), makes the outline
 (``ingest.chapters.outline``) and compares it with the script: where the presenter starts, where
 the Q&A starts (the host's turn before the first audience question) and where each audience
 question starts. Reported per split: the share of each found by an entry within 15 s (the
 questions: an entry "Question: …"). Run again with ``--no-names`` for a recording that came with
 no meeting transcript (the Q&A found by the invitation to ask).
 
-    .venv/bin/python bench/eval.py            # once: transcribes, embeds and caches the talks
-    .venv/bin/python bench/chapters.py [--no-names]
+    .venv/bin/python bench/bench_eval.py            # once: transcribes, embeds and caches the talks
+    .venv/bin/python bench/bench_chapters.py [--no-names]
+    .venv/bin/python bench/bench_eval.py --smoke && .venv/bin/python bench/bench_chapters.py --smoke  # a check it runs
 """
 
 from __future__ import annotations
@@ -25,18 +26,20 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+if sys.path[0] != str(ROOT):
+    sys.path.insert(0, str(ROOT))  # the archive's packages, whatever the working directory
+if str(ROOT / "bench") not in sys.path:
+    sys.path.append(str(ROOT / "bench"))  # the other bench scripts (bench_*: they shadow nothing)
 
-from slides import measure as align_decks  # noqa: E402
-from speakers import zoom_vtt  # noqa: E402
+from bench_eval import cached_archive  # noqa: E402
+from bench_slides import measure as align_decks  # noqa: E402
+from bench_speakers import zoom_vtt  # noqa: E402
 
 from archive.store import connect  # noqa: E402
 from archive.store import recordings as store  # noqa: E402
 from ingest.chapters import outline  # noqa: E402
 from ingest.companions import assign_speakers, parse_speaker_vtt  # noqa: E402
 from ingest.slides import PathCosts, align_slides  # noqa: E402
-from ingest.transcribe import DEFAULT_WHISPER, TRANSCRIPT_VERSION  # noqa: E402
 from search.embedder import DEFAULT_MODEL, embedder_for  # noqa: E402
 
 WITHIN_SECONDS = 15.0
@@ -48,7 +51,11 @@ def script_parts(talk: dict, sentences: list[dict]) -> dict:
     first_presenter = next(s["start"] for s in sentences if s["speaker"] in presenters)
     questions, qa_start = [], None
     for i, s in enumerate(sentences):
-        if s["speaker"] not in presenters and s["speaker"] != host and (i == 0 or sentences[i - 1]["speaker"] != s["speaker"]):
+        if (
+            s["speaker"] not in presenters
+            and s["speaker"] != host
+            and (i == 0 or sentences[i - 1]["speaker"] != s["speaker"])
+        ):
             questions.append(s["start"])
             if qa_start is None:
                 j = i
@@ -61,13 +68,21 @@ def script_parts(talk: dict, sentences: list[dict]) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-names", action="store_true", help="no meeting transcript: nobody is named")
+    parser.add_argument(
+        "--smoke", action="store_true", help="read the small archive of bench_eval.py --smoke (a check it runs)"
+    )
     args = parser.parse_args()
-    cached = ROOT / "bench/.cache/eval" / f"{DEFAULT_WHISPER}-v{TRANSCRIPT_VERSION}" / "by-model" / "archive.db"
+    cached = cached_archive(args.smoke)
     if not cached.exists():
-        print(f"no cached transcripts at {cached}: run bench/eval.py first", file=sys.stderr)
+        print(
+            f"no cached transcripts at {cached}: run bench/bench_eval.py{' --smoke' if args.smoke else ''} first",
+            file=sys.stderr,
+        )
         return 2
     timings = json.loads((ROOT / "bench/eval/timings.json").read_text())
-    talks = [t for t in json.loads((ROOT / "bench/eval/webinars.json").read_text())["talks"] if t["format"] == "webinar"]
+    talks = [
+        t for t in json.loads((ROOT / "bench/eval/webinars.json").read_text())["talks"] if t["format"] == "webinar"
+    ]
     decks = json.loads((ROOT / "bench/eval/slides.json").read_text())["decks"]
     found: dict[str, dict[str, list[bool]]] = {}
     seconds = 0.0
@@ -79,6 +94,7 @@ def main() -> int:
         aligned: dict = {}
         align_decks(talks, decks, db, embedder, PathCosts(), aligned)  # fills `aligned` per talk
         by_name = {r.original_filename: r for r in store.list_recordings(db)}
+        talks = [t for t in talks if t["file"] in by_name and t["file"] in aligned]  # --smoke: the cached ones
         rng = random.Random(7)
         print(f"{'talk':<42}{'split':>6}{'presenter':>10}{'Q&A':>5}{'questions':>10}")
         for talk in talks:
@@ -96,18 +112,27 @@ def main() -> int:
             starts = [c.start for c in chapters]
             near = lambda t, pool=starts: any(abs(t - s) <= WITHIN_SECONDS for s in pool)  # noqa: E731
             asked = [c.start for c in chapters if c.title.startswith("Question")]
-            row = {"presenter": [near(truth["presenter"])], "qa": [near(truth["qa"])],
-                   "questions": [near(q, asked) for q in truth["questions"]]}
+            row = {
+                "presenter": [near(truth["presenter"])],
+                "qa": [near(truth["qa"])],
+                "questions": [near(q, asked) for q in truth["questions"]],
+            }
             group = found.setdefault(talk["split"], {"presenter": [], "qa": [], "questions": []})
             for key, hits in row.items():
                 group[key] += hits
-            print(f"{talk['file'][:41]:<42}{talk['split']:>6}{'yes' if row['presenter'][0] else 'no':>10}"
-                  f"{'yes' if row['qa'][0] else 'no':>5}{sum(row['questions']):>6} / {len(row['questions'])}")
+            print(
+                f"{talk['file'][:41]:<42}{talk['split']:>6}{'yes' if row['presenter'][0] else 'no':>10}"
+                f"{'yes' if row['qa'][0] else 'no':>5}{sum(row['questions']):>6} / {len(row['questions'])}"
+            )
         db.close()
-    summary = {split: {key: round(sum(hits) / len(hits), 3) for key, hits in parts.items()} for split, parts in found.items()}
+    summary = {
+        split: {key: round(sum(hits) / len(hits), 3) for key, hits in parts.items()} for split, parts in found.items()
+    }
     for split, parts in summary.items():
-        print(f"{split}: presenter's start {parts['presenter']:.0%}, Q&A start {parts['qa']:.0%}, "
-              f"audience questions {parts['questions']:.0%} (within {WITHIN_SECONDS:.0f} s)")
+        print(
+            f"{split}: presenter's start {parts['presenter']:.0%}, Q&A start {parts['qa']:.0%}, "
+            f"audience questions {parts['questions']:.0%} (within {WITHIN_SECONDS:.0f} s)"
+        )
     print(f"outlining took {seconds * 1000:.0f} ms for {len(talks)} webinars (with lining up the slides)")
     print(json.dumps({"names": not args.no_names, "found_within_15s": summary}))
     return 0

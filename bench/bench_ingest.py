@@ -7,8 +7,9 @@ for the whole, audio seconds per wall second; the word error rate against the kn
 text; the word error rate of faster-whisper run alone on the same audio with the same
 settings (the transcription step's own accuracy); and the child's peak memory.
 
-    .venv/bin/python bench/ingest.py                 # 3.3 minutes
-    .venv/bin/python bench/ingest.py --minutes 60 --no-baseline
+    .venv/bin/python bench/bench_ingest.py                 # 3.3 minutes
+    .venv/bin/python bench/bench_ingest.py --minutes 60 --no-baseline
+    .venv/bin/python bench/bench_ingest.py --smoke         # the clips once (50 s): a check it runs
 
 With --talks it instead transcribes the evaluation webinars and talks of bench/eval (several
 voices, Zoom-like audio), with the hints an ingest gives Whisper (their speakers and
@@ -17,7 +18,8 @@ numbers left out of both sides, as bench/eval/voice.py --wer), coverage (the sha
 script's sentences whose words are mostly in the transcript lines said at that time), and speed;
 dev and test split apart:
 
-    .venv/bin/python bench/ingest.py --talks [--model base|tiny.en|DIR] [--hints sentence|list|hotwords|none]
+    .venv/bin/python bench/bench_ingest.py --talks [--model base|tiny.en|DIR] [--hints sentence|list|hotwords|none]
+    .venv/bin/python bench/bench_ingest.py --talks --smoke # one 3.6-minute talk (test split): a check it runs
 """
 
 from __future__ import annotations
@@ -36,22 +38,30 @@ import av
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if sys.path[0] != str(ROOT):
+    sys.path.insert(0, str(ROOT))  # the archive's packages, whatever the working directory
 
 RATE = 16_000
 PAUSE = 0.8
 CLIPS = [
-    (ROOT / "tests/data/jfk.flac", None,
-     "And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country."),
+    (
+        ROOT / "tests/data/jfk.flac",
+        None,
+        "And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country.",
+    ),
     (ROOT / "tests/data/hotwords.mp3", None, "Then you go into your ComfyUI folder again in the ComfyUI"),
-    (ROOT / "tests/data/multilingual.mp3", 30.3,
-     "Permission is hereby granted, free of charge, to any person obtaining a copy of this software and associated "
-     "documentation files, to deal in the software without restriction, including without limitation the rights to "
-     "use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies of the software, and to permit "
-     "persons to whom the software is furnished to do so, subject to the following conditions: the above copyright "
-     "notice and this permission notice shall be included in all copies or substantial portions of the software."),
+    (
+        ROOT / "tests/data/multilingual.mp3",
+        30.3,
+        "Permission is hereby granted, free of charge, to any person obtaining a copy of this software and associated "
+        "documentation files, to deal in the software without restriction, including without limitation the rights to "
+        "use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies of the software, and to permit "
+        "persons to whom the software is furnished to do so, subject to the following conditions: the above copyright "
+        "notice and this permission notice shall be included in all copies or substantial portions of the software.",
+    ),
 ]
 VOCAB = ["ComfyUI"]
+SMOKE_TALKS = ["community-resource-directory.m4a"]  # with --talks --smoke: one voice, 3.6 minutes, test split
 
 
 def words(text: str) -> str:
@@ -97,27 +107,38 @@ def build_recording(minutes: float, target: Path) -> str:
 def run_pipeline(path: str, data_dir: str, model: str, queue) -> None:
     """In a child process, so its peak memory is the pipeline's alone."""
     from archive.config import load_config
+    from archive.services import Archive
     from archive.store import connect
     from archive.store.recordings import get_segments
-    from archive.services import Services
     from ingest.pipeline import RecordingMeta, ingest_file
 
     config = load_config({"data_dir": data_dir, "whisper_model": model}, environ={})
     db = connect(config.db_path)
     # Models load lazily, once per process (a worker keeps them); time that apart.
     started = time.perf_counter()
-    services = Services(config)
+    services = Archive(config)
     services.warm(transcription=True)
     transcriber, embedder = services.transcriber, services.embedder
     load_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    result = ingest_file(db, config, path, RecordingMeta(title="Benchmark talk", vocab=VOCAB),
-                         transcriber=transcriber, embedder=embedder)
+    result = ingest_file(
+        db, config, path, RecordingMeta(title="Benchmark talk", vocab=VOCAB), transcriber=transcriber, embedder=embedder
+    )
     total = time.perf_counter() - started
     text = " ".join(s.text for s in get_segments(db, result.recording.id))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"load": load_seconds, "total": total, "steps": result.timings, "duration": result.recording.duration, "text": text,
-               "peak_mb": peak_mb, "segments": result.segments, "passages": result.passages})
+    queue.put(
+        {
+            "load": load_seconds,
+            "total": total,
+            "steps": result.timings,
+            "duration": result.recording.duration,
+            "text": text,
+            "peak_mb": peak_mb,
+            "segments": result.segments,
+            "passages": result.passages,
+        }
+    )
 
 
 def run_baseline(path: str, model: str, queue) -> None:
@@ -129,8 +150,13 @@ def run_baseline(path: str, model: str, queue) -> None:
     whisper = transcriber.load()
     audio = np.concatenate(list(decode(path)))
     started = time.perf_counter()
-    segments, _ = whisper.transcribe(audio, language="en", beam_size=transcriber.beam_size,
-                                   condition_on_previous_text=False, initial_prompt=build_hints(VOCAB))
+    segments, _ = whisper.transcribe(
+        audio,
+        language="en",
+        beam_size=transcriber.beam_size,
+        condition_on_previous_text=False,
+        initial_prompt=build_hints(VOCAB),
+    )
     text = " ".join(s.text for s in segments)
     queue.put({"total": time.perf_counter() - started, "text": text})
 
@@ -157,7 +183,9 @@ def script_words(text: str) -> list[str]:
     return [w.strip("'") for w in found if w.strip("'") and w not in NUMBERS and not any(c.isdigit() for c in w)]
 
 
-def transcribe_talks(model: str, hints: str, split: str, word_times: bool | None, queue) -> None:
+def transcribe_talks(
+    model: str, hints: str, split: str, word_times: bool | None, only: list[str] | None, queue
+) -> None:
     """In a child process: every evaluation recording through the pipeline's transcription."""
     from archive.config import load_config
     from archive.store.models import RecordingMeta
@@ -173,23 +201,36 @@ def transcribe_talks(model: str, hints: str, split: str, word_times: bool | None
     transcriber.load()
     results = []
     for talk in json.loads((ROOT / "bench/eval/webinars.json").read_text())["talks"]:
-        if split != "all" and talk["split"] != split:
+        if (split != "all" and talk["split"] != split) or (only and talk["file"] not in only):
             continue
         path = ROOT / "bench/eval" / talk["file"]
         meta = RecordingMeta.from_dict(talk)
         style = "sentence" if hints == "sentence" else "list"
         prompt = build_hints([*meta.speakers, meta.organization], style=style) if hints != "none" else ""
         started = time.perf_counter()
-        lines, gaps = lines_and_gaps(transcribe_file(path, media.probe(path), transcriber, prompt, StepTimer(),
-                                                     lambda *a: None))
+        lines, gaps = lines_and_gaps(
+            transcribe_file(path, media.probe(path), transcriber, prompt, StepTimer(), lambda *a: None)
+        )
         names = [w for name in [*meta.speakers, meta.organization] for w in name.split() if len(w) > 2]
-        results.append({"file": talk["file"], "split": talk["split"], "seconds": time.perf_counter() - started,
-                        "names": names,
-                        "segments": [(s.start, s.end, s.text) for s in lines],
-                        "gaps": [(g.start, g.end) for g in gaps]})
+        results.append(
+            {
+                "file": talk["file"],
+                "split": talk["split"],
+                "seconds": time.perf_counter() - started,
+                "names": names,
+                "segments": [(s.start, s.end, s.text) for s in lines],
+                "gaps": [(g.start, g.end) for g in gaps],
+            }
+        )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"talks": results, "peak_mb": peak_mb, "model": transcriber.model_name,
-               "word_times": transcriber.word_timestamps})
+    queue.put(
+        {
+            "talks": results,
+            "peak_mb": peak_mb,
+            "model": transcriber.model_name,
+            "word_times": transcriber.word_timestamps,
+        }
+    )
 
 
 def _fold(word: str) -> str:
@@ -219,8 +260,12 @@ def score_talk(sentences: list[dict], segments: list[tuple[float, float, str]], 
         if not wanted:
             present += 1
             continue
-        heard = set(_fold(w) for a, b, text in segments if a <= sentence["end"] + 1.0 and b >= sentence["start"] - 1.0
-                    for w in script_words(text))
+        heard = set(
+            _fold(w)
+            for a, b, text in segments
+            if a <= sentence["end"] + 1.0 and b >= sentence["start"] - 1.0
+            for w in script_words(text)
+        )
         if len(wanted & heard) >= 0.5 * len(wanted):
             present += 1
             spanish_kept += sentence.get("language", "en") == "es"
@@ -229,19 +274,32 @@ def score_talk(sentences: list[dict], segments: list[tuple[float, float, str]], 
     script = " ".join(s["text"] for s in sentences)
     said = " ".join(seg[2] for seg in segments)
     wanted_names = sum(len(re.findall(rf"\b{re.escape(n)}\b", script)) for n in names)
-    heard_names = sum(min(len(re.findall(rf"\b{re.escape(n)}\b", said)), len(re.findall(rf"\b{re.escape(n)}\b", script)))
-                      for n in names)
+    heard_names = sum(
+        min(len(re.findall(rf"\b{re.escape(n)}\b", said)), len(re.findall(rf"\b{re.escape(n)}\b", script)))
+        for n in names
+    )
     lower_only = {w for w in re.findall(r"[A-Za-z']+", script) if w.islower()} - {
-        w.lower() for w in re.findall(r"[A-Za-z']+", script) if not w.islower()}
-    title_case = sum(1 for seg in segments for before, word in zip(seg[2].split(), seg[2].split()[1:])
-                     if not before.endswith((".", "?", "!")) and word[:1].isupper() and word.strip(".,?!").lower() in lower_only)
-    return {"wer": jiwer.wer(reference, hypothesis) if hypothesis else 1.0, "coverage": present / len(sentences),
-            "missing": missing, "words": len(reference.split()), "names": (heard_names, wanted_names),
-            "spanish": (spanish_kept, len(spanish)), "title_case": title_case}
+        w.lower() for w in re.findall(r"[A-Za-z']+", script) if not w.islower()
+    }
+    title_case = sum(
+        1
+        for seg in segments
+        for before, word in zip(seg[2].split(), seg[2].split()[1:], strict=False)
+        if not before.endswith((".", "?", "!")) and word[:1].isupper() and word.strip(".,?!").lower() in lower_only
+    )
+    return {
+        "wer": jiwer.wer(reference, hypothesis) if hypothesis else 1.0,
+        "coverage": present / len(sentences),
+        "missing": missing,
+        "words": len(reference.split()),
+        "names": (heard_names, wanted_names),
+        "spanish": (spanish_kept, len(spanish)),
+        "title_case": title_case,
+    }
 
 
-def evaluate_talks(model: str, hints: str, split: str, word_times: bool | None) -> int:
-    run = in_child(transcribe_talks, model, hints, split, word_times)
+def evaluate_talks(model: str, hints: str, split: str, word_times: bool | None, only: list[str] | None = None) -> int:
+    run = in_child(transcribe_talks, model, hints, split, word_times, only)
     timings = json.loads((ROOT / "bench/eval/timings.json").read_text())
     print(f"{run['model']}, hints: {hints}, word timings: {run['word_times']}")
     print(f"{'talk':<42}{'split':>6}{'WER':>7}{'coverage':>10}{'x real time':>13}")
@@ -250,8 +308,10 @@ def evaluate_talks(model: str, hints: str, split: str, word_times: bool | None) 
         sentences = timings[talk["file"]]
         score = score_talk(sentences, talk["segments"], talk["names"])
         duration = sentences[-1]["end"]
-        print(f"{talk['file'][:41]:<42}{talk['split']:>6}{score['wer']:>7.1%}{score['coverage']:>10.1%}"
-              f"{duration / talk['seconds']:>12.1f}x")
+        print(
+            f"{talk['file'][:41]:<42}{talk['split']:>6}{score['wer']:>7.1%}{score['coverage']:>10.1%}"
+            f"{duration / talk['seconds']:>12.1f}x"
+        )
         for line in score["missing"][:4]:
             print(f"    missing {line}")
         for start, end in talk["gaps"]:
@@ -269,15 +329,31 @@ def evaluate_talks(model: str, hints: str, split: str, word_times: bool | None) 
         group[9] += score["title_case"]
     summary = {}
     for part, (errors, words_, duration, seconds, missing, names, mentions, kept, spanish, title) in totals.items():
-        summary[part] = {"wer": round(errors / words_, 4), "sentences_missing": missing,
-                         "names_right": f"{names}/{mentions}", "spanish_kept": f"{kept}/{spanish}",
-                         "title_case_words": title, "x_real_time": round(duration / seconds, 1)}
-        print(f"{part}: WER {errors / words_:.1%} over {words_} words, {missing} sentences missing, "
-              f"names spelled right {names}/{mentions}, Spanish sentences kept {kept}/{spanish}, "
-              f"{title} words in Title Case, {duration / seconds:.1f}x real time")
+        summary[part] = {
+            "wer": round(errors / words_, 4),
+            "sentences_missing": missing,
+            "names_right": f"{names}/{mentions}",
+            "spanish_kept": f"{kept}/{spanish}",
+            "title_case_words": title,
+            "x_real_time": round(duration / seconds, 1),
+        }
+        print(
+            f"{part}: WER {errors / words_:.1%} over {words_} words, {missing} sentences missing, "
+            f"names spelled right {names}/{mentions}, Spanish sentences kept {kept}/{spanish}, "
+            f"{title} words in Title Case, {duration / seconds:.1f}x real time"
+        )
     print(f"peak memory (transcribing process, max RSS): {run['peak_mb']:.0f} MB")
-    print(json.dumps({"model": run["model"], "hints": hints, "word_times": run["word_times"], **summary,
-                      "peak_mb": round(run["peak_mb"])}))
+    print(
+        json.dumps(
+            {
+                "model": run["model"],
+                "hints": hints,
+                "word_times": run["word_times"],
+                **summary,
+                "peak_mb": round(run["peak_mb"]),
+            }
+        )
+    )
     return 0
 
 
@@ -287,24 +363,42 @@ def main() -> int:
     parser.add_argument("--model", default="", help="a Whisper model: base, tiny.en or a CTranslate2 folder")
     parser.add_argument("--no-baseline", action="store_true", help="skip faster-whisper alone (slow for long runs)")
     parser.add_argument("--talks", action="store_true", help="transcribe the evaluation talks instead")
-    parser.add_argument("--hints", choices=["list", "sentence", "hotwords", "none"], default="list",
-                        help="with --talks: the speakers and organisation as a prompt sentence, a prompt list, "
-                             "hotwords, or no hints")
-    parser.add_argument("--word-times", action=argparse.BooleanOptionalAction, default=None,
-                        help="with --talks: ask Whisper for word timings (default: the model's setting)")
-    parser.add_argument("--split", choices=["dev", "test", "all"], default="all",
-                        help="with --talks: tune on dev, report test")
+    parser.add_argument(
+        "--hints",
+        choices=["list", "sentence", "hotwords", "none"],
+        default="list",
+        help="with --talks: the speakers and organisation as a prompt sentence, a prompt list, hotwords, or no hints",
+    )
+    parser.add_argument(
+        "--word-times",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --talks: ask Whisper for word timings (default: the model's setting)",
+    )
+    parser.add_argument(
+        "--split", choices=["dev", "test", "all"], default="all", help="with --talks: tune on dev, report test"
+    )
+    parser.add_argument("--only", nargs="+", metavar="FILE", help="with --talks: just these recordings of bench/eval")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a tiny run: the clips once (about 50 s of speech); with --talks, only " + ", ".join(SMOKE_TALKS),
+    )
+    if parser.parse_known_args()[0].smoke:
+        parser.set_defaults(minutes=0.5, only=SMOKE_TALKS)
     args = parser.parse_args()
     if args.talks:
-        return evaluate_talks(args.model, args.hints, args.split, args.word_times)
+        return evaluate_talks(args.model, args.hints, args.split, args.word_times, args.only)
 
     with tempfile.TemporaryDirectory() as tmp:
         recording = Path(tmp) / "talk.flac"
         reference = build_recording(args.minutes, recording)
         run = in_child(run_pipeline, str(recording), str(Path(tmp) / "data"), args.model)
         duration = run["duration"]
-        print(f"recording: {duration / 60:.1f} min of real speech, {recording.stat().st_size / 1e6:.1f} MB FLAC; "
-              f"{run['segments']} segments, {run['passages']} passages")
+        print(
+            f"recording: {duration / 60:.1f} min of real speech, {recording.stat().st_size / 1e6:.1f} MB FLAC; "
+            f"{run['segments']} segments, {run['passages']} passages"
+        )
         print(f"models loaded in {run['load']:.1f} s (once per process, not counted below)")
         print(f"{'step':<12}{'wall s':>9}{'x real time':>13}{'share':>8}")
         for step in ["probe", "store", "decode", "transcribe", "embed", "write"]:
@@ -317,8 +411,10 @@ def main() -> int:
         print(f"word error rate, pipeline: {wer(reference, run['text']):.1%}")
         if not args.no_baseline:
             base = in_child(run_baseline, str(recording), args.model)
-            print(f"word error rate, faster-whisper alone on the whole file: {wer(reference, base['text']):.1%} "
-                  f"({duration / base['total']:.1f}x real time)")
+            print(
+                f"word error rate, faster-whisper alone on the whole file: {wer(reference, base['text']):.1%} "
+                f"({duration / base['total']:.1f}x real time)"
+            )
         print(f"peak memory (pipeline process, max RSS): {run['peak_mb']:.0f} MB")
     return 0
 

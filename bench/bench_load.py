@@ -7,8 +7,9 @@ keep-alive loopback connections for --seconds (questions from bench/eval), twice
 worker idle, then after uploading four webinars through the API, so the worker transcribes and
 indexes them all through the second run. Everything stays on 127.0.0.1 and stops after the time given.
 
-    .venv/bin/python bench/load.py                  # 50 clients, 30 s each
-    .venv/bin/python bench/load.py --clients 10 --seconds 20
+    .venv/bin/python bench/bench_load.py                  # 50 clients, 30 s each
+    .venv/bin/python bench/bench_load.py --clients 10 --seconds 20
+    .venv/bin/python bench/bench_load.py --smoke          # 4 clients, 5 s each, 20 questions, 1 upload: a check it runs
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if sys.path[0] != str(ROOT):
+    sys.path.insert(0, str(ROOT))  # the archive's packages, whatever the working directory
 
 from archive.config import load_config  # noqa: E402
 from archive.store import accounts, connect  # noqa: E402
@@ -127,6 +129,7 @@ def client_loop(port: int, questions: list[str], until: float, latencies: list, 
 
 def server_memory(pid: int) -> dict:
     """The server's processes (it and the servers it forked, not the ingest worker): summed PSS, largest RSS."""
+
     def kb(process: int, field: str) -> int:
         for line in Path(f"/proc/{process}/smaps_rollup").read_text().splitlines():
             if line.startswith(field + ":"):
@@ -135,8 +138,11 @@ def server_memory(pid: int) -> dict:
 
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     servers = [pid] + [int(c) for c in children if b"worker" not in Path(f"/proc/{c}/cmdline").read_bytes()]
-    return {"processes": len(servers), "pss_mb": sum(kb(p, "Pss") for p in servers) // 1024,
-            "max_rss_mb": max(kb(p, "Rss") for p in servers) // 1024}
+    return {
+        "processes": len(servers),
+        "pss_mb": sum(kb(p, "Pss") for p in servers) // 1024,
+        "max_rss_mb": max(kb(p, "Rss") for p in servers) // 1024,
+    }
 
 
 def run_clients(port: int, clients: int, seconds: float, questions: list[str], seed: int) -> dict:
@@ -178,10 +184,24 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--threads", type=int, default=8, help="waitress request threads per process")
     parser.add_argument("--processes", type=int, default=0, help="server processes (0: archive serve's default)")
+    parser.add_argument("--uploads", type=int, default=4, choices=range(1, 5), help="webinars uploaded (1-4)")
+    parser.add_argument("--questions", type=int, default=0, help="ask only the first N questions (0: all)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a tiny run: 4 clients, 5 s each, 20 questions, one upload"
+    )
+    if parser.parse_known_args()[0].smoke:
+        parser.set_defaults(clients=4, seconds=5.0, uploads=1, questions=20)
     args = parser.parse_args()
 
-    talks = [TALK / name for name in ("text-message-follow-up.m4a", "paying-for-community-health-workers.m4a",
-                                      "closing-the-loop-with-referrers.m4a", "barbershops-and-mens-sheds.m4a")]
+    talks = [
+        TALK / name
+        for name in (
+            "text-message-follow-up.m4a",
+            "paying-for-community-health-workers.m4a",
+            "closing-the-loop-with-referrers.m4a",
+            "barbershops-and-mens-sheds.m4a",
+        )
+    ][: args.uploads]
     with tempfile.TemporaryDirectory(prefix="bench-load-") as scratch:
         data_dir, token = prepare(Path(scratch))
         port = free_port()
@@ -189,8 +209,18 @@ def main() -> None:
         log_path = Path(scratch) / "serve.log"  # a file, not a pipe: a full pipe would stall the server
         log_file = open(log_path, "wb")
         server = subprocess.Popen(
-            [sys.executable, "-m", "archive", "serve", "--port", str(port), "--threads", str(args.threads),
-             "--processes", str(args.processes)],
+            [
+                sys.executable,
+                "-m",
+                "archive",
+                "serve",
+                "--port",
+                str(port),
+                "--threads",
+                str(args.threads),
+                "--processes",
+                str(args.processes),
+            ],
             env=env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
@@ -201,7 +231,8 @@ def main() -> None:
                 if b"Talk Archive at" in log_path.read_bytes():  # listening, with the model loaded
                     break
                 time.sleep(0.1)
-            questions = queries()
+            questions = queries()[: args.questions or None]
+
             # Every question first, over several connections so that every server process sees each:
             # a server that has been up has the vectors of the questions people ask again in its
             # cache, and embedding a new one costs 60-100 ms of CPU.
@@ -219,7 +250,10 @@ def main() -> None:
                 warmer.join()
             idle = run_clients(port, args.clients, args.seconds, questions, 0)
             jobs = [upload(port, token, talk) for talk in talks]
-            time.sleep(2)  # the worker has picked the first one up
+            for _ in range(120):  # until the worker has picked the first one up (it may still load its models)
+                if job_state(port, token, jobs[0]) != "queued":
+                    break
+                time.sleep(1)
             busy = run_clients(port, args.clients, args.seconds, questions, 1000)
             states = [job_state(port, token, job) for job in jobs]
             memory = server_memory(server.pid)
@@ -239,9 +273,22 @@ def main() -> None:
         for error in result.pop("first_errors"):
             print("  error:", error)
     print(f"ingest jobs at the end of the busy run: {', '.join(states)}")
-    print(f"server memory (its processes, not the worker): {memory['pss_mb']:,} MB proportional set size "
-          f"(shared pages counted once), largest process {memory['max_rss_mb']:,} MB resident")
-    print(json.dumps({"processes": args.processes, "idle": idle, "ingesting": busy, "server_memory": memory}))
+    print(
+        f"server memory (its processes, not the worker): {memory['pss_mb']:,} MB proportional set size "
+        f"(shared pages counted once), largest process {memory['max_rss_mb']:,} MB resident"
+    )
+    print(
+        json.dumps(
+            {
+                "processes": args.processes,
+                "uploads": len(talks),
+                "questions": len(questions),
+                "idle": idle,
+                "ingesting": busy,
+                "server_memory": memory,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

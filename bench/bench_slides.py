@@ -4,12 +4,13 @@
 script where each slide comes up; it was written from the scripts before the method existed. For
 each webinar this makes the deck a real PDF (fpdf2; a photo page is a drawn box with no text),
 reads it back with ``ingest.slides.read_slides``, and lines it up with the cached Whisper base
-transcript and its EmbeddingGemma window vectors (those bench/eval.py made). Reported per split:
+transcript and its EmbeddingGemma window vectors (those bench/bench_eval.py made). Reported per split:
 the share of slides placed within 15 s of where the script changes slide, the median error, and
 the same for slides spread evenly over the talk (what a deck without alignment would give).
 
-    .venv/bin/python bench/eval.py            # once: transcribes, embeds and caches the talks
-    .venv/bin/python bench/slides.py [--move-on 1 --skip 2 --words 1]
+    .venv/bin/python bench/bench_eval.py            # once: transcribes, embeds and caches the talks
+    .venv/bin/python bench/bench_slides.py [--move-on 1 --skip 2 --words 1]
+    .venv/bin/python bench/bench_eval.py --smoke && .venv/bin/python bench/bench_slides.py --smoke  # a check it runs
 """
 
 from __future__ import annotations
@@ -25,13 +26,17 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if sys.path[0] != str(ROOT):
+    sys.path.insert(0, str(ROOT))  # the archive's packages, whatever the working directory
+if str(ROOT / "bench") not in sys.path:
+    sys.path.append(str(ROOT / "bench"))  # the other bench scripts (bench_*: they shadow nothing)
+
+from bench_eval import cached_archive  # noqa: E402
 
 from archive.store import connect  # noqa: E402
 from archive.store import recordings as store  # noqa: E402
 from archive.store.models import Slide  # noqa: E402
 from ingest.slides import PathCosts, align_slides, read_slides, slide_vectors  # noqa: E402
-from ingest.transcribe import DEFAULT_WHISPER, TRANSCRIPT_VERSION  # noqa: E402
 from search.embedder import DEFAULT_MODEL, embedder_for  # noqa: E402
 from search.index import stored_vectors  # noqa: E402
 from search.passages import segment_windows  # noqa: E402
@@ -64,8 +69,14 @@ def deck_pdf(deck: list[dict]) -> bytes:
 
 def _latin1(text: str) -> str:
     """fpdf2's core fonts are Latin-1: keep the accents, replace what they cannot draw."""
-    return text.replace("\u2013", "-").replace("\u2014", "-").replace("\u2019", "'").replace("\u2192", "->") \
-        .encode("latin-1", "replace").decode("latin-1")
+    return (
+        text.replace("\u2013", "-")
+        .replace("\u2014", "-")
+        .replace("\u2019", "'")
+        .replace("\u2192", "->")
+        .encode("latin-1", "replace")
+        .decode("latin-1")
+    )
 
 
 def measure(talks, decks, db, embedder, costs: PathCosts, vectors_cache: dict) -> dict[str, dict]:
@@ -84,7 +95,7 @@ def measure(talks, decks, db, embedder, costs: PathCosts, vectors_cache: dict) -
             windows = segment_windows(segments)
             missing = [t for t in windows if t not in known]
             if missing:
-                known.update(zip(missing, embedder.embed_documents(missing, title=recording.title)))
+                known.update(zip(missing, embedder.embed_documents(missing, title=recording.title), strict=True))
             window_vectors = np.stack([known[t] for t in windows])
             started = time.perf_counter()
             vectors = slide_vectors(slides, embedder)
@@ -94,12 +105,16 @@ def measure(talks, decks, db, embedder, costs: PathCosts, vectors_cache: dict) -
         timed: list[Slide] = align_slides(slides, segments, window_vectors, vectors, costs)
         align_seconds = time.perf_counter() - started
         truth = [slide["start_seconds"] for slide in deck]
-        errors = [abs(s.at - t) for s, t in zip(timed, truth)]
+        errors = [abs(s.at - t) for s, t in zip(timed, truth, strict=True)]
         even = [recording.duration * k / len(deck) for k in range(len(deck))]
         results[key] = {
-            "split": talk["split"], "slides": len(deck), "errors": errors,
-            "even_errors": [abs(e - t) for e, t in zip(even, truth)],
-            "embed_s": embed_seconds, "align_s": align_seconds, "duration": recording.duration,
+            "split": talk["split"],
+            "slides": len(deck),
+            "errors": errors,
+            "even_errors": [abs(e - t) for e, t in zip(even, truth, strict=True)],
+            "embed_s": embed_seconds,
+            "align_s": align_seconds,
+            "duration": recording.duration,
         }
     return results
 
@@ -125,10 +140,16 @@ def main() -> int:
     parser.add_argument("--move-on", type=float, default=defaults.move_on)
     parser.add_argument("--skip", type=float, default=defaults.skip)
     parser.add_argument("--words", type=float, default=defaults.words)
+    parser.add_argument(
+        "--smoke", action="store_true", help="read the small archive of bench_eval.py --smoke (a check it runs)"
+    )
     args = parser.parse_args()
-    cached = ROOT / "bench/.cache/eval" / f"{DEFAULT_WHISPER}-v{TRANSCRIPT_VERSION}" / "by-model" / "archive.db"
+    cached = cached_archive(args.smoke)
     if not cached.exists():
-        print(f"no cached transcripts at {cached}: run bench/eval.py first", file=sys.stderr)
+        print(
+            f"no cached transcripts at {cached}: run bench/bench_eval.py{' --smoke' if args.smoke else ''} first",
+            file=sys.stderr,
+        )
         return 2
     decks = json.loads((ROOT / "bench/eval/slides.json").read_text())["decks"]
     talks = json.loads((ROOT / "bench/eval/webinars.json").read_text())["talks"]
@@ -144,12 +165,16 @@ def main() -> int:
     print(f"{'talk':<42}{'split':>6}{'slides':>7}{'≤15 s':>7}{'median':>8}{'even ≤15 s':>11}")
     for name, r in results.items():
         errors = np.array(r["errors"])
-        print(f"{name[:41]:<42}{r['split']:>6}{r['slides']:>7}{np.mean(errors <= WITHIN_SECONDS):>7.0%}"
-              f"{np.median(errors):>7.1f}s{np.mean(np.array(r['even_errors']) <= WITHIN_SECONDS):>11.0%}")
+        print(
+            f"{name[:41]:<42}{r['split']:>6}{r['slides']:>7}{np.mean(errors <= WITHIN_SECONDS):>7.0%}"
+            f"{np.median(errors):>7.1f}s{np.mean(np.array(r['even_errors']) <= WITHIN_SECONDS):>11.0%}"
+        )
     figures = summary(results)
     for split, f in figures.items():
-        print(f"{split}: {f['within_15s']:.1%} of {f['slides']} slides within 15 s (median error {f['median_error_s']} s; "
-              f"spread evenly: {f['even_within_15s']:.1%})")
+        print(
+            f"{split}: {f['within_15s']:.1%} of {f['slides']} slides within 15 s (median error {f['median_error_s']} s; "
+            f"spread evenly: {f['even_within_15s']:.1%})"
+        )
     hours = sum(r["duration"] for r in results.values()) / 3600
     embed = sum(r["embed_s"] for r in results.values())
     align = sum(r["align_s"] for r in results.values())

@@ -3,12 +3,13 @@
 For each webinar of bench/eval (several voices: host, presenters, audience questions) it writes
 the Zoom transcript the meeting would have had, from the script: one cue per turn, long turns cut
 into cues of at most 10 s, cue times off by up to ±0.5 s (Zoom's own timing is not exact), then
-names the speakers of the Whisper base transcript (the one bench/eval.py made and cached) with
+names the speakers of the Whisper base transcript (the one bench/bench_eval.py made and cached) with
 ``assign_speakers``. Reported per split: the share of transcribed speech time whose line got the
 right speaker (the speaker of the script who says most of that line).
 
-    .venv/bin/python bench/eval.py          # once: transcribes and caches the talks
-    .venv/bin/python bench/speakers.py [--jitter 2.0]
+    .venv/bin/python bench/bench_eval.py          # once: transcribes and caches the talks
+    .venv/bin/python bench/bench_speakers.py [--jitter 2.0]
+    .venv/bin/python bench/bench_eval.py --smoke && .venv/bin/python bench/bench_speakers.py --smoke  # a check it runs
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if sys.path[0] != str(ROOT):
+    sys.path.insert(0, str(ROOT))  # the archive's packages, whatever the working directory
+if str(ROOT / "bench") not in sys.path:
+    sys.path.append(str(ROOT / "bench"))  # the other bench scripts (bench_*: they shadow nothing)
+
+from bench_eval import cached_archive  # noqa: E402
 
 from archive.store import connect  # noqa: E402
 from archive.store import recordings as store  # noqa: E402
 from archive.store.models import SpeakerCue  # noqa: E402
 from ingest.companions import assign_speakers, parse_speaker_vtt  # noqa: E402
-from ingest.transcribe import DEFAULT_WHISPER, TRANSCRIPT_VERSION  # noqa: E402
 
 CUE_SECONDS = 10.0
 JITTER_SECONDS = 0.5
@@ -36,7 +41,9 @@ def zoom_vtt(sentences: list[dict], rng: random.Random, jitter: float = JITTER_S
     """The WebVTT a Zoom cloud recording would come with: "Name: text" cues, turns cut at 10 s."""
     cues, current = [], []
     for sentence in sentences:
-        if current and (sentence["speaker"] != current[0]["speaker"] or sentence["end"] - current[0]["start"] > CUE_SECONDS):
+        if current and (
+            sentence["speaker"] != current[0]["speaker"] or sentence["end"] - current[0]["start"] > CUE_SECONDS
+        ):
             cues.append(current)
             current = []
         current.append(sentence)
@@ -51,7 +58,12 @@ def zoom_vtt(sentences: list[dict], rng: random.Random, jitter: float = JITTER_S
     for n, cue in enumerate(cues, 1):
         start = cue[0]["start"] + rng.uniform(-jitter, jitter)
         end = max(start + 0.2, cue[-1]["end"] + rng.uniform(-jitter, jitter))
-        blocks += [str(n), f"{stamp(start)} --> {stamp(end)}", f"{cue[0]['speaker']}: {' '.join(s['text'] for s in cue)}", ""]
+        blocks += [
+            str(n),
+            f"{stamp(start)} --> {stamp(end)}",
+            f"{cue[0]['speaker']}: {' '.join(s['text'] for s in cue)}",
+            "",
+        ]
     return "\n".join(blocks)
 
 
@@ -68,11 +80,19 @@ def main() -> int:
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jitter", type=float, default=JITTER_SECONDS, help="how far off Zoom's cue times are, at most (s)")
+    parser.add_argument(
+        "--jitter", type=float, default=JITTER_SECONDS, help="how far off Zoom's cue times are, at most (s)"
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="read the small archive of bench_eval.py --smoke (a check it runs)"
+    )
     args = parser.parse_args()
-    db_path = ROOT / "bench/.cache/eval" / f"{DEFAULT_WHISPER}-v{TRANSCRIPT_VERSION}" / "archive.db"
+    db_path = cached_archive(args.smoke, by_model=False)
     if not db_path.exists():
-        print(f"no cached transcripts at {db_path}: run bench/eval.py first", file=sys.stderr)
+        print(
+            f"no cached transcripts at {db_path}: run bench/bench_eval.py{' --smoke' if args.smoke else ''} first",
+            file=sys.stderr,
+        )
         return 2
     timings = json.loads((ROOT / "bench/eval/timings.json").read_text())
     talks = json.loads((ROOT / "bench/eval/webinars.json").read_text())["talks"]
@@ -97,7 +117,9 @@ def main() -> int:
             span = line.end - line.start
             total += span
             right += span * (line.speaker == true_speaker(sentences, line.start, line.end))
-        print(f"{talk['file'][:41]:<42}{talk['split']:>6}{len({s['speaker'] for s in sentences}):>9}{right / total:>8.1%}")
+        print(
+            f"{talk['file'][:41]:<42}{talk['split']:>6}{len({s['speaker'] for s in sentences}):>9}{right / total:>8.1%}"
+        )
         group = totals.setdefault(talk["split"], [0.0, 0.0])
         group[0] += right
         group[1] += total

@@ -4,7 +4,7 @@
    --upload-mb WAV (real, decodable silence) through the upload form's multipart POST, the
    way a browser does. Prints the time, the throughput, and the server's resident memory
    before and at its peak (VmHWM): a recording the size of a long video must not sit in memory.
-2. Correction: builds a one-hour talk (--segments transcript lines taken from the demo and
+2. Correction: builds a one-hour talk (--minutes; --segments transcript lines taken from the demo and
    evaluation scripts) in a scratch archive with the real MiniLM model, then times saving a
    corrected line (re-indexing only what changed) against re-indexing the whole talk.
 3. Page: times rendering that talk's page (every line of the transcript) and prints its
@@ -12,8 +12,9 @@
 4. Takedown: gives that talk an hour of AAC audio and times removing one minute of it
    (silencing the audio with FFmpeg, dropping the lines, re-indexing).
 
-    .venv/bin/python bench/web.py
-    .venv/bin/python bench/web.py --upload-mb 2048 --segments 720
+    .venv/bin/python bench/bench_web.py
+    .venv/bin/python bench/bench_web.py --upload-mb 2048 --segments 720
+    .venv/bin/python bench/bench_web.py --smoke    # 16 MB, a 5-minute talk of 60 lines: a check it runs
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if sys.path[0] != str(ROOT):
+    sys.path.insert(0, str(ROOT))  # the archive's packages, whatever the working directory
 
 from archive.config import load_config  # noqa: E402
 from archive.store import accounts, connect  # noqa: E402
@@ -152,7 +154,7 @@ def script_lines() -> list[str]:
     return lines
 
 
-def bench_correction(segment_count: int, rounds: int) -> tuple[dict, Path, str]:
+def bench_correction(segment_count: int, rounds: int, minutes: float = 60.0) -> tuple[dict, Path, str]:
     from ingest.corrections import correct_segment
     from search.embedder import embedder_for
     from search.index import reindex_talk
@@ -161,7 +163,8 @@ def bench_correction(segment_count: int, rounds: int) -> tuple[dict, Path, str]:
     config = load_config({"data_dir": scratch}, environ={})
     db = connect(config.db_path)
     lines = script_lines()
-    step = 3600.0 / segment_count
+    duration = minutes * 60.0
+    step = duration / segment_count
     segments = [
         Segment(start=round(i * step, 3), end=round((i + 1) * step - 0.2, 3), text=lines[i % len(lines)])
         for i in range(segment_count)
@@ -169,8 +172,8 @@ def bench_correction(segment_count: int, rounds: int) -> tuple[dict, Path, str]:
     with db.atomic():
         recording_id = store.insert_recording(
             db,
-            RecordingMeta(title="One hour webinar", speakers=["A Speaker"], visibility="public"),
-            duration=3600.0,
+            RecordingMeta(title=f"{minutes:g}-minute webinar", speakers=["A Speaker"], visibility="public"),
+            duration=duration,
             media_path="recordings/none.wav",
             media_hash=uuid.uuid4().hex,
             media_kind="audio",
@@ -235,6 +238,7 @@ def bench_page(data_dir: Path, slug: str, rounds: int) -> dict:
 
 
 def bench_takedown(data_dir: Path) -> dict:
+    """One minute from the middle of the talk, which is given AAC audio of its whole length."""
     import imageio_ffmpeg
 
     from ingest.redaction import redact_range
@@ -246,8 +250,20 @@ def bench_takedown(data_dir: Path) -> dict:
     media_path = config.media_dir / "hour.m4a"
     media_path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "sine=frequency=300:duration=3600",
-         "-c:a", "aac", "-b:a", "64k", str(media_path)],
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=300:duration={recording.duration:g}",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+            str(media_path),
+        ],
         check=True,
     )
     with db.atomic():
@@ -255,8 +271,17 @@ def bench_takedown(data_dir: Path) -> dict:
     embedder = embedder_for(config)
     embedder.embed_query("warm up")
     started = time.perf_counter()
-    removed = redact_range(db, config, recording.id, 1800.0, 1860.0, reason="bench", user_email="bench@example.org",
-                           keep_original=False, embedder=embedder)
+    removed = redact_range(
+        db,
+        config,
+        recording.id,
+        recording.duration / 2,
+        recording.duration / 2 + 60.0,
+        reason="bench",
+        user_email="bench@example.org",
+        keep_original=False,
+        embedder=embedder,
+    )
     seconds = time.perf_counter() - started
     db.close()
     return {"takedown_s": round(seconds, 1), "lines_removed": removed}
@@ -265,8 +290,14 @@ def bench_takedown(data_dir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--upload-mb", type=int, default=2048, help="size of the uploaded file (0 skips)")
-    parser.add_argument("--segments", type=int, default=720, help="transcript lines in the one-hour talk")
+    parser.add_argument("--segments", type=int, default=720, help="transcript lines in the talk")
+    parser.add_argument("--minutes", type=float, default=60.0, help="the talk's length (and its audio's)")
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument(
+        "--smoke", action="store_true", help="a tiny run (16 MB upload, a 5-minute talk of 60 lines, 2 rounds)"
+    )
+    if parser.parse_known_args()[0].smoke:
+        parser.set_defaults(upload_mb=16, segments=60, minutes=5.0, rounds=2)
     args = parser.parse_args()
 
     results = {}
@@ -278,10 +309,10 @@ def main() -> None:
             f"({upload['mb_per_s']} MB/s); server RSS {upload['server_rss_before_mb']} MB before, "
             f"{upload['server_rss_peak_mb']} MB at peak"
         )
-    correction, data_dir, slug = bench_correction(args.segments, args.rounds)
+    correction, data_dir, slug = bench_correction(args.segments, args.rounds, args.minutes)
     results["correction"] = correction
     print(
-        f"one-hour talk, {correction['segments']} lines, {correction['passages']} passages: full re-index "
+        f"{args.minutes:g}-minute talk, {correction['segments']} lines, {correction['passages']} passages: full re-index "
         f"{correction['full_reindex_s']} s ({correction['texts_embedded_full']} texts); saving a correction "
         f"{correction['save_correction_ms_median']} ms median, {correction['save_correction_ms_max']} ms max "
         f"({correction['texts_embedded_per_save']} texts embedded)"
@@ -298,7 +329,7 @@ def main() -> None:
     for name, (raw, packed) in page["static_bytes_and_gzip"].items():
         print(f"  static/{name}: {raw / 1024:.1f} KB ({packed / 1024:.1f} KB gzipped)")
     print(
-        f"takedown of one minute in that talk with an hour of AAC audio: {takedown['takedown_s']} s "
+        f"takedown of one minute in that talk with {args.minutes:g} minutes of AAC audio: {takedown['takedown_s']} s "
         f"({takedown['lines_removed']} lines removed, audio re-encoded, talk re-indexed)"
     )
     print(json.dumps(results))

@@ -207,7 +207,7 @@ def test_the_models_command_does_not_import_torch(tmp_path):
 
 
 # `make install` assembles these into the default folder; `make test` then checks every byte of them.
-# (all-mpnet-base-v2 is only for comparing models in bench/eval.py: `python -m archive.models install` it.)
+# (all-mpnet-base-v2 is only for comparing models in bench/bench_eval.py: `python -m archive.models install` it.)
 INSTALLED_BY_MAKE = ["embeddinggemma-300m", "whisper-base"]
 
 

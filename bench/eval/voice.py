@@ -203,7 +203,14 @@ def voice_of(talk: dict, speaker: str, language: str) -> dict:
     override = voice.pop("by_language", {}).get(language)
     if override:
         # the speaker's microphone settings stay; only the synthesizer changes
-        voice = {**{k: v for k, v in voice.items() if k not in ("engine", "voice", "speed", "pitch", "length_scale", "pitch_semitones")}, **override}
+        voice = {
+            **{
+                k: v
+                for k, v in voice.items()
+                if k not in ("engine", "voice", "speed", "pitch", "length_scale", "pitch_semitones")
+            },
+            **override,
+        }
     return voice
 
 
@@ -231,7 +238,16 @@ def render(talk: dict, synth: Synth) -> tuple[np.ndarray, list[dict]]:
             raw = trim_silence(synth.say(sentence, voice))
             processed = speaker_chain(raw, voice, rng)
             pieces.append((cursor, processed))
-            sentences.append({"turn": i, "speaker": turn["speaker"], "start": cursor, "end": cursor + len(raw), "text": sentence, "language": language})
+            sentences.append(
+                {
+                    "turn": i,
+                    "speaker": turn["speaker"],
+                    "start": cursor,
+                    "end": cursor + len(raw),
+                    "text": sentence,
+                    "language": language,
+                }
+            )
             cursor += len(raw)
         turn_spans.append((turn_start, cursor, voice))
         previous = turn["speaker"]
@@ -259,7 +275,10 @@ def render(talk: dict, synth: Synth) -> tuple[np.ndarray, list[dict]]:
     mix += pink_noise(rng, total) * db_to_amp(audio.get("noise_dbfs", -40))
     if audio.get("hum_hz"):
         t = np.arange(total) / SR
-        hum = sum(a * np.sin(2 * np.pi * audio["hum_hz"] * k * t + rng.uniform(0, 2 * np.pi)) for k, a in ((1, 1.0), (2, 0.5), (3, 0.35), (5, 0.15)))
+        hum = sum(
+            a * np.sin(2 * np.pi * audio["hum_hz"] * k * t + rng.uniform(0, 2 * np.pi))
+            for k, a in ((1, 1.0), (2, 0.5), (3, 0.35), (5, 0.15))
+        )
         mix += hum / np.sqrt(np.mean(hum**2)) * db_to_amp(audio.get("hum_dbfs", -48))
     for _ in range(int(audio.get("dropouts", 0))):  # a packet or two lost: 20-80 ms of digital silence
         s = sentences[int(rng.integers(len(sentences)))]
@@ -345,7 +364,10 @@ def voice_all(only: set[str] | None) -> int:
             for s in sentences
         ]
         size = target.stat().st_size
-        print(f"{target.name}: {len(out) / OUT_SR:6.1f} s, {size / 1e6:.2f} MB, {len(sentences)} sentences, decoder delay {delay} samples", flush=True)
+        print(
+            f"{target.name}: {len(out) / OUT_SR:6.1f} s, {size / 1e6:.2f} MB, {len(sentences)} sentences, decoder delay {delay} samples",
+            flush=True,
+        )
     ordered = {t["file"]: timings[t["file"]] for t in talks if t["file"] in timings}
     TIMINGS.write_text(json.dumps(ordered, ensure_ascii=False, indent=1) + "\n")
     return 0
@@ -401,7 +423,9 @@ def check() -> int:
             last = timings[t["file"]][-1]["end"]
             lo, hi = DURATION_LIMITS[t["format"]]
             flag = "" if lo <= last <= hi else "  <-- outside limits"
-            print(f"{t['split']:4} {t['format']:7} {t['file']:45} speech ends {last:6.1f} s  {path.stat().st_size / 1e6:.2f} MB{flag}")
+            print(
+                f"{t['split']:4} {t['format']:7} {t['file']:45} speech ends {last:6.1f} s  {path.stat().st_size / 1e6:.2f} MB{flag}"
+            )
             if flag:
                 errors.append(f"{t['file']}: duration {last:.0f} s outside {lo:.0f}-{hi:.0f}")
         for speaker in {turn["speaker"] for turn in t["turns"]}:
@@ -509,7 +533,7 @@ def wer(file: str) -> int:
         per_sentence[i].append(w.word)
     by_speaker: dict[str, list[int]] = {}
     total_err = total_ref = 0
-    for s, hyp in zip(timings, per_sentence):
+    for s, hyp in zip(timings, per_sentence, strict=True):
         if s.get("language", "en") != "en":
             continue
         ref = normalize_words(s["text"])
@@ -521,7 +545,9 @@ def wer(file: str) -> int:
         total_ref += len(ref)
     for speaker, (e, n) in by_speaker.items():
         print(f"  {speaker:28} WER {e / max(n, 1):6.1%}  ({n} words)")
-    print(f"{file}: WER {total_err / max(total_ref, 1):.1%} over {total_ref} English words (numbers left out of both sides)")
+    print(
+        f"{file}: WER {total_err / max(total_ref, 1):.1%} over {total_ref} English words (numbers left out of both sides)"
+    )
     hyp_text = " ".join(w.word.strip() for w in words)
     print("transcript start:", hyp_text[:600])
     return 0
@@ -530,7 +556,9 @@ def wer(file: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", help="voice only these files")
-    parser.add_argument("--check", action="store_true", help="validate questions.json, timings.json and the audio files")
+    parser.add_argument(
+        "--check", action="store_true", help="validate questions.json, timings.json and the audio files"
+    )
     parser.add_argument("--wer", metavar="FILE", help="transcribe FILE with tiny.en and report the word error rate")
     args = parser.parse_args()
     if args.check:
