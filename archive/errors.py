@@ -16,20 +16,27 @@ T = TypeVar("T")
 class UserError(Exception):
     """Input or a request the archive refuses; ``str(exc)`` is safe to show the person who asked.
 
-    ``status`` is the HTTP status the web app answers with (400 unless a subclass says otherwise).
+    ``status`` is the HTTP status the web app answers with (400 unless a subclass says otherwise);
+    ``field`` names the form field the message is about, where one is (a form marks it).
     """
 
     status: int = 400
 
-    def __init__(self, message: str, *, status: int | None = None):
+    def __init__(self, message: str, *, status: int | None = None, field: str | None = None):
         super().__init__(message)
         if status is not None:
             self.status = status
+        self.field = field
 
     def sentence(self) -> str:
-        """The message as a sentence for a page: a capital first, a full stop last."""
+        """The message as a sentence for a page: a capital first, a full stop last. A message about a
+        file starts with the file's name ("other_chat.txt: not a Zoom chat export"); the name stays as
+        it is."""
         message = str(self)
-        return message[:1].upper() + message[1:] + ("" if message.endswith((".", "?", "!")) else ".")
+        name, colon, _ = message.partition(": ")
+        starts_with_name = colon and " " not in name and ("." in name or "/" in name)
+        first = message[:1] if starts_with_name else message[:1].upper()
+        return first + message[1:] + ("" if message.endswith((".", "?", "!")) else ".")
 
 
 class NotFound(UserError):

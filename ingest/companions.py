@@ -149,7 +149,9 @@ def parse_chat(text: str, name: str = "the chat", recording_start: str | None = 
     """
     recording_start = (recording_start or "").strip() or None
     if recording_start and not re.fullmatch(r"\d{1,2}:\d{2}:\d{2}", recording_start):
-        raise CompanionError(f"the recording's start should be a time of day like 14:00:05, not {recording_start!r}")
+        raise CompanionError(
+            f"the recording's start should be a time of day like 14:00:05, not {recording_start!r}", field="chat_start"
+        )
     messages: list[list] = []
     clock_times = False
     for raw in text.lstrip("\ufeff").splitlines():
@@ -216,7 +218,7 @@ def read_companions(
     chat_start: str | None = None,
 ) -> Companions:
     """Parse the companion files given as (file name, bytes); a CompanionError names the first bad one."""
-    from .slides import read_slides
+    from ingest.slides import read_slides
 
     companions = Companions()
     if zoom_transcript:
@@ -232,7 +234,7 @@ def read_companions(
             companions, chat=tuple(parse_chat(decode_companion(data, name), name, chat_start)), chat_file=name
         )
     elif (chat_start or "").strip():
-        raise CompanionError("a start time goes with a chat export: give the chat too")
+        raise CompanionError("a start time goes with a chat export: give the chat too", field="chat_start")
     if slides:
         name, data = slides
         companions = replace(companions, slides=tuple(read_slides(data, name)), slides_file=name)
@@ -250,8 +252,8 @@ def check_companions(companions: Companions, duration: float) -> None:
 def attach_companions(db: Database, recording_id: int, companions: Companions, embedder: Embedder) -> list[str]:
     """Give a talk in the archive its companions (each replacing what it had); one line per file
     says what was done. All are checked before any is stored."""
-    from .chapters import refresh_outline
-    from .slides import attach_slides
+    from ingest.chapters import refresh_outline
+    from ingest.slides import attach_slides
 
     check_companions(companions, _recording(db, recording_id).duration)
     done = []

@@ -6,6 +6,16 @@
 
   // ---- Upload: the form works without this; with it, the upload shows its progress ----
   var form = document.getElementById("upload-form");
+  function unmark(field) {
+    field.removeAttribute("aria-invalid");
+    field.removeAttribute("aria-describedby");
+  }
+  // A field marked wrong is unmarked once it is changed.
+  if (form) {
+    form.addEventListener("change", function (event) {
+      if (event.target.hasAttribute("aria-invalid")) unmark(event.target);
+    });
+  }
   if (form && window.XMLHttpRequest && window.FormData) {
     form.addEventListener("submit", function (event) {
       event.preventDefault();
@@ -26,21 +36,40 @@
         if (xhr.status < 400) { window.location.assign(xhr.responseURL); return; }
         var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
         var message = page.querySelector("#upload-error") || page.querySelector("main p");
-        showError(message ? message.textContent : "The upload failed (" + xhr.status + ").");
+        // The server's page marks the field that is wrong; a file over the size limit is the recording.
+        var wrong = page.querySelector("#upload-form [aria-invalid=true]");
+        showError(message ? message.textContent : "The upload failed (" + xhr.status + ").",
+                  wrong ? wrong.name : (xhr.status === 413 ? "media" : null));
       });
       xhr.addEventListener("error", function () { showError("The upload was interrupted. Check the connection and try again."); });
-      function showError(text) {
+      // The message goes by the button just pressed, where the person is looking, and takes the focus;
+      // the field it is about is marked (and keeps its file: this page was not reloaded).
+      function showError(text, field) {
         var notice = document.getElementById("upload-error");
         if (!notice) {
           notice = document.createElement("p");
           notice.id = "upload-error";
-          notice.className = "notice error";
+          notice.className = "notice error refusal";
           notice.setAttribute("role", "alert");
-          form.parentNode.insertBefore(notice, form);
+          notice.tabIndex = -1;
         }
+        if (!form.contains(notice)) submit.parentNode.insertBefore(notice, submit);
+        var again = document.getElementById("choose-again");  // a page sent back lost its files; this one did not
+        if (again) again.hidden = true;
         notice.textContent = text;
+        markWrong(field);
         box.hidden = true;
         submit.disabled = false;
+        notice.scrollIntoView({ block: "center" });
+        notice.focus({ preventScroll: true });
+      }
+      function markWrong(field) {
+        Array.prototype.forEach.call(form.querySelectorAll("[aria-invalid]"), unmark);
+        var wrong = field && form.elements.namedItem(field);
+        if (wrong && wrong.setAttribute) {
+          wrong.setAttribute("aria-invalid", "true");
+          wrong.setAttribute("aria-describedby", "upload-error");
+        }
       }
       box.hidden = false;
       submit.disabled = true;

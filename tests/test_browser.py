@@ -246,8 +246,10 @@ def test_copy_link_and_share_a_clip_with_a_citation(page, live_server):
 
 def test_a_member_gathers_clips_from_two_talks_and_plays_them_one_after_another(page, live_server, screenshots):
     sign_in(page, live_server, "member")
-    for talk, start, end, note in ((RELATIONAL, "0:10", "0:12", "Why the relationship matters after the referral"),
-                                   (COMPASSION, "0:05", "0:07", "Who runs the neighbour network")):
+    for talk, start, end, note in (
+        (RELATIONAL, "0:10", "0:12", "Why the relationship matters after the referral"),
+        (COMPASSION, "0:05", "0:07", "Who runs the neighbour network"),
+    ):
         page.goto(f"/recordings/{talk}")
         page.click("#open-share")
         page.fill("#share-start", start)
@@ -260,8 +262,10 @@ def test_a_member_gathers_clips_from_two_talks_and_plays_them_one_after_another(
     assert "2 moments across 2 talks" in page.inner_text("main")
     page.click("#play-all")
     page.wait_for_function("document.querySelectorAll('li.clip')[0].classList.contains('playing')")
-    page.wait_for_function("document.querySelectorAll('li.clip')[1].classList.contains('playing')"
-                           " && document.getElementById('clip-player').currentTime >= 5")
+    page.wait_for_function(
+        "document.querySelectorAll('li.clip')[1].classList.contains('playing')"
+        " && document.getElementById('clip-player').currentTime >= 5"
+    )
     page.screenshot(path=str(screenshots / "collection.png"), full_page=True)
     page.wait_for_function("document.getElementById('now-playing').textContent === 'Played every clip.'")
     assert page.evaluate("document.getElementById('clip-player').currentTime") == pytest.approx(7, abs=0.5)
@@ -284,7 +288,9 @@ def test_the_pages_read_without_javascript(browser, live_server):
         lines = tab.locator("#transcript li[data-start]")
         assert lines.count() > 10 and lines.first.is_visible()
         marked = tab.locator("#transcript li.current")  # the server marks the moment's line
-        assert marked.count() == 1 and marked.get_attribute("data-start").startswith(re.search(r"t=([\d.]+)", href).group(1))
+        assert marked.count() == 1 and marked.get_attribute("data-start").startswith(
+            re.search(r"t=([\d.]+)", href).group(1)
+        )
         assert tab.locator("#transcript a[href*='?t=']").count() >= lines.count()  # every line links to its time
         tab.goto(f"/recordings/{RELATIONAL}")
         assert "Download transcript" in tab.inner_text("main")
@@ -336,6 +342,106 @@ def test_a_bad_upload_says_why_and_keeps_the_form(staff_page, tmp_path):
     page.wait_for_selector("#upload-error")
     assert "notes.mp3: not an audio or video file" in page.inner_text("#upload-error")
     assert page.url.endswith("/upload") and page.input_value("input[name=title]") == "Not a talk"
+
+
+# A chat export from another meeting: a message five hours in, past the end of every test talk.
+LATE_CHAT = "00:00:02\tMaya Torres:\tWelcome all\n05:00:00\tMaya Torres:\tstill here\n"
+
+
+def in_view(page, selector: str) -> bool:
+    """Whether all of ``selector``'s box is inside the window, as the person sees it now."""
+    box = page.locator(selector).bounding_box()
+    size = page.viewport_size
+    return (
+        box is not None
+        and 0 <= box["y"] <= box["y"] + box["height"] <= size["height"]
+        and 0 <= box["x"] <= box["x"] + box["width"] <= size["width"]
+    )
+
+
+def focused_id(page) -> str:
+    return page.evaluate("document.activeElement && document.activeElement.id")
+
+
+@pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])
+@pytest.mark.parametrize("wrong", ["media", "chat"])
+def test_a_refused_upload_says_why_where_the_button_was_pressed(staff_page, tmp_path, width, height, wrong):
+    """The message lands by the button, in view and focused; the wrong field is marked, and every field,
+    the files too, is still filled in for another try."""
+    page = staff_page
+    page.expected_errors.append("status of 400 (BAD REQUEST)")  # the refused upload itself
+    page.set_viewport_size({"width": width, "height": height})
+    notes = tmp_path / "notes.mp3"
+    notes.write_text("these are notes, not a recording\n" * 50)
+    chat = tmp_path / "other_chat.txt"
+    chat.write_text(LATE_CHAT)
+    page.goto("/upload")
+    page.set_input_files("input[name=media]", str(notes if wrong == "media" else JFK))
+    page.fill("input[name=title]", "Not a talk")
+    page.fill("input[name=speakers]", "Maya Torres")
+    if wrong == "chat":
+        page.set_input_files("input[name=chat]", str(chat))
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'upload-error'")
+    expected = "notes.mp3: not an audio or video file" if wrong == "media" else "other_chat.txt: a message at"
+    assert page.inner_text("#upload-error").startswith(expected)
+    assert in_view(page, "#upload-error") and in_view(page, "#upload-form button[type=submit]")
+    assert page.get_attribute("#upload-error", "role") == "alert"
+    marked = page.locator("#upload-form [aria-invalid=true]")
+    assert marked.count() == 1 and marked.get_attribute("name") == wrong
+    assert marked.get_attribute("aria-describedby") == "upload-error"
+    assert marked.evaluate("el => getComputedStyle(el).borderTopWidth") == "2px"  # seen, not only announced
+    assert (
+        page.input_value("input[name=title]") == "Not a talk"
+        and page.input_value("input[name=speakers]") == "Maya Torres"
+    )
+    assert page.evaluate("document.querySelector('input[name=media]').files.length") == 1  # no need to choose it again
+
+
+@pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])
+def test_a_refused_file_on_the_talk_page_shows_the_talk_with_why_by_its_form(staff_page, tmp_path, width, height):
+    """Not a bare "Bad Request" page: the talk again, "Add the meeting's files" open, the message in view."""
+    page = staff_page
+    page.expected_errors.append("status of 400 (BAD REQUEST)")  # the refused file itself
+    page.set_viewport_size({"width": width, "height": height})
+    chat = tmp_path / "other_chat.txt"
+    chat.write_text(LATE_CHAT)
+    page.goto(f"/recordings/{COMPASSION}")
+    title = page.inner_text("h1")
+    page.click("details.companions summary")
+    page.set_input_files("#companions-form input[name=chat]", str(chat))
+    with page.expect_navigation():
+        page.click("#companions-form button[type=submit]")
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'companions-error'")
+    assert page.inner_text("h1") == title and page.locator("#transcript li[data-start]").count() > 10
+    assert page.locator("details.companions").get_attribute("open") is not None
+    assert page.inner_text("#companions-error").startswith("other_chat.txt: a message at")
+    assert in_view(page, "#companions-error") and in_view(page, "#companions-form button[type=submit]")
+    assert page.get_attribute("#companions-form input[name=chat]", "aria-invalid") == "true"
+
+
+def test_a_refused_upload_is_in_view_without_javascript(browser, live_server, tmp_path):
+    """With scripts off the page comes back whole: the message by the button still takes the focus, in view."""
+    context = browser.new_context(
+        base_url=live_server.url, java_script_enabled=False, viewport={"width": 390, "height": 844}
+    )
+    page = context.new_page()
+    try:
+        sign_in(page, live_server, "staff")
+        notes = tmp_path / "notes.mp3"
+        notes.write_text("these are notes, not a recording\n" * 50)
+        page.goto("/upload")
+        page.set_input_files("input[name=media]", str(notes))
+        page.fill("input[name=title]", "Not a talk")
+        with page.expect_navigation():
+            page.click("#upload-form button[type=submit]")
+        page.locator("#upload-error").wait_for()
+        page.wait_for_timeout(300)  # autofocus runs once the page is shown
+        assert focused_id(page) == "upload-error" and in_view(page, "#upload-error")
+        assert page.input_value("input[name=title]") == "Not a talk"
+        assert page.get_attribute("input[name=media]", "aria-invalid") == "true"
+    finally:
+        context.close()
 
 
 def test_staff_correct_a_line_in_place_and_teach_the_glossary(staff_page):
@@ -435,8 +541,18 @@ def test_a_moment_lands_with_the_player_and_its_line_in_view(page, width, height
     assert 0 <= box["y"] and box["y"] + box["height"] <= height
 
 
-AXE_PAGES = ["/", "/search?q=how+do+they+follow+up+with+clients", "/search?q=the", f"/recordings/{RELATIONAL}?t=66",
-             "/login", "/no-such-page", "/upload", "/jobs", f"/recordings/{RELATIONAL}/edit", "/collections"]
+AXE_PAGES = [
+    "/",
+    "/search?q=how+do+they+follow+up+with+clients",
+    "/search?q=the",
+    f"/recordings/{RELATIONAL}?t=66",
+    "/login",
+    "/no-such-page",
+    "/upload",
+    "/jobs",
+    f"/recordings/{RELATIONAL}/edit",
+    "/collections",
+]
 
 
 @pytest.mark.parametrize("width", [390, 1280])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 import pytest
 
@@ -12,6 +14,7 @@ from archive.store import jobs as job_store
 from archive.store import recordings as store
 from archive.store.models import Companions, RecordingMeta, Segment, Slide, SpeakerCue
 from ingest.companions import CompanionError, assign_speakers, parse_speaker_vtt
+from ingest.pipeline import ingest_file
 from ingest.queue import JobQueue, JobRunner
 
 from .fakes import ScriptedTranscriber, WordHashEmbedder
@@ -60,15 +63,31 @@ def test_zoom_and_teams_transcripts_give_names_and_times(text):
 
 def test_each_line_goes_to_whoever_spoke_most_of_it():
     cues = [SpeakerCue(0.0, 10.0, "Host"), SpeakerCue(10.0, 30.0, "Presenter"), SpeakerCue(40.0, 45.0, "Host")]
-    lines = [Segment(1.0, 9.0, "Welcome."), Segment(8.0, 14.0, "Thank you, I am glad to be here."),
-             Segment(33.0, 36.0, "(nobody in the transcript)"), Segment(40.5, 44.0, "Questions?")]
+    lines = [
+        Segment(1.0, 9.0, "Welcome."),
+        Segment(8.0, 14.0, "Thank you, I am glad to be here."),
+        Segment(33.0, 36.0, "(nobody in the transcript)"),
+        Segment(40.5, 44.0, "Questions?"),
+    ]
     assert [s.speaker for s in assign_speakers(lines, cues)] == ["Host", "Presenter", None, "Host"]
     assert [s.text for s in assign_speakers(lines, cues)] == [s.text for s in lines]  # Whisper's words stay
 
 
+@pytest.mark.model
 def test_ingest_with_a_zoom_transcript_names_the_speakers_everywhere(runner, config, client, two_voices, zoom_vtt):
-    result = runner.invoke(cli, ["ingest", str(two_voices), "--title", "Two voices", "--visibility", "public",
-                                 "--zoom-transcript", str(zoom_vtt)])
+    result = runner.invoke(
+        cli,
+        [
+            "ingest",
+            str(two_voices),
+            "--title",
+            "Two voices",
+            "--visibility",
+            "public",
+            "--zoom-transcript",
+            str(zoom_vtt),
+        ],
+    )
     assert result.exit_code == 0, result.output
     db = connect(config.db_path)
     lines = store.get_segments(db, 1)
@@ -87,10 +106,22 @@ def test_ingest_with_a_zoom_transcript_names_the_speakers_everywhere(runner, con
     assert page.count('<span class="turn">') == 2 and '<span class="turn">Ada Lovelace</span>' in page
 
 
+@pytest.mark.model
 def test_the_speaker_filter_finds_what_a_person_said(runner, client, two_voices, zoom_vtt):
     """Neither person is listed as the talk's speaker: the meeting transcript alone names them."""
-    result = runner.invoke(cli, ["ingest", str(two_voices), "--title", "Two voices", "--visibility", "public",
-                                 "--zoom-transcript", str(zoom_vtt)])
+    result = runner.invoke(
+        cli,
+        [
+            "ingest",
+            str(two_voices),
+            "--title",
+            "Two voices",
+            "--visibility",
+            "public",
+            "--zoom-transcript",
+            str(zoom_vtt),
+        ],
+    )
     assert result.exit_code == 0, result.output
     said = client.get("/api/search", query_string={"q": "what you can do for your country", "speaker": "kennedy"})
     (moment,) = said.json["results"]
@@ -101,6 +132,7 @@ def test_the_speaker_filter_finds_what_a_person_said(runner, client, two_voices,
     assert nobody["results"] == [] and nobody["weak_results"] == []
 
 
+@pytest.mark.model
 def test_a_transcript_attached_later_names_the_speakers(runner, config, two_voices, zoom_vtt):
     assert runner.invoke(cli, ["ingest", str(two_voices), "--title", "Two voices"]).exit_code == 0
     attached = runner.invoke(cli, ["attach", "two-voices", "--zoom-transcript", str(zoom_vtt)])
@@ -140,14 +172,20 @@ def test_one_transcript_cannot_name_the_speakers_of_several_recordings(runner, t
 def test_a_queued_ingest_keeps_the_speakers_for_its_worker(config, db, two_voices):
     transcriber = ScriptedTranscriber([(0.5, 10.5, "And so my fellow Americans"), (12.2, 15.8, "Then you go")])
     queue = JobQueue(config, JobRunner(config, WordHashEmbedder(), transcriber))
-    job = queue.submit(two_voices, RecordingMeta(title="Queued"),
-                       companions=Companions(speaker_cues=tuple(parse_speaker_vtt(ZOOM_VTT))))
+    job = queue.submit(
+        two_voices,
+        RecordingMeta(title="Queued"),
+        companions=Companions(speaker_cues=tuple(parse_speaker_vtt(ZOOM_VTT))),
+    )
     assert queue.run_pending() == 1
     recording_id = store.get_recording_by_slug(db, "queued").id
     assert [s.speaker for s in store.get_segments(db, recording_id)] == ["John Kennedy", "Ada Lovelace"]
     with pytest.raises(CompanionError, match="another meeting"):
-        queue.submit(two_voices, RecordingMeta(title="Wrong"),
-                     companions=Companions(speaker_cues=(SpeakerCue(0.0, 3600.0, "Someone"),)))
+        queue.submit(
+            two_voices,
+            RecordingMeta(title="Wrong"),
+            companions=Companions(speaker_cues=(SpeakerCue(0.0, 3600.0, "Someone"),)),
+        )
     assert job.id == 1
 
 
@@ -160,15 +198,21 @@ def _multipart(fields: dict):
     from werkzeug.datastructures import FileStorage
     from werkzeug.test import encode_multipart
 
-    encoded = {k: FileStorage(io.BytesIO(v[1]), filename=v[0]) if isinstance(v, tuple) else v for k, v in fields.items()}
+    encoded = {
+        k: FileStorage(io.BytesIO(v[1]), filename=v[0]) if isinstance(v, tuple) else v for k, v in fields.items()
+    }
     boundary, body = encode_multipart(encoded)
     return {"data": body, "content_type": f"multipart/form-data; boundary={boundary}"}
 
 
 def test_staff_upload_a_recording_with_its_meeting_transcript(staff_client, config, two_voices):
-    form = {"title": "Uploaded meeting", "media": ("meeting.flac", two_voices.read_bytes()),
-            "zoom_transcript": ("meeting.vtt", ZOOM_VTT.encode()), "chat": ("chat.txt", SAVED_CHAT.encode()),
-            "chat_start": "14:00:05"}
+    form = {
+        "title": "Uploaded meeting",
+        "media": ("meeting.flac", two_voices.read_bytes()),
+        "zoom_transcript": ("meeting.vtt", ZOOM_VTT.encode()),
+        "chat": ("chat.txt", SAVED_CHAT.encode()),
+        "chat_start": "14:00:05",
+    }
     assert staff_client.post("/upload", **_multipart(form)).status_code == 303
     db = connect(config.db_path)
     params = job_store.get_job(db, 1).params
@@ -178,26 +222,39 @@ def test_staff_upload_a_recording_with_its_meeting_transcript(staff_client, conf
     assert [m.at for m in params.companions.chat] == [2.0, 9.0]
 
 
-def test_a_bad_meeting_transcript_on_the_upload_form_keeps_the_form_and_stores_nothing(staff_client, config, two_voices):
-    form = {"title": "Kept title", "media": ("meeting.flac", two_voices.read_bytes()),
-            "zoom_transcript": ("notes.vtt", b"Just notes\n")}
+def test_a_bad_meeting_transcript_on_the_upload_form_keeps_the_form_and_stores_nothing(
+    staff_client, config, two_voices
+):
+    form = {
+        "title": "Kept title",
+        "media": ("meeting.flac", two_voices.read_bytes()),
+        "zoom_transcript": ("notes.vtt", b"Just notes\n"),
+    }
     page = staff_client.post("/upload", **_multipart(form))
     body = page.get_data(as_text=True)
-    assert page.status_code == 400 and "notes.vtt: not a webvtt transcript" in body.lower() and 'value="Kept title"' in body
+    assert (
+        page.status_code == 400
+        and "notes.vtt: not a webvtt transcript" in body.lower()
+        and 'value="Kept title"' in body
+    )
     assert not config.uploads_dir.exists() or not list(config.uploads_dir.iterdir())
     assert not config.db_path.exists() or not job_store.list_jobs(connect(config.db_path))
 
 
+@pytest.mark.model
 def test_staff_attach_a_meeting_transcript_on_the_talk_page(runner, staff_client, client, config, two_voices):
     assert runner.invoke(cli, ["ingest", str(two_voices), "--title", "Two voices"]).exit_code == 0
     page = staff_client.get("/recordings/two-voices").get_data(as_text=True)
     assert 'action="/recordings/two-voices/companions"' in page and '<span class="turn">' not in page
-    sent = staff_client.post("/recordings/two-voices/companions",
-                             **_multipart({"zoom_transcript": ("meeting.vtt", ZOOM_VTT.encode())}))
+    sent = staff_client.post(
+        "/recordings/two-voices/companions", **_multipart({"zoom_transcript": ("meeting.vtt", ZOOM_VTT.encode())})
+    )
     assert sent.status_code == 303 and sent.headers["Location"] == "/recordings/two-voices"
     assert '<span class="turn">John Kennedy</span>' in staff_client.get("/recordings/two-voices").get_data(as_text=True)
-    bad = staff_client.post("/recordings/two-voices/companions",
-                            **_multipart({"zoom_transcript": ("x.vtt", b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nhi\n")}))
+    bad = staff_client.post(
+        "/recordings/two-voices/companions",
+        **_multipart({"zoom_transcript": ("x.vtt", b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nhi\n")}),
+    )
     assert bad.status_code == 400 and "x.vtt: no speaker names" in bad.get_data(as_text=True).lower()
     assert client.post("/recordings/two-voices/companions").status_code in (403, 404)  # visitors cannot
     nothing = staff_client.post("/recordings/two-voices/companions", **_multipart({"chat_start": ""}))
@@ -231,12 +288,27 @@ def test_both_zoom_chat_exports_are_timed_against_the_recording():
     assert [url for url, _ in chat_links(cloud)] == ["https://example.org/slides.pdf"]
 
 
-def test_a_chat_beside_the_transcript_names_authors_to_staff_only(runner, client, staff_client, config, two_voices,
-                                                                  tmp_path):
+@pytest.mark.model
+def test_a_chat_beside_the_transcript_names_authors_to_staff_only(
+    runner, client, staff_client, config, two_voices, tmp_path
+):
     chat = tmp_path / "chat.txt"
     chat.write_text(SAVED_CHAT)
-    result = runner.invoke(cli, ["ingest", str(two_voices), "--title", "With chat", "--visibility", "public",
-                                 "--chat", str(chat), "--chat-start", "14:00:05"])
+    result = runner.invoke(
+        cli,
+        [
+            "ingest",
+            str(two_voices),
+            "--title",
+            "With chat",
+            "--visibility",
+            "public",
+            "--chat",
+            str(chat),
+            "--chat-start",
+            "14:00:05",
+        ],
+    )
     assert result.exit_code == 0, result.output
     public = client.get("/recordings/with-chat").get_data(as_text=True)
     assert "How do you fund link workers?" in public and 'href="?t=9"' in public
@@ -245,6 +317,7 @@ def test_a_chat_beside_the_transcript_names_authors_to_staff_only(runner, client
     assert '<span class="author">Sam Lee</span>' in staff_client.get("/recordings/with-chat").get_data(as_text=True)
 
 
+@pytest.mark.model
 def test_a_bad_chat_is_one_message_and_changes_nothing(runner, config, staff_client, two_voices, tmp_path):
     assert runner.invoke(cli, ["ingest", str(two_voices), "--title", "Quiet"]).exit_code == 0
     late = tmp_path / "late.txt"
@@ -273,6 +346,47 @@ def test_a_bad_chat_is_one_message_and_changes_nothing(runner, config, staff_cli
     db.close()
 
 
+def test_a_refused_file_on_the_talk_page_gives_the_talk_page_with_the_message_by_the_form(
+    db, config, staff_client, two_voices
+):
+    """Not a bare "Bad Request" page: the talk again, the form open, the message by its button, the file marked."""
+    script = ScriptedTranscriber([(0.5, 10.5, "And so my fellow Americans"), (12.2, 15.8, "Then you go")])
+    ingest_file(db, config, two_voices, RecordingMeta(title="Quiet"), transcriber=script, embedder=WordHashEmbedder())
+    late = "00:00:02\tMaya:\thi\n01:01:40\tMaya:\tstill here\n"  # an hour in: the talk is 16 s long
+    sent = staff_client.post("/recordings/quiet/companions", **_multipart({"chat": ("other_chat.txt", late.encode())}))
+    page = sent.get_data(as_text=True)
+    assert sent.status_code == 400
+    assert "<h1>Quiet</h1>" in page and 'id="transcript"' in page and "Bad Request" not in page
+    assert re.search(r'<details class="companions" open>\s*<summary>', page)
+    form = re.search(r'<form [^>]*id="companions-form".*?</form>', page, re.S).group(0)
+    message = re.search(
+        r'<p class="notice error refusal" role="alert" id="companions-error" tabindex="-1" autofocus data-refusal>'
+        r"([^<]*)</p>\s*<button type=\"submit\">Add</button>",
+        form,
+    )
+    assert message and html.unescape(message.group(1)).startswith("other_chat.txt: a message at ")
+    marked = re.findall(r'<input [^>]*aria-invalid="true"[^>]*>', form)
+    assert len(marked) == 1 and 'name="chat"' in marked[0] and 'aria-describedby="companions-error"' in marked[0]
+    assert 'src="/static/refusal.js"' in page  # brings the message into view and gives it the focus
+    assert store.chat_messages(db, 1) == []
+
+    # A start time that is not one: the field keeps what was typed, and is the one marked.
+    sent = staff_client.post(
+        "/recordings/quiet/companions", **_multipart({"chat": ("chat.txt", SAVED_CHAT.encode()), "chat_start": "2pm"})
+    )
+    form = re.search(r'<form [^>]*id="companions-form".*?</form>', sent.get_data(as_text=True), re.S).group(0)
+    assert sent.status_code == 400 and "a time of day like 14:00:05" in form
+    assert re.search(r'<input name="chat_start" placeholder="14:00:05" value="2pm" aria-invalid="true"', form)
+    # Nothing chosen: the message is by the button, no field marked; the talk page itself has no message.
+    sent = staff_client.post("/recordings/quiet/companions", **_multipart({"chat_start": ""}))
+    body = sent.get_data(as_text=True)
+    assert sent.status_code == 400 and 'id="companions-error"' in body and "aria-invalid" not in body
+    assert "Choose the meeting" in body
+    plain = staff_client.get("/recordings/quiet").get_data(as_text=True)
+    assert "companions-error" not in plain and '<details class="companions">' in plain
+    assert "refusal.js" not in plain
+
+
 # -- slides ------------------------------------------------------------------------------------
 
 
@@ -299,9 +413,11 @@ def deck_pdf(pages: list) -> bytes:
     return bytes(pdf.output())
 
 
-DECK = [("A Call to Service", ["Ask not what your country can do for you", "1961 inaugural address"]),
-        None,
-        ("Your ComfyUI Folder", ["Where the models go", "Open the ComfyUI folder again"])]
+DECK = [
+    ("A Call to Service", ["Ask not what your country can do for you", "1961 inaugural address"]),
+    None,
+    ("Your ComfyUI Folder", ["Where the models go", "Open the ComfyUI folder again"]),
+]
 
 
 def test_a_pdf_deck_is_read_page_by_page_with_picture_pages_kept():
@@ -320,20 +436,27 @@ def test_slides_are_lined_up_in_order_with_what_is_said():
 
     from .fakes import WordHashEmbedder
 
-    topics = ["Welcome to the webinar about gardens and health.",
-              "Community gardens grow vegetables with neighbours.", "Gardens bring neighbours together outdoors.",
-              "Funding comes from a county grant and hospital budget.", "The grant pays for staff and seeds.",
-              "Funding was renewed for three years.",
-              "We measured loneliness with a survey before and after.", "Loneliness scores fell in the survey.",
-              "Thank you, any questions?"]
+    topics = [
+        "Welcome to the webinar about gardens and health.",
+        "Community gardens grow vegetables with neighbours.",
+        "Gardens bring neighbours together outdoors.",
+        "Funding comes from a county grant and hospital budget.",
+        "The grant pays for staff and seeds.",
+        "Funding was renewed for three years.",
+        "We measured loneliness with a survey before and after.",
+        "Loneliness scores fell in the survey.",
+        "Thank you, any questions?",
+    ]
     lines = [Segment(10.0 * i, 10.0 * i + 9, text) for i, text in enumerate(topics)]
-    slides = [Slide(1, "Gardens and health", "Gardens and health\nA webinar"),
-              Slide(2, "Community gardens", "Community gardens\nNeighbours grow vegetables together"),
-              Slide(3, "Agenda", "Agenda\nBudget tables appendix"),  # never discussed
-              Slide(4, "Funding", "Funding\nCounty grant\nHospital budget renewed"),
-              Slide(5, "", ""),  # a photo
-              Slide(6, "Loneliness survey", "Loneliness survey\nScores before and after"),
-              Slide(7, "Questions?", "Questions?\nThank you")]
+    slides = [
+        Slide(1, "Gardens and health", "Gardens and health\nA webinar"),
+        Slide(2, "Community gardens", "Community gardens\nNeighbours grow vegetables together"),
+        Slide(3, "Agenda", "Agenda\nBudget tables appendix"),  # never discussed
+        Slide(4, "Funding", "Funding\nCounty grant\nHospital budget renewed"),
+        Slide(5, "", ""),  # a photo
+        Slide(6, "Loneliness survey", "Loneliness survey\nScores before and after"),
+        Slide(7, "Questions?", "Questions?\nThank you"),
+    ]
     embedder = WordHashEmbedder()
     windows = embedder.embed_documents(segment_windows(lines))
     timed = align_slides(slides, lines, windows, slide_vectors(slides, embedder))
@@ -343,12 +466,14 @@ def test_slides_are_lined_up_in_order_with_what_is_said():
     assert at[2] <= at[3] and at[4] <= at[5]  # the agenda and the photo: placed, in order
 
 
+@pytest.mark.model
 def test_ingest_with_slides_shows_and_finds_each_at_its_moment(runner, config, client, two_voices, tmp_path):
     """Real speech and the real models: the ComfyUI slide comes up when the second voice starts (12 s)."""
     deck = tmp_path / "deck.pdf"
     deck.write_bytes(deck_pdf(DECK))
-    result = runner.invoke(cli, ["ingest", str(two_voices), "--title", "With slides", "--visibility", "public",
-                                 "--slides", str(deck)])
+    result = runner.invoke(
+        cli, ["ingest", str(two_voices), "--title", "With slides", "--visibility", "public", "--slides", str(deck)]
+    )
     assert result.exit_code == 0, result.output
     db = connect(config.db_path)
     slides = store.slides(db, 1)
@@ -366,11 +491,15 @@ def test_ingest_with_slides_shows_and_finds_each_at_its_moment(runner, config, c
     assert "On the slides and in the chat" in html and "Slide 3" in html
 
 
+@pytest.mark.model
 def test_slides_attached_later_from_the_talk_page_and_only_where_visitors_may_look(
-        runner, config, client, staff_client, two_voices):
+    runner, config, client, staff_client, two_voices
+):
     assert runner.invoke(cli, ["ingest", str(two_voices), "--title", "Draft talk"]).exit_code == 0
-    sent = staff_client.post("/recordings/draft-talk/companions",
-                             **_multipart({"slides": ("deck.pdf", deck_pdf(DECK)), "chat": ("chat.txt", CLOUD_CHAT.encode())}))
+    sent = staff_client.post(
+        "/recordings/draft-talk/companions",
+        **_multipart({"slides": ("deck.pdf", deck_pdf(DECK)), "chat": ("chat.txt", CLOUD_CHAT.encode())}),
+    )
     assert sent.status_code == 303
     assert "Your ComfyUI Folder" in staff_client.get("/recordings/draft-talk").get_data(as_text=True)
     # A draft's slides and chat are found by staff only.
@@ -380,12 +509,18 @@ def test_slides_attached_later_from_the_talk_page_and_only_where_visitors_may_lo
     assert [(a["kind"], a["at"]) for a in chat] == [("chat", 9.0)] and "Sam Lee" not in json.dumps(chat)
 
 
-def test_chat_names_are_shown_to_everyone_only_when_staff_say_so(runner, config, client, staff_client, two_voices,
-                                                                 tmp_path):
+@pytest.mark.model
+def test_chat_names_are_shown_to_everyone_only_when_staff_say_so(
+    runner, config, client, staff_client, two_voices, tmp_path
+):
     chat = tmp_path / "chat.txt"
     chat.write_text(CLOUD_CHAT)
-    assert runner.invoke(cli, ["ingest", str(two_voices), "--title", "Open chat", "--visibility", "public",
-                               "--chat", str(chat)]).exit_code == 0
+    assert (
+        runner.invoke(
+            cli, ["ingest", str(two_voices), "--title", "Open chat", "--visibility", "public", "--chat", str(chat)]
+        ).exit_code
+        == 0
+    )
     assert "Sam Lee" not in client.get("/recordings/open-chat").get_data(as_text=True)
     assert client.post("/recordings/open-chat/chat-names", data={"public": "1"}).status_code in (403, 404)
     assert staff_client.post("/recordings/open-chat/chat-names", data={"public": "1"}).status_code == 303

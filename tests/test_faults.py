@@ -112,3 +112,12 @@ def test_a_full_disk_while_storing_fails_cleanly_and_retry_works(config, two_tal
     assert job_store.get_job(db, bad.id).state == "done" and count_rows(db)["recordings"] == 2
     assert check_archive(db, config).ok
     db.close()
+
+
+def test_a_refusal_reads_as_a_sentence_and_keeps_a_file_name_as_it_was_given():
+    from archive.errors import CompanionError, UserError
+
+    assert UserError("a talk needs a title").sentence() == "A talk needs a title."
+    assert UserError("is it another meeting?").sentence() == "Is it another meeting?"
+    assert CompanionError("other_chat.txt: no messages in it").sentence() == "other_chat.txt: no messages in it."
+    assert UserError("date: wrong", field="date").field == "date"

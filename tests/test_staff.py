@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import re
 
@@ -27,10 +28,12 @@ FORM = {
 }
 
 
-def upload(client, data: bytes, filename: str, **fields):
+def upload(client, data: bytes, filename: str, files: dict | None = None, **fields):
+    """Send the upload form: the recording, ``files`` (field -> (name, bytes)) beside it, and FORM with ``fields``."""
     # Encoded here, in memory: the test client's own encoder leaves a temporary file open.
     media = FileStorage(io.BytesIO(data), filename=filename, content_type="application/octet-stream")
-    boundary, body = encode_multipart({**FORM, **fields, "media": media})
+    others = {field: FileStorage(io.BytesIO(body), filename=name) for field, (name, body) in (files or {}).items()}
+    boundary, body = encode_multipart({**FORM, **fields, "media": media, **others})
     return client.post("/upload", data=body, content_type=f"multipart/form-data; boundary={boundary}")
 
 
@@ -38,6 +41,7 @@ def upload_files(config) -> list:
     return sorted(config.uploads_dir.iterdir()) if config.uploads_dir.exists() else []
 
 
+@pytest.mark.model
 def test_an_upload_is_queued_then_ingested_under_its_own_name(staff_client, config):
     client = staff_client
     response = upload(client, JFK.read_bytes(), "../../home/staff/jfk speech.flac")
@@ -100,6 +104,88 @@ def test_a_bad_upload_is_one_clear_message_and_leaves_nothing(staff_client, conf
     db.close()
 
 
+# A chat export from another meeting: a message an hour in, and the recording is 11 s long.
+LATE_CHAT = b"00:00:02\tMaya Torres:\tWelcome all\n01:01:40\tMaya Torres:\tstill here\n"
+
+
+def form_of(page: str, form_id: str) -> str:
+    """The HTML of the form ``form_id`` on ``page``."""
+    found = re.search(rf'<form [^>]*id="{form_id}".*?</form>', page, re.S)
+    assert found, f"no form {form_id}"
+    return found.group(0)
+
+
+def message_by_the_button(form: str, message_id: str) -> str:
+    """The refusal's text, which stands just before the form's button (a hint at most between them)."""
+    found = re.search(
+        rf'<p ([^>]*id="{message_id}"[^>]*)>(.*?)</p>\s*(?:<p class="hint"[^>]*>[^<]*</p>\s*)?<button type="submit">',
+        form,
+        re.S,
+    )
+    assert found, f"no message {message_id} by the button in {form}"
+    assert 'role="alert"' in found.group(1) and 'tabindex="-1"' in found.group(1)
+    return html.unescape(found.group(2))
+
+
+def marked_fields(form: str, message_id: str) -> list[str]:
+    """The names of the fields marked wrong; each must point to the message."""
+    marked = re.findall(r'<(?:input|select|textarea) [^>]*aria-invalid="true"[^>]*>', form)
+    assert all(f'aria-describedby="{message_id}"' in tag for tag in marked), marked
+    return [re.search(r'name="([^"]+)"', tag).group(1) for tag in marked]
+
+
+@pytest.mark.parametrize(
+    "data, filename, files, fields, field, message",
+    [
+        (b"notes, not audio\n" * 100, "notes.mp3", {}, {}, "media", "notes.mp3: not an audio or video file"),
+        (b"", "", {}, {}, "media", "Choose a recording"),
+        (JFK.read_bytes(), "jfk.flac", {}, {"date": "next tuesday"}, "date", "must be a date in the form YYYY-MM-DD"),
+        (JFK.read_bytes(), "jfk.flac", {"chat": ("chat.txt", LATE_CHAT)}, {}, "chat", "chat.txt: a message at"),
+        (
+            JFK.read_bytes(),
+            "jfk.flac",
+            {"chat": ("chat.txt", LATE_CHAT)},
+            {"chat_start": "2pm"},
+            "chat_start",
+            "a time of day like 14:00:05",
+        ),
+        (
+            JFK.read_bytes(),
+            "jfk.flac",
+            {"zoom_transcript": ("minutes.vtt", b"Minutes of the meeting\n")},
+            {},
+            "zoom_transcript",
+            "minutes.vtt: not a WebVTT transcript",
+        ),
+    ],
+)
+def test_a_refused_upload_says_why_by_the_button_marks_the_field_and_keeps_the_rest(
+    staff_client, config, data, filename, files, fields, field, message
+):
+    response = upload(staff_client, data, filename, files, **fields)
+    assert response.status_code == 400
+    form = form_of(response.get_data(as_text=True), "upload-form")
+    # Where the person is looking after pressing the button: the message, which names the wrong field.
+    assert message in message_by_the_button(form, "upload-error")
+    assert marked_fields(form, "upload-error") == [field]
+    # Everything typed is there to send again.
+    kept = {**FORM, **fields}
+    for name in ("title", "speakers", "organization", "date", "tags", "vocab", "chat_start"):
+        if name in kept:
+            assert re.search(rf'<input [^>]*name="{name}" value="{re.escape(html.escape(kept[name]))}"', form), name
+    assert f">{kept['description']}</textarea>" in form
+    assert upload_files(config) == []
+
+
+def test_a_refused_file_is_named_as_it_was_uploaded(staff_client):
+    """Not capitalised ("Q&a_chat.txt"), without the uploader's folders, and as text, not markup."""
+    response = upload(staff_client, JFK.read_bytes(), "jfk.flac", {"chat": ("exports/q&a_chat.txt", LATE_CHAT)})
+    body = response.get_data(as_text=True)
+    message = message_by_the_button(form_of(body, "upload-form"), "upload-error")
+    assert message.startswith("q&a_chat.txt: a message at ") and message.endswith(".")
+    assert "q&amp;a_chat.txt: a message at" in body and "exports" not in body and "Q&amp;a_chat" not in body
+
+
 def test_an_upload_over_the_size_limit_is_refused(data_dir):
     from archive.web import create_app
 
@@ -110,6 +196,7 @@ def test_an_upload_over_the_size_limit_is_refused(data_dir):
     assert response.status_code == 413 and "Traceback" not in response.get_data(as_text=True)
 
 
+@pytest.mark.model
 def test_jobs_page_lists_states_and_a_failed_job_can_be_retried(staff_client, config, jfk_copy):
     client = staff_client
     queue = JobQueue(config)
@@ -135,6 +222,7 @@ def test_jobs_page_lists_states_and_a_failed_job_can_be_retried(staff_client, co
     assert client.get("/jobs/1/retry").status_code == 405
 
 
+@pytest.mark.model
 def test_staff_edit_a_talks_details_and_its_address_stays(staff_client, config, jfk_copy):
     client = staff_client
     db = connect(config.db_path)
@@ -204,8 +292,9 @@ def test_speech_that_got_no_text_is_shown_on_the_job_the_talk_and_in_check(
 
     from .fakes import ScriptedTranscriber
 
-    transcriber = ScriptedTranscriber([(0.0, 4.0, "And so my fellow Americans"), (8.0, 11.0, "for your country")],
-                                      gaps=[(4.2, 7.6)])
+    transcriber = ScriptedTranscriber(
+        [(0.0, 4.0, "And so my fellow Americans"), (8.0, 11.0, "for your country")], gaps=[(4.2, 7.6)]
+    )
     queue = JobQueue(config, JobRunner(config, embedder, transcriber))
     job = queue.submit(jfk_copy, store.RecordingMeta(title="Gappy talk"))
     assert queue.run_pending() == 1
@@ -241,7 +330,9 @@ def test_a_job_says_what_it_is_doing_and_when_its_file_was_already_in(staff_clie
         beat(db, job_id, worker, percent, step)
 
     monkeypatch.setattr(job_store, "beat", recording_beat)
-    runner = JobRunner(config, WordHashEmbedder(), ScriptedTranscriber([(0.5, 5.0, "And so"), (5.5, 10.5, "my fellow")]))
+    runner = JobRunner(
+        config, WordHashEmbedder(), ScriptedTranscriber([(0.5, 5.0, "And so"), (5.5, 10.5, "my fellow")])
+    )
     queue = JobQueue(config, runner)
     first = queue.submit(jfk_copy, store.RecordingMeta(title="First title"))
     queue.run_pending()

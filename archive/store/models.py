@@ -37,7 +37,9 @@ def parse_date(value: str | None, name: str = "date") -> str | None:
     try:
         return Date.fromisoformat(str(value).strip()).isoformat()
     except ValueError:
-        raise MetadataError(f"{name} must be a date in the form YYYY-MM-DD, not {str(value)[:40]!r}") from None
+        raise MetadataError(
+            f"{name} must be a date in the form YYYY-MM-DD, not {str(value)[:40]!r}", field=name
+        ) from None
 
 
 def _names(values) -> list[str]:
@@ -93,9 +95,9 @@ class RecordingMeta:
         """A clean copy (whitespace collapsed, no blank or repeated names, an ISO date); MetadataError if it cannot be."""
         title = " ".join(self.title.split())[:MAX_TITLE_CHARS]
         if title_required and not title:
-            raise MetadataError("a talk needs a title")
+            raise MetadataError("a talk needs a title", field="title")
         if self.visibility not in VISIBILITIES:
-            raise MetadataError(f"visibility must be one of: {', '.join(VISIBILITIES)}")
+            raise MetadataError(f"visibility must be one of: {', '.join(VISIBILITIES)}", field="visibility")
         return replace(
             self,
             title=title,

@@ -25,13 +25,12 @@ from archive.export import LANGUAGE_NAMES, chapters_json, chapters_vtt, export, 
 from archive.feed import FeedItem, podcast_feed
 from archive.store import recordings as store
 from archive.timecode import parse_timecode
+from archive.web.auth import framable_by, is_staff, visible_levels, visible_or_404
+from archive.web.db import get_db
+from archive.web.search import filters_from, run_search
 from ingest.chapters import chapters_text
 from ingest.companions import chat_links
 from ingest.covers import archive_cover, cover
-
-from .auth import framable_by, is_staff, visible_levels, visible_or_404
-from .db import get_db
-from .search import filters_from, run_search
 
 bp = Blueprint("pages", __name__)
 

@@ -6,6 +6,8 @@ shell over ``ingest`` and ``archive.store``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import (
     Blueprint,
     abort,
@@ -23,17 +25,16 @@ from archive.store import jobs as job_store
 from archive.store import recordings as store
 from archive.store.models import VISIBILITIES, Companions, RecordingMeta
 from archive.timecode import parse_timecode
-from ingest.companions import MAX_COMPANION_BYTES, CompanionError, attach_companions, read_companions
-from ingest.slides import MAX_SLIDES_BYTES
+from archive.web.auth import require_staff
+from archive.web.db import get_db
+from archive.web.search import searcher, services
+from archive.web.uploads import keep_upload, original_name
 from ingest.chapters import set_chapters
+from ingest.companions import MAX_COMPANION_BYTES, CompanionError, attach_companions, read_companions
 from ingest.corrections import correct_segment, revert_segment
 from ingest.diarize import rename_speaker
 from ingest.pipeline import IngestError
-
-from .auth import require_staff
-from .db import get_db
-from .search import searcher, services
-from .uploads import keep_upload, original_name
+from ingest.slides import MAX_SLIDES_BYTES
 
 bp = Blueprint("staff", __name__)
 bp.before_request(require_staff)
@@ -51,8 +52,9 @@ def submit_upload(storage, meta: RecordingMeta, companions: Companions = Compani
         raise IngestError("choose a recording (an audio or video file) to upload")
     path = keep_upload(storage, current_app.config["ARCHIVE"].uploads_dir)
     try:
-        return services().queue.submit(path, meta, delete_source=True, original_filename=original_name(storage),
-                                       companions=companions)
+        return services().queue.submit(
+            path, meta, delete_source=True, original_filename=original_name(storage), companions=companions
+        )
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -73,6 +75,39 @@ def companions_of(files, form) -> Companions:
     return read_companions(**given, chat_start=form.get("chat_start", ""))
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A form sent back refused: the message to show by its button, the field that is wrong (None: the
+    form as a whole), and which form it is (the message's id is ``<form>-error``)."""
+
+    message: str
+    field: str | None = None
+    form: str = "upload"
+
+    @property
+    def message_id(self) -> str:
+        return f"{self.form}-error"
+
+
+def refusal_of(exc: UserError, files, form, which: str) -> Refusal:
+    """``exc`` as a message for the person, and the field it is about: the one the error names, else
+    the file whose name the message starts with."""
+    message, sentence = str(exc), exc.sentence()
+    if exc.field:
+        return Refusal(sentence, exc.field, which)
+    for field in ("media", *COMPANION_FIELDS):
+        storage = files.get(field)
+        name = original_name(storage) if storage is not None and storage.filename else ""
+        if name and message.startswith(f"{name}:"):
+            return Refusal(sentence, field, which)
+    if isinstance(exc, CompanionError) and form.get("chat_start", "").strip():
+        return Refusal(sentence, "chat_start", which)  # a start time that is none, or one without a chat
+    media = files.get("media")
+    if which == "upload" and isinstance(exc, IngestError) and (media is None or not media.filename):
+        return Refusal(sentence, "media", which)  # no recording chosen
+    return Refusal(sentence, None, which)
+
+
 def already_in_archive(job, recording) -> bool:
     """The job's file was a talk the archive had before (the same bytes): what was typed with it was not used."""
     return recording is not None and recording.created_at < job.created_at
@@ -85,12 +120,16 @@ def already_in_archive(job, recording) -> bool:
 def upload():
     """The upload form; a good file becomes a queued job and the browser goes to its page."""
     if request.method == "GET":
-        return render_template("upload.html", form={}, error=None)
+        return render_template("upload.html", form={}, refusal=None)
     try:
-        job = submit_upload(request.files.get("media"), RecordingMeta.from_form(request.form),
-                            companions_of(request.files, request.form))
-    except UserError as exc:  # the form again, with what was typed and what was wrong
-        return render_template("upload.html", form=request.form, error=exc.sentence()), exc.status
+        job = submit_upload(
+            request.files.get("media"),
+            RecordingMeta.from_form(request.form),
+            companions_of(request.files, request.form),
+        )
+    except UserError as exc:  # the form again, with what was typed, and what was wrong by its button
+        refusal = refusal_of(exc, request.files, request.form, "upload")
+        return render_template("upload.html", form=request.form, refusal=refusal), exc.status
     return redirect(url_for("staff.job", job_id=job.id), code=303)
 
 
@@ -106,8 +145,9 @@ def job(job_id: int):
     found = job_store.get_job(db, job_id) or abort(404, f"There is no job {job_id}.")
     recording = store.get_recording(db, found.recording_id) if found.recording_id else None
     gaps = store.speech_gaps(db, recording.id) if recording else []
-    return render_template("job.html", job=found, recording=recording, speech_gaps=gaps,
-                           already=already_in_archive(found, recording))
+    return render_template(
+        "job.html", job=found, recording=recording, speech_gaps=gaps, already=already_in_archive(found, recording)
+    )
 
 
 @bp.post("/jobs/<id:job_id>/retry")
@@ -124,12 +164,19 @@ def retry(job_id: int):
 @bp.post("/recordings/<slug>/companions")
 def attach_companion_files(slug: str):
     """Add the meeting's files to a talk: its Zoom or Teams transcript (names the speakers), its
-    chat, its slides; each replaces what the talk had."""
+    chat, its slides; each replaces what the talk had. A refused file gives the talk page again, the
+    message by the form's button."""
+    from archive.web import pages
+
     found = talk_or_404(slug)
-    companions = companions_of(request.files, request.form)
-    if not companions:
-        raise CompanionError("choose the meeting's transcript (.vtt), its chat (.txt) or the slides (.pdf)")
-    attach_companions(get_db(), found.id, companions, services().embedder)
+    try:
+        companions = companions_of(request.files, request.form)
+        if not companions:
+            raise CompanionError("choose the meeting's transcript (.vtt), its chat (.txt) or the slides (.pdf)")
+        attach_companions(get_db(), found.id, companions, services().embedder)
+    except UserError as exc:
+        g.companions_refusal = refusal_of(exc, request.files, request.form, "companions")
+        return pages.recording(slug), exc.status
     return redirect(found.url, code=303)
 
 
@@ -248,9 +295,8 @@ def set_visibility(slug: str):
 @bp.post("/recordings/<slug>/redact")
 def redact(slug: str):
     """Take down a time range at a presenter's request: transcript, index, captions and audio."""
+    from archive.web.auth import is_admin
     from ingest.redaction import redact_range
-
-    from .auth import is_admin
 
     db = get_db()
     found = talk_or_404(slug)
