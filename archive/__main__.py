@@ -1,3 +1,3 @@
-from .cli import cli
+from archive.cli import cli
 
 cli()

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date as Date
 from typing import Any
 
-from .store.models import Recording
-from .timecode import clock, link_time
+from archive.store.models import Recording
+from archive.timecode import clock, link_time
 
 PUBLISHER = "Social Prescribing USA Community of Practice"
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import click
 
-from .config import Config, load_config
-from .errors import UserError
-from .export import FORMATS
-from .store.models import ROLES, VISIBILITIES, RecordingMeta, split_terms
-from .timecode import clock
+from archive.config import Config, load_config
+from archive.errors import UserError
+from archive.export import FORMATS
+from archive.store.models import ROLES, VISIBILITIES, RecordingMeta, split_terms
+from archive.timecode import clock
 
 # Commands import the store (SQLite), ingest and search themselves, when they run:
 # `archive --help` loads none of them (tests/test_config.py).
@@ -59,7 +59,7 @@ def get_config(ctx: click.Context) -> Config:
 def open_db(config: Config):
     from sqlite_utils.db import sqlite3
 
-    from .store import connect
+    from archive.store import connect
 
     try:
         db = connect(config.db_path)
@@ -153,10 +153,9 @@ def ingest(
     slides,
 ):
     """Transcribe and index recordings (audio or video). Prints each new recording's id and URL."""
+    from archive.services import Archive
     from ingest.companions import attach_companions
     from ingest.pipeline import ingest_file
-
-    from .services import Archive
 
     config = get_config(ctx)
     if model:
@@ -262,10 +261,9 @@ def _read_companion(path: Path | None) -> tuple[str, bytes] | None:
 @click.pass_context
 def attach(ctx, recording, zoom_transcript, chat, chat_start, slides):
     """Attach companion files to a talk already in the archive (RECORDING is its id or slug)."""
+    from archive.services import Archive
+    from archive.store import recordings as store
     from ingest.companions import attach_companions
-
-    from .services import Archive
-    from .store import recordings as store
 
     if not (zoom_transcript or chat or slides):
         raise BadInput("attach what? give --zoom-transcript FILE, --chat FILE and/or --slides FILE")
@@ -301,7 +299,7 @@ def _for_each_file(files, action) -> None:
 @click.pass_context
 def list_(ctx, as_json):
     """List the recordings in the archive, newest talk first."""
-    from .store import recordings as store
+    from archive.store import recordings as store
 
     with open_db(get_config(ctx)) as db:
         recordings = store.list_recordings(db)
@@ -320,8 +318,8 @@ def list_(ctx, as_json):
 @click.pass_context
 def export_(ctx, recording, fmt):
     """Print a recording's transcript (RECORDING is its id or slug)."""
-    from .export import export
-    from .store import recordings as store
+    from archive.export import export
+    from archive.store import recordings as store
 
     with open_db(get_config(ctx)) as db:
         found = store.find_recording(db, recording)
@@ -350,10 +348,9 @@ def export_(ctx, recording, fmt):
 @click.pass_context
 def chapters(ctx, recording, fmt, outline_file):
     """Print a talk's chapters, or set them (RECORDING is its id or slug)."""
+    from archive.export import chapters_json, chapters_vtt
+    from archive.store import recordings as store
     from ingest.chapters import chapters_text, set_chapters
-
-    from .export import chapters_json, chapters_vtt
-    from .store import recordings as store
 
     with open_db(get_config(ctx)) as db, user_errors():
         found = store.find_recording(db, recording)
@@ -369,7 +366,7 @@ def chapters(ctx, recording, fmt, outline_file):
 @click.pass_context
 def jobs(ctx, as_json):
     """List ingest jobs, newest first."""
-    from .store import jobs as job_store
+    from archive.store import jobs as job_store
 
     with open_db(get_config(ctx)) as db:
         found = job_store.list_jobs(db)
@@ -386,7 +383,7 @@ def jobs(ctx, as_json):
 @click.pass_context
 def retry(ctx, job_id):
     """Queue a failed job again."""
-    from .services import Archive
+    from archive.services import Archive
 
     if not Archive(get_config(ctx)).queue.retry(job_id):
         raise BadInput(f"job {job_id} is not a failed job")
@@ -403,7 +400,7 @@ def retry(ctx, job_id):
 @click.pass_context
 def worker(ctx, workers, until_empty, server, token, model, device):
     """Run queued ingest jobs, here or (with --server) for an archive on another machine."""
-    from .services import Archive
+    from archive.services import Archive
 
     _log_to_stderr()
     config = get_config(ctx)
@@ -453,9 +450,8 @@ def watch(ctx, folder, settle):
     description, vocab, visibility). `archive serve` or `archive worker` runs the jobs."""
     import threading
 
+    from archive.services import Archive
     from ingest.watch import DropFolder
-
-    from .services import Archive
 
     config = get_config(ctx)
     drop = DropFolder(folder, Archive(config).queue, settle_seconds=settle)
@@ -488,7 +484,7 @@ def _loaded(what: str, load) -> None:
 
 
 # The worker beside `archive serve` runs at this lower CPU priority, so searches never wait
-# behind transcription (bench/load.py: README, "Keeping it whole").
+# behind transcription (bench/bench_load.py: README, "Keeping it whole").
 WORKER_NICENESS = 10
 
 
@@ -518,15 +514,15 @@ def serve(ctx, host, port, threads, processes, no_worker):
     """Serve the archive over HTTP (waitress), with an ingest worker beside it at lower CPU priority."""
     import socket
 
-    from .services import Archive
-    from .store.check import clean_leftovers, stale_vectors
-    from .web import create_app
-    from .web.local import give_operator_token, write_server_file
+    from archive.services import Archive
+    from archive.store.check import clean_leftovers, stale_vectors
+    from archive.web import create_app
+    from archive.web.local import give_operator_token, write_server_file
 
     _log_to_stderr()
     config = get_config(ctx)
     with user_errors():
-        # One thread to embed queries: beside the worker, more made searches stall (bench/load.py).
+        # One thread to embed queries: beside the worker, more made searches stall (bench/bench_load.py).
         services = Archive(config, search_threads=1)
     with open_db(config) as db:
         for leftover in clean_leftovers(db, config):
@@ -550,7 +546,7 @@ def serve(ctx, host, port, threads, processes, no_worker):
         _loaded("search model", services.warm)
         token = give_operator_token(app)
         # Python serves one request at a time per process: more processes use more cores. They fork
-        # after the model is loaded, so they share its memory (bench/load.py: README, "Deploying").
+        # after the model is loaded, so they share its memory (bench/bench_load.py: README, "Deploying").
         children = _fork_servers((processes or os.cpu_count() or 1) - 1)
         if children is None:  # a forked server process
             _serve_forever(app, listener, threads, config)
@@ -654,9 +650,9 @@ def search(ctx, query, limit, speaker, organization, tag, since, until, sort, as
     }
     response = _search_on_server(config, params)
     if response is None:
-        from .services import Archive
-        from .store.models import OPERATOR
-        from .store.recordings import RecordingFilter
+        from archive.services import Archive
+        from archive.store.models import OPERATOR
+        from archive.store.recordings import RecordingFilter
 
         filters = RecordingFilter(speaker, organization, tag, since, until)
         with open_db(config) as db, user_errors():
@@ -689,7 +685,7 @@ def _search_on_server(config: Config, params: dict) -> dict | None:
     import urllib.parse
     import urllib.request
 
-    from .web.local import read_server_file
+    from archive.web.local import read_server_file
 
     server = read_server_file(config)
     if server is None:
@@ -734,11 +730,10 @@ def search_log(ctx, empty_only, limit, as_json):
 def reindex(ctx):
     """Rebuild every recording's passages, FTS rows and vectors from its transcript, and its
     automatic chapters (an outline staff wrote stays)."""
+    from archive.services import Archive
+    from archive.store import recordings as store
     from ingest.chapters import refresh_outline
     from search.index import rebuild_fts, reindex_talk
-
-    from .services import Archive
-    from .store import recordings as store
 
     config = get_config(ctx)
     with user_errors(), open_db(config) as db:
@@ -761,7 +756,7 @@ def glossary():
 @glossary.command("list")
 @click.pass_context
 def glossary_list(ctx):
-    from .store import recordings as store
+    from archive.store import recordings as store
 
     with open_db(get_config(ctx.find_root())) as db:
         for term in store.glossary_terms(db):
@@ -773,7 +768,7 @@ def glossary_list(ctx):
 @click.pass_context
 def glossary_add(ctx, terms):
     """Add terms (each argument may hold several, comma-separated)."""
-    from .store import recordings as store
+    from archive.store import recordings as store
 
     with open_db(get_config(ctx.find_root())) as db:
         added = store.add_glossary_terms(db, _split_terms(terms))
@@ -784,7 +779,7 @@ def glossary_add(ctx, terms):
 @click.argument("term")
 @click.pass_context
 def glossary_remove(ctx, term):
-    from .store import recordings as store
+    from archive.store import recordings as store
 
     with open_db(get_config(ctx.find_root())) as db:
         if not store.remove_glossary_term(db, term):
@@ -797,9 +792,8 @@ def glossary_remove(ctx, term):
 @click.pass_context
 def load_samples(ctx, force):
     """Ingest the bundled demo talks, once: on the archive's first start."""
+    from archive.services import Archive
     from ingest.samples import load_samples as load
-
-    from .services import Archive
 
     config = get_config(ctx)
     services = Archive(config)
@@ -825,7 +819,7 @@ def load_samples(ctx, force):
 @click.pass_context
 def set_visibility(ctx, recording, level):
     """Publish or hide a recording (RECORDING is its id or slug): public, members or staff."""
-    from .store import recordings as store
+    from archive.store import recordings as store
 
     with open_db(get_config(ctx)) as db:
         found = store.find_recording(db, recording)
@@ -847,7 +841,7 @@ def users():
 @click.pass_context
 def users_add(ctx, email, role, password_stdin):
     """Make an account; the password is asked for (twice) unless --password-stdin."""
-    from .store import accounts
+    from archive.store import accounts
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -861,7 +855,7 @@ def users_add(ctx, email, role, password_stdin):
 @users.command("list")
 @click.pass_context
 def users_list(ctx):
-    from .store import accounts
+    from archive.store import accounts
 
     with open_db(get_config(ctx.find_root())) as db:
         for user in accounts.list_users(db):
@@ -873,7 +867,7 @@ def users_list(ctx):
 @click.argument("role", type=click.Choice(ROLES))
 @click.pass_context
 def users_set_role(ctx, email, role):
-    from .store import accounts
+    from archive.store import accounts
 
     with open_db(get_config(ctx.find_root())) as db, user_errors():
         user = accounts.set_role(db, email, role)
@@ -885,7 +879,7 @@ def users_set_role(ctx, email, role):
 @click.pass_context
 def users_remove(ctx, email):
     """Delete an account, its API tokens and its collections of moments."""
-    from .store import accounts
+    from archive.store import accounts
 
     with open_db(get_config(ctx.find_root())) as db, user_errors():
         accounts.remove_user(db, email)
@@ -903,7 +897,7 @@ def tokens():
 @click.pass_context
 def tokens_create(ctx, email, label):
     """Make a token; it is printed once and only its hash is kept."""
-    from .store import accounts
+    from archive.store import accounts
 
     with open_db(get_config(ctx.find_root())) as db, user_errors():
         token, secret = accounts.create_token(db, email, label)
@@ -914,7 +908,7 @@ def tokens_create(ctx, email, label):
 @tokens.command("list")
 @click.pass_context
 def tokens_list(ctx):
-    from .store import accounts
+    from archive.store import accounts
 
     with open_db(get_config(ctx.find_root())) as db:
         for token in accounts.list_tokens(db):
@@ -927,7 +921,7 @@ def tokens_list(ctx):
 @click.pass_context
 def tokens_revoke(ctx, token_id):
     """Revoke a token: requests with it are refused from now on."""
-    from .store import accounts
+    from archive.store import accounts
 
     with open_db(get_config(ctx.find_root())) as db:
         if not accounts.revoke_token(db, token_id):
@@ -943,11 +937,10 @@ def check(ctx, as_json):
 
     Exits 1 if anything does not add up.
     """
+    from archive.services import Archive
+    from archive.store.check import check_archive
+    from archive.store.recordings import list_recordings
     from ingest.covers import cover_problems
-
-    from .services import Archive
-    from .store.check import check_archive
-    from .store.recordings import list_recordings
 
     config = get_config(ctx)
     with open_db(config) as db, user_errors():
@@ -973,7 +966,7 @@ def check(ctx, as_json):
 @click.pass_context
 def backup_(ctx, dest):
     """Copy the archive to DEST (a new or empty directory), safely while it runs."""
-    from .store.backup import backup
+    from archive.store.backup import backup
 
     config = get_config(ctx)
     with open_db(config) as db, user_errors():
@@ -986,7 +979,7 @@ def backup_(ctx, dest):
 @click.pass_context
 def restore_(ctx, source):
     """Restore a backup into the (empty) data directory, after checking every file against its manifest."""
-    from .store.backup import restore
+    from archive.store.backup import restore
 
     with user_errors():
         summary = restore(source, get_config(ctx))
@@ -1007,8 +1000,8 @@ def mcp(ctx, token):
     An assistant's MCP client starts this command itself; every moment it returns has a link
     (to ARCHIVE_PUBLIC_URL) and a citation line. Stdout is the protocol: messages go to stderr.
     """
-    from .mcp_server import serve_stdio
-    from .services import Archive
+    from archive.mcp_server import serve_stdio
+    from archive.services import Archive
 
     _log_to_stderr()
     config = get_config(ctx)
@@ -1035,11 +1028,10 @@ def review_create(ctx, recording, presenter, email, days):
 
     The address starts with ARCHIVE_PUBLIC_URL, or else the running server's own address.
     """
+    from archive.store import recordings as store
+    from archive.web.auth import secret_key
+    from archive.web.local import public_address
     from ingest import review as workflow
-
-    from .store import recordings as store
-    from .web.auth import secret_key
-    from .web.local import public_address
 
     config = get_config(ctx.find_root())
     with open_db(config) as db, user_errors():
@@ -1069,10 +1061,9 @@ def review_create(ctx, recording, presenter, email, days):
 @click.pass_context
 def review_list(ctx, recording):
     """RECORDING's review links: id, state, presenter, until when, and suggestions pending / decided."""
+    from archive.store import recordings as store
+    from archive.store import reviews
     from ingest import review as workflow
-
-    from .store import recordings as store
-    from .store import reviews
 
     with open_db(get_config(ctx.find_root())) as db:
         found = store.find_recording(db, recording)

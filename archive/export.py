@@ -5,8 +5,8 @@ from __future__ import annotations
 import html
 import json
 
-from .store.models import Chapter, Recording, Segment
-from .timecode import clock
+from archive.store.models import Chapter, Recording, Segment
+from archive.timecode import clock
 
 FORMATS = ("json", "txt", "srt", "vtt")
 # How a language code reads on the talk page (the transcriber's languages are configurable).

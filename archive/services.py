@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 class Archive:
     """``search_threads`` caps the embedder's threads (0: one per core); a server answering
-    queries beside a worker uses 1 (bench/load.py)."""
+    queries beside a worker uses 1 (bench/bench_load.py)."""
 
     def __init__(self, config: Config, *, search_threads: int = 0):
         self.config = config

@@ -116,7 +116,7 @@ def _is_name_word(word: str) -> bool:
 def _whisper_vocabulary() -> frozenset[str]:
     """The whole words Whisper (tiny.en's tokenizer, shared with base for English) spells as one
     token: it needs no hint for them."""
-    from .transcribe import bundled_whisper_model
+    from ingest.transcribe import bundled_whisper_model
 
     try:
         vocab = json.loads((bundled_whisper_model() / "tokenizer.json").read_text())["model"]["vocab"]

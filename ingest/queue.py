@@ -25,13 +25,12 @@ from archive.errors import UserError, present
 from archive.store import connect
 from archive.store import jobs as job_store
 from archive.store.models import Companions, Job, JobParams, RecordingMeta, Segment, SpeechGap
+from ingest.companions import check_companions
+from ingest.diarize import Diarizer, diarizer_for
+from ingest.media import AudioSlice, probe
+from ingest.pipeline import ingest_file, title_from_filename
+from ingest.transcribe import Transcriber, transcriber_for
 from search.embedder import Embedder, embedder_for
-
-from .companions import check_companions
-from .diarize import Diarizer, diarizer_for
-from .media import AudioSlice, probe
-from .pipeline import ingest_file, title_from_filename
-from .transcribe import Transcriber, transcriber_for
 
 log = logging.getLogger(__name__)
 

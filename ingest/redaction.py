@@ -17,11 +17,10 @@ from archive.errors import UserError, present
 from archive.store import recordings as store
 from archive.store.models import Segment
 from archive.timecode import clock
+from ingest import media
+from ingest.chapters import refresh_outline
 from search.embedder import Embedder
 from search.index import reindex_talk
-
-from . import media
-from .chapters import refresh_outline
 
 
 class RedactionError(UserError):

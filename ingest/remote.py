@@ -23,8 +23,7 @@ from urllib.parse import urlsplit
 
 from archive.config import Config, ConfigError
 from archive.store.models import Segment, SpeechGap, transcript_item, transcript_item_json
-
-from .queue import HEARTBEAT_SECONDS, failure_message, ingest_task, make_huey, worker_name
+from ingest.queue import HEARTBEAT_SECONDS, failure_message, ingest_task, make_huey, worker_name
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +87,7 @@ class RemoteWorker:
 
     def _transcriber(self):
         if self.transcriber is None:
-            from .transcribe import transcriber_for
+            from ingest.transcribe import transcriber_for
 
             self.transcriber = transcriber_for(self.config)
         return self.transcriber
@@ -125,8 +124,8 @@ class RemoteWorker:
     def _transcribe(
         self, job_id: int, me: str, media_path: Path, claim: dict, resume: list[Segment | SpeechGap]
     ) -> list[Segment | SpeechGap]:
-        from . import media
-        from .pipeline import StepTimer, transcribe_file
+        from ingest import media
+        from ingest.pipeline import StepTimer, transcribe_file
 
         name = claim.get("name") or media_path.name  # errors name the file as its uploader knows it
         info = media.probe(media_path, name)

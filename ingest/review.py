@@ -43,10 +43,9 @@ from archive.store.reviews import (
     ReviewSuggestion,
 )
 from archive.timecode import clock, parse_timecode
+from ingest.corrections import MAX_SEGMENT_CHARS, correct_segment
+from ingest.redaction import redact_range
 from search.embedder import Embedder
-
-from .corrections import MAX_SEGMENT_CHARS, correct_segment
-from .redaction import redact_range
 
 DEFAULT_DAYS = 14
 MAX_DAYS = 90

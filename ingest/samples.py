@@ -11,10 +11,9 @@ from sqlite_utils import Database
 from archive.config import Config
 from archive.store import recordings as store
 from archive.store.models import Recording, RecordingMeta
+from ingest.pipeline import ingest_file
+from ingest.transcribe import Transcriber, transcriber_for
 from search.embedder import Embedder, embedder_for
-
-from .pipeline import ingest_file
-from .transcribe import Transcriber, transcriber_for
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "media" / "samples"
 LOADED_KEY = "samples_loaded_at"

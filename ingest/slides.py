@@ -6,7 +6,7 @@ Along the path, a line scores by how near its words are in meaning to its slide'
 model's window vectors, ``search.index``, averaged over the windows that hold the line) and by
 the share of the slide's words it says; moving on costs a little, skipping a page more. The best
 path (Viterbi) gives each slide the line it starts at. Measured on the evaluation webinars by
-``bench/slides.py``: 100% of dev and 93.8% of test slides within 15 s of where the script changes
+``bench/bench_slides.py``: 100% of dev and 93.8% of test slides within 15 s of where the script changes
 slide (median error 0.3 s and 2.7 s).
 """
 
@@ -37,7 +37,7 @@ MAX_TITLE_CHARS = 120
 
 @dataclass(frozen=True)
 class PathCosts:
-    """The path's costs, in units of a line's z-scored fit; fitted on the dev webinars (bench/slides.py)."""
+    """The path's costs, in units of a line's z-scored fit; fitted on the dev webinars (bench/bench_slides.py)."""
 
     move_on: float = 1.0  # going on to the next slide
     skip: float = 2.0  # each page passed over without being discussed

@@ -21,8 +21,7 @@ import numpy as np
 from archive.config import Config
 from archive.errors import UserError
 from archive.store.models import Segment, SpeechGap
-
-from .media import SAMPLE_RATE, AudioSlice
+from ingest.media import SAMPLE_RATE, AudioSlice
 
 # Whisper's prompt holds at most 223 tokens; about four characters a token, with room to spare.
 MAX_HINT_CHARS = 600
@@ -85,7 +84,7 @@ def build_hints(terms: Iterable[str], max_chars: int = MAX_HINT_CHARS, style: st
 
     ``style="list"`` joins them with commas; ``style="sentence"`` makes one sentence in normal
     case ("This talk mentions Keralty and Kenji Health."). Measured on the dev talks
-    (bench/ingest.py --talks --split dev, Whisper base): the list spelled 59 of 73 name mentions
+    (bench/bench_ingest.py --talks --split dev, Whisper base): the list spelled 59 of 73 name mentions
     right against 52, WER 6.4% against 7.1%, with no more Title Case (16 words either way) and
     the same coverage, so the list is the default. Its one failure, Whisper writing the list back
     instead of the speech, is caught by ``echoes_prompt`` and that speech decoded again.
@@ -257,7 +256,7 @@ class WhisperTranscriber:
         self.threads = threads
         self.languages = tuple(languages)  # what a multilingual model may hear (tiny.en only English)
         # Word timings show where Whisper skipped speech (uncovered) and cut lines at sentence
-        # ends; measured on bench/ingest.py --talks (README, "Transcription settings, measured").
+        # ends; measured on bench/bench_ingest.py --talks (README, "Transcription settings, measured").
         self.word_timestamps = True if word_timestamps is None else word_timestamps
         self.condition_on_previous_text = condition_on_previous_text
 
@@ -309,7 +308,7 @@ class WhisperTranscriber:
         A region Whisper is unsure of (the top language under ``SURE_LANGUAGE`` of the allowed
         ones' probability) is split at shorter pauses and each part judged alone: a speaker who
         switches language between sentences without a long pause gave one region at en 0.63 /
-        es 0.35, whose English was then written in Spanish (bench/ingest.py --talks). A part
+        es 0.35, whose English was then written in Spanish (bench/bench_ingest.py --talks). A part
         too short to judge keeps the language before it.
         """
         if len(allowed) == 1:
@@ -440,9 +439,9 @@ def _timed_words(piece: Piece) -> list[tuple[float, float, str]]:
 
 TINY_NAMES = ("tiny.en", "whisper-tiny.en")
 BASE_NAMES = ("base", "whisper-base")
-# Chosen by bench/ingest.py --talks (README, "Transcription settings, measured").
+# Chosen by bench/bench_ingest.py --talks (README, "Transcription settings, measured").
 DEFAULT_WHISPER = "base"
-# Raised when the same audio would come out as other lines (bench/eval.py caches transcripts by it):
+# Raised when the same audio would come out as other lines (bench/bench_eval.py caches transcripts by it):
 # 2 = speech regions from a VAD, a language per region, lines that follow sentences.
 TRANSCRIPT_VERSION = 2
 

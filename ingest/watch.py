@@ -29,10 +29,9 @@ from archive.store import connect
 from archive.store import jobs as job_store
 from archive.store.models import JobParams, MetadataError, RecordingMeta
 from archive.store.recordings import utc_now
-
-from . import media
-from .companions import decode_companion, read_companions
-from .queue import JobQueue
+from ingest import media
+from ingest.companions import decode_companion, read_companions
+from ingest.queue import JobQueue
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,7 @@ from sqlite_utils import Database
 
 from archive.store.recordings import RecordingFilter
 from archive.timecode import link_time
-
-from .text import ParsedQuery, highlight
+from search.text import ParsedQuery, highlight
 
 MAX_ASIDES = 6
 

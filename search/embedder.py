@@ -95,7 +95,7 @@ class SentenceTransformerEmbedder:
     (EmbeddingGemma: ``task: search result | query: `` and ``title: none | text: ``).
     ``dtype`` "bfloat16" halves the work where the CPU has bfloat16 instructions: EmbeddingGemma
     then embeds a query in 57 ms instead of 106 ms and 24 texts a second instead of 8, with
-    vectors within 0.999 cosine of float32's (bench/embed.py, 2 cores). ``threads`` caps torch's
+    vectors within 0.999 cosine of float32's (bench/bench_embed.py, 2 cores). ``threads`` caps torch's
     threads (0: one per core): a server answering queries beside a worker does better on one.
     """
 
@@ -142,7 +142,7 @@ class SentenceTransformerEmbedder:
 
     def embed_documents(self, texts: Sequence[str], title: str = "") -> np.ndarray:
         """Vectors for passages of the talk ``title``: a model whose document prompt names a title
-        (EmbeddingGemma's "title: none | text: ") is told it; measured on bench/eval.py's dev split,
+        (EmbeddingGemma's "title: none | text: ") is told it; measured on bench/bench_eval.py's dev split,
         that lifted paraphrase Recall@5 from 0.81 to 0.88."""
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
@@ -177,6 +177,6 @@ def embedder_for(config: Config, *, threads: int = 0) -> SentenceTransformerEmbe
     return SentenceTransformerEmbedder(name, dtype=dtype, threads=threads)
 
 
-# Chosen by bench/eval.py: paraphrase Recall@5 on the dev split 0.72 with MiniLM, 0.95 with
+# Chosen by bench/bench_eval.py: paraphrase Recall@5 on the dev split 0.72 with MiniLM, 0.95 with
 # EmbeddingGemma (README, "Search, measured"). `ARCHIVE_EMBEDDING_MODEL=minilm` is the small option.
 DEFAULT_MODEL = "embeddinggemma-300m"

@@ -19,7 +19,7 @@
    nearest passage stands out from the next ones. A query not answered has no results; its
    nearest moments come back as ``weak_results``.
 
-Every number here was chosen with ``bench/eval.py`` on its dev split (README, "Search, measured").
+Every number here was chosen with ``bench/bench_eval.py`` on its dev split (README, "Search, measured").
 """
 
 from __future__ import annotations
@@ -41,12 +41,11 @@ from archive.store import recordings as store
 from archive.store.models import Recording
 from archive.store.recordings import RecordingFilter
 from archive.timecode import link_time
-
-from . import names
-from .asides import Aside, find_asides
-from .embedder import Embedder
-from .text import STOPWORDS, ParsedQuery, contains_phrase, highlight, language_stems, parse_query, stems
-from .vectors import VectorIndex
+from search import names
+from search.asides import Aside, find_asides
+from search.embedder import Embedder
+from search.text import STOPWORDS, ParsedQuery, contains_phrase, highlight, language_stems, parse_query, stems
+from search.vectors import VectorIndex
 
 SORTS = ("relevance", "date")
 MAX_LIMIT = 100
@@ -60,7 +59,7 @@ class SearchError(UserError):
 @dataclass(frozen=True)
 class Decision:
     """Whether a query the passages do not hold word for word is answered: a logistic model on two
-    signals of meaning, fitted on the dev split by ``bench/eval.py --calibrate``.
+    signals of meaning, fitted on the dev split by ``bench/bench_eval.py --calibrate``.
 
     Of the signals measured there (leave-one-out AUC, answerable against unanswerable dev questions),
     how far the nearest passage stands out from the next nine (0.78) and the best moment's own
@@ -70,7 +69,7 @@ class Decision:
     """
 
     # Fitted on dev for EmbeddingGemma with titled passages, on transcripts by Whisper base with
-    # speech regions and sentence lines (bench/eval.py --calibrate); each embedding model has its
+    # speech regions and sentence lines (bench/bench_eval.py --calibrate); each embedding model has its
     # own (DECISIONS below).
     bias: float = -1.59
     best_cosine: float = 6.22  # the best moment's window, meaning only (no keyword bonus)
@@ -91,7 +90,7 @@ class Decision:
 
 @dataclass(frozen=True)
 class Ranking:
-    """The knobs of the ranking, measured with ``bench/eval.py``."""
+    """The knobs of the ranking, measured with ``bench/bench_eval.py``."""
 
     dense_candidates: int = 40
     keyword_candidates: int = 40
@@ -116,7 +115,7 @@ class Ranking:
     related_threshold: float = 0.37
 
 
-# The decision fitted for each embedding model by the same rule (bench/eval.py --model M --calibrate).
+# The decision fitted for each embedding model by the same rule (bench/bench_eval.py --model M --calibrate).
 DECISIONS = {
     "embeddinggemma-300m": Decision(),
     # MiniLM separates answerable from unanswerable questions less well: at the rule's threshold
@@ -654,7 +653,7 @@ def _keyword_hits(
         sql, params = "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? ORDER BY rank LIMIT ?", [expression, k]
     else:
         # A join, not "rowid IN (...)": given a rowid list FTS5 evaluates the query once per
-        # rowid, which took 10 s instead of 30 ms at 100,000 passages (bench/search.py).
+        # rowid, which took 10 s instead of 30 ms at 100,000 passages (bench/bench_search.py).
         sql = (
             "SELECT f.rowid FROM passages_fts f JOIN passages p ON p.id = f.rowid "
             "WHERE passages_fts MATCH ? AND p.recording_id IN (SELECT value FROM json_each(?)) "

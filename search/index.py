@@ -29,10 +29,9 @@ from archive.errors import Conflict, NotFound, present
 from archive.store import recordings as store
 from archive.store import write_transaction
 from archive.store.models import Passage, Segment
-
-from .embedder import Embedder
-from .passages import build_passages, segment_windows
-from .text import language_stems
+from search.embedder import Embedder
+from search.passages import build_passages, segment_windows
+from search.text import language_stems
 
 # Tries when another writer changes the same transcript between our read and our write.
 ATTEMPTS = 3

@@ -25,8 +25,7 @@ from rapidfuzz import fuzz, process
 from sqlite_utils import Database
 
 from archive.store.recordings import RecordingFilter
-
-from .text import STOPWORDS, ParsedQuery, Term, fold, stem, words
+from search.text import STOPWORDS, ParsedQuery, Term, fold, stem, words
 
 # Two spellings of a name token match at this similarity (rapidfuzz ratio, 0-100): one letter
 # in six may differ ("Wroblewski"/"Wróblewski" fold to the same; "Okonkow" still matches).

@@ -10,7 +10,7 @@ Passage ids are reused when a talk is rewritten, so "which ids are new" cannot t
 changed vector from an old one; the log can. A database replaced by another (a restore, a
 copy) lacks the snapshot's (generation, token) and the snapshot is rebuilt from scratch.
 
-``bench/search.py`` measured this against sqlite-vec: see the README, "Search".
+``bench/bench_search.py`` measured this against sqlite-vec: see the README, "Search".
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def _matvec(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
 
     The product is bound by memory, not arithmetic, and BLAS threads left spinning after it
     starve torch's threads embedding the next query: on 2 cores that made the 95th-percentile
-    hybrid search 113 ms instead of 39 ms (bench/search.py, 100,000 passages).
+    hybrid search 113 ms instead of 39 ms (bench/bench_search.py, 100,000 passages).
     """
     global _blas
     if _blas is None:

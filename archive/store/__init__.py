@@ -4,7 +4,7 @@ The connection helpers load SQLite (through sqlite-utils) only when first used, 
 needs just the dataclasses (the CLI's option lists, `archive --help`) starts fast.
 """
 
-from .models import Job, Passage, Recording, RecordingMeta, Segment
+from archive.store.models import Job, Passage, Recording, RecordingMeta, Segment
 
 __all__ = [
     "connect",
@@ -20,7 +20,7 @@ __all__ = [
 
 def __getattr__(name: str):
     if name in ("connect", "read_transaction", "write_transaction"):
-        from . import connection
+        from archive.store import connection
 
         return getattr(connection, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,9 +18,8 @@ from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from archive.errors import UserError, present
-
-from .models import ROLES
-from .recordings import utc_now
+from archive.store.models import ROLES
+from archive.store.recordings import utc_now
 
 MIN_PASSWORD_LENGTH = 10
 TOKEN_PREFIX = "ta_"

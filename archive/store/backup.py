@@ -19,9 +19,8 @@ from sqlite_utils import Database
 
 from archive.config import Config
 from archive.errors import UserError
-
-from .connection import connect
-from .recordings import utc_now
+from archive.store.connection import connect
+from archive.store.recordings import utc_now
 
 MANIFEST = "manifest.json"
 DATABASE = "archive.db"

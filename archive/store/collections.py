@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from archive.errors import NotFound, UserError, present
+from archive.store.models import Recording, Segment, Viewer
+from archive.store.recordings import get_recordings, segments_between, slugify, utc_now
 from archive.timecode import clock
-
-from .models import Recording, Segment, Viewer
-from .recordings import get_recordings, segments_between, slugify, utc_now
 
 SHARING = ("private", "members", "public")
 MAX_CLIPS = 100

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from .migrations import migrations
+from archive.store.migrations import migrations
 
 # Readers never wait for a writer in WAL mode; writers queue behind each other for
 # up to this long instead of failing at once with "database is locked".

@@ -12,9 +12,8 @@ from datetime import datetime, timedelta, timezone
 from sqlite_utils import Database
 
 from archive.errors import present
-
-from .models import Job, JobParams, Segment, SpeechGap
-from .recordings import utc_now
+from archive.store.models import Job, JobParams, Segment, SpeechGap
+from archive.store.recordings import utc_now
 
 STATES = ("queued", "running", "done", "failed")
 

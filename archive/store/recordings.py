@@ -12,8 +12,7 @@ from datetime import datetime, timezone
 from sqlite_utils import Database
 
 from archive.errors import present
-
-from .models import (
+from archive.store.models import (
     VISIBILITIES,
     Chapter,
     ChatMessage,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from .recordings import utc_now
+from archive.store.recordings import utc_now
 
 
 @dataclass

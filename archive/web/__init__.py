@@ -44,8 +44,8 @@ def create_app(
     app.config.update(archive_config.extra)
     app.config["ARCHIVE"] = archive_config
 
-    from . import api, auth, collections, pages, review, staff, workers
-    from .uploads import UploadRequest
+    from archive.web import api, auth, collections, pages, review, staff, workers
+    from archive.web.uploads import UploadRequest
 
     app.request_class = UploadRequest
     connect(archive_config.db_path).close()  # migrations run here, once, not on every request

@@ -9,11 +9,10 @@ from flask import Blueprint, abort, jsonify, request, url_for
 from archive.store import jobs as job_store
 from archive.store import recordings as store
 from archive.store.models import RecordingMeta
-
-from .auth import staff_only, visible_levels, visible_or_404
-from .db import get_db
-from .search import run_search, searcher
-from .staff import already_in_archive, companions_of, submit_upload
+from archive.web.auth import staff_only, visible_levels, visible_or_404
+from archive.web.db import get_db
+from archive.web.search import run_search, searcher
+from archive.web.staff import already_in_archive, companions_of, submit_upload
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

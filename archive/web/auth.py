@@ -19,8 +19,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from archive.store import accounts
 from archive.store.models import Viewer
-
-from .db import get_db
+from archive.web.db import get_db
 
 bp = Blueprint("auth", __name__)
 

@@ -16,8 +16,7 @@ from archive.store.collections import ClipRequest, CollectionError
 from archive.store.models import Viewer
 from archive.store.recordings import get_recording_by_slug
 from archive.timecode import parse_timecode
-
-from .db import get_db
+from archive.web.db import get_db
 
 bp = Blueprint("collections", __name__)
 DEFAULT_CLIP_SECONDS = 60.0  # a clip given only a start runs a minute

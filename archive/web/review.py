@@ -22,13 +22,12 @@ from flask import (
 )
 
 from archive.store import recordings as store
+from archive.web.auth import is_staff, staff_only
+from archive.web.db import get_db
+from archive.web.pages import send_media
+from archive.web.search import searcher
+from archive.web.staff import talk_or_404
 from ingest import review as workflow
-
-from .auth import is_staff, staff_only
-from .db import get_db
-from .pages import send_media
-from .search import searcher
-from .staff import talk_or_404
 
 bp = Blueprint("review", __name__)
 

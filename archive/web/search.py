@@ -8,10 +8,9 @@ from flask import current_app
 
 from archive.services import Archive, ArchiveView
 from archive.store.recordings import RecordingFilter
+from archive.web.auth import viewer, visible_levels
+from archive.web.db import get_db
 from search.engine import Searcher, SearchError, SearchResponse
-
-from .auth import viewer, visible_levels
-from .db import get_db
 
 
 def services() -> Archive:

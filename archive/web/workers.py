@@ -9,12 +9,11 @@ from flask import Blueprint, abort, jsonify, request, send_file, url_for
 
 from archive.store import jobs as job_store
 from archive.store.models import Segment, SpeechGap, transcript_item, transcript_item_json
+from archive.web.auth import require_staff
+from archive.web.db import get_db
+from archive.web.search import services
 from ingest.pipeline import hints_for, media_suffix
 from ingest.queue import LEASE_SECONDS
-
-from .auth import require_staff
-from .db import get_db
-from .search import services
 
 bp = Blueprint("workers", __name__, url_prefix="/api/jobs")
 bp.before_request(require_staff)
