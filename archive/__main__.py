@@ -1,3 +1,3 @@
-from archive.cli import cli
+from archive.doors.cli import cli
 
 cli()

@@ -35,8 +35,8 @@ from bench_eval import cached_archive  # noqa: E402
 from bench_slides import measure as align_decks  # noqa: E402
 from bench_speakers import zoom_vtt  # noqa: E402
 
-from archive.store import connect  # noqa: E402
-from archive.store import recordings as store  # noqa: E402
+from archive.core.store import connect  # noqa: E402
+from archive.core.store import recordings as store  # noqa: E402
 from ingest.chapters import outline  # noqa: E402
 from ingest.companions import assign_speakers, parse_speaker_vtt  # noqa: E402
 from ingest.slides import PathCosts, align_slides  # noqa: E402

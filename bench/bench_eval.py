@@ -44,11 +44,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if sys.path[0] != str(ROOT):
     sys.path.insert(0, str(ROOT))  # the archive's packages, whatever the working directory
 
-from archive.config import load_config  # noqa: E402
-from archive.services import Archive  # noqa: E402
-from archive.store import connect  # noqa: E402
-from archive.store import recordings as store  # noqa: E402
-from archive.store.models import RecordingMeta  # noqa: E402
+from archive.core.config import load_config  # noqa: E402
+from archive.core.store import connect  # noqa: E402
+from archive.core.store import recordings as store  # noqa: E402
+from archive.core.store.records import RecordingMeta  # noqa: E402
+from archive.library import Archive  # noqa: E402
 from ingest.pipeline import ingest_file  # noqa: E402
 from ingest.samples import sample_talks  # noqa: E402
 from search.engine import Searcher  # noqa: E402
@@ -362,7 +362,7 @@ def _logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.1, steps: int = 50) ->
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="", help="embedding model: a name (archive.models) or a folder")
+    parser.add_argument("--model", default="", help="embedding model: a name (archive.core.model_files) or a folder")
     parser.add_argument("--whisper", default="", help="a Whisper model: base, tiny.en or a folder (default: base)")
     parser.add_argument("--rebuild", action="store_true", help="transcribe every recording again")
     parser.add_argument("--misses", nargs="?", const="dev", choices=SPLITS, help="show what missed (dev unless told)")

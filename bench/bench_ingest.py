@@ -106,10 +106,10 @@ def build_recording(minutes: float, target: Path) -> str:
 
 def run_pipeline(path: str, data_dir: str, model: str, queue) -> None:
     """In a child process, so its peak memory is the pipeline's alone."""
-    from archive.config import load_config
-    from archive.services import Archive
-    from archive.store import connect
-    from archive.store.recordings import get_segments
+    from archive.core.config import load_config
+    from archive.core.store import connect
+    from archive.core.store.recordings import get_segments
+    from archive.library import Archive
     from ingest.pipeline import RecordingMeta, ingest_file
 
     config = load_config({"data_dir": data_dir, "whisper_model": model}, environ={})
@@ -187,8 +187,8 @@ def transcribe_talks(
     model: str, hints: str, split: str, word_times: bool | None, only: list[str] | None, queue
 ) -> None:
     """In a child process: every evaluation recording through the pipeline's transcription."""
-    from archive.config import load_config
-    from archive.store.models import RecordingMeta
+    from archive.core.config import load_config
+    from archive.core.store.records import RecordingMeta
     from ingest import media
     from ingest.pipeline import StepTimer, lines_and_gaps, transcribe_file
     from ingest.transcribe import build_hints, transcriber_for

@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if sys.path[0] != str(ROOT):
     sys.path.insert(0, str(ROOT))  # the archive's packages, whatever the working directory
 
-from archive.config import load_config  # noqa: E402
-from archive.store import accounts, connect  # noqa: E402
+from archive.core.config import load_config  # noqa: E402
+from archive.core.store import accounts, connect  # noqa: E402
 
 TALK = ROOT / "bench" / "eval"
 

@@ -40,10 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if sys.path[0] != str(ROOT):
     sys.path.insert(0, str(ROOT))  # the archive's packages, whatever the working directory
 
-from archive.config import load_config  # noqa: E402
-from archive.services import Archive  # noqa: E402
-from archive.store import connect  # noqa: E402
-from archive.store.recordings import RecordingFilter  # noqa: E402
+from archive.core.config import load_config  # noqa: E402
+from archive.core.store import connect  # noqa: E402
+from archive.core.store.recordings import RecordingFilter  # noqa: E402
+from archive.library import Archive  # noqa: E402
 from search.engine import Searcher  # noqa: E402
 from search.index import log_index_change  # noqa: E402
 from search.text import parse_query  # noqa: E402

@@ -33,9 +33,9 @@ if str(ROOT / "bench") not in sys.path:
 
 from bench_eval import cached_archive  # noqa: E402
 
-from archive.store import connect  # noqa: E402
-from archive.store import recordings as store  # noqa: E402
-from archive.store.models import Slide  # noqa: E402
+from archive.core.store import connect  # noqa: E402
+from archive.core.store import recordings as store  # noqa: E402
+from archive.core.store.records import Slide  # noqa: E402
 from ingest.slides import PathCosts, align_slides, read_slides, slide_vectors  # noqa: E402
 from search.embedder import DEFAULT_MODEL, embedder_for  # noqa: E402
 from search.index import stored_vectors  # noqa: E402

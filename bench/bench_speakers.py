@@ -28,9 +28,9 @@ if str(ROOT / "bench") not in sys.path:
 
 from bench_eval import cached_archive  # noqa: E402
 
-from archive.store import connect  # noqa: E402
-from archive.store import recordings as store  # noqa: E402
-from archive.store.models import SpeakerCue  # noqa: E402
+from archive.core.store import connect  # noqa: E402
+from archive.core.store import recordings as store  # noqa: E402
+from archive.core.store.records import SpeakerCue  # noqa: E402
 from ingest.companions import assign_speakers, parse_speaker_vtt  # noqa: E402
 
 CUE_SECONDS = 10.0

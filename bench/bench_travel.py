@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if sys.path[0] != str(ROOT):
     sys.path.insert(0, str(ROOT))  # the archive's packages, whatever the working directory
 
-from archive.config import load_config  # noqa: E402
-from archive.store import accounts, connect, write_transaction  # noqa: E402
-from archive.store import recordings as store  # noqa: E402
-from archive.store.models import RecordingMeta, Segment  # noqa: E402
+from archive.core.config import load_config  # noqa: E402
+from archive.core.store import accounts, connect, write_transaction  # noqa: E402
+from archive.core.store import recordings as store  # noqa: E402
+from archive.core.store.records import RecordingMeta, Segment  # noqa: E402
 
 
 def timed(fn, rounds: int) -> tuple[float, float]:
@@ -91,7 +91,7 @@ def build_archive(data_dir: Path, talks: int, lines: int) -> list[str]:
 
 
 def bench_feeds_and_collection(talks: int, lines: int, clips: int, rounds: int) -> dict:
-    from archive.web import create_app
+    from archive.doors.web import create_app
 
     scratch = Path(tempfile.mkdtemp(prefix="travel-"))
     try:
@@ -140,8 +140,8 @@ def bench_mcp(rounds: int) -> dict:
     import anyio
     from mcp import Client
 
-    from archive.mcp_server import build_server
-    from archive.services import Archive
+    from archive.doors.mcp_server import build_server
+    from archive.library import Archive
 
     if str(ROOT / "bench") not in sys.path:
         sys.path.append(str(ROOT / "bench"))  # the other bench scripts (bench_*: they shadow nothing)

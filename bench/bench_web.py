@@ -39,10 +39,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if sys.path[0] != str(ROOT):
     sys.path.insert(0, str(ROOT))  # the archive's packages, whatever the working directory
 
-from archive.config import load_config  # noqa: E402
-from archive.store import accounts, connect  # noqa: E402
-from archive.store import recordings as store  # noqa: E402
-from archive.store.models import RecordingMeta, Segment  # noqa: E402
+from archive.core.config import load_config  # noqa: E402
+from archive.core.store import accounts, connect  # noqa: E402
+from archive.core.store import recordings as store  # noqa: E402
+from archive.core.store.records import RecordingMeta, Segment  # noqa: E402
 
 
 def rss_kb(pid: int, field: str) -> int:
@@ -215,7 +215,7 @@ def bench_correction(segment_count: int, rounds: int, minutes: float = 60.0) -> 
 
 
 def bench_page(data_dir: Path, slug: str, rounds: int) -> dict:
-    from archive.web import create_app
+    from archive.doors.web import create_app
 
     client = create_app({"data_dir": data_dir}).test_client()
     timings = []

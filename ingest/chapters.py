@@ -19,11 +19,11 @@ from collections.abc import Sequence
 
 from sqlite_utils import Database
 
-from archive.errors import UserError
-from archive.store import recordings as store
-from archive.store import write_transaction
-from archive.store.models import Chapter, Recording, Segment, Slide
-from archive.timecode import clock, parse_timecode
+from archive.core.errors import UserError
+from archive.core.store import recordings as store
+from archive.core.store import write_transaction
+from archive.core.store.records import Chapter, Recording, Segment, Slide
+from archive.core.timecode import clock, parse_timecode
 
 # An entry shorter than this is folded into the next (an agenda slide shown for a few seconds).
 MIN_CHAPTER_SECONDS = 20.0

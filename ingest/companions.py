@@ -18,11 +18,11 @@ from dataclasses import replace
 
 from sqlite_utils import Database
 
-from archive.errors import CompanionError
-from archive.store import recordings as store
-from archive.store import write_transaction
-from archive.store.models import ChatMessage, Companions, Segment, SpeakerCue
-from archive.timecode import clock
+from archive.core.errors import CompanionError
+from archive.core.store import recordings as store
+from archive.core.store import write_transaction
+from archive.core.store.records import ChatMessage, Companions, Segment, SpeakerCue
+from archive.core.timecode import clock
 from search.embedder import Embedder
 
 # A cue may end a little past the recording (Zoom rounds; a recording trimmed by a second).

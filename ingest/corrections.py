@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from archive.errors import UserError
-from archive.store import recordings as store
-from archive.store.models import Segment
+from archive.core.errors import UserError
+from archive.core.store import recordings as store
+from archive.core.store.records import Segment
 from search.embedder import Embedder
 from search.index import reindex_talk
 from search.text import STOPWORDS

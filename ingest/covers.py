@@ -14,8 +14,8 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
-from archive.config import Config
-from archive.store.models import Recording
+from archive.core.config import Config
+from archive.core.store.records import Recording
 
 WIDTH, HEIGHT = 1200, 630
 # Background colours for the cards, picked by the talk's organisation (one organisation, one colour).

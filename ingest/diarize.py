@@ -27,11 +27,11 @@ from typing import Protocol
 import numpy as np
 from sqlite_utils import Database
 
-from archive.config import Config
-from archive.errors import UserError
-from archive.store import recordings as store
-from archive.store import write_transaction
-from archive.store.models import Recording, Segment, SpeakerCue
+from archive.core.config import Config
+from archive.core.errors import UserError
+from archive.core.store import recordings as store
+from archive.core.store import write_transaction
+from archive.core.store.records import Recording, Segment, SpeakerCue
 from ingest import media
 from ingest.chapters import refresh_outline
 from ingest.companions import assign_speakers
@@ -100,7 +100,7 @@ def diarizer_for(config: Config) -> Diarizer | None:
     if choice in ("off", "no", "none", "0", "false"):
         return None
     if choice != "senko":
-        from archive.config import ConfigError
+        from archive.core.config import ConfigError
 
         raise ConfigError(f"ARCHIVE_DIARIZE must be senko or off, not {config.diarize!r}")
     return SenkoDiarizer()

@@ -16,8 +16,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from archive.errors import UserError
-from archive.timecode import clock
+from archive.core.errors import UserError
+from archive.core.timecode import clock
 
 SAMPLE_RATE = 16_000  # what Whisper listens at
 SLICE_SECONDS = 300.0

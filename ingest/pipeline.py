@@ -20,12 +20,12 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from archive.config import Config
-from archive.errors import UserError, present
-from archive.store import recordings as store
-from archive.store import write_transaction
-from archive.store.models import Companions, Recording, RecordingMeta, Segment, SpeechGap
-from archive.timecode import clock
+from archive.core.config import Config
+from archive.core.errors import UserError, present
+from archive.core.store import recordings as store
+from archive.core.store import write_transaction
+from archive.core.store.records import Companions, Recording, RecordingMeta, Segment, SpeechGap
+from archive.core.timecode import clock
 from ingest import media
 from ingest.chapters import outline
 from ingest.companions import assign_speakers, check_companions

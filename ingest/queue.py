@@ -20,11 +20,11 @@ from urllib.parse import urlsplit
 
 from huey import SqliteHuey
 
-from archive.config import Config, ConfigError
-from archive.errors import UserError, present
-from archive.store import connect
-from archive.store import jobs as job_store
-from archive.store.models import Companions, Job, JobParams, RecordingMeta, Segment, SpeechGap
+from archive.core.config import Config, ConfigError
+from archive.core.errors import UserError, present
+from archive.core.store import connect
+from archive.core.store import jobs as job_store
+from archive.core.store.records import Companions, Job, JobParams, RecordingMeta, Segment, SpeechGap
 from ingest.companions import check_companions
 from ingest.diarize import Diarizer, diarizer_for
 from ingest.media import AudioSlice, probe

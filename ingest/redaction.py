@@ -12,11 +12,11 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from archive.config import Config
-from archive.errors import UserError, present
-from archive.store import recordings as store
-from archive.store.models import Segment
-from archive.timecode import clock
+from archive.core.config import Config
+from archive.core.errors import UserError, present
+from archive.core.store import recordings as store
+from archive.core.store.records import Segment
+from archive.core.timecode import clock
 from ingest import media
 from ingest.chapters import refresh_outline
 from search.embedder import Embedder

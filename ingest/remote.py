@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from archive.config import Config, ConfigError
-from archive.store.models import Segment, SpeechGap, transcript_item, transcript_item_json
+from archive.core.config import Config, ConfigError
+from archive.core.store.records import Segment, SpeechGap, transcript_item, transcript_item_json
 from ingest.queue import HEARTBEAT_SECONDS, failure_message, ingest_task, make_huey, worker_name
 
 log = logging.getLogger(__name__)

@@ -25,13 +25,13 @@ from datetime import datetime, timedelta, timezone
 from itsdangerous import BadData, URLSafeSerializer
 from sqlite_utils import Database
 
-from archive.config import Config
-from archive.errors import UserError, present
-from archive.store import recordings as store
-from archive.store import reviews, write_transaction
-from archive.store.accounts import normalize_email
-from archive.store.models import Recording, Segment
-from archive.store.reviews import (
+from archive.core.config import Config
+from archive.core.errors import UserError, present
+from archive.core.store import recordings as store
+from archive.core.store import reviews, write_transaction
+from archive.core.store.accounts import normalize_email
+from archive.core.store.records import Recording, Segment
+from archive.core.store.reviews import (
     APPROVED,
     CLOSED,
     EXPIRED,
@@ -42,7 +42,7 @@ from archive.store.reviews import (
     ReviewLink,
     ReviewSuggestion,
 )
-from archive.timecode import clock, parse_timecode
+from archive.core.timecode import clock, parse_timecode
 from ingest.corrections import MAX_SEGMENT_CHARS, correct_segment
 from ingest.redaction import redact_range
 from search.embedder import Embedder

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from archive.config import Config
-from archive.store import recordings as store
-from archive.store.models import Recording, RecordingMeta
+from archive.core.config import Config
+from archive.core.store import recordings as store
+from archive.core.store.records import Recording, RecordingMeta
 from ingest.pipeline import ingest_file
 from ingest.transcribe import Transcriber, transcriber_for
 from search.embedder import Embedder, embedder_for

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 from sqlite_utils import Database
 
-from archive.errors import CompanionError
-from archive.store import recordings as store
-from archive.store import write_transaction
-from archive.store.models import Segment, Slide
+from archive.core.errors import CompanionError
+from archive.core.store import recordings as store
+from archive.core.store import write_transaction
+from archive.core.store.records import Segment, Slide
 from search.embedder import Embedder
 from search.index import stored_vectors
 from search.passages import WINDOW_WORDS, segment_windows

@@ -18,9 +18,9 @@ from typing import Protocol
 
 import numpy as np
 
-from archive.config import Config
-from archive.errors import UserError
-from archive.store.models import Segment, SpeechGap
+from archive.core.config import Config
+from archive.core.errors import UserError
+from archive.core.store.records import Segment, SpeechGap
 from ingest.media import SAMPLE_RATE, AudioSlice
 
 # Whisper's prompt holds at most 223 tokens; about four characters a token, with room to spare.
@@ -454,7 +454,7 @@ def transcriber_for(config: Config) -> WhisperTranscriber:
     """
     from faster_whisper.tokenizer import _LANGUAGE_CODES
 
-    from archive.models import ModelError, model_path
+    from archive.core.model_files import ModelError, model_path
 
     unknown = [code for code in config.whisper_languages if code not in _LANGUAGE_CODES]
     if unknown:

@@ -24,11 +24,11 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from archive.errors import UserError
-from archive.store import connect
-from archive.store import jobs as job_store
-from archive.store.models import JobParams, MetadataError, RecordingMeta
-from archive.store.recordings import utc_now
+from archive.core.errors import UserError
+from archive.core.store import connect
+from archive.core.store import jobs as job_store
+from archive.core.store.recordings import utc_now
+from archive.core.store.records import JobParams, MetadataError, RecordingMeta
 from ingest import media
 from ingest.companions import decode_companion, read_companions
 from ingest.queue import JobQueue

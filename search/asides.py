@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from archive.store.recordings import RecordingFilter
-from archive.timecode import link_time
+from archive.core.store.recordings import RecordingFilter
+from archive.core.timecode import link_time
 from search.text import ParsedQuery, highlight
 
 MAX_ASIDES = 6

@@ -15,8 +15,8 @@ from typing import Protocol
 
 import numpy as np
 
-from archive.config import Config
-from archive.errors import UserError
+from archive.core.config import Config
+from archive.core.errors import UserError
 
 BATCH_SIZE = 32
 
@@ -159,10 +159,10 @@ MINILM_NAMES = (MINILM, "minilm", "all-minilm-l6-v2")
 def embedder_for(config: Config, *, threads: int = 0) -> SentenceTransformerEmbedder:
     """The archive's embedder, as configured (the model loads on first use or ``load()``).
 
-    ``ARCHIVE_EMBEDDING_MODEL`` names a model assembled at install time (``archive.models``),
+    ``ARCHIVE_EMBEDDING_MODEL`` names a model assembled at install time (``archive.core.model_files``),
     ``minilm`` for the small bundled one, or a sentence-transformers folder.
     """
-    from archive.models import REGISTRY, ModelError, model_path
+    from archive.core.model_files import REGISTRY, ModelError, model_path
 
     name = config.embedding_model or DEFAULT_MODEL
     if name in MINILM_NAMES:

@@ -35,12 +35,12 @@ from typing import Any
 import numpy as np
 from sqlite_utils import Database
 
-from archive.errors import UserError
-from archive.store import read_transaction
-from archive.store import recordings as store
-from archive.store.models import Recording
-from archive.store.recordings import RecordingFilter
-from archive.timecode import link_time
+from archive.core.errors import UserError
+from archive.core.store import read_transaction
+from archive.core.store import recordings as store
+from archive.core.store.recordings import RecordingFilter
+from archive.core.store.records import Recording
+from archive.core.timecode import link_time
 from search import names
 from search.asides import Aside, find_asides
 from search.embedder import Embedder

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 from sqlite_utils import Database
 
-from archive.errors import Conflict, NotFound, present
-from archive.store import recordings as store
-from archive.store import write_transaction
-from archive.store.models import Passage, Segment
+from archive.core.errors import Conflict, NotFound, present
+from archive.core.store import recordings as store
+from archive.core.store import write_transaction
+from archive.core.store.records import Passage, Segment
 from search.embedder import Embedder
 from search.passages import build_passages, segment_windows
 from search.text import language_stems

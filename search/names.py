@@ -24,7 +24,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz, process
 from sqlite_utils import Database
 
-from archive.store.recordings import RecordingFilter
+from archive.core.store.recordings import RecordingFilter
 from search.text import STOPWORDS, ParsedQuery, Term, fold, stem, words
 
 # Two spellings of a name token match at this similarity (rapidfuzz ratio, 0-100): one letter

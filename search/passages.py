@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from archive.store.models import Passage, Segment
+from archive.core.store.records import Passage, Segment
 
 TARGET_WORDS = 80
 MAX_SECONDS = 60.0

@@ -14,7 +14,7 @@
   var duration = parseFloat(article.dataset.duration) || 0;
 
   // ---- Times --------------------------------------------------------------------
-  // The forms archive/timecode.py reads: 754, 754.5, 12:34, 1:02:03, 12m34s, 1h02m03s.
+  // The forms archive/core/timecode.py reads: 754, 754.5, 12:34, 1:02:03, 12m34s, 1h02m03s.
   function parseTime(value) {
     if (!value) return null;
     value = String(value).trim().toLowerCase();
@@ -36,7 +36,7 @@
     return h ? h + ":" + pad(m) + ":" + pad(sec) : m + ":" + pad(sec);
   }
 
-  // exact: a segment's start as stored (archive/timecode.py link_time); otherwise whole seconds.
+  // exact: a segment's start as stored (archive/core/timecode.py link_time); otherwise whole seconds.
   function momentUrl(start, end, exact) {
     var url = new URL(article.dataset.url);
     url.searchParams.set("t", exact ? String(+start.toFixed(3)) : String(Math.floor(start)));

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from archive.config import load_config
-from archive.store import connect
-from archive.web import create_app
+from archive.core.config import load_config
+from archive.core.store import connect
+from archive.doors.web import create_app
 from ingest.queue import JobQueue
 
 from .helpers import HOTWORDS, JFK, read_samples, write_media
@@ -97,7 +97,7 @@ def client(app):
 
 def signed_in(app, role: str, email: str | None = None):
     """A test client signed in with a new account of ``role`` that sends its CSRF token with every request."""
-    from archive.store import accounts
+    from archive.core.store import accounts
 
     email = email or f"{role}@example.org"
     db = connect(app.config["ARCHIVE"].db_path)
@@ -184,7 +184,7 @@ class LiveServer:
     data_dir: Path
 
     def add_user(self, email: str, role: str, password: str = "correct horse battery") -> None:
-        from archive.store import accounts
+        from archive.core.store import accounts
 
         db = connect(self.data_dir / "archive.db")
         if not accounts.get_user(db, email):

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from archive.store.models import Segment, SpeechGap
+from archive.core.store.records import Segment, SpeechGap
 from search.text import stems
 
 DIMENSIONS = 1024  # wide enough that texts sharing no word stay near 0

@@ -11,9 +11,9 @@ import pytest
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from archive.cli import cli
-from archive.store import accounts, connect
-from archive.web.auth import MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS
+from archive.core.store import accounts, connect
+from archive.doors.cli import cli
+from archive.doors.web.auth import MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS
 
 from .helpers import JFK
 
@@ -203,7 +203,7 @@ def test_removing_an_account_ends_its_sessions_and_tokens(runner, app):
 
 
 def test_the_secret_key_is_made_once_and_kept_private(data_dir):
-    from archive.web import create_app
+    from archive.doors.web import create_app
 
     first = create_app({"data_dir": data_dir}).secret_key
     assert create_app({"data_dir": data_dir}).secret_key == first and len(first) >= 64

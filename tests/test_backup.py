@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import threading
 
-from archive.cli import cli
-from archive.config import load_config
-from archive.store import connect
-from archive.store.check import check_archive
+from archive.core.config import load_config
+from archive.core.store import connect
+from archive.core.store.check import check_archive
+from archive.doors.cli import cli
 from search.engine import Searcher
 
 QUERIES = ["how do they follow up with clients?", "funding for link workers", "Okafor", '"compassionate companions"']

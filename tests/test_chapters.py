@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from archive.cli import cli
-from archive.store import connect
-from archive.store import recordings as store
-from archive.store.models import Chapter, Recording, Segment, Slide
+from archive.core.store import connect
+from archive.core.store import recordings as store
+from archive.core.store.records import Chapter, Recording, Segment, Slide
+from archive.doors.cli import cli
 from ingest.chapters import ChapterError, outline, parse_chapters, refresh_outline, set_chapters
 
 from .test_companions import DECK, ZOOM_VTT, deck_pdf

@@ -13,9 +13,9 @@ import uuid
 
 import pytest
 
-from archive.cli import cli
-from archive.store import accounts, connect
-from archive.store.check import check_archive, clean_leftovers
+from archive.core.store import accounts, connect
+from archive.core.store.check import check_archive, clean_leftovers
+from archive.doors.cli import cli
 
 from .helpers import free_port, wait_for_port
 
@@ -28,7 +28,7 @@ def test_a_whole_archive_checks_ok(demo_data_dir, runner, config, db):
 
 
 def test_a_cover_the_pages_cannot_serve_is_reported(demo_data_dir, runner, config, db):
-    from archive.store.recordings import get_recording
+    from archive.core.store.recordings import get_recording
     from ingest.covers import cover
 
     assert config.data_dir.is_absolute()  # a relative ARCHIVE_DATA_DIR is taken whole, once

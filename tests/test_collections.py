@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from archive.store import connect, write_transaction
-from archive.store import recordings as store
-from archive.store.models import RecordingMeta, Segment
+from archive.core.store import connect, write_transaction
+from archive.core.store import recordings as store
+from archive.core.store.records import RecordingMeta, Segment
 from ingest.pipeline import ingest_file
 
 from .conftest import signed_in
@@ -204,7 +204,7 @@ def test_citations_export_as_text_and_csl_json(app, talks):
 
 
 def test_deleting_a_collection_or_its_owners_account_leaves_the_talks(app, talks, runner):
-    from archive.cli import cli
+    from archive.doors.cli import cli
 
     member = signed_in(app, "member", "leaving@example.org")
     slug = slug_of(add(member, talks["public"], new_title="Short-lived"))

@@ -8,11 +8,11 @@ import re
 
 import pytest
 
-from archive.cli import cli
-from archive.store import connect
-from archive.store import jobs as job_store
-from archive.store import recordings as store
-from archive.store.models import Companions, RecordingMeta, Segment, Slide, SpeakerCue
+from archive.core.store import connect
+from archive.core.store import jobs as job_store
+from archive.core.store import recordings as store
+from archive.core.store.records import Companions, RecordingMeta, Segment, Slide, SpeakerCue
+from archive.doors.cli import cli
 from ingest.companions import CompanionError, assign_speakers, parse_speaker_vtt
 from ingest.pipeline import ingest_file
 from ingest.queue import JobQueue, JobRunner

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from archive.cli import cli
-from archive.config import ConfigError, load_config
+from archive.core.config import ConfigError, load_config
+from archive.doors.cli import cli
 
 
 def test_defaults_then_environment_then_overrides():
@@ -34,8 +34,8 @@ def test_bad_setting_is_a_clear_error(monkeypatch, runner):
 @pytest.mark.parametrize(
     "code",
     [
-        "from archive.cli import cli; import sys; sys.argv=['archive','--help']\ntry: cli()\nexcept SystemExit: pass",
-        "from archive.web import create_app; create_app({'data_dir': '/tmp/archive-import-check'})",
+        "from archive.doors.cli import cli; import sys; sys.argv=['archive','--help']\ntry: cli()\nexcept SystemExit: pass",
+        "from archive.doors.web import create_app; create_app({'data_dir': '/tmp/archive-import-check'})",
     ],
 )
 def test_help_and_web_app_do_not_import_torch(code):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from archive.store import connect
-from archive.store import recordings as store
-from archive.store.models import RecordingMeta
+from archive.core.store import connect
+from archive.core.store import recordings as store
+from archive.core.store.records import RecordingMeta
 from ingest.corrections import CorrectionError, correct_segment, new_terms, revert_segment
 from ingest.pipeline import ingest_file
 from search.engine import Searcher
@@ -200,7 +200,7 @@ def test_a_reindex_never_indexes_text_a_correction_replaced_meanwhile(demo_data_
     """`archive reindex` (here after a change of model, so every text is embedded again) reads the
     transcript, embeds, then writes: a correction saved in between must be what ends up indexed
     (and kept), not the text read before it."""
-    from archive.store import connect
+    from archive.core.store import connect
 
     def correct_meanwhile():
         other = connect(config.db_path)

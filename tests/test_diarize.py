@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from archive.cli import cli
-from archive.store import connect
-from archive.store import recordings as store
-from archive.store.models import RecordingMeta, Segment, SpeakerCue
+from archive.core.store import connect
+from archive.core.store import recordings as store
+from archive.core.store.records import RecordingMeta, Segment, SpeakerCue
+from archive.doors.cli import cli
 from ingest.diarize import DiarizeError, name_voices, rename_speaker, speakers_by_voice
 from ingest.pipeline import ingest_file
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from archive.store import connect
-from archive.store.models import RecordingMeta
-from archive.web import create_app
+from archive.core.store import connect
+from archive.core.store.records import RecordingMeta
+from archive.doors.web import create_app
 from ingest.pipeline import ingest_file
 
 SITE = "https://socialprescribingusa.org"

@@ -11,11 +11,11 @@ import shutil
 
 import pytest
 
-from archive.store import connect
-from archive.store import jobs as job_store
-from archive.store.check import check_archive
-from archive.store.models import RecordingMeta
-from archive.store.recordings import count_rows
+from archive.core.store import connect
+from archive.core.store import jobs as job_store
+from archive.core.store.check import check_archive
+from archive.core.store.recordings import count_rows
+from archive.core.store.records import RecordingMeta
 from ingest.queue import JobQueue
 
 from .helpers import JFK
@@ -115,7 +115,7 @@ def test_a_full_disk_while_storing_fails_cleanly_and_retry_works(config, two_tal
 
 
 def test_a_refusal_reads_as_a_sentence_and_keeps_a_file_name_as_it_was_given():
-    from archive.errors import CompanionError, UserError
+    from archive.core.errors import CompanionError, UserError
 
     assert UserError("a talk needs a title").sentence() == "A talk needs a title."
     assert UserError("is it another meeting?").sentence() == "Is it another meeting?"

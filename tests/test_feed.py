@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from archive.store import connect
-from archive.store.models import RecordingMeta
-from archive.web import create_app
+from archive.core.store import connect
+from archive.core.store.records import RecordingMeta
+from archive.doors.web import create_app
 from ingest.pipeline import ingest_file
 
 ITUNES = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"
@@ -74,7 +74,7 @@ def test_a_feed_reader_parses_the_feed_without_complaint(data_dir, config, make_
     fields a podcast directory requires of a show and of each episode."""
     import feedparser
 
-    from archive.feed import feed_guid
+    from archive.doors.feed import feed_guid
 
     db = connect(config.db_path)
     ingest_file(

@@ -22,7 +22,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from archive.web import create_app
+from archive.doors.web import create_app
 
 OPENAPI = Path(__file__).resolve().parent.parent / "openapi.yaml"
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))

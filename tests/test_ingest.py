@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from archive.cli import cli
-from archive.store import connect
-from archive.store.recordings import count_rows, get_segments
+from archive.core.store import connect
+from archive.core.store.recordings import count_rows, get_segments
+from archive.doors.cli import cli
 from ingest import pipeline
 
 from .helpers import JFK, JFK_TEXT, word_error_rate

@@ -18,12 +18,12 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from archive.citations import PUBLISHER, CitedMoment, citation_line
-from archive.mcp_server import NOTHING_ANSWERS, TokenRefused, build_server
-from archive.services import Archive
-from archive.store import accounts, write_transaction
-from archive.store import recordings as store
-from archive.store.models import RecordingMeta, Segment, Slide
+from archive.core.citations import PUBLISHER, CitedMoment, citation_line
+from archive.core.store import accounts, write_transaction
+from archive.core.store import recordings as store
+from archive.core.store.records import RecordingMeta, Segment, Slide
+from archive.doors.mcp_server import NOTHING_ANSWERS, TokenRefused, build_server
+from archive.library import Archive
 from search.index import prepare_index, write_index
 
 from .fakes import WordHashEmbedder
@@ -351,7 +351,7 @@ def test_an_unknown_or_revoked_token_is_refused_at_start_and_when_revoked_later(
 
 
 def test_the_command_refuses_a_bad_token_with_one_line_and_status_2(runner, db, monkeypatch):
-    from archive.cli import cli
+    from archive.doors.cli import cli
 
     for args, env in ((["mcp", "--token", "ta_wrong"], {}), (["mcp"], {"ARCHIVE_MCP_TOKEN": "ta_wrong"})):
         for name, value in env.items():

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from archive import models
-from archive.models import Joined, Model, ModelError, Part
+from archive.core import model_files as models
+from archive.core.model_files import Joined, Model, ModelError, Part
 
 FAKE = "fake-model"
 PACKAGE = "fake-chunks"
@@ -201,13 +201,13 @@ def test_the_command_line_installs_and_lists(tmp_path, registry, downloads, monk
 
 
 def test_the_models_command_does_not_import_torch(tmp_path):
-    code = "import sys; from archive.models import main; main(['list']); assert 'torch' not in sys.modules"
+    code = "import sys; from archive.core.model_files import main; main(['list']); assert 'torch' not in sys.modules"
     env = {"ARCHIVE_MODELS_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True)
 
 
 # `make install` assembles these into the default folder; `make test` then checks every byte of them.
-# (all-mpnet-base-v2 is only for comparing models in bench/bench_eval.py: `python -m archive.models install` it.)
+# (all-mpnet-base-v2 is only for comparing models in bench/bench_eval.py: `python -m archive.core.model_files install` it.)
 INSTALLED_BY_MAKE = ["embeddinggemma-300m", "whisper-base"]
 
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CHECK = """
 import archive, sys
-from archive.web import create_app
+from archive.doors.web import create_app
 assert archive.__file__.startswith(sys.prefix), archive.__file__  # the wheel's copy, not the checkout
 client = create_app({"data_dir": sys.argv[1], "TESTING": True}).test_client()
 home = client.get("/")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from archive.store.models import Segment
+from archive.core.store.records import Segment
 from search.passages import build_passages
 
 

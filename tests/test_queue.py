@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from archive.cli import cli
-from archive.store import connect
-from archive.store import jobs as job_store
-from archive.store import recordings as store
-from archive.store.check import check_archive
-from archive.store.recordings import count_rows
+from archive.core.store import connect
+from archive.core.store import jobs as job_store
+from archive.core.store import recordings as store
+from archive.core.store.check import check_archive
+from archive.core.store.recordings import count_rows
+from archive.doors.cli import cli
 from ingest.pipeline import RecordingMeta, ingest_file
 from ingest.queue import JobQueue
 from ingest.samples import SAMPLES_DIR
@@ -252,7 +252,7 @@ def test_an_upload_is_moved_into_the_archive_not_copied(config, upload):
 
 
 def test_a_saved_transcript_keeps_each_lines_language_and_the_gaps(config, jfk_copy):
-    from archive.store.models import Segment, SpeechGap
+    from archive.core.store.records import Segment, SpeechGap
 
     job = JobQueue(config).submit(jfk_copy, RecordingMeta(title="Bilingual"))
     transcript = [

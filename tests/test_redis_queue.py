@@ -19,12 +19,12 @@ import pytest
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from archive.store import connect
-from archive.store import jobs as job_store
-from archive.store import recordings as store
-from archive.store.check import check_archive
-from archive.store.models import RecordingMeta, SpeechGap
-from archive.store.recordings import count_rows
+from archive.core.store import connect
+from archive.core.store import jobs as job_store
+from archive.core.store import recordings as store
+from archive.core.store.check import check_archive
+from archive.core.store.recordings import count_rows
+from archive.core.store.records import RecordingMeta, SpeechGap
 from ingest.queue import JobQueue
 from ingest.samples import SAMPLES_DIR
 
@@ -117,7 +117,7 @@ def test_four_talks_on_redis_finish_exactly_once_though_a_worker_is_killed(confi
 
 
 def test_a_queue_url_that_is_not_redis_is_one_clear_error(runner, monkeypatch):
-    from archive.cli import cli
+    from archive.doors.cli import cli
 
     monkeypatch.setenv("ARCHIVE_QUEUE_URL", "amqp://localhost")
     result = runner.invoke(cli, ["worker", "--until-empty"])
@@ -132,8 +132,8 @@ def test_a_remote_worker_with_no_shared_disk_transcribes_over_http(config, redis
 
     from waitress.server import create_server
 
-    from archive.store import accounts
-    from archive.web import create_app
+    from archive.core.store import accounts
+    from archive.doors.web import create_app
 
     config = replace(config, queue_url=redis_url)
     db = connect(config.db_path)

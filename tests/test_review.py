@@ -11,11 +11,11 @@ from datetime import timedelta
 
 import pytest
 
-from archive.cli import cli
-from archive.store import recordings as store
-from archive.store import reviews
-from archive.store.models import RecordingMeta
-from archive.web.auth import secret_key
+from archive.core.store import recordings as store
+from archive.core.store import reviews
+from archive.core.store.records import RecordingMeta
+from archive.doors.cli import cli
+from archive.doors.web.auth import secret_key
 from ingest import review as workflow
 from ingest.corrections import correct_segment
 from ingest.pipeline import ingest_file
@@ -224,7 +224,7 @@ def test_staff_make_and_list_links_from_the_command_line(talks, runner, client, 
 
 
 def test_a_command_line_review_link_names_the_running_servers_address_or_refuses(talks, runner, config, db):
-    from archive.web.local import write_server_file
+    from archive.doors.web.local import write_server_file
 
     talk, _ = talks
     refused = runner.invoke(cli, ["review", "create", talk.slug, "--presenter", "Maya"])

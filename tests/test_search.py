@@ -8,11 +8,11 @@ import os
 import numpy as np
 import pytest
 
-from archive.errors import UserError
-from archive.store import recordings as store
-from archive.store.models import RecordingMeta
-from archive.store.searches import search_counts
-from archive.timecode import link_time
+from archive.core.errors import UserError
+from archive.core.store import recordings as store
+from archive.core.store.records import RecordingMeta
+from archive.core.store.searches import search_counts
+from archive.core.timecode import link_time
 from ingest.pipeline import ingest_file
 from search.engine import Searcher, SearchFilters
 from search.index import log_index_change
@@ -118,8 +118,8 @@ def test_vector_index_follows_writes_and_deletes(db):
 
 def _talk(db, title: str, lines: list[str], embedder, visibility: str = "public") -> int:
     """A recording with these lines (one a second) and its index, as ingest writes them."""
-    from archive.store import write_transaction
-    from archive.store.models import Segment
+    from archive.core.store import write_transaction
+    from archive.core.store.records import Segment
     from search.index import prepare_index, write_index
 
     segments = [Segment(float(i), i + 0.9, line) for i, line in enumerate(lines)]
@@ -198,7 +198,7 @@ def test_moments_are_checked_against_visibility_when_read_not_only_in_memory(db)
 
 def test_a_database_replaced_at_the_same_path_is_not_served_from_the_old_vectors(tmp_path):
     """A restore or a copy puts another database where the old one was: the snapshot notices."""
-    from archive.store import connect
+    from archive.core.store import connect
 
     embedder = WordHashEmbedder()
     searcher = Searcher(embedder)
@@ -446,7 +446,7 @@ def test_bad_queries_never_fail(demo_data_dir, db, searcher, query):
 
 def test_a_talk_ingested_elsewhere_is_found_on_the_next_query(demo_data_dir, db, config, searcher, jfk_copy):
     assert searcher.search(db, '"ask not what your country"').results == []
-    from archive.store import connect
+    from archive.core.store import connect
 
     other = connect(config.db_path)  # another process's connection: a worker
     ingest_file(other, config, jfk_copy, RecordingMeta(title="Inaugural address"))
@@ -537,7 +537,7 @@ def test_empty_searches_are_logged_without_personal_data(demo_data_dir, client, 
 
 
 def cli_main():
-    from archive.cli import cli
+    from archive.doors.cli import cli
 
     return cli
 

@@ -7,9 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from archive.store import connect
-from archive.store import recordings as store
-from archive.store.models import RecordingMeta, visible_to
+from archive.core.store import connect
+from archive.core.store import recordings as store
+from archive.core.store.records import RecordingMeta, visible_to
 from ingest.pipeline import ingest_file
 
 # The demo talks, each given one visibility level: (id, slug, title, a speaker named in it and its metadata).
@@ -125,7 +125,7 @@ def test_new_recordings_are_drafts_until_published(config, client, staff_client,
 
 @pytest.mark.model
 def test_cli_sets_visibility(runner, config, jfk_copy):
-    from archive.cli import cli
+    from archive.doors.cli import cli
 
     result = runner.invoke(cli, ["ingest", str(jfk_copy), "--visibility", "members"])
     assert result.exit_code == 0, result.output
@@ -152,7 +152,7 @@ def test_cli_sets_visibility(runner, config, jfk_copy):
         "/recordings/..%2F..%2Farchive.db.json",
         "/recordings/%2e%2e.vtt",
         "/static/..%2Farchive.db",
-        "/static/%2e%2e/%2e%2e/archive/config.py",
+        "/static/%2e%2e/%2e%2e/archive/core/config.py",
         "/static/",
         "/media/",
     ],
@@ -245,7 +245,7 @@ def test_templates_have_no_inline_script_or_style():
 
 @pytest.fixture
 def failing_app(data_dir):
-    from archive.web import create_app
+    from archive.doors.web import create_app
 
     app = create_app({"data_dir": data_dir})  # not TESTING: errors are handled as in production
 

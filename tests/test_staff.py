@@ -10,9 +10,9 @@ import pytest
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from archive.store import connect
-from archive.store import jobs as job_store
-from archive.store import recordings as store
+from archive.core.store import connect
+from archive.core.store import jobs as job_store
+from archive.core.store import recordings as store
 from ingest.queue import JobQueue
 
 from .helpers import JFK
@@ -187,7 +187,7 @@ def test_a_refused_file_is_named_as_it_was_uploaded(staff_client):
 
 
 def test_an_upload_over_the_size_limit_is_refused(data_dir):
-    from archive.web import create_app
+    from archive.doors.web import create_app
 
     from .conftest import signed_in
 
@@ -287,7 +287,7 @@ def test_members_and_visitors_see_no_staff_links(client, member_client, staff_cl
 def test_speech_that_got_no_text_is_shown_on_the_job_the_talk_and_in_check(
     staff_client, client, runner, config, jfk_copy, embedder
 ):
-    from archive.cli import cli
+    from archive.doors.cli import cli
     from ingest.queue import JobRunner
 
     from .fakes import ScriptedTranscriber

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from archive.store import recordings as store
+from archive.core.store import recordings as store
 from ingest import media
 from ingest.redaction import RedactionError, redact_range
 from search.engine import Searcher
@@ -130,7 +130,7 @@ def test_a_correction_outside_the_range_survives_a_takedown(demo_data_dir, confi
 def test_a_correction_saved_while_a_takedown_reindexes_is_kept_and_indexed(demo_data_dir, config, db, embedder):
     """Another staff member corrects a line outside the range while the takedown is embedding:
     the takedown starts again from their transcript instead of writing over it."""
-    from archive.store import connect
+    from archive.core.store import connect
     from ingest.corrections import correct_segment
 
     fixed = "My name is Maya Torres of Zanzibar Riverside."
@@ -159,8 +159,8 @@ def test_a_correction_saved_while_a_takedown_reindexes_is_kept_and_indexed(demo_
 
 
 def test_a_takedown_removes_the_chat_and_slides_of_its_range(demo_data_dir, config, db, embedder):
-    from archive.store import write_transaction
-    from archive.store.models import ChatMessage, Slide
+    from archive.core.store import write_transaction
+    from archive.core.store.records import ChatMessage, Slide
 
     with write_transaction(db):
         store.replace_chat(db, RELATIONAL_ID, [ChatMessage(20.0, "Ana", "Before"), ChatMessage(66.0, "Ben", "Inside")])

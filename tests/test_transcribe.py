@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from archive.config import load_config
-from archive.store.models import Segment, SpeechGap
+from archive.core.config import load_config
+from archive.core.store.records import Segment, SpeechGap
 from ingest import media
 from ingest.transcribe import (
     TranscriberError,

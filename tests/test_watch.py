@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from archive.store import connect
-from archive.store import jobs as job_store
-from archive.store import recordings as store
+from archive.core.store import connect
+from archive.core.store import jobs as job_store
+from archive.core.store import recordings as store
 from ingest.queue import JobQueue, JobRunner
 from ingest.watch import DropFolder
 
@@ -197,7 +197,7 @@ def test_the_watcher_takes_a_file_dropped_while_it_runs(config, drop, queue):
 
 
 def test_archive_watch_refuses_a_missing_folder(runner, tmp_path):
-    from archive.cli import cli
+    from archive.doors.cli import cli
 
     result = runner.invoke(cli, ["watch", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "does not exist" in result.stderr

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from archive.store import connect
-from archive.store import recordings as store
-from archive.timecode import clock, link_time, parse_timecode
+from archive.core.store import connect
+from archive.core.store import recordings as store
+from archive.core.timecode import clock, link_time, parse_timecode
 from ingest.pipeline import RecordingMeta, ingest_file
 
 from .helpers import free_port
@@ -355,7 +355,7 @@ def test_serve_loads_the_model_before_it_listens_and_runs_its_worker_at_lower_pr
             assert json.load(response)["results"]
         # `archive search` on this machine asks the server, which has the model: it loads no torch itself.
         check = (
-            "import sys; from archive.cli import cli\n"
+            "import sys; from archive.doors.cli import cli\n"
             "try: cli(['search', 'follow up with clients', '--json'])\n"
             "except SystemExit as exit: assert not exit.code, exit.code\n"
             "assert 'torch' not in sys.modules"
@@ -444,7 +444,7 @@ def test_lists_badge_drafts_and_undated_talks_do_not_sink_below_old_ones(staff_c
 
 
 def test_long_titles_make_addresses_cut_at_a_word():
-    from archive.store.recordings import slugify
+    from archive.core.store.recordings import slugify
 
     slug = slugify("Relational Social Prescribing: Staying With Clients After the Referral Ends")
     assert slug == "relational-social-prescribing-staying-with-clients"

@@ -1,0 +1,125 @@
+"""Transcript exports: JSON, plain text, SubRip and WebVTT; chapters as WebVTT and Podcasting 2.0 JSON."""
+
+from __future__ import annotations
+
+import html
+import json
+
+from archive.core.store.records import Chapter, Recording, Segment
+from archive.core.timecode import clock
+
+FORMATS = ("json", "txt", "srt", "vtt")
+# How a language code reads on the talk page (the transcriber's languages are configurable).
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "de": "German", "fr": "French", "pt": "Portuguese"}
+
+
+def to_json(recording: Recording, segments: list[Segment]) -> str:
+    return json.dumps(
+        {
+            "id": recording.id,
+            "slug": recording.slug,
+            "title": recording.title,
+            "speakers": recording.speakers,
+            "organization": recording.organization,
+            "date": recording.date,
+            "duration": round(recording.duration, 3),
+            "language": main_language(recording),
+            "segments": [
+                {
+                    "start": s.start,
+                    "end": s.end,
+                    "text": s.text,
+                    **({"language": s.language} if s.language else {}),
+                    **({"speaker": s.speaker} if s.speaker else {}),
+                }
+                for s in segments
+            ],
+        },
+        indent=2,
+        ensure_ascii=False,
+    )
+
+
+def to_txt(recording: Recording, segments: list[Segment]) -> str:
+    header = [recording.title]
+    byline = ", ".join(x for x in [", ".join(recording.speakers), recording.organization, recording.date or ""] if x)
+    if byline:
+        header.append(byline)
+    lines, speaker = [], None
+    for s in segments:  # a speaker's name opens each of their turns
+        said_by = f"{s.speaker}: " if s.speaker and s.speaker != speaker else ""
+        speaker = s.speaker or speaker
+        lines.append(f"[{clock(s.start, always_hours=False)}] {said_by}{s.text}")
+    return "\n".join(header + [""] + lines) + "\n"
+
+
+def _cue_text(text: str) -> str:
+    # A blank line ends a cue and "-->" starts one: keep both out of cue text.
+    return " ".join(text.split()).replace("-->", "->")
+
+
+def to_srt(recording: Recording, segments: list[Segment]) -> str:
+    cues = [
+        f"{i}\n{clock(s.start, decimal=',')} --> {clock(s.end, decimal=',')}\n{_cue_text(s.text)}\n"
+        for i, s in enumerate(segments, 1)
+    ]
+    return "\n".join(cues)
+
+
+def main_language(recording: Recording) -> str:
+    """The language most of the talk is in (the recording keeps the ones heard, most first)."""
+    return (recording.language or "en").split(",")[0]
+
+
+def to_vtt(recording: Recording, segments: list[Segment]) -> str:
+    """WebVTT captions: ``<v Name>`` where the speaker is known, a line in another language
+    than the talk's wrapped in ``<lang xx>``."""
+    main = main_language(recording)
+
+    def text(segment: Segment) -> str:
+        escaped = html.escape(_cue_text(segment.text), quote=False)
+        if segment.language and segment.language != main:
+            escaped = f"<lang {segment.language}>{escaped}</lang>"
+        if segment.speaker:
+            escaped = f"<v {_cue_text(segment.speaker).replace('>', '')}>{escaped}"
+        return escaped
+
+    cues = [f"{clock(s.start)} --> {clock(s.end)}\n{text(s)}\n" for s in segments]
+    return "WEBVTT\n\n" + "\n".join(cues)
+
+
+def export(recording: Recording, segments: list[Segment], fmt: str) -> str:
+    """The transcript in ``fmt`` (one of FORMATS)."""
+    writers = {"json": to_json, "txt": to_txt, "srt": to_srt, "vtt": to_vtt}
+    if fmt not in writers:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return writers[fmt](recording, segments)
+
+
+def _chapter_ends(recording: Recording, chapters: list[Chapter]) -> list[float]:
+    return [c.start for c in chapters[1:]] + [max(recording.duration, chapters[-1].start)] if chapters else []
+
+
+def chapters_vtt(recording: Recording, chapters: list[Chapter]) -> str:
+    """A WebVTT chapters track (``<track kind="chapters">``): one cue per chapter, to the next one."""
+    cues = [
+        f"{clock(c.start)} --> {clock(end)}\n{html.escape(_cue_text(c.title), quote=False)}\n"
+        for c, end in zip(chapters, _chapter_ends(recording, chapters), strict=True)
+    ]
+    return "WEBVTT\n\n" + "\n".join(cues)
+
+
+def chapters_json(recording: Recording, chapters: list[Chapter]) -> str:
+    """Podcasting 2.0 chapters (``<podcast:chapters type="application/json+chapters">``)."""
+    return json.dumps(
+        {
+            "version": "1.2.0",
+            "title": recording.title,
+            "chapters": [
+                {"startTime": round(c.start, 3), "endTime": round(end, 3), "title": c.title}
+                for c, end in zip(chapters, _chapter_ends(recording, chapters), strict=True)
+            ],
+        },
+        indent=2,
+        ensure_ascii=False,
+    )
