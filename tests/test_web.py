@@ -146,6 +146,22 @@ def test_every_t_form_opens_the_page_at_that_moment(demo_data_dir, client, value
     assert current and float(current.group(2)) == spoken
 
 
+def test_the_talk_page_and_its_embed_read_a_whole_second_t_alike(demo_data_dir, client):
+    """``?t=`` in whole seconds just before a line starts means that line, on both pages (the embed
+    once marked the line before)."""
+    segments = client.get("/api/recordings/1").json["segments"]
+    line = next(s for s in segments[1:] if s["start"] % 1 > 0.3)
+    marked = []
+    for page in (f"/recordings/{RELATIONAL}", f"/embed/{RELATIONAL}"):
+        body = client.get(page, query_string={"t": str(int(line["start"]))}).get_data(as_text=True)
+        current = re.search(r'<li [^>]*data-start="([\d.]+)"[^>]* class="current"', body)
+        assert current, page
+        marked.append(float(current.group(1)))
+        player = re.search(r'<article class="(?:recording|embed-talk)"[^>]*>', body)
+        assert player and f'data-start="{line["start"]}"' in player.group(0), page  # plays from the line's start
+    assert marked == [line["start"], line["start"]]
+
+
 @pytest.mark.parametrize("value", ["abc", "-3", "99999", "1:99", "1h-2m", "<script>"])
 def test_a_bad_t_is_ignored_not_an_error(demo_data_dir, client, value):
     page = client.get(f"/recordings/{RELATIONAL}", query_string={"t": value})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
+from dataclasses import dataclass
 
 from flask import (
     Blueprint,
@@ -94,16 +95,7 @@ def recording(slug: str):
     db = get_db()
     found = visible_recording(slug)
     segments = store.get_segments(db, found.id)
-    start = parse_timecode(request.args.get("t"))
-    past_end = start if start is not None and start > found.duration else None
-    if past_end is not None:
-        start = None
-    end = parse_timecode(request.args.get("end"))
-    if end is not None and (end <= (start or 0.0) or end > found.duration + 1):
-        end = None
-    current = _segment_at(segments, start) if start is not None else None
-    if current is not None and start is not None and segments[current].start > start:
-        start = segments[current].start  # ?t=66 for the line at 66.92: play that line from its start
+    moment = linked_moment(request.args, found.duration, segments)
     chat = store.chat_messages(db, found.id)  # authors are shown to staff only, unless the talk says otherwise
     slides = store.slides(db, found.id)
     outline = store.chapters(db, found.id)
@@ -111,9 +103,9 @@ def recording(slug: str):
         "recording.html",
         recording=found,
         segments=segments,
-        start=start,
-        end=end,
-        current=current,
+        start=moment.start,
+        end=moment.end,
+        current=moment.current,
         talks_like=store.talks_like(db, found, visible=visible_levels()),
         redactions=store.list_redactions(db, found.id),
         speech_gaps=store.speech_gaps(db, found.id) if is_staff() else [],
@@ -122,7 +114,7 @@ def recording(slug: str):
         chat_links=chat_links(chat),
         slides=slides,
         chapters=outline,
-        past_end=past_end,
+        past_end=moment.past_end,
         chapters_text=chapters_text(outline) if is_staff() else "",
         slides_from=_slides_by_line(segments, slides),
         language_names=LANGUAGE_NAMES,
@@ -136,6 +128,36 @@ def _slides_by_line(segments, slides) -> dict[int, list]:
         line = _segment_at(segments, slide.at) if slide.at is not None else None
         marks.setdefault(line or 0, []).append(slide)
     return marks
+
+
+@dataclass(frozen=True)
+class LinkedMoment:
+    """Where a link's ``?t=`` (and ``&end=``) puts a talk: the time to play from, where to stop, the
+    line to mark, and a ``?t=`` past the talk's end (kept to say so; the talk then plays from 0:00)."""
+
+    start: float | None = None
+    end: float | None = None
+    current: int | None = None
+    past_end: float | None = None
+
+
+def linked_moment(args, duration: float, segments) -> LinkedMoment:
+    """The one reading of a link's times, for the talk page and the embed alike.
+
+    A time that cannot be read, or lies outside the talk, is ignored rather than refused (a link that
+    is slightly wrong should still open the talk). ``?t=66`` for the line at 66.92 plays and marks
+    that line from its start, not the line before it.
+    """
+    start, end = parse_timecode(args.get("t")), parse_timecode(args.get("end"))
+    past_end = start if start is not None and start > duration else None
+    if past_end is not None:
+        start = None
+    if end is not None and (end <= (start or 0.0) or end > duration + 1):
+        end = None
+    current = _segment_at(segments, start) if start is not None else None
+    if current is not None and start is not None and segments[current].start > start:
+        start = segments[current].start
+    return LinkedMoment(start, end, current, past_end)
 
 
 def _segment_at(segments, seconds: float) -> int | None:
@@ -191,12 +213,16 @@ def embed(slug: str):
     if found is None or found.visibility != "public":
         abort(404, NO_TALK)
     segments = store.get_segments(get_db(), found.id)
-    start, end = parse_timecode(request.args.get("t")), parse_timecode(request.args.get("end"))
-    start = start if start is not None and start <= found.duration else None
-    end = end if end is not None and end > (start or 0.0) and end <= found.duration + 1 else None
-    current = _segment_at(segments, start) if start is not None else None
+    moment = linked_moment(request.args, found.duration, segments)
     response = make_response(
-        render_template("embed.html", recording=found, segments=segments, start=start, end=end, current=current)
+        render_template(
+            "embed.html",
+            recording=found,
+            segments=segments,
+            start=moment.start,
+            end=moment.end,
+            current=moment.current,
+        )
     )
     return framable_by(response, current_app.config["ARCHIVE"].embed_origin_list)
 
