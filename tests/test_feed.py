@@ -160,3 +160,24 @@ def test_a_feed_of_no_series_or_a_hidden_one_is_a_clear_not_found(client, config
         response = client.get(path)
         assert response.status_code == 404, path
         assert "series" in response.get_data(as_text=True) and "Traceback" not in response.get_data(as_text=True)
+
+
+def test_every_export_format_is_offered_by_every_door(demo_data_dir, client):
+    """A format is one entry of the registry: the CLI offers it, the web serves it with its type, the
+    talk page lists it, and feeds link the ones meant for podcast apps."""
+    from click.testing import CliRunner
+
+    from archive.core.export import CHAPTER_FORMATS, FORMATS
+    from archive.doors.cli import cli
+
+    page = client.get("/recordings/relational-social-prescribing-staying-with-clients").get_data(as_text=True)
+    feed = client.get("/feed.xml").get_data(as_text=True)
+    help_text = CliRunner().invoke(cli, ["export", "--help"]).output
+    for fmt in FORMATS.values():
+        served = client.get(f"/recordings/relational-social-prescribing-staying-with-clients.{fmt.name}")
+        assert served.status_code == 200 and served.content_type == fmt.content_type
+        assert fmt.label in page and fmt.name in help_text
+        assert (f'relational-social-prescribing-staying-with-clients.{fmt.name}"' in feed) == fmt.in_feeds, fmt.name
+    for fmt in CHAPTER_FORMATS.values():
+        served = client.get(f"/recordings/relational-social-prescribing-staying-with-clients/chapters.{fmt.name}")
+        assert served.status_code == 200 and served.content_type == fmt.content_type

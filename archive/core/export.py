@@ -1,14 +1,20 @@
-"""Transcript exports: JSON, plain text, SubRip and WebVTT; chapters as WebVTT and Podcasting 2.0 JSON."""
+"""Transcript exports: JSON, plain text, SubRip and WebVTT; chapters as text, WebVTT and Podcasting 2.0 JSON.
+
+Each format is one entry of ``FORMATS`` or ``CHAPTER_FORMATS``; every door reads them (the CLI's
+choices, the web routes and their content types, the talk page's download list, the podcast feed's
+transcript links), so a new format is one writer and one entry here.
+"""
 
 from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from archive.core.store.records import Chapter, Recording, Segment
 from archive.core.timecode import clock
 
-FORMATS = ("json", "txt", "srt", "vtt")
 # How a language code reads on the talk page (the transcriber's languages are configurable).
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "de": "German", "fr": "French", "pt": "Portuguese"}
 
@@ -88,12 +94,39 @@ def to_vtt(recording: Recording, segments: list[Segment]) -> str:
     return "WEBVTT\n\n" + "\n".join(cues)
 
 
+@dataclass(frozen=True)
+class ExportFormat:
+    """One way to write a transcript or an outline out: its file suffix, what it is called on the page,
+    its media type, whether players and podcast apps read it as captions, and its writer."""
+
+    name: str
+    label: str
+    media_type: str
+    write: Callable[[Recording, list], str]
+    captions: bool = False
+    in_feeds: bool = True
+
+    @property
+    def content_type(self) -> str:
+        return f"{self.media_type}; charset=utf-8"
+
+
+FORMATS = {
+    f.name: f
+    for f in (
+        ExportFormat("txt", "Text (.txt)", "text/plain", to_txt, in_feeds=False),
+        ExportFormat("srt", "Subtitles (.srt)", "application/x-subrip", to_srt, captions=True),
+        ExportFormat("vtt", "WebVTT (.vtt)", "text/vtt", to_vtt, captions=True),
+        ExportFormat("json", "JSON (.json)", "application/json", to_json),
+    )
+}
+
+
 def export(recording: Recording, segments: list[Segment], fmt: str) -> str:
     """The transcript in ``fmt`` (one of FORMATS)."""
-    writers = {"json": to_json, "txt": to_txt, "srt": to_srt, "vtt": to_vtt}
-    if fmt not in writers:
+    if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    return writers[fmt](recording, segments)
+    return FORMATS[fmt].write(recording, segments)
 
 
 def _chapter_ends(recording: Recording, chapters: list[Chapter]) -> list[float]:
@@ -123,3 +156,18 @@ def chapters_json(recording: Recording, chapters: list[Chapter]) -> str:
         indent=2,
         ensure_ascii=False,
     )
+
+
+def chapters_txt(recording: Recording, chapters: Sequence[Chapter]) -> str:
+    """The outline as staff edit it: one "12:34 Title" per line (what ``archive chapters --set`` reads)."""
+    return "".join(f"{clock(c.start, always_hours=False)} {c.title}\n" for c in chapters)
+
+
+CHAPTER_FORMATS = {
+    f.name: f
+    for f in (
+        ExportFormat("txt", "Outline (.txt)", "text/plain", chapters_txt, in_feeds=False),
+        ExportFormat("vtt", "WebVTT chapters (.vtt)", "text/vtt", chapters_vtt),
+        ExportFormat("json", "Podcasting 2.0 chapters (.json)", "application/json+chapters", chapters_json),
+    )
+}

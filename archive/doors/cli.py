@@ -18,7 +18,7 @@ import click
 
 from archive.core.config import Config, load_config
 from archive.core.errors import UserError
-from archive.core.export import FORMATS
+from archive.core.export import CHAPTER_FORMATS, FORMATS
 from archive.core.store.records import ROLES, VISIBILITIES, RecordingMeta, split_terms
 from archive.core.timecode import clock
 
@@ -314,7 +314,7 @@ def list_(ctx, as_json):
 
 @cli.command("export")
 @click.argument("recording")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="txt", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="txt", show_default=True)
 @click.pass_context
 def export_(ctx, recording, fmt):
     """Print a recording's transcript (RECORDING is its id or slug)."""
@@ -333,7 +333,7 @@ def export_(ctx, recording, fmt):
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["txt", "vtt", "json"]),
+    type=click.Choice(list(CHAPTER_FORMATS)),
     default="txt",
     show_default=True,
     help="txt: one '12:34 Title' a line (what --set reads); vtt: a WebVTT chapters track; json: Podcasting 2.0.",
@@ -348,17 +348,15 @@ def export_(ctx, recording, fmt):
 @click.pass_context
 def chapters(ctx, recording, fmt, outline_file):
     """Print a talk's chapters, or set them (RECORDING is its id or slug)."""
-    from archive.core.export import chapters_json, chapters_vtt
     from archive.core.store import recordings as store
-    from ingest.chapters import chapters_text, set_chapters
+    from ingest.chapters import set_chapters
 
     with open_db(get_config(ctx)) as db, user_errors():
         found = store.find_recording(db, recording)
         if found is None:
             raise BadInput(f"no recording {recording!r} in the archive (see `archive list`)")
         outline = set_chapters(db, found.id, outline_file.read()) if outline_file else store.chapters(db, found.id)
-    writers = {"txt": lambda r, c: chapters_text(c) + "\n" if c else "", "vtt": chapters_vtt, "json": chapters_json}
-    click.echo(writers[fmt](found, outline), nl=False)
+    click.echo(CHAPTER_FORMATS[fmt].write(found, outline), nl=False)
 
 
 @cli.command()

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from archive.core.export import CHAPTER_FORMATS, FORMATS
 from archive.core.store.records import Recording
 
 PODCAST_NAMESPACE = "https://podcastindex.org/namespace/1.0"
 PODCAST_GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")  # the namespace's own, for podcast:guid
-TRANSCRIPT_TYPES = {"vtt": "text/vtt", "srt": "application/x-subrip", "json": "application/json"}
 
 
 @dataclass
@@ -29,7 +29,7 @@ class FeedItem:
     media_type: str
     media_bytes: int
     cover_url: str
-    transcript_url: str  # ends in ".{fmt}": one per TRANSCRIPT_TYPES
+    transcript_url: str  # ends in ".{fmt}": one per export format offered in feeds
     chapters_url: str | None  # Podcasting 2.0 JSON chapters, when the talk has any
 
 
@@ -100,12 +100,11 @@ def podcast_feed(
         if byline:
             entry.podcast.itunes_author(byline)
         stem = item.transcript_url.rsplit(".", 1)[0]
-        for fmt, kind in TRANSCRIPT_TYPES.items():
-            entry.podcasting20.podcast_link(
-                "transcript", url=f"{stem}.{fmt}", type=kind, **({"rel": "captions"} if fmt in ("vtt", "srt") else {})
-            )
+        for fmt in (f for f in FORMATS.values() if f.in_feeds):
+            captions = {"rel": "captions"} if fmt.captions else {}
+            entry.podcasting20.podcast_link("transcript", url=f"{stem}.{fmt.name}", type=fmt.media_type, **captions)
         if item.chapters_url:
-            entry.podcasting20.podcast_link("chapters", url=item.chapters_url, type="application/json+chapters")
+            entry.podcasting20.podcast_link("chapters", url=item.chapters_url, type=CHAPTER_FORMATS["json"].media_type)
     return feed.rss_str(pretty=True)
 
 

@@ -22,7 +22,7 @@ from flask import (
 from markupsafe import escape
 
 from archive.core.errors import UserError
-from archive.core.export import LANGUAGE_NAMES, chapters_json, chapters_vtt, export, main_language
+from archive.core.export import CHAPTER_FORMATS, FORMATS, LANGUAGE_NAMES, export, main_language
 from archive.core.store import recordings as store
 from archive.core.timecode import parse_timecode
 from archive.doors.feed import FeedItem, podcast_feed
@@ -37,12 +37,6 @@ bp = Blueprint("pages", __name__)
 
 # Browsers need the right type to play a file; Python's table lacks some media suffixes.
 MEDIA_TYPES = {".m4a": "audio/mp4", ".opus": "audio/ogg", ".mkv": "video/x-matroska", ".flac": "audio/flac"}
-TRANSCRIPT_TYPES = {
-    "txt": "text/plain",
-    "srt": "application/x-subrip",
-    "vtt": "text/vtt",
-    "json": "application/json",
-}
 FILTER_ARGS = ("speaker", "org", "tag", "since", "until", "series")
 NO_TALK = "There is no talk at this address."
 
@@ -118,6 +112,7 @@ def recording(slug: str):
         chapters_text=chapters_text(outline) if is_staff() else "",
         slides_from=_slides_by_line(segments, slides),
         language_names=LANGUAGE_NAMES,
+        export_formats=FORMATS.values(),
     )
 
 
@@ -175,26 +170,24 @@ def _segment_at(segments, seconds: float) -> int | None:
     return current
 
 
-@bp.get("/recordings/<slug>.<any(txt, srt, vtt, json):fmt>")
+@bp.get(f"/recordings/<slug>.<any({', '.join(FORMATS)}):fmt>")
 def transcript(slug: str, fmt: str):
     """The transcript as a file (the same formats as ``archive export``); the VTT is the player's captions."""
     db = get_db()
     found = visible_recording(slug)
     body = export(found, store.get_segments(db, found.id), fmt)
-    response = Response(body, content_type=f"{TRANSCRIPT_TYPES[fmt]}; charset=utf-8")
+    response = Response(body, content_type=FORMATS[fmt].content_type)
     if request.args.get("download"):
         response.headers["Content-Disposition"] = f'attachment; filename="{found.slug}.{fmt}"'
     return response
 
 
-@bp.get("/recordings/<slug>/chapters.<any(vtt, json):fmt>")
+@bp.get(f"/recordings/<slug>/chapters.<any({', '.join(CHAPTER_FORMATS)}):fmt>")
 def chapters(slug: str, fmt: str):
-    """The talk's outline: a WebVTT chapters track (the player's) or Podcasting 2.0 JSON chapters."""
+    """The talk's outline: a WebVTT chapters track (the player's), Podcasting 2.0 JSON chapters, or text."""
     found = visible_recording(slug)
-    outline = store.chapters(get_db(), found.id)
-    if fmt == "vtt":
-        return Response(chapters_vtt(found, outline), content_type="text/vtt; charset=utf-8")
-    return Response(chapters_json(found, outline), content_type="application/json+chapters; charset=utf-8")
+    chosen = CHAPTER_FORMATS[fmt]
+    return Response(chosen.write(found, store.chapters(get_db(), found.id)), content_type=chosen.content_type)
 
 
 @bp.get("/recordings/<slug>/cover.<any(png, jpg):kind>")
