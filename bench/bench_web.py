@@ -7,8 +7,9 @@
 2. Correction: builds a one-hour talk (--minutes; --segments transcript lines taken from the demo and
    evaluation scripts) in a scratch archive with the real MiniLM model, then times saving a
    corrected line (re-indexing only what changed) against re-indexing the whole talk.
-3. Page: times rendering that talk's page (every line of the transcript) and prints its
-   size, and the size of the page's own scripts and stylesheet.
+3. Page: times rendering that talk's page (every line of the transcript), plain and compressed
+   for a browser, and prints its size as the app sends it (plain, gzip, Brotli, Zstandard), and
+   its scripts' and stylesheet's (plain, gzip, Brotli).
 4. Takedown: gives that talk an hour of AAC audio and times removing one minute of it
    (silencing the audio with FFmpeg, dropping the lines, re-indexing).
 
@@ -20,7 +21,6 @@
 from __future__ import annotations
 
 import argparse
-import gzip
 import http.client
 import json
 import os
@@ -214,26 +214,41 @@ def bench_correction(segment_count: int, rounds: int, minutes: float = 60.0) -> 
     )
 
 
+BROWSER_ENCODINGS = "gzip, deflate, br, zstd"  # what Chrome and Firefox send
+
+
+def sent_bytes(client, path: str, encoding: str) -> int:
+    """How many bytes of body the app sends for ``path`` to a client taking ``encoding``."""
+    with client.get(path, headers={"Accept-Encoding": encoding}) as response:
+        assert response.status_code == 200, (path, response.status_code)
+        return len(response.get_data())
+
+
 def bench_page(data_dir: Path, slug: str, rounds: int) -> dict:
+    """Render the talk's page ``rounds`` times, plain and compressed as for a browser, and weigh
+    the page and its static files as the app sends them: plain, gzip and Brotli."""
     from archive.doors.web import create_app
 
     client = create_app({"data_dir": data_dir}).test_client()
-    timings = []
+    path = f"/recordings/{slug}"
+    timings: dict[str, list[float]] = {"identity": [], BROWSER_ENCODINGS: []}
     for _ in range(rounds):
-        started = time.perf_counter()
-        response = client.get(f"/recordings/{slug}")
-        body = response.get_data()
-        assert response.status_code == 200, response.status_code
-        timings.append(time.perf_counter() - started)
+        for encoding, times in timings.items():
+            started = time.perf_counter()
+            sent_bytes(client, path, encoding)
+            times.append(time.perf_counter() - started)
     static = {
-        name: (len(data := (ROOT / "static" / name).read_bytes()), len(gzip.compress(data)))
+        name: tuple(sent_bytes(client, f"/static/{name}", encoding) for encoding in ("identity", "gzip", "br"))
         for name in ["player.js", "correct.js", "jobs.js", "style.css"]
     }
     return {
-        "page_ms_median": round(1000 * statistics.median(timings), 1),
-        "page_kb": round(len(body) / 1024),
-        "page_kb_gzip": round(len(gzip.compress(body)) / 1024),
-        "static_bytes_and_gzip": static,
+        "page_ms_median": round(1000 * statistics.median(timings["identity"]), 1),
+        "page_ms_median_compressed": round(1000 * statistics.median(timings[BROWSER_ENCODINGS]), 1),
+        "page_kb": round(sent_bytes(client, path, "identity") / 1024),
+        "page_kb_gzip": round(sent_bytes(client, path, "gzip") / 1024),
+        "page_kb_br": round(sent_bytes(client, path, "br") / 1024),
+        "page_kb_zstd": round(sent_bytes(client, path, "zstd") / 1024),
+        "static_bytes_plain_gzip_br": static,
     }
 
 
@@ -323,11 +338,12 @@ def main() -> None:
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     print(
-        f"recording page of that talk: {page['page_ms_median']} ms to render, {page['page_kb']} KB "
-        f"({page['page_kb_gzip']} KB gzipped)"
+        f"recording page of that talk: {page['page_ms_median']} ms to render, "
+        f"{page['page_ms_median_compressed']} ms compressed for a browser; sent as {page['page_kb']} KB plain, "
+        f"{page['page_kb_gzip']} KB gzip, {page['page_kb_br']} KB Brotli, {page['page_kb_zstd']} KB Zstandard"
     )
-    for name, (raw, packed) in page["static_bytes_and_gzip"].items():
-        print(f"  static/{name}: {raw / 1024:.1f} KB ({packed / 1024:.1f} KB gzipped)")
+    for name, (plain, gzipped, brotli) in page["static_bytes_plain_gzip_br"].items():
+        print(f"  static/{name}: {plain / 1024:.1f} KB ({gzipped / 1024:.1f} KB gzip, {brotli / 1024:.1f} KB Brotli)")
     print(
         f"takedown of one minute in that talk with {args.minutes:g} minutes of AAC audio: {takedown['takedown_s']} s "
         f"({takedown['lines_removed']} lines removed, audio re-encoded, talk re-indexed)"

@@ -237,7 +237,7 @@ def test_a_real_talk_clip_is_added_from_the_share_dialog_and_plays(app, config, 
     with member.get(media, headers={"Range": "bytes=0-99"}) as played:
         assert played.status_code == 206 and len(played.data) == 100
     assert "Speeches" in member.get("/collections").get_data(as_text=True)
-    assert 'src="/static/collection.js"' in collection
+    assert 'src="/static/collection.js?v=' in collection
 
 
 def test_a_talk_unpublished_later_leaves_its_clip_hidden_and_tells_only_the_owner(app, talks):

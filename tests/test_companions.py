@@ -367,7 +367,7 @@ def test_a_refused_file_on_the_talk_page_gives_the_talk_page_with_the_message_by
     assert message and html.unescape(message.group(1)).startswith("other_chat.txt: a message at ")
     marked = re.findall(r'<input [^>]*aria-invalid="true"[^>]*>', form)
     assert len(marked) == 1 and 'name="chat"' in marked[0] and 'aria-describedby="companions-error"' in marked[0]
-    assert 'src="/static/refusal.js"' in page  # brings the message into view and gives it the focus
+    assert 'src="/static/refusal.js?v=' in page  # brings the message into view and gives it the focus
     assert store.chat_messages(db, 1) == []
 
     # A start time that is not one: the field keeps what was typed, and is the one marked.

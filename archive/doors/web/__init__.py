@@ -45,11 +45,13 @@ def create_app(
     app.config.update(archive_config.extra)
     app.config["ARCHIVE"] = archive_config
 
-    from archive.doors.web import api, auth, collections, pages, review, staff, workers
+    from archive.doors.web import api, assets, auth, collections, compression, pages, review, staff, workers
     from archive.doors.web.uploads import UploadRequest
 
     app.request_class = UploadRequest
     connect(archive_config.db_path).close()  # migrations run here, once, not on every request
+    compression.init_app(app)  # first: its after_request hook then runs last, on the final response
+    assets.init_app(app)
     auth.init_app(app, archive_config)
 
     app.extensions["archive"] = services or Archive(archive_config)
