@@ -229,7 +229,9 @@
   var chapterBar = document.querySelector(".chapter-bar");
   if (chapterBar && duration) {
     chapterBar.querySelectorAll("a[data-start]").forEach(function (mark) {
-      mark.style.left = (100 * parseFloat(mark.dataset.start) / duration).toFixed(2) + "%";
+      var percent = 100 * parseFloat(mark.dataset.start) / duration;
+      mark.style.left = percent.toFixed(2) + "%";
+      if (percent > 60) mark.classList.add("late");  // its title opens leftwards, inside the page
     });
     chapterBar.hidden = false;
   }

@@ -181,3 +181,38 @@ def test_every_export_format_is_offered_by_every_door(demo_data_dir, client):
     for fmt in CHAPTER_FORMATS.values():
         served = client.get(f"/recordings/relational-social-prescribing-staying-with-clients/chapters.{fmt.name}")
         assert served.status_code == 200 and served.content_type == fmt.content_type
+
+
+def test_a_series_page_does_not_link_to_itself_and_chapter_marks_carry_their_titles(client, config):
+    from archive.core.store import recordings as store
+    from archive.core.store import write_transaction
+    from archive.core.store.records import Segment
+    from ingest.chapters import set_chapters
+
+    db = connect(config.db_path)
+    with write_transaction(db):
+        talk_id = store.insert_recording(
+            db,
+            RecordingMeta(title="Linked up", series="Community of Practice", visibility="public").validated(),
+            duration=30.0,
+            media_path="linked.m4a",
+            media_hash="linked",
+            media_kind="audio",
+            original_filename="linked.m4a",
+            language="en",
+            model="test",
+        )
+        store.replace_segments(db, talk_id, [Segment(0.0, 9.5, "Welcome."), Segment(10.0, 29.5, "We follow up.")])
+    set_chapters(db, talk_id, "0:00 Welcome\n0:10 How link workers follow up")
+    slug = store.get_recording(db, talk_id).slug
+    db.close()
+
+    series_page = client.get("/series/community-of-practice").get_data(as_text=True)
+    assert "Linked up" in series_page and 'href="/series/community-of-practice"' not in series_page
+    assert 'href="/series/community-of-practice"' in client.get("/").get_data(as_text=True)
+
+    page = client.get(f"/recordings/{slug}").get_data(as_text=True)
+    bar = page[page.index('class="chapter-bar"') :].split("</nav>", 1)[0]
+    assert 'aria-hidden="true"' not in bar and 'tabindex="-1"' not in bar
+    assert 'aria-label="Chapter at 0:10: How link workers follow up"' in bar
+    assert 'data-title="0:10 How link workers follow up"' in bar
