@@ -100,6 +100,7 @@ def test_a_presenter_reviews_the_draft_and_staff_approve_through_the_real_machin
         data={"presenter": "Maya Torres", "email": "maya@example.org", "days": "7"},
     )
     assert made.status_code == 200 and made.headers["Cache-Control"] == "no-store"
+    assert 'data-copy="review-url"' in made.get_data(as_text=True)
     token = re.search(r'value="http://localhost/review/([^"]+)"', made.get_data(as_text=True)).group(1)
     assert workflow._token_hash(token) not in str(db.execute("SELECT token_hash FROM review_links").fetchall())
 
@@ -141,6 +142,8 @@ def test_a_presenter_reviews_the_draft_and_staff_approve_through_the_real_machin
     assert client.post(f"/review/{token}/send", data={"csrf_token": csrf}).status_code == 303
     sent = client.get(f"/review/{token}").get_data(as_text=True)
     assert "You sent your suggestions" in sent and "Suggest this wording" not in sent
+    with client.get(f"/review/{token}/media", headers={"Range": "bytes=0-99"}) as media:
+        assert media.status_code == 206  # the player keeps playing until the review is finished
     assert (
         client.post(
             f"/review/{token}/corrections", data={"line": "1", "text": "too late", "csrf_token": csrf}
@@ -149,6 +152,12 @@ def test_a_presenter_reviews_the_draft_and_staff_approve_through_the_real_machin
     )
     staff_page = staff_client.get(f"/recordings/{talk.slug}").get_data(as_text=True)
     assert "2 to decide" in staff_page and "Approve all 2" in staff_page
+    # Staff see the words the correction changes, and each decision asks first.
+    assert '<del><span class="visually-hidden">removed: </span>my</del>' in staff_page
+    assert '<ins><span class="visually-hidden">added: </span>My</ins>' in staff_page
+    assert "Mayah Toress</del>" in staff_page and "Maya Torres</ins>" in staff_page
+    assert 'data-confirm="Approve all 2 suggestions?"' in staff_page and "confirm.js" in staff_page
+    assert 'data-confirm="Withdraw 0:05–0:08 from the talk?"' in staff_page
 
     # Staff approve both: the correction goes through ingest.corrections, the withdrawal through
     # ingest.redaction (real FFmpeg on the real file).

@@ -120,14 +120,34 @@ def _back_to(found):
     return redirect(url_for("pages.recording", slug=found.slug) + "#review", code=303)
 
 
+def word_diff(before: str, after: str) -> list[tuple[str, str]]:
+    """The words that changed between a line and a presenter's wording, as ("same" | "removed" |
+    "added", text) runs in reading order, so staff see what a suggestion changes without comparing
+    two sentences by eye."""
+    from difflib import SequenceMatcher
+
+    old, new = before.split(), after.split()
+    runs: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if op == "equal":
+            runs.append(("same", " ".join(old[i1:i2])))
+            continue
+        if i2 > i1:
+            runs.append(("removed", " ".join(old[i1:i2])))
+        if j2 > j1:
+            runs.append(("added", " ".join(new[j1:j2])))
+    return runs
+
+
 @bp.app_context_processor
 def review_tools():
-    """``review_overview(recording)`` for the talk page's staff section (None for anyone else)."""
+    """``review_overview(recording)`` for the talk page's staff section (None for anyone else), and
+    ``word_diff`` to show what a suggestion changes."""
 
     def review_overview(recording):
         return workflow.overview(get_db(), recording.id) if is_staff() else None
 
-    return {"review_overview": review_overview}
+    return {"review_overview": review_overview, "word_diff": word_diff}
 
 
 @bp.post("/recordings/<slug>/review-links")
