@@ -68,7 +68,20 @@
   window.addEventListener("hashchange", function () {
     var t = valid(fromHash("t"));
     if (t !== null) seek(t, true);
+    unfoldTo(window.location.hash);
   });
+
+  // A link to a part inside folded sections (#review in the staff tools) opens them and shows it.
+  function unfoldTo(hash) {
+    if (!/^#[A-Za-z][\w-]*$/.test(hash)) return;  // #t=... is a time, handled above
+    var target = document.getElementById(hash.slice(1));
+    if (!target) return;
+    for (var folded = target.closest("details"); folded; folded = folded.parentElement.closest("details")) {
+      folded.open = true;
+    }
+    target.scrollIntoView();
+  }
+  unfoldTo(window.location.hash);
 
   function checkClipEnd() {
     if (clipEnd === null) return;

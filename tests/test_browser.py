@@ -146,6 +146,33 @@ def test_search_a_phrase_and_land_on_the_moment(page, screenshots):
     assert "link workers call each client" in current["text"]
 
 
+def test_a_word_only_the_chat_says_comes_first_and_other_words_are_labelled(page, live_server):
+    """Issue 25: a word no talk says but the chat does ("toolkit") shows the chat message first,
+    marked as saying the words, and no talk moment as an answer; a question in other words shows
+    its moments marked "similar in meaning"."""
+    from archive.core.store import connect, write_transaction
+    from archive.core.store import recordings as store
+    from archive.core.store.records import ChatMessage
+
+    db = connect(live_server.data_dir / "archive.db")
+    talk = store.get_recording_by_slug(db, RELATIONAL)
+    with write_transaction(db):
+        store.replace_chat(db, talk.id, [ChatMessage(30.0, "Sam", "Is the referral toolkit you use online?")])
+    db.close()
+
+    page.goto("/search?q=toolkit")
+    chat = page.locator("li.aside-chat").first
+    assert "toolkit" in chat.inner_text() and "says these words" in chat.inner_text()
+    first_hit = page.locator("li.aside-chat, a.moment").first
+    assert first_hit.get_attribute("class").startswith("aside-chat")  # before any moment of a talk
+    assert "Nothing said in the talks answers" in page.inner_text("main")
+
+    page.goto("/search?q=" + "how does the clinic keep in touch with people once they have been sent elsewhere")
+    labels = page.locator("li.match-meaning .match")
+    assert labels.count() >= 1 and labels.first.inner_text() == "similar in meaning"
+    assert page.locator("li.match-words").count() == 0  # nothing claims the words it does not hold
+
+
 def test_a_shared_time_opens_the_player_there(page, screenshots):
     page.goto(f"/recordings/{RELATIONAL}?t=1m05s")
     wait_for_time(page, 65)
@@ -398,6 +425,18 @@ def test_a_refused_upload_says_why_where_the_button_was_pressed(staff_page, tmp_
     assert page.evaluate("document.querySelector('input[name=media]').files.length") == 1  # no need to choose it again
 
 
+def test_for_staff_the_player_stays_above_the_fold_and_the_tools_unfold(staff_page):
+    """The staff tools fold into one line under the title, so the player is in view at 1280x800."""
+    page = staff_page
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"/recordings/{COMPASSION}")
+    player = page.locator("#player").bounding_box()
+    assert player and player["y"] + player["height"] <= 800, player
+    assert not page.is_visible("details.companions summary")
+    page.click("#staff-tools > summary")
+    assert page.is_visible("details.companions summary")
+
+
 @pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])
 def test_a_refused_file_on_the_talk_page_shows_the_talk_with_why_by_its_form(staff_page, tmp_path, width, height):
     """Not a bare "Bad Request" page: the talk again, "Add the meeting's files" open, the message in view."""
@@ -408,6 +447,7 @@ def test_a_refused_file_on_the_talk_page_shows_the_talk_with_why_by_its_form(sta
     chat.write_text(LATE_CHAT)
     page.goto(f"/recordings/{COMPASSION}")
     title = page.inner_text("h1")
+    page.click("#staff-tools > summary")  # the staff tools are folded under one line
     page.click("details.companions summary")
     page.set_input_files("#companions-form input[name=chat]", str(chat))
     with page.expect_navigation():
