@@ -111,22 +111,39 @@
     return found;
   }
 
+  // Where the transcript scrolls: in its own box on a wide screen; on a phone it flows in the page
+  // under the sticky player (style.css), so the page scrolls, and the line goes below the player.
+  var stage = document.querySelector(".stage");
+  function flowsInPage() { return window.getComputedStyle(transcript).overflowY === "visible"; }
+  function scrollPosition() { return flowsInPage() ? window.scrollY : transcript.scrollTop; }
+  function lineTop(li) {
+    // The line's top in the scroller's coordinates, and the visible height beside the player.
+    if (!flowsInPage()) return { top: li.offsetTop, height: transcript.clientHeight };
+    var covered = stage && window.getComputedStyle(stage).position === "sticky" ? stage.offsetHeight : 0;
+    return { top: li.getBoundingClientRect().top + window.scrollY - covered, height: window.innerHeight - covered };
+  }
+  function scrollTo(position) {
+    expectedScroll = Math.max(0, Math.round(position));
+    if (flowsInPage()) window.scrollTo(0, expectedScroll); else transcript.scrollTop = expectedScroll;
+  }
   function scrollToCurrent() {
     if (!current || current.hidden) return;
-    var top = current.offsetTop - transcript.clientHeight / 3;
-    expectedScroll = Math.max(0, Math.min(top, transcript.scrollHeight - transcript.clientHeight));
-    transcript.scrollTop = expectedScroll;
+    var where = lineTop(current);
+    var top = where.top - where.height / 3;
+    scrollTo(flowsInPage() ? top : Math.min(top, transcript.scrollHeight - transcript.clientHeight));
   }
 
   // A scroll we did not make is the reader's: stop following until they ask for it again.
-  transcript.addEventListener("scroll", function () {
-    if (expectedScroll !== null && Math.abs(transcript.scrollTop - expectedScroll) <= 2) return;
+  function readerScrolled() {
+    if (expectedScroll !== null && Math.abs(scrollPosition() - expectedScroll) <= 2) return;
     expectedScroll = null;
     if (following && !player.paused) {
       following = false;
       followButton.hidden = false;
     }
-  });
+  }
+  transcript.addEventListener("scroll", readerScrolled);
+  window.addEventListener("scroll", function () { if (flowsInPage()) readerScrolled(); });
 
   function follow() {
     following = true;
@@ -183,11 +200,8 @@
   function focusLine(li) {
     if (!li) return;
     li.focus({ preventScroll: true });
-    var top = li.offsetTop - transcript.clientHeight / 3;
-    if (li.offsetTop < transcript.scrollTop || li.offsetTop > transcript.scrollTop + transcript.clientHeight - li.offsetHeight) {
-      expectedScroll = Math.max(0, top);
-      transcript.scrollTop = expectedScroll;
-    }
+    var where = lineTop(li), seen = scrollPosition();
+    if (where.top < seen || where.top > seen + where.height - li.offsetHeight) scrollTo(where.top - where.height / 3);
   }
   transcript.addEventListener("focus", function (event) {
     if (event.target === transcript && !transcript.classList.contains("editing")) focusLine(current || items[0]);

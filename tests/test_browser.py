@@ -574,6 +574,10 @@ def test_a_moment_lands_with_the_player_and_its_line_in_view(page, width, height
     line = page.locator("#transcript li.current").bounding_box()
     assert 0 <= player["y"] and player["y"] + player["height"] <= height
     assert 0 <= line["y"] and line["y"] + line["height"] <= height
+    if width < 640:  # on a phone the transcript flows in the page, its line below the sticky player, not under it
+        stage = page.locator(".stage").bounding_box()
+        assert page.evaluate("getComputedStyle(document.getElementById('transcript')).overflowY") == "visible"
+        assert line["y"] >= stage["y"] + stage["height"] - 1
     # The player stays in view while the page scrolls on.
     page.mouse.wheel(0, 1500)
     page.wait_for_timeout(300)
