@@ -18,8 +18,12 @@ numbers left out of both sides, as bench/eval/voice.py --wer), coverage (the sha
 script's sentences whose words are mostly in the transcript lines said at that time), and speed;
 dev and test split apart:
 
-    .venv/bin/python bench/bench_ingest.py --talks [--model base|tiny.en|DIR] [--hints sentence|list|hotwords|none]
+    .venv/bin/python bench/bench_ingest.py --talks [--model base|tiny.en|DIR] [--hints talk|sentence|list|hotwords|none]
     .venv/bin/python bench/bench_ingest.py --talks --smoke # one 3.6-minute talk (test split): a check it runs
+
+``--hints talk`` gives Whisper what an ingest with the talk's deck now gives it
+(``ingest.transcribe.talk_hints``: the names and rare terms of its details and slides, most
+distinctive first); every mode is also scored on those terms' words ("terms spelled right").
 """
 
 from __future__ import annotations
@@ -187,11 +191,14 @@ def transcribe_talks(
     model: str, hints: str, split: str, word_times: bool | None, only: list[str] | None, queue
 ) -> None:
     """In a child process: every evaluation recording through the pipeline's transcription."""
+    from bench_slides import deck_pdf
+
     from archive.core.config import load_config
-    from archive.core.store.records import RecordingMeta
+    from archive.core.store.records import Companions, RecordingMeta
     from ingest import media
     from ingest.pipeline import StepTimer, lines_and_gaps, transcribe_file
-    from ingest.transcribe import build_hints, transcriber_for
+    from ingest.slides import read_slides
+    from ingest.transcribe import build_hints, talk_hints, transcriber_for
 
     config = load_config({"whisper_model": model}, environ={})
     transcriber = transcriber_for(config)
@@ -200,24 +207,31 @@ def transcribe_talks(
         transcriber.word_timestamps = word_times
     transcriber.load()
     results = []
+    decks = json.loads((ROOT / "bench/eval/slides.json").read_text())["decks"]
     for talk in json.loads((ROOT / "bench/eval/webinars.json").read_text())["talks"]:
         if (split != "all" and talk["split"] != split) or (only and talk["file"] not in only):
             continue
         path = ROOT / "bench/eval" / talk["file"]
         meta = RecordingMeta.from_dict(talk)
         style = "sentence" if hints == "sentence" else "list"
+        deck = decks.get(talk["file"])
+        companions = Companions(slides=tuple(read_slides(deck_pdf(deck), talk["file"]))) if deck else Companions()
+        known = talk_hints(meta, companions)
         prompt = build_hints([*meta.speakers, meta.organization], style=style) if hints != "none" else ""
+        prompt = known if hints == "talk" else prompt
         started = time.perf_counter()
         lines, gaps = lines_and_gaps(
             transcribe_file(path, media.probe(path), transcriber, prompt, StepTimer(), lambda *a: None)
         )
         names = [w for name in [*meta.speakers, meta.organization] for w in name.split() if len(w) > 2]
+        terms = [w for term in known.split(", ") for w in re.findall(r"[^\W\d_][\w'’-]*", term) if len(w) > 2]
         results.append(
             {
                 "file": talk["file"],
                 "split": talk["split"],
                 "seconds": time.perf_counter() - started,
                 "names": names,
+                "terms": list(dict.fromkeys(terms)),
                 "segments": [(s.start, s.end, s.text) for s in lines],
                 "gaps": [(g.start, g.end) for g in gaps],
             }
@@ -239,7 +253,19 @@ def _fold(word: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", word.lower()) if not unicodedata.combining(c))
 
 
-def score_talk(sentences: list[dict], segments: list[tuple[float, float, str]], names: list[str]) -> dict:
+def spelled_right(script: str, said: str, words: list[str]) -> tuple[int, int]:
+    """How many of the script's mentions of ``words`` the transcript spells the same, of how many."""
+    wanted = sum(len(re.findall(rf"\b{re.escape(n)}\b", script)) for n in words)
+    heard = sum(
+        min(len(re.findall(rf"\b{re.escape(n)}\b", said)), len(re.findall(rf"\b{re.escape(n)}\b", script)))
+        for n in words
+    )
+    return heard, wanted
+
+
+def score_talk(
+    sentences: list[dict], segments: list[tuple[float, float, str]], names: list[str], terms: list[str] = ()
+) -> dict:
     """WER over the English sentences; the share of sentences present where they were said (Spanish
     ones apart); how many of the script's mentions of the speakers' and organisation's names the
     transcript spells right; and Title Case leaking from a prompt (a word capitalised mid-sentence
@@ -273,11 +299,7 @@ def score_talk(sentences: list[dict], segments: list[tuple[float, float, str]], 
             missing.append(f"{sentence['start']:.0f}s {sentence['text'][:60]!r}")
     script = " ".join(s["text"] for s in sentences)
     said = " ".join(seg[2] for seg in segments)
-    wanted_names = sum(len(re.findall(rf"\b{re.escape(n)}\b", script)) for n in names)
-    heard_names = sum(
-        min(len(re.findall(rf"\b{re.escape(n)}\b", said)), len(re.findall(rf"\b{re.escape(n)}\b", script)))
-        for n in names
-    )
+    heard_names, wanted_names = spelled_right(script, said, names)
     lower_only = {w for w in re.findall(r"[A-Za-z']+", script) if w.islower()} - {
         w.lower() for w in re.findall(r"[A-Za-z']+", script) if not w.islower()
     }
@@ -293,6 +315,7 @@ def score_talk(sentences: list[dict], segments: list[tuple[float, float, str]], 
         "missing": missing,
         "words": len(reference.split()),
         "names": (heard_names, wanted_names),
+        "terms": spelled_right(script, said, list(terms)),
         "spanish": (spanish_kept, len(spanish)),
         "title_case": title_case,
     }
@@ -306,7 +329,7 @@ def evaluate_talks(model: str, hints: str, split: str, word_times: bool | None, 
     totals: dict[str, list] = {}
     for talk in run["talks"]:
         sentences = timings[talk["file"]]
-        score = score_talk(sentences, talk["segments"], talk["names"])
+        score = score_talk(sentences, talk["segments"], talk["names"], talk["terms"])
         duration = sentences[-1]["end"]
         print(
             f"{talk['file'][:41]:<42}{talk['split']:>6}{score['wer']:>7.1%}{score['coverage']:>10.1%}"
@@ -316,7 +339,7 @@ def evaluate_talks(model: str, hints: str, split: str, word_times: bool | None, 
             print(f"    missing {line}")
         for start, end in talk["gaps"]:
             print(f"    flagged: speech with no text at {start:.0f}-{end:.0f} s")
-        group = totals.setdefault(talk["split"], [0.0, 0, 0.0, 0.0, 0, 0, 0, 0, 0, 0])
+        group = totals.setdefault(talk["split"], [0.0, 0, 0.0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0])
         group[0] += score["wer"] * score["words"]
         group[1] += score["words"]
         group[2] += duration
@@ -327,19 +350,23 @@ def evaluate_talks(model: str, hints: str, split: str, word_times: bool | None, 
         group[7] += score["spanish"][0]
         group[8] += score["spanish"][1]
         group[9] += score["title_case"]
+        group[10] += score["terms"][0]
+        group[11] += score["terms"][1]
     summary = {}
-    for part, (errors, words_, duration, seconds, missing, names, mentions, kept, spanish, title) in totals.items():
+    for part, group in totals.items():
+        errors, words_, duration, seconds, missing, names, mentions, kept, spanish, title, terms, said = group
         summary[part] = {
             "wer": round(errors / words_, 4),
             "sentences_missing": missing,
             "names_right": f"{names}/{mentions}",
+            "terms_right": f"{terms}/{said}",
             "spanish_kept": f"{kept}/{spanish}",
             "title_case_words": title,
             "x_real_time": round(duration / seconds, 1),
         }
         print(
             f"{part}: WER {errors / words_:.1%} over {words_} words, {missing} sentences missing, "
-            f"names spelled right {names}/{mentions}, Spanish sentences kept {kept}/{spanish}, "
+            f"names spelled right {names}/{mentions}, terms {terms}/{said}, Spanish sentences kept {kept}/{spanish}, "
             f"{title} words in Title Case, {duration / seconds:.1f}x real time"
         )
     print(f"peak memory (transcribing process, max RSS): {run['peak_mb']:.0f} MB")
@@ -365,9 +392,10 @@ def main() -> int:
     parser.add_argument("--talks", action="store_true", help="transcribe the evaluation talks instead")
     parser.add_argument(
         "--hints",
-        choices=["list", "sentence", "hotwords", "none"],
+        choices=["talk", "list", "sentence", "hotwords", "none"],
         default="list",
-        help="with --talks: the speakers and organisation as a prompt sentence, a prompt list, hotwords, or no hints",
+        help="with --talks: the talk's details and slides as an ingest gives them (talk), or the speakers and "
+        "organisation as a prompt list, a prompt sentence, hotwords, or no hints",
     )
     parser.add_argument(
         "--word-times",

@@ -5,8 +5,10 @@ the presenter talks over slides, then the audience asks. ``outline`` reads that 
 the archive knows: who said each line (a meeting transcript names them), who the talk's listed
 speakers are, when each slide came up (``ingest.slides``). Roles: the talk's listed speakers
 present (else whoever speaks longest); whoever speaks first, if not a presenter, hosts; anyone
-else is the audience, and each of their turns is a question. Without names, the Q&A starts at
-the first invitation to ask ("any questions", "Q&A") in the second half.
+else is the audience, and each of their turns that asks something is a question, titled with the
+sentence that asks, without the greeting, thanks, names or self-introduction around it. Without
+names, the Q&A starts at the first invitation to ask ("any questions", "Q&A") in the second half
+that a question follows. A talk with no question gets no Q&A.
 
 The outline is made at ingest and again when companions are attached or a range is taken down,
 until staff edit it (``set_chapters``): from then on theirs stays, until they clear it.
@@ -98,17 +100,21 @@ def _same_person(a: list[str], b: list[str]) -> bool:
 
 
 def _question_turns(segments: Sequence[Segment], roles: dict) -> list[int]:
-    """The first line of each audience turn."""
+    """The first line of each audience turn that asks something (or, failing a sentence that
+    asks, says something of substance: not "Thanks, this was great.")."""
     return [
         i
         for i, s in enumerate(segments)
-        if roles.get(s.speaker) == "audience" and (i == 0 or segments[i - 1].speaker != s.speaker)
+        if roles.get(s.speaker) == "audience"
+        and (i == 0 or segments[i - 1].speaker != s.speaker)
+        and _question_text(segments, i)
     ]
 
 
 def _qa_start(segments: Sequence[Segment], roles: dict, questions: list[int], duration: float) -> float | None:
     """When the Q&A begins: the host's turn that leads to the first question (or the question
-    itself); without names, the first invitation to ask in the second half of the talk."""
+    itself); without names, the first invitation to ask in the second half of the talk that a
+    question follows ("I am happy to take questions. Thank you." ending a talk opens no Q&A)."""
     if roles:
         if not questions:
             return None
@@ -117,23 +123,144 @@ def _qa_start(segments: Sequence[Segment], roles: dict, questions: list[int], du
             i -= 1
         return segments[i].start
     half = (duration or segments[-1].end) / 2
-    return next((s.start for s in segments if s.start >= half and _INVITATION.search(s.text)), None)
+    for i, s in enumerate(segments):
+        if s.start >= half and _INVITATION.search(s.text) and _asked_after(segments, i):
+            return s.start
+    return None
+
+
+def _asked_after(segments: Sequence[Segment], invitation: int) -> bool:
+    """Whether a line after the invitation asks something (other than inviting questions again)."""
+    return any(
+        _asks(sentence) and not _INVITATION.search(sentence)
+        for s in segments[invitation + 1 :]
+        for sentence in _sentences(s.text)
+    )
+
+
+# Whisper often drops the question mark of a spoken question; these say a sentence asks anyway.
+# Matched on the sentence in lower case, without re.I, which made the search three times slower.
+_ASKING_PHRASE = re.compile(
+    r"\b(i'?m curious|i am curious|i (was )?wonder(ed|ing)?|i'?d (like|love) to (know|hear|ask)|my question is"
+    r"|(can|could) you (say|tell|talk|explain|speak|share)|tell (us|me) (more )?about)\b"
+)
+# A clause that opens the way a question does: "how do you…", "what happens…", "can clients…";
+# after "and", "but", "so" only with a person asked ("so do you…", not "and is the main one").
+_WH = r"(how|what|why|when|where|who|which)\s+(do|does|did|is|are|was|were|can|could|would|should|will|have|has"
+_WH += r"|had|much|many|long|often|about|if|happens|happened|kind|sort)\b|(what|how|where|who|why|when)'s\b"
+_AUX = r"(can|could|do|does|did|is|are|was|were|will|would|should|have|has|had)\s+"
+_CLAUSE_OPENS_ASKING = re.compile(
+    rf"{_WH}|{_AUX}(you|we|they|i|it|the|there|your|any|anyone|people|clients|that|this|those|these)\b"
+)
+_JOINED_CLAUSE_OPENS_ASKING = re.compile(rf"{_WH}|{_AUX}(you|we|they|anyone)\b")
+_CLAUSE_START = re.compile(r"[,;:]\s+|\b(and|but|so)\s+")
+# What opens an audience turn before its question: a greeting or thanks (with whatever follows it
+# up to a comma or full stop), the host's hand-over merged into the line ("Maria, you're next"),
+# a self-introduction ("I'm Joe from Ohio and I run…"), a filler word.
+_GREETING = re.compile(
+    r"^(hi|hello|hey|good (morning|afternoon|evening)|thanks|thank you|many thanks)\b[^.!?;,]{0,60}[.!;,]+\s*", re.I
+)
+_VOCATIVE = re.compile(r"^[A-Z][\w'-]*( [A-Z][\w'-]*)?[.!,]\s+")
+_HANDOVER = re.compile(
+    r"^([A-Z][\w'-]*( [A-Z][\w'-]*)?,?\s+)?((you'?re|you are|your) (next|up|unmuted|on)|go ahead|over to you)\b"
+    r"[^.!?;]{0,40}?([.!;,]+\s*|\s+|$)",
+    re.I,
+)
+_INTRODUCTION = re.compile(
+    r"^(?i:i'?m|i am|my name is|this is) [A-Z][\w'-]*( [A-Z][\w'-]*)?(?=[,.!;]| (?i:from|and|here|with|at|in)\b)"
+    r"[^.!?;]*?([.!;,]\s*|$)"
+)
+_FILLER = re.compile(r"^(so|and|but|well|um|uh|okay|ok|yeah|yes|oh|right)\b[,.]?\s+", re.I)
+# A sentence opening this way puts the question in its context ("If …, what happens?"): kept whole.
+_SETS_UP_A_QUESTION = re.compile(
+    r"(if|when|whenever|once|since|because|although|while|after|before|for|in|with|given|as|where|unless|say)\b",
+    re.I,
+)
+# A clause of fewer words is no title of its own ("Thanks, …"), nor worth cutting off ("…, or not?").
+MIN_CLAUSE_WORDS = 4
 
 
 def _question_text(segments: Sequence[Segment], first: int) -> str:
-    """The question asked in a turn: its first sentence that asks something, else its first that
-    says something (not "Hi, thanks.")."""
+    """The question asked in a turn: its first sentence that asks something, without the greeting,
+    thanks, names or self-introduction before the asking; failing one, its first sentence that
+    says something (five words or more, not thanks); "" for a turn that does neither ("Hi.",
+    "Thanks, this was great.")."""
     speaker = segments[first].speaker
     turn = []
     for s in segments[first:]:
         if s.speaker != speaker:
             break
         turn.append(s.text.strip())
-    sentences = [part for part in re.split(r"(?<=[.?!])\s+", " ".join(turn)) if part]
-    return next(
-        (part for part in sentences if part.endswith("?")),
-        next((part for part in sentences if len(part.split()) >= 5), sentences[0] if sentences else ""),
-    )
+    sentences = [_without_preamble(sentence) for sentence in _sentences(" ".join(turn))]
+    asking = next((sentence for sentence in sentences if sentence and _asks(sentence)), "")
+    if asking:
+        return _from_the_asking(asking)
+    return next((sentence for sentence in sentences if _says_something(sentence)), "")
+
+
+def _sentences(text: str) -> list[str]:
+    return [part.strip() for part in re.split(r"(?<=[.?!…])\s+", text) if part.strip()]
+
+
+def _asks(sentence: str) -> bool:
+    """A sentence that asks: a question mark, an asking phrase ("I wonder…", "I'm curious…") or a
+    clause that opens as a question does ("how do you…")."""
+    return sentence.rstrip().endswith("?") or _asking_starts(sentence) is not None
+
+
+def _asking_starts(sentence: str) -> int | None:
+    """Where in the sentence the asking starts: an asking phrase, or the first clause that opens
+    as a question does (the sentence's start, or after a comma, "and", "but" or "so"); None if
+    nowhere."""
+    lower = sentence.lower()
+    phrase = _ASKING_PHRASE.search(lower)
+    found = [phrase.start()] if phrase else []
+    if _CLAUSE_OPENS_ASKING.match(lower):
+        return 0
+    for clause in _CLAUSE_START.finditer(lower):
+        opens = _JOINED_CLAUSE_OPENS_ASKING if clause.group(1) else _CLAUSE_OPENS_ASKING
+        if opens.match(lower, clause.end()):
+            found.append(clause.end())
+            break
+    return min(found, default=None)
+
+
+def _without_preamble(sentence: str) -> str:
+    """The sentence without the greeting, thanks, hand-over, self-introduction or filler it opens
+    with ("Thanks, Maria. I'm Joe, and how do you…" -> "How do you…")."""
+    text = sentence.strip()
+    while True:
+        before = text
+        for pattern in (_GREETING, _HANDOVER):
+            text = pattern.sub("", text, count=1)
+        if text != before:
+            text = _VOCATIVE.sub("", text, count=1)  # "Thanks, Maria, …": the name thanked
+        text = _INTRODUCTION.sub("", _FILLER.sub("", text, count=1), count=1)
+        if text == before:
+            break
+    return text[:1].upper() + text[1:]
+
+
+def _from_the_asking(sentence: str) -> str:
+    """The asking clause of a sentence: from where it starts asking, unless what comes before sets
+    up the question ("If a patient refuses, what happens?"), to the clause's end. Whisper often
+    runs a turn's sentences together with commas: "Thanks, my worry is bias, did you check whether
+    …" reads as "Did you check whether …", "Can you bill for group sessions, a lot of what we do
+    is …" as "Can you bill for group sessions?"."""
+    cut = _asking_starts(sentence)
+    if cut is None:
+        return sentence  # asks by its question mark alone: where the asking starts is not known
+    if cut and not _SETS_UP_A_QUESTION.match(sentence):
+        sentence = sentence[cut].upper() + sentence[cut + 1 :]
+    first_clause, comma, rest = sentence.partition(", ")
+    if comma and len(first_clause.split()) >= MIN_CLAUSE_WORDS and len(rest.split()) >= MIN_CLAUSE_WORDS:
+        return first_clause + ("?" if _CLAUSE_OPENS_ASKING.match(first_clause.lower()) else "")
+    return sentence
+
+
+def _says_something(sentence: str) -> bool:
+    """A statement worth a chapter: five words or more, none of them thanks or greeting."""
+    return len(sentence.split()) >= 5 and not re.search(r"\b(thanks|thank you|hello|hi)\b", sentence, re.I)
 
 
 def _short(text: str) -> str:

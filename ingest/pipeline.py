@@ -31,7 +31,7 @@ from ingest.chapters import outline
 from ingest.companions import assign_speakers, check_companions
 from ingest.diarize import Diarizer, diarize_safely
 from ingest.slides import align_slides, slide_vectors
-from ingest.transcribe import Transcriber, build_hints, transcriber_for
+from ingest.transcribe import Transcriber, talk_hints, transcriber_for
 from search.embedder import Embedder, embedder_for
 from search.index import prepare_index, write_index
 
@@ -190,7 +190,7 @@ def ingest_file(
     try:
         transcriber = transcriber if transcriber is not None else transcriber_for(config)
         embedder = embedder or embedder_for(config)
-        hints = hints_for(db, meta)
+        hints = hints_for(db, meta, companions)
         transcript = transcribe_file(path, info, transcriber, hints, timer, report, resume, checkpoint, name=name)
         segments, gaps = lines_and_gaps(transcript)
         if companions.speaker_cues:
@@ -250,13 +250,11 @@ def ingest_file(
     )
 
 
-def hints_for(db: Database, meta: RecordingMeta) -> str:
-    """Whisper's hints for a talk: its speakers, organisation and vocabulary, and the archive's glossary.
-
-    Names and terms only: with the title in the prompt, tiny.en skipped whole stretches of
-    speech on the benchmark (WER 27% against 5%; README, "Transcription settings").
-    """
-    return build_hints([*meta.speakers, meta.organization, *meta.vocab, *store.glossary_terms(db)])
+def hints_for(db: Database, meta: RecordingMeta, companions: Companions = Companions()) -> str:
+    """Whisper's hints for a talk: the names and terms of its details, slides and chat, most
+    distinctive first, and the archive's glossary, within Whisper's prompt budget
+    (``transcribe.talk_hints``)."""
+    return talk_hints(meta, companions, store.glossary_terms(db))
 
 
 def transcribe_file(

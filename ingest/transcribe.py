@@ -9,9 +9,12 @@ transcribed, and each model is loaded once per process.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import math
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Protocol
@@ -20,11 +23,17 @@ import numpy as np
 
 from archive.core.config import Config
 from archive.core.errors import UserError
-from archive.core.store.records import Segment, SpeechGap
+from archive.core.store.records import Companions, RecordingMeta, Segment, SpeechGap
 from ingest.media import SAMPLE_RATE, AudioSlice
+from search.text import STOPWORDS
 
-# Whisper's prompt holds at most 223 tokens; about four characters a token, with room to spare.
+# Whisper's prompt holds at most 223 tokens, and faster-whisper keeps the *last* 223 of a longer
+# one, so an overlong hint loses its first (most distinctive) terms. Names cost about 2.4
+# characters a token (tiny.en's tokenizer: 51 tokens for 121 characters of the evaluation's names;
+# base's 49), so 600 characters could overflow: hints are counted in tokens, with 7 to spare for
+# the leading space and the two tokenizers' differences.
 MAX_HINT_CHARS = 600
+MAX_HINT_TOKENS = 216
 # A sentence longer than this is split at a comma (or anywhere past 1.5x), so a jump lands
 # within a few seconds of the answer.
 MAX_SEGMENT_SECONDS = 12.0
@@ -79,8 +88,16 @@ def load_whisper(model_dir: Path, device: str, compute_type: str, threads: int):
         return _models[key]
 
 
-def build_hints(terms: Iterable[str], max_chars: int = MAX_HINT_CHARS, style: str = "list") -> str:
-    """Vocabulary terms (names, places, jargon) as Whisper's hint, first ones first, without repeats.
+def build_hints(
+    terms: Iterable[str],
+    max_chars: int = MAX_HINT_CHARS,
+    style: str = "list",
+    max_tokens: int = MAX_HINT_TOKENS,
+    count_tokens: Callable[[str], int] | None = None,
+) -> str:
+    """Vocabulary terms (names, places, jargon) as Whisper's hint, first ones first, without repeats,
+    within ``max_chars`` and Whisper's prompt budget of ``max_tokens`` (``count_tokens``: Whisper's
+    tokenizer unless given); a term that does not fit is left out and shorter later ones still go in.
 
     ``style="list"`` joins them with commas; ``style="sentence"`` makes one sentence in normal
     case ("This talk mentions Keralty and Kenji Health."). Measured on the dev talks
@@ -89,22 +106,217 @@ def build_hints(terms: Iterable[str], max_chars: int = MAX_HINT_CHARS, style: st
     the same coverage, so the list is the default. Its one failure, Whisper writing the list back
     instead of the speech, is caught by ``echoes_prompt`` and that speech decoded again.
     """
+    count = count_tokens or whisper_token_count
     seen: set[str] = set()
     kept: list[str] = []
     length = len("This talk mentions .")
+    tokens = count(" This talk mentions.")
     for term in terms:
         term = " ".join(str(term).split())
         if not term or term.casefold() in seen:
             continue
-        if length + len(term) + 5 > max_chars:
-            break
+        term_tokens = count(", " + term)
+        if length + len(term) + 5 > max_chars or tokens + term_tokens > max_tokens:
+            continue
         seen.add(term.casefold())
         kept.append(term)
         length += len(term) + 5
+        tokens += term_tokens
     if style == "list" or not kept:
         return ", ".join(kept)
     listed = kept[0] if len(kept) == 1 else ", ".join(kept[:-1]) + " and " + kept[-1]
     return f"This talk mentions {listed}."
+
+
+@functools.lru_cache(maxsize=1)
+def _whisper_tokenizer():
+    """The tokenizer of the bundled Whisper (tiny.en; base's counts names within 4% of it), or None."""
+    try:
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(str(bundled_whisper_model() / "tokenizer.json"))
+    except Exception:  # noqa: BLE001 - any failure to find or read it: estimate instead
+        return None
+
+
+def whisper_token_count(text: str) -> int:
+    """How many tokens Whisper's prompt spends on ``text``; without the tokenizer, a conservative
+    estimate of one token per two bytes (names measured 2.4 characters a token)."""
+    tokenizer = _whisper_tokenizer()
+    if tokenizer is None:
+        return math.ceil(len(text.encode("utf-8")) / 2)
+    return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+# -- hints from what the archive knows about a talk ------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class HintTerm:
+    """A term drawn from a talk's details, slides or chat, with what ranks it: how many extra
+    tokens Whisper needs to spell it (0 for words it knows as one token: it needs no hint for
+    them), how often it is written, and where it was first seen."""
+
+    text: str
+    rarity: int
+    mentions: int
+    first_seen: int
+    is_number: bool = False
+
+
+def talk_hints(
+    meta: RecordingMeta,
+    companions: Companions = Companions(),
+    glossary: Sequence[str] = (),
+    max_tokens: int = MAX_HINT_TOKENS,
+    count_tokens: Callable[[str], int] | None = None,
+) -> str:
+    """Whisper's hints for one talk, most distinctive first, within its prompt budget.
+
+    First what staff typed as names and terms (speakers, organisation, ``--vocab``: 59 of 73 name
+    mentions spelled right with them, 11 without; README, "Transcription settings"); then the
+    names and rare terms written in its title, series, description, slides and chat (and the chat's
+    authors, the people a host calls on), rarest first; then the numbers on its slides and in its
+    description ("18,000" said as "eighteen thousand"); then the archive's glossary. Terms only,
+    never the title as a sentence: with it, tiny.en skipped whole stretches of speech (WER 27%
+    against 5%).
+    """
+    count = count_tokens or whisper_token_count
+    given = [*meta.speakers, meta.organization, *meta.vocab]
+    written = [meta.title, meta.series, meta.description]
+    written += [f"{slide.title}\n{slide.text}" for slide in companions.slides]
+    chat = [message.text for message in companions.chat]
+    authors = list(dict.fromkeys(message.author for message in companions.chat if message.author))
+    drawn = distinctive_terms([*written, *chat, *authors], count, numbers_from=len(written))
+    words = [t.text for t in drawn if not t.is_number] + [t.text for t in drawn if t.is_number]
+    # What staff typed goes in as typed (only exact repeats dropped): dropping "Riverside" after
+    # "Riverside Community Clinic" changed a demo talk's sentence, and staff chose those terms.
+    typed = list(dict.fromkeys(" ".join(str(t).split()) for t in given if str(t).strip()))
+    return build_hints(
+        [*typed, *_without_repeats([*typed, *words, *glossary])[len(_without_repeats(typed)) :]],
+        max_chars=10**6,
+        max_tokens=max_tokens,
+        count_tokens=count,
+    )
+
+
+def distinctive_terms(
+    texts: Sequence[str], count_tokens: Callable[[str], int], numbers_from: int | None = None
+) -> list[HintTerm]:
+    """The names, rare words and written numbers of ``texts``, most distinctive first: the most
+    extra tokens Whisper needs to spell them, then the most often written, then the first seen.
+    Numbers are taken from the first ``numbers_from`` texts only (the details and slides, not the
+    chat's times and phone numbers)."""
+    found: dict[str, HintTerm] = {}
+    order = 0
+    for index, text in enumerate(texts):
+        candidates = _name_and_rare_terms(text)
+        if numbers_from is None or index < numbers_from:
+            candidates += [(number, True) for number in _WRITTEN_NUMBER.findall(_without_links(text))]
+        for term, is_number in candidates:
+            term = term if is_number else _rare_core(term, count_tokens)
+            key = term.casefold()
+            if key in found:
+                found[key] = dataclasses.replace(found[key], mentions=found[key].mentions + 1)
+                continue
+            rarity = 0 if is_number else _extra_tokens(term, count_tokens)
+            if is_number or (rarity > 0 and not _abbreviation(term)):
+                found[key] = HintTerm(term, rarity, 1, order, is_number)
+                order += 1
+    return sorted(found.values(), key=lambda t: (t.is_number, -t.rarity, -t.mentions, t.first_seen))
+
+
+def _rare_core(term: str, count_tokens: Callable[[str], int]) -> str:
+    """A written name without the common words at its ends ("ComfyUI Folder" from a slide's title ->
+    "ComfyUI"): Whisper spells those unaided, and with "ComfyUI Folder" in the prompt Whisper base
+    wrote "Confu i folder" where it had written "ComfyUI" (tests/test_chapters.py's meeting)."""
+    words = term.split()
+    while len(words) > 1 and _extra_tokens(words[-1], count_tokens) == 0:
+        words.pop()
+    while len(words) > 1 and _extra_tokens(words[0], count_tokens) == 0:
+        words.pop(0)
+    return " ".join(words)
+
+
+def _abbreviation(term: str) -> bool:
+    """A short form no one says as written ("Wk", "Tue", "appt", "BP"): one word of under four
+    letters, unless an acronym of three capitals or more ("CHW", "EHR"), which people spell out."""
+    return " " not in term and len(term) < 4 and not (term.isupper() and len(term) >= 3)
+
+
+def _extra_tokens(term: str, count_tokens: Callable[[str], int]) -> int:
+    """The tokens Whisper needs for the term's words beyond one each: 0 for "Family Services",
+    several for "Krzysztof Wróblewski". A rough measure of how rare a word is in what Whisper read,
+    taken in lower case: the tokenizer knows "synthetic" whole but not "Synthetic"."""
+    parts = re.findall(r"[^\W_]+", term.casefold())  # "Follow-Up" is two known words, not three tokens
+    return sum(max(count_tokens(" " + part) - 1, 0) for part in parts)
+
+
+# Numbers as a slide writes them: thousands separated, a percentage, a sum of money.
+_WRITTEN_NUMBER = re.compile(r"(?<![\w.,])[$€£]?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|[$€£]\d+(?:\.\d+)?|\b\d+(?:\.\d+)?%")
+_LINK = re.compile(r"\S+@\S+|https?://\S+|www\.\S+")
+# A break no name runs across: a line's end, a sentence's, a clause's.
+_PHRASE_BREAK = re.compile(r"[\n.;:!?()\[\]{}\"“”•|]+|,\s|\s[-–—]\s")
+# Words that may sit inside a name ("Universidad de los Andes", "Friends of the Library").
+_NAME_JOINERS = frozenset({"de", "del", "la", "los", "las", "da", "do", "dos", "van", "von", "der", "of", "y"})
+MAX_NAME_WORDS = 4
+
+
+def _without_links(text: str) -> str:
+    return _LINK.sub(" ", text)
+
+
+def _name_and_rare_terms(text: str) -> list[tuple[str, bool]]:
+    """Candidate terms of a text: runs of capitalised words (a name, an organisation, an acronym)
+    without stop words at either end, and single lower-case words of four letters or more (jargon);
+    whether each is rare enough to hint is ``distinctive_terms``' to judge."""
+    terms: list[tuple[str, bool]] = []
+    for phrase in _PHRASE_BREAK.split(_without_links(text)):
+        words = [_bare(w) for w in phrase.split()]
+        run: list[str] = []
+        for word in [*words, ""]:
+            if word[:1].isupper() or (run and word.casefold() in _NAME_JOINERS):
+                run.append(word)
+                continue
+            terms += [(name, False) for name in _names_in(run)]
+            run = []
+            if len(word) >= 4 and word.isalpha() and word.islower() and word not in STOPWORDS:
+                terms.append((word, False))
+    return terms
+
+
+def _names_in(run: list[str]) -> list[str]:
+    """The name a run of capitalised words holds: without stop words or joiners at its ends
+    ("The Hoa Sen Family Services" -> "Hoa Sen Family Services"); a run too long for a name (a
+    slide's Title Case heading) gives its words one by one."""
+    while run and (run[0].casefold() in STOPWORDS or run[0].casefold() in _NAME_JOINERS):
+        run = run[1:]
+    while run and (run[-1].casefold() in STOPWORDS or run[-1].casefold() in _NAME_JOINERS):
+        run = run[:-1]
+    if not run:
+        return []
+    if len(run) > MAX_NAME_WORDS:
+        return [word for word in run if word.casefold() not in STOPWORDS and word.casefold() not in _NAME_JOINERS]
+    return [" ".join(run)]
+
+
+def _bare(word: str) -> str:
+    """A word without the punctuation around it ("(Bogotá)," -> "Bogotá")."""
+    return re.sub(r"['’]s$", "", re.sub(r"^[^\w$€£]+|[^\w%]+$", "", word))
+
+
+def _without_repeats(terms: Iterable[str]) -> list[str]:
+    """Terms in order, each once: a term whose words all stand, in order, inside one kept before
+    ("Nguyen" after "Thu Huong Nguyen") adds nothing."""
+    kept: list[str] = []
+    spans: list[str] = []
+    for term in terms:
+        term = " ".join(str(term).split())
+        key = " " + " ".join(re.findall(r"[^\W_]+", term.casefold())) + " "
+        if key.strip() and not any(key in span for span in spans):
+            kept.append(term)
+            spans.append(key)
+    return kept
 
 
 def _words(text: str) -> str:

@@ -88,6 +88,69 @@ def test_the_presenter_is_whoever_speaks_longest_when_the_listed_speakers_are_no
     assert chapters[1] == Chapter(31.0, "Presentation: Thu Huong Nguyen")
 
 
+def _qa_after_the_talk(*audience_lines: tuple[str, str]) -> list[Segment]:
+    """WEBINAR's welcome and presentation, the host's call, then the given (speaker, text) lines."""
+    lines = WEBINAR[:6]
+    start = 291.0
+    for speaker, text in audience_lines:
+        lines.append(Segment(start, start + 8.0, text, speaker=speaker))
+        start += 10.0
+    return lines
+
+
+def _question_titles(chapters: list[Chapter]) -> list[str]:
+    return [c.title for c in chapters if c.title.startswith("Question:")]
+
+
+def test_a_question_is_titled_with_the_sentence_that_asks_not_the_greeting_or_introduction():
+    lines = _qa_after_the_talk(
+        ("Joe Park", "Thanks, Deborah, I'm Joe and I run a small public library in Ohio."),
+        ("Joe Park", "We have no budget to speak of. I wondered how you got the hospital to pay for texting."),
+        ("Thu Huong Nguyen", "We asked for a small grant first."),
+        ("Ana Ruiz", "Hi, thank you so much. I'm Ana from Tucson, and how long did it take to set up?"),
+        ("Thu Huong Nguyen", "About three months."),
+        ("Lee Chan", "Hello. I'm curious whether people reply in the evening."),
+    )
+    assert _question_titles(outline(talk(), lines)) == [
+        "Question: I wondered how you got the hospital to pay for texting.",
+        "Question: How long did it take to set up?",
+        "Question: I'm curious whether people reply in the evening.",
+    ]
+
+
+def test_the_hosts_hand_over_merged_into_the_next_persons_greeting_is_not_the_title():
+    """A line that runs over the change of speaker: the host's "Lan, you're next." heard as Lan's."""
+    lines = _qa_after_the_talk(
+        ("Lan Tran", "Lan, you're next. Hi, Deborah."),
+        ("Lan Tran", "Does it work in Vietnamese?"),
+    )
+    assert _question_titles(outline(talk(), lines)) == ["Question: Does it work in Vietnamese?"]
+    lines = _qa_after_the_talk(("Lan Tran", "your next hi, Deborah. do the messages go out in Vietnamese"))
+    assert _question_titles(outline(talk(), lines)) == ["Question: Do the messages go out in Vietnamese"]
+
+
+def test_a_turn_without_a_question_mark_still_asks_and_a_statement_stands_in_when_nothing_asks():
+    lines = _qa_after_the_talk(
+        ("Kwame Mensah", "Hi. We're a small team. How do you keep up with the replies."),
+        ("Lan Tran", "Thanks. In our clinic we send the first message on paper instead."),
+    )
+    assert _question_titles(outline(talk(), lines)) == [
+        "Question: How do you keep up with the replies.",
+        "Question: In our clinic we send the first message on paper instead.",
+    ]
+
+
+def test_no_qa_without_a_question_in_it():
+    # Named: the only other voice says thanks (a voice split off the host's, or a goodbye).
+    thanked = _qa_after_the_talk(("Kwame Mensah", "Thanks, this was great."), ("Lan Tran", "Hi."))
+    chapters = outline(talk(), thanked)
+    assert not [c for c in chapters if c.title.startswith("Question")]
+    # Unnamed: a talk that ends by offering to take questions, and nobody asks.
+    ending = [Segment(s.start, s.end, s.text) for s in WEBINAR[:5]]
+    ending.append(Segment(380.0, 395.0, "Thank you, and I am happy to take questions."))
+    assert outline(talk(), ending) == [Chapter(0.0, "Presentation")]
+
+
 @pytest.mark.parametrize(
     "text, message",
     [

@@ -8,15 +8,18 @@ import numpy as np
 import pytest
 
 from archive.core.config import load_config
-from archive.core.store.records import Segment, SpeechGap
+from archive.core.store.records import Companions, RecordingMeta, Segment, Slide, SpeechGap
 from ingest import media
 from ingest.transcribe import (
+    MAX_HINT_TOKENS,
     TranscriberError,
     WhisperTranscriber,
     build_hints,
     echoes_prompt,
     sentence_lines,
+    talk_hints,
     transcriber_for,
+    whisper_token_count,
 )
 
 from .helpers import HOTWORDS, JFK, JFK_TEXT, MULTILINGUAL, MULTILINGUAL_ENGLISH, normalize_words, word_error_rate
@@ -86,6 +89,11 @@ def test_build_hints_is_one_sentence_in_normal_case_keeping_order_without_repeat
     assert build_hints([]) == ""
     long = build_hints([f"term{i}" for i in range(500)], max_chars=100)
     assert len(long) <= 100 and long.startswith("term0, term1")
+
+
+def test_a_talks_hints_fill_whispers_prompt_and_no_more():
+    assert FULL_PROMPT_HINTS.startswith("Krzysztof Wróblewski, ComfyUI, ")  # what staff typed, first
+    assert MAX_HINT_TOKENS - 40 < whisper_token_count(" This talk mentions. " + FULL_PROMPT_HINTS) <= MAX_HINT_TOKENS
 
 
 def _seg(text, start=0.0, end=5.0, words=None):
@@ -167,11 +175,39 @@ def long_recording():
 
 
 GLOSSARY_HINTS = build_hints(["Test Host", "ComfyUI", "Keralty folder", "Social Prescribing USA"])
+# A talk's hints filling Whisper's whole prompt: staff's term, then the names and terms of a deck.
+FULL_PROMPT_HINTS = talk_hints(
+    RecordingMeta(title="Setting up ComfyUI", speakers=["Krzysztof Wróblewski"], vocab=["ComfyUI"]),
+    Companions(
+        slides=tuple(
+            Slide(page, f"Partner {page}", text, None)
+            for page, text in enumerate(
+                [
+                    "Adaeze Okonkwo, Babajide Ogunleye, Ximena Echeverri Zubiría, Vecinos Compasivos",
+                    "Małgorzata Przybylska, Agnieszka Szczepańska, Emeka Nwachukwu, Itziar Goikoetxea",
+                    "Khoa Pham, Conectados, Wojciech Zieliński, Temitope Oyelaran, Thu Huong Nguyen, Hoa Sen, Zalo",
+                    "Keralty, Kenji Health, Chapinero, Hialeah, Larkspur, Bellwether, 18,000 members, 62%",
+                    "Lourdes Pacheco, Rosalind Achterberg, Dolores Ibarra, Andre Baptiste, Tandem Impact, Ashdown",
+                    "Gosia Przybylska, Voytek Zielinski, Eau Claire, Szczepanski Ogunleye, Goikoetxea Okonkwo",
+                ],
+                1,
+            )
+        )
+    ),
+)
 
 
 @pytest.mark.model
 @pytest.mark.parametrize("model", ["base", "tiny.en"])
-@pytest.mark.parametrize("hints", ["", GLOSSARY_HINTS, build_hints(["Test Host", "ComfyUI"], style="sentence")])
+@pytest.mark.parametrize(
+    "hints",
+    [
+        "",
+        GLOSSARY_HINTS,
+        build_hints(["Test Host", "ComfyUI"], style="sentence"),
+        pytest.param(FULL_PROMPT_HINTS, id="full-prompt"),
+    ],
+)
 def test_hints_and_guards_never_remove_a_sentence_and_the_tail_is_kept(long_recording, model, hints):
     transcriber = transcriber_for(load_config({"whisper_model": model}, environ={}))
     items = list(transcriber.transcribe(media.slices(iter([long_recording])), hints))
