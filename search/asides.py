@@ -52,6 +52,7 @@ class Aside:
             "text": self.text,
             "snippet": self.snippet,
             "url": self.url,
+            "match": "words",  # an aside holds every word of the query (find_asides)
             **({"page": self.page} if self.page is not None else {}),
         }
 

@@ -92,6 +92,9 @@ def test_the_api_answers_as_openapi_yaml_says(fuzz_app, operation):
     def check(case):
         response = case.call_and_validate(
             app=fuzz_app,
+            # Schemathesis asks for gzip like a browser but reads the body as sent: the schema is
+            # about the content, and compression has its own tests (tests/test_compression.py).
+            headers={"Accept-Encoding": "identity"},
             checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
         )
         assert "Traceback" not in response.text

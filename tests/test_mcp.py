@@ -372,7 +372,7 @@ def test_archive_mcp_over_stdio_on_the_demo_talks(demo_data_dir, tmp_path):
     server = StdioServerParameters(
         command=sys.executable,
         args=["-m", "archive", "mcp"],
-        cwd=str(ROOT),
+        cwd=os.getcwd(),  # where the relative data directory is, as a user runs it
         env={
             "ARCHIVE_DATA_DIR": str(demo_data_dir),
             "ARCHIVE_PUBLIC_URL": SITE,

@@ -72,6 +72,14 @@ class Moment(BaseModel):
     text: str = Field(description="What is said there (a machine transcript: names may be misspelled).")
     url: str = Field(description="The talk's page, playing from this moment.")
     citation: str = Field(description="A citation line to quote beside anything used from this moment.")
+    match: str = Field(
+        "meaning",
+        description='"words": it says every word of the query; "name": its talk\'s details name what the query '
+        'names; "meaning": only similar in meaning (say so when quoting it).',
+    )
+    more_from_talk: bool = Field(
+        False, description="Not its talk's best moment: each talk's best moment comes first, these after."
+    )
 
 
 class Aside(BaseModel):
@@ -99,7 +107,10 @@ class SearchAnswer(BaseModel):
         description="How the query was read, where that matters (a shortened query, "
         "a phrase no talk has word for word).",
     )
-    results: list[Moment] = Field(description="The answers: at most three moments a talk, best talk first.")
+    results: list[Moment] = Field(
+        description="The answers: each talk's best moment first (those saying the query's words before those "
+        "only similar in meaning), then at most two more moments a talk."
+    )
     weak_results: list[Moment] = Field(
         description="Only when nothing answers: the nearest moments, PROBABLY NOT AN ANSWER. Never present them as one."
     )
@@ -260,6 +271,8 @@ def build_server(config: Config, services, token: str | None = None) -> MCPServe
                 text=m.text,
                 url=place.url,
                 citation=citation_line(place),
+                match=m.match,
+                more_from_talk=m.more,
             )
 
         def aside(a) -> Aside:
