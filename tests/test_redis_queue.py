@@ -125,6 +125,7 @@ def test_a_queue_url_that_is_not_redis_is_one_clear_error(runner, monkeypatch):
 
 
 @needs_redis
+@pytest.mark.model  # real Whisper on real speech, and the search model indexing it
 def test_a_remote_worker_with_no_shared_disk_transcribes_over_http(config, redis_url, tmp_path):
     """The archive on one "machine", a worker with only Redis and a URL on another (its own empty folder)."""
     import threading
@@ -203,6 +204,7 @@ def _wait_for_job(config, job_id: int, seconds: float = 60):
     return job
 
 
+@pytest.mark.model  # real Whisper on real speech, and the search model indexing it
 def test_a_handed_in_transcript_is_indexed_by_the_archive_holding_the_job(config, staff_client, jfk_copy):
     """The transcript post returns at once (202); the archive holds the job while it decodes and
     embeds, beating for it, so the sweep never delivers it again; then it finishes it."""

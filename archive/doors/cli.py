@@ -418,6 +418,7 @@ def worker(ctx, workers, until_empty, server, token, model, device):
         return
     with user_errors():
         services = Archive(config)
+        queue = services.queue  # a bad ARCHIVE_QUEUE_URL is refused here, before minutes of model loading
         try:
             _loaded(
                 "worker: Whisper, the search model and the speaker voices",
@@ -426,11 +427,11 @@ def worker(ctx, workers, until_empty, server, token, model, device):
         except UserError as exc:  # keep going: each job then fails saying why, and retries once it is fixed
             click.echo(f"worker: {exc}; jobs will fail until that is fixed", err=True)
         if until_empty:
-            services.queue.recover()
-            ran = services.queue.run_pending()
+            queue.recover()
+            ran = queue.run_pending()
             click.echo(f"ran {ran} job(s)", err=True)
         else:
-            services.queue.consume(workers)
+            queue.consume(workers)
 
 
 @cli.command()
