@@ -16,7 +16,6 @@ temporary folder for the export and removed after it. It takes about 3 minutes o
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from archive.core.model_files import MARKER as WEIGHTS_MARKER
-from archive.core.model_files import ModelError, model_path
+from archive.core.model_files import ModelError, file_sha256, folder_size, model_path
 from search.embedder import DATA, GRAPH, ONNX_FOLDER, ONNX_MARKER, OnnxEmbedder, onnx_folder
 
 MODEL = "embeddinggemma-300m"
@@ -66,8 +65,8 @@ def export(name: str = MODEL, models_dir: str | Path | None = None, log: Callabl
         with tempfile.TemporaryDirectory(prefix="onnx-tools-") as tools:
             _install_export_tools(Path(tools), log)
             log(f"{name}: exporting to ONNX (about 3 minutes)")
-            model = _load_torch_model(source)
-            _export_graph(model, work)
+            model = load_torch_model(source)
+            export_graph(model, work)
         worst = _check_against_torch(model, source, work)
         _write_marker(work, source, worst, time.perf_counter() - started)
         work.chmod(0o755)  # mkdtemp made it private
@@ -78,7 +77,7 @@ def export(name: str = MODEL, models_dir: str | Path | None = None, log: Callabl
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    log(f"{name}: ONNX export at {target}, {_size(target) / 1e6:.0f} MB; lowest cosine to torch {worst:.5f}")
+    log(f"{name}: ONNX export at {target}, {folder_size(target) / 1e6:.0f} MB; lowest cosine to torch {worst:.5f}")
     return target
 
 
@@ -93,7 +92,7 @@ def _install_export_tools(folder: Path, log: Callable[[str], None]) -> None:
     sys.path.append(str(folder))  # appended: the venv's numpy and protobuf stay the ones imported
 
 
-def _load_torch_model(source: Path):
+def load_torch_model(source: Path):
     """The sentence-transformers model in float32 with plain (eager) attention, which the exporter traces."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -102,8 +101,9 @@ def _load_torch_model(source: Path):
     return SentenceTransformer(str(source), device="cpu", model_kwargs={"attn_implementation": "eager"}).eval()
 
 
-def _export_graph(model, work: Path) -> None:
-    """Trace token ids and mask to the normalised sentence vector, batch and length dynamic, weights beside the graph."""
+def export_graph(model, work: Path) -> None:
+    """Trace token ids and mask to the normalised sentence vector, batch and length dynamic, weights beside the graph
+    (``work`` must be empty: it then holds the graph and its weights only). bench/bench_embed.py exports with it too."""
     import torch
 
     class Pipeline(torch.nn.Module):
@@ -162,7 +162,7 @@ def _write_marker(work: Path, source: Path, worst: float, seconds: float) -> Non
         "exporter": f"torch {torch.__version__}, onnx {onnx.__version__}",
         "lowest_cosine_to_torch": round(worst, 6),
         "export_seconds": round(seconds, 1),
-        "sha256": {name: _sha256(work / name) for name in (GRAPH, DATA)},
+        "sha256": {name: file_sha256(work / name) for name in (GRAPH, DATA)},
         "sizes": {name: (work / name).stat().st_size for name in (GRAPH, DATA)},
     }
     (work / ONNX_MARKER).write_text(json.dumps(record, indent=1))
@@ -183,24 +183,12 @@ def describe_export(model_dir: Path, *, rehash: bool = False) -> str | None:
     record = json.loads((folder / ONNX_MARKER).read_text())
     state = "installed"
     if rehash:
-        wrong = [name for name, expected in record["sha256"].items() if _sha256(folder / name) != expected]
+        wrong = [name for name, expected in record["sha256"].items() if file_sha256(folder / name) != expected]
         state = f"DAMAGED ({', '.join(wrong)} changed): run `python -m search.onnx_export`" if wrong else "verified"
     return (
         f"{state}, exported from these weights by {record.get('exporter', 'torch')}, lowest cosine to torch "
-        f"{record.get('lowest_cosine_to_torch', '?')}, {_size(folder) / 1e6:.0f} MB"
+        f"{record.get('lowest_cosine_to_torch', '?')}, {folder_size(folder) / 1e6:.0f} MB"
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while block := file.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _size(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
 def main(argv: list[str] | None = None) -> int:

