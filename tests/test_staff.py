@@ -241,6 +241,10 @@ def test_staff_edit_a_talks_details_and_its_address_stays(staff_client, config, 
     bad = client.post(url, data={**FORM, "date": "1961-13-40"})
     assert bad.status_code == 400 and "YYYY-MM-DD" in bad.get_data(as_text=True)
     assert 'value="The White House"' in bad.get_data(as_text=True)  # what was typed is kept
+    # The message sits by the Save button, where the person is, and the wrong field is marked.
+    html = bad.get_data(as_text=True)
+    assert html.index('name="date"') < html.index('id="edit-error"') < html.index(">Save</button>")
+    assert 'name="date" value="1961-13-40" aria-invalid="true" aria-describedby="edit-error"' in html
     untitled = client.post(url, data={**FORM, "title": "  "})
     assert untitled.status_code == 400 and "needs a title" in untitled.get_data(as_text=True)
     assert client.get("/recordings/nope/edit").status_code == 404

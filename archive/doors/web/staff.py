@@ -219,11 +219,12 @@ def edit_recording(slug: str):
             "description": found.description,
             "series": found.series,
         }
-        return render_template("edit.html", recording=found, form=form, error=None)
+        return render_template("edit.html", recording=found, form=form, refusal=None)
     try:
         meta = RecordingMeta.from_form(request.form, title_required=True)
     except UserError as exc:
-        return render_template("edit.html", recording=found, form=request.form, error=exc.sentence()), exc.status
+        refusal = Refusal(exc.sentence(), exc.field, "edit")
+        return render_template("edit.html", recording=found, form=request.form, refusal=refusal), exc.status
     store.update_recording_meta(db, found.id, meta)
     if meta.title != found.title:
         services().reindex_soon(found.id)
