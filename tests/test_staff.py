@@ -193,7 +193,34 @@ def test_an_upload_over_the_size_limit_is_refused(data_dir):
 
     client = signed_in(create_app({"data_dir": data_dir, "max_upload_mb": 1, "TESTING": True}), "staff")
     response = upload(client, b"\0" * (2 * 1024 * 1024), "big.wav")
-    assert response.status_code == 413 and "Traceback" not in response.get_data(as_text=True)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 413 and "Traceback" not in body
+    # The upload form again, the message by its button and the file input marked: not a bare error page.
+    message = message_by_the_button(form_of(body, "upload-form"), "upload-error")
+    assert message.startswith("That file is larger than the archive accepts (1 MB)")
+    assert 'name="media" accept="audio/*,video/*" required aria-invalid="true"' in body
+    assert upload_files(create_app({"data_dir": data_dir}).config["ARCHIVE"]) == []
+
+
+def test_a_file_over_the_limit_on_the_talk_page_gives_the_talk_page_with_the_message(data_dir, db, config):
+    from archive.doors.web import create_app
+    from ingest.pipeline import ingest_file
+
+    from .conftest import signed_in
+    from .fakes import ScriptedTranscriber, WordHashEmbedder
+
+    script = ScriptedTranscriber([(0.5, 10.5, "And so my fellow Americans")])
+    ingest_file(db, config, JFK, store.RecordingMeta(title="Quiet"), transcriber=script, embedder=WordHashEmbedder())
+    client = signed_in(create_app({"data_dir": data_dir, "max_upload_mb": 1, "TESTING": True}), "staff")
+    chat = FileStorage(io.BytesIO(b"x" * (2 * 1024 * 1024)), filename="chat.txt")
+    boundary, body = encode_multipart({"chat": chat})
+    sent = client.post(
+        "/recordings/quiet/companions", data=body, content_type=f"multipart/form-data; boundary={boundary}"
+    )
+    page = sent.get_data(as_text=True)
+    assert sent.status_code == 413 and "<h1>Quiet</h1>" in page and 'id="transcript"' in page
+    message = message_by_the_button(form_of(page, "companions-form"), "companions-error")
+    assert message.startswith("That file is larger than the archive accepts (1 MB)")
 
 
 @pytest.mark.model

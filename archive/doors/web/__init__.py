@@ -16,6 +16,7 @@ from archive.core.errors import UserError
 from archive.core.store import connect
 from archive.core.store.recordings import slugify
 from archive.core.timecode import clock, link_time
+from archive.doors.web.uploads import too_large_message
 from archive.library import Archive
 
 HERE = Path(__file__).resolve().parent
@@ -110,11 +111,8 @@ def _user_error(exc: UserError):
 
 def _http_error(exc: HTTPException):
     message = exc.description
-    if exc.code == 413:  # werkzeug's own words say nothing of files or limits
-        limit = current_app.config["ARCHIVE"].max_upload_mb
-        message = (
-            f"That file is larger than the archive accepts ({limit:,} MB). Ask an admin to raise ARCHIVE_MAX_UPLOAD_MB."
-        )
+    if exc.code == 413:
+        message = too_large_message()
     response = _error_response(exc.code or 500, exc.name, message or "")
     # Keep what the error itself says in headers: Content-Range on a 416, Allow on a 405.
     for name, value in exc.get_headers():

@@ -6,7 +6,9 @@ shell over ``ingest`` and ``archive.core.store``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from flask import (
     Blueprint,
@@ -28,7 +30,7 @@ from archive.core.timecode import parse_timecode
 from archive.doors.web.auth import require_staff
 from archive.doors.web.db import get_db
 from archive.doors.web.search import searcher, services
-from archive.doors.web.uploads import keep_upload, original_name
+from archive.doors.web.uploads import keep_upload, original_name, sent_form
 from ingest.chapters import set_chapters
 from ingest.companions import MAX_COMPANION_BYTES, CompanionError, attach_companions, read_companions
 from ingest.corrections import correct_segment, revert_segment
@@ -78,11 +80,13 @@ def companions_of(files, form) -> Companions:
 @dataclass(frozen=True)
 class Refusal:
     """A form sent back refused: the message to show by its button, the field that is wrong (None: the
-    form as a whole), and which form it is (the message's id is ``<form>-error``)."""
+    form as a whole), which form it is (the message's id is ``<form>-error``), and what was typed in
+    it (empty where the body was refused unread, as one over the size limit is)."""
 
     message: str
     field: str | None = None
     form: str = "upload"
+    typed: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def message_id(self) -> str:
@@ -90,8 +94,12 @@ class Refusal:
 
 
 def refusal_of(exc: UserError, files, form, which: str) -> Refusal:
-    """``exc`` as a message for the person, and the field it is about: the one the error names, else
-    the file whose name the message starts with."""
+    """``exc`` as a message for the person, with what was typed, and the field it is about: the one
+    the error names, else the file whose name the message starts with."""
+    return replace(_refused(exc, files, form, which), typed=dict(form))
+
+
+def _refused(exc: UserError, files, form, which: str) -> Refusal:
     message, sentence = str(exc), exc.sentence()
     if exc.field:
         return Refusal(sentence, exc.field, which)
@@ -121,15 +129,13 @@ def upload():
     """The upload form; a good file becomes a queued job and the browser goes to its page."""
     if request.method == "GET":
         return render_template("upload.html", form={}, refusal=None)
+    files, form = {}, {}
     try:
-        job = submit_upload(
-            request.files.get("media"),
-            RecordingMeta.from_form(request.form),
-            companions_of(request.files, request.form),
-        )
+        files, form = sent_form(field="media")
+        job = submit_upload(files.get("media"), RecordingMeta.from_form(form), companions_of(files, form))
     except UserError as exc:  # the form again, with what was typed, and what was wrong by its button
-        refusal = refusal_of(exc, request.files, request.form, "upload")
-        return render_template("upload.html", form=request.form, refusal=refusal), exc.status
+        refusal = refusal_of(exc, files, form, "upload")
+        return render_template("upload.html", form=form, refusal=refusal), exc.status
     return redirect(url_for("staff.job", job_id=job.id), code=303)
 
 
@@ -169,13 +175,15 @@ def attach_companion_files(slug: str):
     from archive.doors.web import pages
 
     found = talk_or_404(slug)
+    files, form = {}, {}
     try:
-        companions = companions_of(request.files, request.form)
+        files, form = sent_form()
+        companions = companions_of(files, form)
         if not companions:
             raise CompanionError("choose the meeting's transcript (.vtt), its chat (.txt) or the slides (.pdf)")
         attach_companions(get_db(), found.id, companions, services().embedder)
     except UserError as exc:
-        g.companions_refusal = refusal_of(exc, request.files, request.form, "companions")
+        g.companions_refusal = refusal_of(exc, files, form, "companions")
         return pages.recording(slug), exc.status
     return redirect(found.url, code=303)
 

@@ -14,12 +14,29 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from flask import Request, current_app
+from flask import Request, current_app, request
 from werkzeug.datastructures import FileStorage, iter_multi_items
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from archive.core.errors import UserError
 from ingest.pipeline import media_suffix
 
 PARTIAL = ".partial"
+
+
+def too_large_message() -> str:
+    """What a person sending more than the archive accepts is told (werkzeug's words say nothing of files or limits)."""
+    limit = current_app.config["ARCHIVE"].max_upload_mb
+    return f"That file is larger than the archive accepts ({limit:,} MB). Ask an admin to raise ARCHIVE_MAX_UPLOAD_MB."
+
+
+def sent_form(field: str | None = None):
+    """(files, form) of this request. A body over the upload limit is the person's error like any
+    other (``field``: the file input to mark), so the form that sent it can show it by its button."""
+    try:
+        return request.files, request.form
+    except RequestEntityTooLarge:
+        raise UserError(too_large_message(), status=413, field=field) from None
 
 
 class UploadRequest(Request):
