@@ -66,6 +66,8 @@ bench-smoke: install
 	$(BIN)/python bench/bench_embed.py --smoke
 	$(BIN)/python bench/bench_diarize.py --smoke
 	$(BIN)/python bench/bench_eval.py --smoke
+	$(BIN)/python bench/train/check.py
+	$(BIN)/python bench/train/fit_reader.py --smoke
 	$(BIN)/python bench/bench_cli_search.py --smoke
 	$(BIN)/python bench/bench_slides.py --smoke
 	$(BIN)/python bench/bench_speakers.py --smoke

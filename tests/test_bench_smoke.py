@@ -9,6 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHES = sorted((ROOT / "bench").glob("*.py"))
+# Scripts of the train split that fit weights (bench/train/README.md): they run in the smoke too.
+FITTERS = sorted((ROOT / "bench" / "train").glob("fit_*.py"))
 
 
 def smoke_commands() -> list[str]:
@@ -33,6 +35,8 @@ def test_no_bench_script_can_shadow_a_package():
 
 def test_every_bench_has_a_smoke_size_that_make_bench_smoke_runs():
     commands = smoke_commands()
-    for path in BENCHES:
-        assert '"--smoke"' in path.read_text(), f"{path.name} has no --smoke"
-        assert any(f"bench/{path.name} " in c and "--smoke" in c for c in commands), f"bench-smoke skips {path.name}"
+    assert FITTERS
+    for path in BENCHES + FITTERS:
+        name = path.relative_to(ROOT).as_posix()
+        assert '"--smoke"' in path.read_text(), f"{name} has no --smoke"
+        assert any(f"{name} " in c and "--smoke" in c for c in commands), f"bench-smoke skips {name}"

@@ -18,6 +18,8 @@ home = client.get("/")
 assert home.status_code == 200 and "Talk Archive" in home.get_data(as_text=True), home.status_code
 style = client.get("/static/style.css")
 assert style.status_code == 200 and b"{" in style.data
+from search.reader import load
+assert load() is not None  # the reading stage's weights travel with the package
 print("ok")
 """
 
