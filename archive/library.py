@@ -29,7 +29,7 @@ from archive.core.store.searches import log_search
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from search.engine import SearchResponse
+    from search.results import SearchResponse
 
 log = logging.getLogger(__name__)
 

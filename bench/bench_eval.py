@@ -306,7 +306,7 @@ def calibrate(db, by_file, services, qs: list[Question]) -> None:
     each probability threshold, the share of "none" questions left empty and the paraphrase
     recall that remains.
     """
-    from search.engine import Decision
+    from search.ranking import Decision
 
     dev = [q for q in qs if q.split == "dev"]
     searcher = Searcher(
@@ -390,7 +390,7 @@ def main() -> int:
         return 0
     searcher = services.searcher
     if args.answer_all:
-        from search.engine import Decision
+        from search.ranking import Decision
 
         searcher.ranking = dataclasses.replace(searcher.ranking, decision=Decision(bias=50))
     started = time.perf_counter()

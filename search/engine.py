@@ -1,4 +1,9 @@
-"""Hybrid search over the passages: find the talks that answer a query and the moment in each.
+"""The searcher: hybrid search over the passages, finding the talks that answer a query and the moment in each.
+
+``Searcher`` does the reading (the in-memory vectors, FTS5, the passages' and segments' rows, the
+reader's model) and runs the steps below; the rules it applies, pure and tunable on their own,
+are in ``search.ranking``, and what it returns (``SearchResponse``, ``Moment``, ``Evidence``) in
+``search.results``.
 
 1. **Candidates**: the passages nearest the query's embedding (in-memory matrix, ``search.vectors``),
    the passages FTS5 ranks best for its words (BM25, Porter stems, quoted phrases, ``word*``, and
@@ -14,17 +19,18 @@
    is scored the same way, and the moment starts at the best segment: where the answer begins.
    A query that is only a name lands where the talk it names says it (or at its start).
    **The reader** (``search.reader``), a small model fitted on a train split no evaluation talk is
-   in, then orders the moments by all their signals together; without one (another embedding
-   model), the formula's score orders them.
-4. **Answer or not** (``Decision``): a query whose every word a passage holds, or that names a
-   talk, is answered. Otherwise two signals of meaning decide, weighed by a logistic model fitted
+   in, then orders the moments by all their signals together (``Searcher._read`` assembles them);
+   without one (another embedding model), the formula's score orders them.
+4. **Answer or not** (``search.ranking.is_answered``, ``Decision``): a query whose every word a
+   passage holds, or that names a talk, is answered. Otherwise two signals of meaning decide, weighed by a logistic model fitted
    on the evaluation's dev split: how close the best moment is in meaning alone, and how far the
    nearest passage stands out from the next ones. A query not answered has no results; its
    nearest moments come back as ``weak_results``. A query of a few words that no passage says
    is not answered by meaning, and a greeting, thanks or outro is never an answer.
 5. **Shown honestly**: each moment says how it matches (``Moment.match``: it says the query's
    words, its talk's details name them, or it is only similar in meaning), and a talk's further
-   moments rank a little lower each, so one talk does not fill the top (``_spread_talks``).
+   moments rank a little lower each, so one talk does not fill the top
+   (``search.ranking.spread_talks``).
 
 Every number here was chosen with ``bench/bench_eval.py`` on its dev split (README, "Search, measured").
 """
@@ -35,7 +41,6 @@ import json
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,24 +51,32 @@ from archive.core.errors import UserError
 from archive.core.store import read_transaction
 from archive.core.store import recordings as store
 from archive.core.store.recordings import RecordingFilter
-from archive.core.store.records import Recording
-from archive.core.timecode import link_time
 from search import names
-from search.asides import Aside, find_asides
+from search.asides import find_asides
 from search.embedder import Embedder
+from search.ranking import (
+    DECISIONS,
+    Candidate,
+    Decision,
+    QueryWords,
+    Ranking,
+    answers_among,
+    distinct_moments,
+    grouped_by_talk,
+    is_answered,
+    is_courtesy,
+    rank_key,
+    spread_talks,
+)
 from search.reader import MOMENT_SIGNALS, Reader
 from search.reader import load as load_reader
-from search.text import STOPWORDS, ParsedQuery, contains_phrase, highlight, language_stems, parse_query, stems
+from search.results import Evidence, Moment, SearchResponse, with_snippets, with_talk_details
+from search.text import STOPWORDS, ParsedQuery, language_stems, parse_query, stems
 from search.vectors import VectorIndex
 
 SORTS = ("relevance", "date")
 # A moment shows the line it starts at and the two after it.
 MOMENT_LINES = 3
-# A query of at most this many words (no phrase; "what are the shop owners told" is a question) is a topic: answered by meaning alone only if some
-# passage says at least this share of its word weight as typed. A look-alike spelling does not
-# count: "toolkit" is spelled close enough to "tools" to stand in for a misheard word.
-SHORT_QUERY_WORDS = 3
-SHORT_QUERY_SAID = 0.5
 MAX_LIMIT = 100
 QUERY_CACHE_SIZE = 512
 
@@ -72,304 +85,8 @@ class SearchError(UserError):
     """A query or filter the archive cannot search with; the message is for the person who asked."""
 
 
-@dataclass(frozen=True)
-class Decision:
-    """Whether a query the passages do not hold word for word is answered: a logistic model on two
-    signals of meaning, fitted on the dev split by ``bench/bench_eval.py --calibrate``.
-
-    Of the signals measured there (leave-one-out AUC, answerable against unanswerable dev questions),
-    how far the nearest passage stands out from the next nine (0.78) and the best moment's own
-    cosine (0.74) told them apart; agreement of the keyword and meaning rankings (0.50), the share
-    of the nearest passages from one talk (0.54), the query words its talk never says (0.42) and
-    the share of the query's words the best moments hold (0.55) did not, nor did they add to the two.
-    """
-
-    # Fitted on dev for EmbeddingGemma with titled passages, on transcripts by Whisper base with
-    # speech regions and sentence lines (bench/bench_eval.py --calibrate); each embedding model has its
-    # own (DECISIONS below).
-    bias: float = -1.59
-    best_cosine: float = 6.22  # the best moment's window, meaning only (no keyword bonus)
-    standout: float = 2.31  # the nearest passage's cosine above the mean of the ten nearest
-    # Answered when the model's probability reaches this: the highest threshold at which dev
-    # paraphrase Recall@5 stays within 0.02 of answering everything (0.94 against 0.94; 0.32 of
-    # the unanswerable dev questions left empty). 0.70 would leave 0.48 empty at Recall@5 0.90,
-    # 0.85 0.80 empty at 0.45: README, "Search, measured".
-    threshold: float = 0.60
-
-    def answered(self, evidence: Evidence) -> bool:
-        return self.probability(evidence) >= self.threshold
-
-    def probability(self, evidence: Evidence) -> float:
-        z = self.bias + self.best_cosine * evidence.best_cosine + self.standout * evidence.standout
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
-
-
-@dataclass(frozen=True)
-class Ranking:
-    """The knobs of the ranking, measured with ``bench/bench_eval.py``."""
-
-    dense_candidates: int = 40
-    keyword_candidates: int = 40
-    named_candidates: int = 8  # passages of each talk the query names, nearest first
-    rescored_passages: int = 24
-    keyword_weight: float = 0.3  # coverage 1.0 is worth this much cosine
-    passage_weight: float = 0.5  # the moment's score mixes its passage and its own window
-    same_moment_seconds: float = 20.0  # moments of one talk closer than this are one moment
-    moments_per_talk: int = 3  # results show at most this many moments of one talk
-    # A talk's second moment ranks this much lower, its third twice this (``_spread_talks``).
-    more_from_talk_penalty: float = 0.05
-    weak_results: int = 3
-    # Of an answered query, moments scoring this far below its best are left out.
-    answer_margin: float = 0.25
-    # A word the talk's details name counts this much in its passages; a spelling Whisper may have
-    # written for a word the transcripts never contain counts this much times its similarity.
-    named_credit: float = 0.9
-    spelling_credit: float = 0.7
-    # Words in more than about one passage in eight (IDF below this) are not sent to FTS5:
-    # ranking every passage that says "people" is slow and tells little. Coverage still counts them.
-    min_keyword_idf: float = 2.0
-    decision: Decision = field(default_factory=Decision)
-    # Related moments have no words to match: the cosine alone must reach this.
-    related_threshold: float = 0.37
-
-
-# The decision fitted for each embedding model by the same rule (bench/bench_eval.py --model M --calibrate).
-DECISIONS = {
-    "embeddinggemma-300m": Decision(),
-    # MiniLM separates answerable from unanswerable questions less well: at the rule's threshold
-    # it leaves 0.12 of the unanswerable dev questions empty.
-    "all-MiniLM-L6-v2": Decision(bias=-1.18, best_cosine=5.15, standout=0.70, threshold=0.60),
-}
-
-
 # Search filters are the store's recording filters: one rule for listings, search and related moments.
 SearchFilters = RecordingFilter
-
-
-@dataclass
-class Moment:
-    """A place in a recording that answers a query: where to start playing and what is said there."""
-
-    recording_id: int
-    slug: str
-    title: str
-    start: float
-    end: float
-    text: str
-    snippet: str  # HTML: escaped text with the query's words in <mark>
-    score: float
-    date: str | None = None
-    literal: bool = False  # its passage holds every word (and phrase) of the query, or its talk is named
-    cosine: float = 0.0  # of its window, meaning only
-    speaker: str | None = None  # who says it, where a meeting transcript named the speakers
-    says_words: bool = False  # the words shown (its text) hold every word of the query
-    named: bool = False  # found because its talk's details name what the query names
-    more: bool = False  # not its talk's best moment: shown behind "more from this talk"
-    # What the reader weighs (``search.reader.MOMENT_SIGNALS``), where the reader scored it.
-    signals: np.ndarray | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def url(self) -> str:
-        return f"/recordings/{self.slug}?t={link_time(self.start)}"
-
-    @property
-    def match(self) -> str:
-        """How it matches, said plainly beside it: ``words`` (it says the query's words), ``name``
-        (its talk's details name what the query names) or ``meaning`` (only similar in meaning)."""
-        if self.says_words:
-            return "words"
-        return "name" if self.named else "meaning"
-
-    @property
-    def match_label(self) -> str:
-        return MATCH_LABELS[self.match]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "recording_id": self.recording_id,
-            "slug": self.slug,
-            "title": self.title,
-            "start": round(self.start, 2),
-            "end": round(self.end, 2),
-            "text": self.text,
-            "snippet": self.snippet,
-            "score": round(self.score, 4),
-            "url": self.url,
-            "match": self.match,
-            "more_from_talk": self.more,
-            **({"speaker": self.speaker} if self.speaker else {}),
-        }
-
-
-# What the page and the API say of how a moment matches the query: a member should know whether
-# the words they typed are there or only something like them.
-MATCH_LABELS = {
-    "words": "says these words",
-    "name": "named in the talk's details",
-    "meaning": "similar in meaning",
-}
-
-
-@dataclass
-class Evidence:
-    """The signals the answer-or-not decision weighs (kept on the response for the evaluation)."""
-
-    best_cosine: float = 0.0  # the best of the top three moments' windows, meaning only
-    standout: float = 0.0  # the nearest passage's cosine above the mean of the ten nearest
-    literal: bool = False  # the best moment's passage holds every word of the query
-    named: bool = False  # the query is a name the details of a talk give
-    said: float = 0.0  # the most of the query's word weight any candidate passage holds as typed
-    reading: np.ndarray | None = None  # what the reader's answer-or-not decision weighs (QUERY_SIGNALS)
-    read: list[Moment] = field(default_factory=list)  # every moment the reader scored (bench/train/fit_reader.py)
-
-
-@dataclass
-class TalkMoments:
-    """One talk and its moments, best first: how results are shown."""
-
-    recording: Recording
-    moments: list[Moment]
-
-    @property
-    def best(self) -> Moment:
-        return self.moments[0]
-
-    @property
-    def more(self) -> list[Moment]:
-        """Its other moments, shown behind "more from this talk" so one talk never fills the top."""
-        return self.moments[1:]
-
-
-@dataclass
-class SearchResponse:
-    query: str
-    results: list[Moment]  # answers, grouped by talk
-    weak_results: list[Moment] = field(default_factory=list)  # the nearest moments, when nothing answers
-    notice: str = ""  # something the person should know about how the query was read
-    recordings: dict[int, Recording] = field(default_factory=dict)  # every talk the moments are in
-    evidence: Evidence = field(default_factory=Evidence)
-    asides: list[Aside] = field(default_factory=list)  # slides and chat messages holding every word
-
-    @property
-    def talks(self) -> list[TalkMoments]:
-        return _by_talk(self.results, self.recordings)
-
-    @property
-    def weak_talks(self) -> list[TalkMoments]:
-        return _by_talk(self.weak_results, self.recordings)
-
-    @property
-    def said_talks(self) -> list[TalkMoments]:
-        """The talks whose best moment says the query's words (or is where a named talk is named):
-        shown first, before anything only similar in meaning."""
-        return [talk for talk in self.talks if talk.moments[0].match != "meaning"]
-
-    @property
-    def meaning_talks(self) -> list[TalkMoments]:
-        """The talks whose best moment is only similar in meaning to the query."""
-        return [talk for talk in self.talks if talk.moments[0].match == "meaning"]
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "query": self.query,
-            "results": [m.to_dict() for m in self.results],
-            "weak_results": [m.to_dict() for m in self.weak_results],
-            "asides": [a.to_dict() for a in self.asides],
-        }
-        if self.notice:
-            data["notice"] = self.notice
-        return data
-
-
-def _by_talk(moments: list[Moment], recordings: dict[int, Recording]) -> list[TalkMoments]:
-    groups: dict[int, TalkMoments] = {}
-    for moment in moments:
-        group = groups.setdefault(moment.recording_id, TalkMoments(recordings[moment.recording_id], []))
-        group.moments.append(moment)
-    return list(groups.values())
-
-
-@dataclass
-class _Candidate:
-    passage_id: int
-    recording_id: int
-    first_segment: int
-    last_segment: int
-    start: float
-    end: float
-    text: str
-    other_stems: str | None = None  # its lines in another language, stemmed in it (passages.stems)
-    cosine: float = 0.0
-    coverage: float = 0.0
-    said: float = 0.0  # the share of the query's word weight it holds as typed (coverage, less credits)
-    literal: bool = False
-
-    @property
-    def stems(self) -> list[str]:
-        return stems(self.text) + (self.other_stems or "").split()
-
-    def score(self, ranking: Ranking) -> float:
-        return self.cosine + ranking.keyword_weight * self.coverage
-
-
-class _Words:
-    """The query's words as this archive sees them: their weights, the spellings Whisper may have
-    written instead, and the talks whose details name them. ``coverage`` runs for every window of
-    every candidate passage, so what it needs is worked out once, here."""
-
-    def __init__(
-        self,
-        parsed: ParsedQuery,
-        weights: dict[Any, float],
-        alternatives: names.Alternatives,
-        named: dict[int, names.NamedTalk],
-        ranking: Ranking,
-    ):
-        self.parsed, self.weights, self.alternatives, self.named = parsed, weights, alternatives, named
-        self.total = sum(weights.values())
-        # (term, stem, weight, prefix, written instead: {stem: similarity}, unknown) per query word;
-        # a term's stems in other languages count as the term (search.text.language_stems)
-        self._terms = [
-            (t, t.stem, weights[t], t.prefix, alternatives.by_term.get(t, {}), t in alternatives.unknown)
-            for t in parsed.terms
-        ]
-        self._phrases = [(p, weights[p]) for p in parsed.phrases]
-        self._named_credit, self._spelling_credit = ranking.named_credit, ranking.spelling_credit
-
-    def coverage(self, text_stems: list[str], recording_id: int | None = None, letters: str = "") -> tuple[float, bool]:
-        """(share 0..1 of the query's word weight in a text, whether it holds every word exactly).
-
-        ``letters`` (the text's, from ``names.letters``) lets a word the transcripts never hold be
-        found spelled across the text's words.
-        """
-        found, exact = self.shares(text_stems, recording_id, letters)
-        return found, exact >= 0.999
-
-    def shares(self, text_stems: list[str], recording_id: int | None = None, letters: str = "") -> tuple[float, float]:
-        """(share 0..1 of the query's word weight in a text, share it holds exactly, as said there)."""
-        if not self.total:
-            return 0.0, 0.0
-        present = set(text_stems)
-        named = self.named[recording_id].terms if recording_id in self.named else ()
-        found = exact = 0.0
-        for term, stem, weight, prefix, written, unknown in self._terms:
-            if (
-                (stem in present or any(o in present for o in term.others))
-                if not prefix
-                else any(s.startswith(stem) for s in present)
-            ):
-                found, exact = found + weight, exact + weight
-            elif named and term in named:
-                found += weight * self._named_credit
-            elif unknown:
-                similar = max((s for alt, s in written.items() if alt in present), default=0.0)
-                if letters:
-                    similar = max(similar, self.alternatives.spelled(term, letters))
-                found += weight * similar * self._spelling_credit
-        for phrase, weight in self._phrases:
-            if contains_phrase(text_stems, phrase):
-                found, exact = found + weight, exact + weight
-        return found / self.total, exact / self.total
 
 
 class Searcher:
@@ -477,39 +194,25 @@ class Searcher:
                 parsed = parse_query(parsed.text.replace('"', " "), self.languages)
                 moments, evidence = self._rank(db, index, parsed, query_vector, allowed, wanted)
                 notice = notice or "No talk has those exact words; these come closest."
-            answered = evidence.literal or evidence.named or self._answers_by_meaning(parsed, evidence)
-            answers = _answers(moments, parsed, ranking.answer_margin) if answered else []
+            answered = is_answered(parsed, evidence, ranking.decision, self.reader)
+            answers = answers_among(moments, parsed, ranking.answer_margin) if answered else []
             weak = [] if answers else moments[: ranking.weak_results]
             recordings = store.get_recordings(db, {m.recording_id for m in answers + weak})
-        results = _with_meta(recordings, answers)
+        results = with_talk_details(recordings, answers)
         # By date, the talks keep their order (newest first), each with its moments, best first.
         penalty = (
             (self.reader.talk_penalty if self.reader else ranking.more_from_talk_penalty)
             if sort == "relevance"
             else None
         )
-        results = _with_snippets(
-            _spread_talks(_grouped(results, sort, ranking.moments_per_talk), penalty)[:limit], parsed
+        results = with_snippets(
+            spread_talks(grouped_by_talk(results, sort, ranking.moments_per_talk), penalty)[:limit], parsed
         )
-        weak = _with_snippets(_with_meta(recordings, weak), parsed)
+        weak = with_snippets(with_talk_details(recordings, weak), parsed)
         shown = {m.recording_id for m in results + weak}
         return SearchResponse(
             parsed.text, results, weak, notice, {k: v for k, v in recordings.items() if k in shown}, evidence, asides
         )
-
-    def _answers_by_meaning(self, parsed: ParsedQuery, evidence: Evidence) -> bool:
-        """Whether a query no passage holds word for word is answered all the same: the decision on
-        its meaning, except that a word or two no talk says (nor spells closely) is never answered.
-
-        A short query is a topic, not a question: if the talks never say it, the nearest moments
-        in meaning are about something else ("toolkit" found greetings). They follow as weak matches.
-        """
-        short = not parsed.phrases and len(parsed.text.split()) <= SHORT_QUERY_WORDS
-        if short and evidence.said < SHORT_QUERY_SAID:
-            return False
-        if self.reader is not None and self.reader.decides and evidence.reading is not None:
-            return self.reader.answers(evidence.reading)
-        return self.ranking.decision.answered(evidence)
 
     def related(
         self, db: Database, recording_id: int, at: float, *, limit: int = 5, visibility: tuple[str, ...] | None = None
@@ -537,15 +240,15 @@ class Searcher:
             for candidate in candidates:
                 candidate.cosine = cosines[candidate.passage_id]
             nothing = parse_query("")
-            words = _Words(nothing, {}, names.Alternatives(), {}, self.ranking)
-            moments = _distinct(
-                sorted(self._moments(db, candidates, words, vector), key=_rank_key, reverse=True),
+            words = QueryWords(nothing, {}, names.Alternatives(), {}, self.ranking)
+            moments = distinct_moments(
+                sorted(self._moments(db, candidates, words, vector), key=rank_key, reverse=True),
                 self.ranking.same_moment_seconds,
             )
             answers = [m for m in moments if m.score >= self.ranking.related_threshold and not is_courtesy(m.text)]
-            answers = _grouped(answers, "relevance", self.ranking.moments_per_talk)[:limit]
+            answers = grouped_by_talk(answers, "relevance", self.ranking.moments_per_talk)[:limit]
             recordings = store.get_recordings(db, {m.recording_id for m in answers})
-        return _with_snippets(_with_meta(recordings, answers), nothing)
+        return with_snippets(with_talk_details(recordings, answers), nothing)
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -565,7 +268,7 @@ class Searcher:
         logits = self._read(moments, words)
         read = [m for m in moments if m.signals is not None]
         moments = moments + self._named_moments(db, words)
-        moments = _distinct(sorted(moments, key=_rank_key, reverse=True), self.ranking.same_moment_seconds)
+        moments = distinct_moments(sorted(moments, key=rank_key, reverse=True), self.ranking.same_moment_seconds)
         if moments:
             evidence.best_cosine = max(m.cosine for m in moments[:3])
             evidence.literal = moments[0].literal
@@ -574,7 +277,7 @@ class Searcher:
             evidence.read = read
         return moments, evidence
 
-    def _read(self, moments: list[Moment], words: _Words) -> dict[int, float]:
+    def _read(self, moments: list[Moment], words: QueryWords) -> dict[int, float]:
         """Score each moment with the reader (in place), its signals completed by what the other
         candidates say (how far it is from the best, how many candidates its talk has); returns
         each talk's best logit."""
@@ -599,23 +302,23 @@ class Searcher:
             best[moment.recording_id] = max(best.get(moment.recording_id, -math.inf), logit)
         return best
 
-    def _words(self, db: Database, index: VectorIndex, parsed: ParsedQuery, wanted: RecordingFilter) -> _Words:
+    def _words(self, db: Database, index: VectorIndex, parsed: ParsedQuery, wanted: RecordingFilter) -> QueryWords:
         counts = _DocCounts(db)
         total = max(len(index), 1)
         weights = _term_weights(counts, parsed, total)
         alternatives = names.misheard(parsed, counts, lambda: self._vocabulary(db, index))
         named = names.named_talks(db, parsed, weights, wanted, counts, total)
-        return _Words(parsed, weights, alternatives, {n.recording_id: n for n in named}, self.ranking)
+        return QueryWords(parsed, weights, alternatives, {n.recording_id: n for n in named}, self.ranking)
 
     def _candidates(
         self,
         db: Database,
         index: VectorIndex,
-        words: _Words,
+        words: QueryWords,
         query_vector: np.ndarray,
         allowed: np.ndarray | None,
         wanted: RecordingFilter,
-    ) -> tuple[list[_Candidate], Evidence]:
+    ) -> tuple[list[Candidate], Evidence]:
         ranking = self.ranking
         parsed = words.parsed
         common = frozenset(t for t in parsed.terms if words.weights.get(t, 0.0) < ranking.min_keyword_idf)
@@ -640,7 +343,7 @@ class Searcher:
         candidates.sort(key=lambda c: (c.literal, c.score(ranking)), reverse=True)
         return candidates[: ranking.rescored_passages], self._evidence(dense, words, candidates)
 
-    def _evidence(self, dense, words: _Words, candidates: list[_Candidate]) -> Evidence:
+    def _evidence(self, dense, words: QueryWords, candidates: list[Candidate]) -> Evidence:
         scores = dense.scores[:10]
         return Evidence(
             standout=float(scores[0] - scores.mean()) if len(scores) else 0.0,
@@ -649,7 +352,7 @@ class Searcher:
         )
 
     def _moments(
-        self, db: Database, candidates: list[_Candidate], words: _Words, query_vector: np.ndarray, said_by: str = ""
+        self, db: Database, candidates: list[Candidate], words: QueryWords, query_vector: np.ndarray, said_by: str = ""
     ) -> list[Moment]:
         """The best segment of each candidate passage as a scored moment.
 
@@ -696,7 +399,7 @@ class Searcher:
             moments.append(moment)
         return moments
 
-    def _named_moments(self, db: Database, words: _Words) -> list[Moment]:
+    def _named_moments(self, db: Database, words: QueryWords) -> list[Moment]:
         """For a query that is a name and nothing else: the moment each talk it names says it
         (spelled closely enough); where no line says it, where that person starts speaking (a
         meeting transcript named the speakers), or else the talk's start."""
@@ -716,56 +419,7 @@ class Searcher:
         return moments
 
 
-STOPWORD_STEMS = frozenset(stems(" ".join(STOPWORDS)))
-# Words of greeting, thanks and farewell: a moment made mostly of these and common words says
-# nothing about the talk ("Thank you all for joining", "See you next month, take care").
-_COURTESY = STOPWORD_STEMS | frozenset(
-    stems(
-        "thank thanks thankful grateful welcome hello hi everyone everybody all great wonderful pleasure glad happy "
-        "look forward discussion questions join joining today again much so very really invite inviting having "
-        "see next month bye goodbye safe enjoy cheers morning afternoon evening good nice lovely "
-        "folks guys us coming come here being okay ok well yes oh um uh"
-    )
-)
-# A text is a courtesy when fewer than this many of its words are neither common nor courteous...
-COURTESY_OTHER_WORDS = 3
-# ...or when at least this share of its words that are not common are courteous: a long thank-you
-# ("thank you so much everyone for coming, it was great to see you all, see you next month, take
-# care") still has three other words.
-COURTESY_SHARE = 0.75
-
-
-def is_courtesy(text: str) -> bool:
-    """A greeting, a thank-you or an outro ("Thank you, and I look forward to the discussion"):
-    its words are (nearly) all greeting, thanks and farewell words, or common ones."""
-    content = [stem for stem in stems(text) if stem not in STOPWORD_STEMS]
-    other = sum(1 for stem in content if stem not in _COURTESY)
-    return other < COURTESY_OTHER_WORDS or other <= (1 - COURTESY_SHARE) * len(content)
-
-
-def _answers(moments: list[Moment], parsed: ParsedQuery, margin: float) -> list[Moment]:
-    """Of an answered query's moments (best first), those that answer it: every one that holds the
-    query's words, and those that come within ``margin`` of the best answer in the formula's score.
-
-    A greeting, thanks or outro is never an answer, however close in meaning; only where it says
-    the query's own words (a name said in the host's welcome) and the query is not itself one.
-    """
-    greeting = all(stem in _COURTESY for stem in stems(parsed.text))  # "thanks everyone for joining"
-    kept = [m for m in moments if not is_courtesy(m.text) or (m.says_words and not greeting)]
-    if not kept:
-        return []
-    floor = max(map(_formula_score, kept)) - margin
-    return [m for m in kept if m.literal or _formula_score(m) >= floor]
-
-
-def _formula_score(moment: Moment) -> float:
-    """The moment's score by the cosine and keyword formula, also where the reader ordered it: the
-    reader's probabilities say which is the answer, not how far below the best the rest may go
-    (a margin on them cut dev paraphrase Recall@5 from 0.94 to 0.87, bench/train/fit_reader.py)."""
-    return float(moment.signals[16]) if moment.signals is not None else moment.score
-
-
-def _own_signals(candidate: _Candidate, moment: Moment, window_coverage: float, own_coverage: float) -> np.ndarray:
+def _own_signals(candidate: Candidate, moment: Moment, window_coverage: float, own_coverage: float) -> np.ndarray:
     """A moment's ``MOMENT_SIGNALS`` that it has on its own (the rest are filled in by ``Searcher._read``)."""
     signals = np.zeros(len(MOMENT_SIGNALS))
     signals[:10] = [
@@ -814,7 +468,7 @@ def _first_line_by(segments: list[dict], people: list[str]) -> int:
     return 0
 
 
-def _says_words(words: _Words, segments: list[dict], i: int, recording_id: int) -> bool:
+def _says_words(words: QueryWords, segments: list[dict], i: int, recording_id: int) -> bool:
     """Whether the lines a moment starting at segment ``i`` shows (``_moment``) hold every query word,
     as said (a word only the talk's details name, or only a look-alike spelling, does not count)."""
     shown = [stem for segment in segments[i : i + MOMENT_LINES] for stem in segment["stems"]]
@@ -848,15 +502,6 @@ def _moment(
         says_words=says_words,
         named=named,
     )
-
-
-def _distinct(moments: list[Moment], seconds: float) -> list[Moment]:
-    """Best first, leaving out a moment closer than ``seconds`` to a better one of the same talk."""
-    kept: list[Moment] = []
-    for moment in moments:
-        if not any(k.recording_id == moment.recording_id and abs(k.start - moment.start) < seconds for k in kept):
-            kept.append(moment)
-    return kept
 
 
 def _allowed(db: Database, wanted: RecordingFilter) -> np.ndarray | None:
@@ -903,7 +548,7 @@ def _keyword_hits(
     return [row[0] for row in db.execute(sql, params)]
 
 
-def _load_candidates(db: Database, passage_ids: list[int], wanted: RecordingFilter) -> list[_Candidate]:
+def _load_candidates(db: Database, passage_ids: list[int], wanted: RecordingFilter) -> list[Candidate]:
     """The passages with these ids whose talk passes ``wanted``: visibility is checked again here,
     on what the database holds now, not only on the ids the in-memory vectors carried."""
     if not passage_ids:
@@ -915,7 +560,7 @@ def _load_candidates(db: Database, passage_ids: list[int], wanted: RecordingFilt
         f"WHERE p.id IN (SELECT value FROM json_each(?)) AND {where}",
         [json.dumps(passage_ids), *params],
     ).fetchall()
-    return [_Candidate(*row) for row in rows]
+    return [Candidate(*row) for row in rows]
 
 
 _SEGMENT_COLUMNS = "s.recording_id, s.idx, s.start, s.end, s.text, s.language, s.speaker, v.embedding"
@@ -937,7 +582,7 @@ def _segment(idx, start, end, text, language, speaker, blob) -> dict[str, Any]:
     }
 
 
-def _load_segments(db: Database, candidates: list[_Candidate], model: str) -> dict[int, list[dict[str, Any]]]:
+def _load_segments(db: Database, candidates: list[Candidate], model: str) -> dict[int, list[dict[str, Any]]]:
     """Each candidate passage's segments (text, stems, times, window vector), in one query."""
     wanted = [(c.recording_id, i) for c in candidates for i in range(c.first_segment, c.last_segment + 1)]
     if not wanted:
@@ -996,77 +641,3 @@ def _term_weights(counts: _DocCounts, parsed: ParsedQuery, total: int) -> dict[A
 
 def _idf(doc_count: int, total: int) -> float:
     return math.log((total - doc_count + 0.5) / (doc_count + 0.5) + 1.0)
-
-
-def _with_meta(recordings: dict[int, Recording], moments: list[Moment]) -> list[Moment]:
-    """The moments with their recording's slug, title and date (moments of talks not there are left out)."""
-    return [
-        replace(
-            m,
-            slug=recordings[m.recording_id].slug,
-            title=recordings[m.recording_id].title,
-            date=recordings[m.recording_id].date,
-        )
-        for m in moments
-        if m.recording_id in recordings
-    ]
-
-
-def _with_snippets(moments: list[Moment], parsed: ParsedQuery) -> list[Moment]:
-    """Snippets are made only for the moments shown: marking words is the slow part of a result."""
-    return [replace(m, snippet=_as_excerpt(highlight(m.text, parsed), m.text)) for m in moments]
-
-
-def _as_excerpt(snippet: str, text: str) -> str:
-    """ "…" where the moment's words start or stop inside a sentence, so a snippet never seems whole when it is not."""
-    text = text.strip()
-    if text and not snippet.endswith("\u2026") and not text.endswith((".", "?", "!", "\u2026", '"', "\u201d")):
-        snippet += "\u2026"
-    if text and text[0].islower() and not snippet.startswith("\u2026"):
-        snippet = "\u2026" + snippet
-    return snippet
-
-
-def _rank_key(moment: Moment) -> tuple[bool, float]:
-    # Every word of the query there, literally: a name, a rare word or a remembered phrase
-    # ranks above passages that only mean something similar.
-    return (moment.literal, moment.score)
-
-
-def _spread_talks(moments: list[Moment], penalty: float | None) -> list[Moment]:
-    """Moments grouped by talk (``_grouped``) reordered so one talk does not fill the top: a talk's
-    further moments rank ``penalty`` lower for each one before them (marked ``more``: the page
-    shows them behind "more from this talk"), so another talk's best comes first unless they are
-    clearly better. A talk's best moment always stays before its others. With no ``penalty`` (by
-    date: the member asked for the newest talks first) the order is kept, the flags still set.
-
-    Three moments a talk let two talks fill the top five, pushing a third talk's answer out of it
-    (6 of 19 misses on held-out talks, issue 25); putting every talk's best before any other moment
-    pushed a top talk's second moment, often the answer, past ten talks (README, "Search, measured").
-    """
-    shown: dict[int, int] = {}
-    keyed = []
-    for position, moment in enumerate(moments):
-        before = shown.get(moment.recording_id, 0)
-        shown[moment.recording_id] = before + 1
-        if penalty is None:
-            key: tuple = (-position,)
-        else:
-            key = (moment.literal, moment.score - penalty * before, -position)
-        keyed.append((key, replace(moment, more=before > 0)))
-    keyed.sort(key=lambda pair: pair[0], reverse=True)
-    return [moment for _, moment in keyed]
-
-
-def _grouped(moments: list[Moment], sort: str, per_talk: int) -> list[Moment]:
-    """Moments grouped by recording (at most ``per_talk`` each): recordings by their best moment
-    (or newest first), best moments first."""
-    by_recording: dict[int, list[Moment]] = {}
-    for moment in sorted(moments, key=_rank_key, reverse=True):
-        group = by_recording.setdefault(moment.recording_id, [])
-        if len(group) < per_talk:
-            group.append(moment)
-    groups = list(by_recording.values())
-    if sort == "date":
-        groups.sort(key=lambda g: g[0].date or "", reverse=True)
-    return [m for group in groups for m in group]

@@ -84,7 +84,7 @@ class Reader:
     # On the reader's scale (a moment's probability of being the answer), chosen on dev: a talk's
     # further moments rank this much lower each.
     talk_penalty: float = 0.05
-    # Whether its answer-or-not model decides, or the engine's ``Decision``: whichever leaves more
+    # Whether its answer-or-not model decides, or ``search.ranking.Decision``: whichever leaves more
     # unanswerable dev questions empty with at most 5% of the answerable ones withheld.
     decides: bool = True
     model: str = ""  # the embedding model whose cosines it was fitted on

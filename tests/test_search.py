@@ -382,7 +382,8 @@ def test_a_talk_shows_at_most_three_moments(demo_data_dir, db, searcher):
 
 
 def test_the_answer_decision_weighs_meaning_not_just_one_number():
-    from search.engine import Decision, Evidence
+    from search.ranking import Decision
+    from search.results import Evidence
 
     decision = Decision()
     standing_out = Evidence(best_cosine=0.30, standout=0.15)
@@ -601,13 +602,13 @@ def test_a_backwards_date_range_is_named_and_empty_filters_leave_the_address(dem
     ],
 )
 def test_greetings_and_thanks_are_told_from_content(text, courtesy):
-    from search.engine import is_courtesy
+    from search.ranking import is_courtesy
 
     assert is_courtesy(text) is courtesy
 
 
 def test_answers_and_related_moments_leave_out_greetings_and_thanks(demo_data_dir, client):
-    from search.engine import is_courtesy
+    from search.ranking import is_courtesy
 
     found = client.get("/api/search", query_string={"q": "how do they follow up with clients?"}).json
     assert found["results"] and not [m for m in found["results"] if is_courtesy(m["text"])]
@@ -624,7 +625,7 @@ def _answering_everything() -> Searcher:
     below the best): what is left to decide is the presentation."""
     from dataclasses import replace
 
-    from search.engine import Decision, Ranking
+    from search.ranking import Decision, Ranking
 
     return Searcher(WordHashEmbedder(), replace(Ranking(), decision=Decision(bias=50), answer_margin=10.0))
 
@@ -710,7 +711,7 @@ def test_a_greeting_or_outro_is_never_an_answer_but_a_name_said_in_one_is(db):
     ],
 )
 def test_outros_and_long_thanks_are_courtesies(text):
-    from search.engine import is_courtesy
+    from search.ranking import is_courtesy
 
     assert is_courtesy(text)
 
@@ -755,13 +756,14 @@ def test_a_name_no_line_says_lands_where_that_person_starts_speaking(db):
 
 
 def test_a_talks_further_moments_rank_a_little_lower_and_by_date_stay_with_their_talk():
-    from search.engine import Moment, _spread_talks
+    from search.ranking import spread_talks
+    from search.results import Moment
 
     def at(talk: int, score: float) -> Moment:
         return Moment(talk, "", "", score, score + 1, "", "", score)
 
     grouped = [at(1, 0.90), at(1, 0.88), at(1, 0.70), at(2, 0.86), at(3, 0.50)]
-    spread = _spread_talks(grouped, 0.05)
+    spread = spread_talks(grouped, 0.05)
     # 0.88 - 0.05 falls behind talk 2's best (0.86); 0.70 - 0.10 is still above talk 3's (0.50).
     assert [(m.recording_id, m.score, m.more) for m in spread] == [
         (1, 0.90, False),
@@ -770,5 +772,5 @@ def test_a_talks_further_moments_rank_a_little_lower_and_by_date_stay_with_their
         (1, 0.70, True),
         (3, 0.50, False),
     ]
-    by_date = _spread_talks(grouped, None)
+    by_date = spread_talks(grouped, None)
     assert [(m.recording_id, m.more) for m in by_date] == [(1, False), (1, True), (1, True), (2, False), (3, False)]

@@ -16,7 +16,7 @@ indexing and search model, in an archive of their own.
 4. On the dev split of ``bench/bench_eval.py``'s archive: the threshold is the highest at which
    at most ``MAX_WITHHELD`` of the answerable questions are left without answers, and the answer
    talk penalty is the one with the best paraphrase and Q&A Recall@5 (then R@1, MRR); the reader
-   decides answer-or-not only if it leaves more dev near misses empty than the engine's ``Decision``.
+   decides answer-or-not only if it leaves more dev near misses empty than ``search.ranking.Decision``.
 5. ``search/reader.json`` is written and both splits are reported, test for reporting only.
 
     .venv/bin/python bench/train/fit_reader.py            # fit, choose on dev, write, report (~10 min)
@@ -294,7 +294,7 @@ def withheld(outcomes, reader: Reader, threshold: float) -> tuple[float, float]:
 
 def reader_decides_better(db, by_file, services, dev, reader: Reader) -> bool:
     """Whether the reader's answer-or-not model, at its threshold, leaves more of the dev near misses
-    empty than the engine's ``Decision`` does with the reader's ranking (both within MAX_WITHHELD)."""
+    empty than ``search.ranking.Decision`` does with the reader's ranking (both within MAX_WITHHELD)."""
     shares = {}
     for decides in (True, False):
         tried = dataclasses.replace(reader, decides=decides)

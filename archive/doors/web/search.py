@@ -10,7 +10,8 @@ from archive.core.store.recordings import RecordingFilter
 from archive.doors.web.auth import viewer, visible_levels
 from archive.doors.web.db import get_db
 from archive.library import Archive, ArchiveView
-from search.engine import Searcher, SearchError, SearchResponse
+from search.engine import Searcher, SearchError
+from search.results import SearchResponse
 
 
 def services() -> Archive:
