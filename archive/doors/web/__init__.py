@@ -46,7 +46,20 @@ def create_app(
     app.config.update(archive_config.extra)
     app.config["ARCHIVE"] = archive_config
 
-    from archive.doors.web import api, assets, auth, collections, compression, pages, review, staff, workers
+    from archive.doors.web import (
+        api,
+        assets,
+        auth,
+        collections,
+        compression,
+        feeds,
+        files,
+        pages,
+        review,
+        sharing,
+        staff,
+        workers,
+    )
     from archive.doors.web.uploads import UploadRequest
 
     app.request_class = UploadRequest
@@ -58,6 +71,9 @@ def create_app(
     app.extensions["archive"] = services or Archive(archive_config)
 
     app.register_blueprint(pages.bp)
+    app.register_blueprint(files.bp)
+    app.register_blueprint(sharing.bp)
+    app.register_blueprint(feeds.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(workers.bp)

@@ -24,7 +24,7 @@ from flask import (
 from archive.core.store import recordings as store
 from archive.doors.web.auth import is_staff, staff_only
 from archive.doors.web.db import get_db
-from archive.doors.web.pages import send_media
+from archive.doors.web.files import send_media
 from archive.doors.web.search import searcher
 from archive.doors.web.staff import talk_or_404
 from ingest import review as workflow
@@ -105,7 +105,7 @@ def send(token: str):
 
 @bp.get("/review/<token>/media")
 def media(token: str):
-    """The draft's media for the presenter's player, with Range support, as ``pages.media`` serves it."""
+    """The draft's media for the presenter's player, with Range support, as ``files.media`` serves it."""
     db = get_db()
     link = workflow.presenter_link(db, token, _secret())
     response = send_media(store.get_recording(db, link.recording_id), max_age=0)
