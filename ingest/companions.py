@@ -4,10 +4,11 @@ A Zoom cloud recording's transcript (WebVTT, ``Name: text`` cues) or a Teams one
 voice tags) knows the speakers by name; its words are usually worse than Whisper's. So the
 transcript keeps Whisper's lines and takes only the names: each line gets the speaker whose
 cues overlap it most (``assign_speakers``). The chat is kept at its times; the slides
-(``ingest.slides``) are lined up with what is said. All three are read at once
-(``read_companions``), checked against the recording before anything is stored, and come with a
-recording at ingest (``archive ingest --zoom-transcript/--chat/--slides``, the upload form, a drop
-folder) or later (``attach_companions``: ``archive attach``, the talk page).
+(``ingest.slides``) are lined up with what is said. Each kind is registered once in
+``ingest.companion_kinds``, which every door reads: all are read at once, checked against the
+recording before anything is stored, and come with a recording at ingest (``archive ingest
+--zoom-transcript/--chat/--slides``, the upload form, a drop folder) or later (``archive attach``,
+the talk page).
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from sqlite_utils import Database
 from archive.core.errors import CompanionError
 from archive.core.store import recordings as store
 from archive.core.store import write_transaction
-from archive.core.store.records import ChatMessage, Companions, Segment, SpeakerCue
+from archive.core.store.records import ChatMessage, Segment, SpeakerCue
 from archive.core.timecode import clock
-from search.embedder import Embedder
 
 # A cue may end a little past the recording (Zoom rounds; a recording trimmed by a second).
 END_TOLERANCE_SECONDS = 5.0
@@ -32,14 +32,9 @@ MAX_NAME_WORDS = 5
 _NAMED = re.compile(r"^\s*([^:\n]{1,80}?)\s*:\s+(.*)$", re.S)
 
 
-# A meeting transcript of several hours is a few MB; anything much larger is not one.
-MAX_COMPANION_BYTES = 20 * 2**20
-
-
 def decode_companion(data: bytes, name: str) -> str:
-    """A companion file's text (UTF-8, with or without a byte-order mark), or one clear message."""
-    if len(data) > MAX_COMPANION_BYTES:
-        raise CompanionError(f"{name}: too large for a meeting transcript ({len(data) / 2**20:.0f} MB)")
+    """A companion file's text (UTF-8, with or without a byte-order mark), or one clear message.
+    (Its size was checked against its kind's limit before: ``companion_kinds.read_companions``.)"""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -209,66 +204,6 @@ def keep_chat(db: Database, recording_id: int, messages: Sequence[ChatMessage], 
     with write_transaction(db):
         store.replace_chat(db, recording_id, messages)
     return len(messages)
-
-
-def read_companions(
-    zoom_transcript: tuple[str, bytes] | None = None,
-    chat: tuple[str, bytes] | None = None,
-    slides: tuple[str, bytes] | None = None,
-    chat_start: str | None = None,
-) -> Companions:
-    """Parse the companion files given as (file name, bytes); a CompanionError names the first bad one."""
-    from ingest.slides import read_slides
-
-    companions = Companions()
-    if zoom_transcript:
-        name, data = zoom_transcript
-        companions = replace(
-            companions,
-            speaker_cues=tuple(parse_speaker_vtt(decode_companion(data, name), name)),
-            speaker_cues_file=name,
-        )
-    if chat:
-        name, data = chat
-        companions = replace(
-            companions, chat=tuple(parse_chat(decode_companion(data, name), name, chat_start)), chat_file=name
-        )
-    elif (chat_start or "").strip():
-        raise CompanionError("a start time goes with a chat export: give the chat too", field="chat_start")
-    if slides:
-        name, data = slides
-        companions = replace(companions, slides=tuple(read_slides(data, name)), slides_file=name)
-    return companions
-
-
-def check_companions(companions: Companions, duration: float) -> None:
-    """Refuse companions from another meeting (times past the recording's end)."""
-    if companions.speaker_cues:
-        check_cues(companions.speaker_cues, duration, companions.speaker_cues_file)
-    if companions.chat:
-        check_chat(companions.chat, duration, companions.chat_file)
-
-
-def attach_companions(db: Database, recording_id: int, companions: Companions, embedder: Embedder) -> list[str]:
-    """Give a talk in the archive its companions (each replacing what it had); one line per file
-    says what was done. All are checked before any is stored."""
-    from ingest.chapters import refresh_outline
-    from ingest.slides import attach_slides
-
-    check_companions(companions, _recording(db, recording_id).duration)
-    done = []
-    if companions.speaker_cues:
-        named = name_speakers(db, recording_id, companions.speaker_cues, companions.speaker_cues_file)
-        done.append(f"{companions.speaker_cues_file}: named the speakers of {named} lines")
-    if companions.chat:
-        kept = keep_chat(db, recording_id, companions.chat, companions.chat_file)
-        done.append(f"{companions.chat_file}: {kept} chat messages kept")
-    if companions.slides:
-        slides = attach_slides(db, recording_id, companions.slides, embedder, companions.slides_file)
-        done.append(f"{companions.slides_file}: {len(slides)} slides lined up with the talk")
-    if companions.speaker_cues or companions.slides:
-        refresh_outline(db, recording_id)  # the speakers' roles and the slides make the chapters
-    return done
 
 
 def _recording(db: Database, recording_id: int):

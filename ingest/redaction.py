@@ -19,6 +19,7 @@ from archive.core.store.records import Segment
 from archive.core.timecode import clock
 from ingest import media
 from ingest.chapters import refresh_outline
+from ingest.companion_kinds import cut_companions
 from search.embedder import Embedder
 from search.index import reindex_talk
 
@@ -92,13 +93,7 @@ def redact_range(
             store.replace_speech_gaps(
                 tx, recording_id, [g for g in store.speech_gaps(tx, recording_id) if g.end <= start or g.start >= end]
             )
-            store.replace_chat(
-                tx, recording_id, [m for m in store.chat_messages(tx, recording_id) if not start <= m.at <= end]
-            )
-            # A slide that comes up inside the removed range goes with it (the rest of the deck stays).
-            store.replace_slides(
-                tx, recording_id, [s for s in store.slides(tx, recording_id) if s.at is None or not start <= s.at < end]
-            )
+            cut_companions(tx, recording_id, start, end)  # the chat's messages, the slides that come up there
             # So does a chapter (its title may quote what was removed); an automatic outline is made again below.
             store.replace_chapters(
                 tx,

@@ -29,8 +29,6 @@ from search.index import stored_vectors
 from search.passages import WINDOW_WORDS, segment_windows
 from search.text import STOPWORDS, stems
 
-# A deck with photos is easily tens of MB; past this it is not a slide deck.
-MAX_SLIDES_BYTES = 200 * 2**20
 MAX_PAGES = 500
 MAX_TITLE_CHARS = 120
 
@@ -52,8 +50,6 @@ def read_slides(data: bytes, name: str = "the slides") -> list[Slide]:
     """
     from pypdf import PdfReader
 
-    if len(data) > MAX_SLIDES_BYTES:
-        raise CompanionError(f"{name}: too large for a slide deck ({len(data) / 2**20:.0f} MB)")
     if b"%PDF-" not in data[:1024]:
         raise CompanionError(f"{name}: not a PDF (export the slides as PDF from PowerPoint, Keynote or Google Slides)")
     try:

@@ -2,8 +2,9 @@
 
 ``archive watch DIR`` runs ``DropFolder.watch``. A file is taken when its size and modification
 time have not changed for ``settle_seconds`` (a copy or a Zoom download in progress is left
-alone), with the companion files of the same base name: ``talk.vtt`` (the meeting's Zoom or
-Teams transcript), ``talk.txt`` (its Zoom chat), ``talk.pdf`` (the slides) and ``talk.json`` (the talk's details: title,
+alone), with the companion files of the same base name (each kind's suffix in
+``ingest.companion_kinds``: ``talk.vtt`` the meeting's Zoom or Teams transcript, ``talk.txt`` its
+Zoom chat, ``talk.pdf`` the slides) and ``talk.json`` (the talk's details: title,
 speakers, organization, date, tags, description, vocab, visibility), over what the recording's
 own tags say (title, artist, date, comment). Each file taken is remembered in the archive
 (``drop_folder_files``, by path, size and time), so a restart or a second pass takes nothing
@@ -30,11 +31,14 @@ from archive.core.store import jobs as job_store
 from archive.core.store.recordings import utc_now
 from archive.core.store.records import JobParams, MetadataError, RecordingMeta
 from ingest import media
-from ingest.companions import decode_companion, read_companions
+from ingest.companion_kinds import drop_folder_companions, read_companions
+from ingest.companions import decode_companion
 from ingest.queue import JobQueue
 
 log = logging.getLogger(__name__)
 
+# A talk's details are a few hundred bytes; a file far larger is something else.
+MAX_DETAILS_BYTES = 2**20
 # What a recording is called in a drop folder; companions and anything else are left alone.
 MEDIA_SUFFIXES = frozenset(
     ".mp3 .m4a .aac .wav .flac .ogg .opus .oga .wma .mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .3gp".split()
@@ -81,6 +85,8 @@ def sidecar_meta(path: Path, defaults: dict | None = None) -> RecordingMeta:
     recording's tags); just the defaults if there is no such file."""
     if not path.exists():
         return RecordingMeta(**(defaults or {})).validated()
+    if path.stat().st_size > MAX_DETAILS_BYTES:
+        raise MetadataError(f"{path.name}: too large for a talk's details")
     try:
         data = json.loads(decode_companion(path.read_bytes(), path.name))
     except ValueError as exc:
@@ -185,7 +191,7 @@ class DropFolder:
     def _take(self, path: Path, state: tuple[int, float]) -> Taken:
         try:
             meta = recording_meta(path)
-            companions = read_companions(_companion(path, ".vtt"), _companion(path, ".txt"), _companion(path, ".pdf"))
+            companions = read_companions(drop_folder_companions(lambda suffix: _companion(path, suffix)))
             job = self.queue.submit(path, meta, original_filename=path.name, companions=companions)
             result = Taken(path, job.id)
         except (UserError, OSError) as exc:  # the message names the file (media, details or a companion)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -13,6 +14,8 @@ from archive.core.store import jobs as job_store
 from archive.core.store import recordings as store
 from archive.core.store.records import Companions, RecordingMeta, Segment, Slide, SpeakerCue
 from archive.doors.cli import cli
+from ingest import companion_kinds
+from ingest.companion_kinds import COMPANION_KINDS
 from ingest.companions import CompanionError, assign_speakers, parse_speaker_vtt
 from ingest.pipeline import ingest_file
 from ingest.queue import JobQueue, JobRunner
@@ -376,7 +379,7 @@ def test_a_refused_file_on_the_talk_page_gives_the_talk_page_with_the_message_by
     )
     form = re.search(r'<form [^>]*id="companions-form".*?</form>', sent.get_data(as_text=True), re.S).group(0)
     assert sent.status_code == 400 and "a time of day like 14:00:05" in form
-    assert re.search(r'<input name="chat_start" placeholder="14:00:05" value="2pm" aria-invalid="true"', form)
+    assert re.search(r'<input name="chat_start" value="2pm" placeholder="14:00:05" aria-invalid="true"', form)
     # Nothing chosen: the message is by the button, no field marked; the talk page itself has no message.
     sent = staff_client.post("/recordings/quiet/companions", **_multipart({"chat_start": ""}))
     body = sent.get_data(as_text=True)
@@ -545,3 +548,66 @@ def test_a_bad_slide_deck_is_one_clear_message_and_changes_nothing(runner, confi
     assert result.exit_code == 2 and f"{name}: " in result.stderr and message in result.stderr
     assert "Traceback" not in result.output
     assert not config.db_path.exists() or not store.list_recordings(connect(config.db_path))
+
+
+# -- the registry: one entry per kind, read by every door ---------------------------------------
+
+
+def test_every_door_offers_every_kind_of_meeting_file(db, config, staff_client, runner, two_voices):
+    """The upload form, the talk page's form and the CLI's ingest and attach options all come from
+    COMPANION_KINDS: each kind is offered with its file type, and nothing else is."""
+    script = ScriptedTranscriber([(0.5, 10.5, "And so my fellow Americans")])
+    ingest_file(db, config, two_voices, RecordingMeta(title="Quiet"), transcriber=script, embedder=WordHashEmbedder())
+    upload = staff_client.get("/upload").get_data(as_text=True)
+    talk = staff_client.get("/recordings/quiet").get_data(as_text=True)
+    talk_form = re.search(r'<form [^>]*id="companions-form".*?</form>', talk, re.S).group(0)
+    ingest_help = runner.invoke(cli, ["ingest", "--help"]).output
+    attach_help = runner.invoke(cli, ["attach", "--help"]).output
+    for kind in COMPANION_KINDS.values():
+        field = f'<input type="file" name="{kind.field}" accept="{kind.accept}">'
+        assert field in upload and field in talk_form, kind.field
+        assert kind.option in ingest_help and kind.option in attach_help
+    files = re.findall(r'<input type="file" name="([a-z_]+)"', upload)
+    assert files == ["media", *COMPANION_KINDS]
+    assert re.findall(r'<input type="file" name="([a-z_]+)"', talk_form) == list(COMPANION_KINDS)
+
+
+def test_a_kind_added_to_the_registry_is_offered_by_the_forms(monkeypatch, staff_client):
+    minutes = replace(
+        COMPANION_KINDS["chat"],
+        field="minutes",
+        noun="the minutes",
+        label="Minutes",
+        suffix=".md",
+        accept=".md",
+        asks_recording_start=False,
+    )
+    monkeypatch.setitem(companion_kinds.COMPANION_KINDS, "minutes", minutes)
+    upload = staff_client.get("/upload").get_data(as_text=True)
+    assert '<input type="file" name="minutes" accept=".md">' in upload
+    assert upload.count('name="chat_start"') == 1  # only the chat asks when the recording started
+    assert companion_kinds.none_given_message().endswith("its chat (.txt), the slides (.pdf) or the minutes (.md)")
+
+
+def test_a_drop_folder_reads_each_kind_by_its_suffix(tmp_path):
+    talk = tmp_path / "talk.mp4"
+    (tmp_path / "talk.vtt").write_text(ZOOM_VTT)
+    (tmp_path / "talk.txt").write_text(CLOUD_CHAT)
+    asked = []
+
+    def beside(suffix):
+        asked.append(suffix)
+        path = talk.with_suffix(suffix)
+        return (path.name, path.read_bytes()) if path.exists() else None
+
+    companions = companion_kinds.read_companions(companion_kinds.drop_folder_companions(beside))
+    assert asked == [kind.suffix for kind in COMPANION_KINDS.values()]
+    assert len(companions.speaker_cues) == 3 and len(companions.chat) == 2 and companions.slides == ()
+    assert companions.speaker_cues_file == "talk.vtt" and companions.chat_file == "talk.txt"
+
+
+def test_reading_an_unknown_kind_is_a_doors_mistake_not_its_users():
+    with pytest.raises(ValueError, match="no companion kind"):
+        companion_kinds.read_companions({"minutes": ("m.md", b"x")})
+    with pytest.raises(CompanionError, match="a start time goes with a chat export"):
+        companion_kinds.read_companions({}, "14:00:05")

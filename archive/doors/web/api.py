@@ -12,7 +12,7 @@ from archive.core.store.records import RecordingMeta
 from archive.doors.web.auth import staff_only, visible_levels, visible_or_404
 from archive.doors.web.db import get_db
 from archive.doors.web.search import run_search, searcher
-from archive.doors.web.staff import already_in_archive, companions_of, submit_upload
+from archive.doors.web.staff import companions_of, steps_of_job, submit_upload
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -63,7 +63,8 @@ def job_json(job) -> dict:
     return {
         **job.summary(),
         "recording_url": recording.url if recording else None,
-        "already_in_archive": already_in_archive(job, recording),
+        "already_in_archive": job.found_already(recording),
+        "steps": steps_of_job(job),
         "speech_gaps": [{"start": g.start, "end": g.end} for g in gaps],
     }
 

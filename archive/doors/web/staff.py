@@ -22,7 +22,7 @@ from flask import (
     url_for,
 )
 
-from archive.core.errors import UserError
+from archive.core.errors import CompanionError, UserError
 from archive.core.store import jobs as job_store
 from archive.core.store import recordings as store
 from archive.core.store.records import VISIBILITIES, Companions, RecordingMeta
@@ -32,14 +32,26 @@ from archive.doors.web.db import get_db
 from archive.doors.web.search import searcher, services
 from archive.doors.web.uploads import keep_upload, original_name, sent_form
 from ingest.chapters import set_chapters
-from ingest.companions import MAX_COMPANION_BYTES, CompanionError, attach_companions, read_companions
+from ingest.companion_kinds import (
+    COMPANION_KINDS,
+    RECORDING_START_FIELD,
+    attach_companions,
+    none_given_message,
+    read_companions,
+)
 from ingest.corrections import correct_segment, revert_segment
-from ingest.diarize import rename_speaker
+from ingest.diarize import diarizes, rename_speaker
 from ingest.pipeline import IngestError
-from ingest.slides import MAX_SLIDES_BYTES
+from ingest.queue import job_steps
 
 bp = Blueprint("staff", __name__)
 bp.before_request(require_staff)
+
+
+@bp.app_context_processor
+def offer_companion_kinds() -> dict:
+    """The kinds of meeting file the upload form and the talk page's "Add the meeting's files" offer."""
+    return {"companion_kinds": list(COMPANION_KINDS.values())}
 
 
 def talk_or_404(slug: str):
@@ -62,19 +74,16 @@ def submit_upload(storage, meta: RecordingMeta, companions: Companions = Compani
         raise
 
 
-# The form fields of the companion files, and how much of each is read (one byte past the limit
-# makes the size message).
-COMPANION_FIELDS = {"zoom_transcript": MAX_COMPANION_BYTES, "chat": MAX_COMPANION_BYTES, "slides": MAX_SLIDES_BYTES}
-
-
 def companions_of(files, form) -> Companions:
-    """The companion files of an upload or a talk page's form, read and parsed (CompanionError if one is bad)."""
+    """The companion files of an upload or a talk page's form (a field each, ``COMPANION_KINDS``),
+    read and parsed (CompanionError if one is bad). Each is read to one byte past its kind's limit,
+    which makes the size message."""
     given = {}
-    for field, limit in COMPANION_FIELDS.items():
+    for field, kind in COMPANION_KINDS.items():
         storage = files.get(field)
         if storage is not None and storage.filename:
-            given[field] = (original_name(storage), storage.stream.read(limit + 1))
-    return read_companions(**given, chat_start=form.get("chat_start", ""))
+            given[field] = (original_name(storage), storage.stream.read(kind.max_bytes + 1))
+    return read_companions(given, form.get(RECORDING_START_FIELD, ""))
 
 
 @dataclass(frozen=True)
@@ -103,22 +112,29 @@ def _refused(exc: UserError, files, form, which: str) -> Refusal:
     message, sentence = str(exc), exc.sentence()
     if exc.field:
         return Refusal(sentence, exc.field, which)
-    for field in ("media", *COMPANION_FIELDS):
+    for field in ("media", *COMPANION_KINDS):
         storage = files.get(field)
         name = original_name(storage) if storage is not None and storage.filename else ""
         if name and message.startswith(f"{name}:"):
             return Refusal(sentence, field, which)
-    if isinstance(exc, CompanionError) and form.get("chat_start", "").strip():
-        return Refusal(sentence, "chat_start", which)  # a start time that is none, or one without a chat
+    if isinstance(exc, CompanionError) and form.get(RECORDING_START_FIELD, "").strip():
+        return Refusal(sentence, RECORDING_START_FIELD, which)  # a start time that is none, or one without a chat
     media = files.get("media")
     if which == "upload" and isinstance(exc, IngestError) and (media is None or not media.filename):
         return Refusal(sentence, "media", which)  # no recording chosen
     return Refusal(sentence, None, which)
 
 
-def already_in_archive(job, recording) -> bool:
-    """The job's file was a talk the archive had before (the same bytes): what was typed with it was not used."""
-    return recording is not None and recording.created_at < job.created_at
+@bp.app_template_filter("time_left")
+def time_left(seconds: float) -> str:
+    """A job's time left as its page says it (static/jobs.js says it the same way)."""
+    minutes = round(seconds / 60)
+    return "(under a minute left)" if minutes < 1 else f"(about {minutes} minute{'s' if minutes > 1 else ''} left)"
+
+
+def steps_of_job(job) -> list[dict[str, str]]:
+    """The job's steps for its page and the API, by what this archive's workers run."""
+    return job_steps(job, diarizes(services().config))
 
 
 # -- upload and jobs -------------------------------------------------------------
@@ -152,7 +168,12 @@ def job(job_id: int):
     recording = store.get_recording(db, found.recording_id) if found.recording_id else None
     gaps = store.speech_gaps(db, recording.id) if recording else []
     return render_template(
-        "job.html", job=found, recording=recording, speech_gaps=gaps, already=already_in_archive(found, recording)
+        "job.html",
+        job=found,
+        steps=steps_of_job(found),
+        recording=recording,
+        speech_gaps=gaps,
+        already=found.found_already(recording),
     )
 
 
@@ -180,7 +201,7 @@ def attach_companion_files(slug: str):
         files, form = sent_form()
         companions = companions_of(files, form)
         if not companions:
-            raise CompanionError("choose the meeting's transcript (.vtt), its chat (.txt) or the slides (.pdf)")
+            raise CompanionError(none_given_message())
         attach_companions(get_db(), found.id, companions, services().embedder)
     except UserError as exc:
         g.companions_refusal = refusal_of(exc, files, form, "companions")
