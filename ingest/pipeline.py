@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,15 +28,16 @@ from archive.core.store.records import Companions, Recording, RecordingMeta, Seg
 from archive.core.timecode import clock
 from ingest import media
 from ingest.chapters import outline
-from ingest.companions import assign_speakers, check_companions
+from ingest.companion_kinds import check_companions
+from ingest.companions import assign_speakers
 from ingest.diarize import Diarizer, diarize_safely
 from ingest.slides import align_slides, slide_vectors
 from ingest.transcribe import Transcriber, talk_hints, transcriber_for
 from search.embedder import Embedder, embedder_for
 from search.index import prepare_index, write_index
 
-# progress(step, fraction of the whole ingest done, 0..1)
-ProgressCallback = Callable[[str, float], None]
+# progress(step in words, fraction of the whole ingest done 0..1, seconds it has left by this machine's speeds)
+ProgressCallback = Callable[[str, float, float], None]
 # checkpoint(every line and gap so far): called after each new one, to save for a resume
 CheckpointCallback = Callable[[list["Segment | SpeechGap"]], None]
 
@@ -54,6 +55,64 @@ class IngestResult:
     timings: dict[str, float] = field(default_factory=dict)  # wall seconds per step
     gaps: list[SpeechGap] = field(default_factory=list)  # speech that got no text
     notes: str = ""  # a stage after the transcript that did not work out (the speakers' voices)
+
+
+@dataclass(frozen=True)
+class IngestStep:
+    """A step of an ingest as the job page lists it, and the ``StepTimer`` entries its time is."""
+
+    key: str
+    label: str  # in the job's progress ("transcribing 12:30 of 58:00" starts with it)
+    timed: tuple[str, ...]
+
+
+INGEST_STEPS = (
+    IngestStep("transcribe", "transcribing", ("decode", "transcribe")),
+    IngestStep("index", "indexing for search", ("embed", "write")),
+    IngestStep("slides", "lining up the slides", ("slides",)),
+    IngestStep("speakers", "telling the speakers apart", ("speakers",)),
+)
+
+
+def steps_of(companions: Companions, diarizes: bool) -> list[IngestStep]:
+    """The steps an ingest with these companions runs, in order (the job page lists them)."""
+    skipped = {"slides"} if not companions.slides else set()
+    skipped |= {"speakers"} if not diarizes else set()
+    return [step for step in INGEST_STEPS if step.key not in skipped]
+
+
+# Seconds of work per second of audio until this machine has measured its own (jobs.measured_speeds):
+# Whisper base on 2 cores at about 12x real time, diarization 2-2.5 minutes an hour, embedding 0.75
+# (README, "Transcription settings, measured" and bench/bench_ingest.py --steps).
+DEFAULT_SPEEDS = {"transcribe": 0.085, "index": 0.013, "slides": 0.002, "speakers": 0.037}
+
+
+def step_speeds(timings: Mapping[str, float], duration: float) -> dict[str, float]:
+    """A finished ingest's seconds of work per second of audio, step by step (``INGEST_STEPS``)."""
+    if duration <= 0:
+        return {}
+    return {
+        step.key: sum(timings.get(name, 0.0) for name in step.timed) / duration
+        for step in INGEST_STEPS
+        if any(name in timings for name in step.timed)
+    }
+
+
+class Remaining:
+    """How far an ingest is and how long it has left, from the expected cost of each step it runs:
+    ``speeds`` (seconds per second of audio, measured on this machine) times the talk's length."""
+
+    def __init__(self, duration: float, speeds: Mapping[str, float], steps: Sequence[str]):
+        self.cost = {key: max(0.0, speeds.get(key, DEFAULT_SPEEDS[key])) * duration for key in steps}
+        self.total = sum(self.cost.values()) or 1.0
+
+    def at(self, step: str, part_done: float = 0.0) -> tuple[float, float]:
+        """(fraction of the whole done, seconds left) once the steps before ``step`` are done and
+        ``part_done`` (0..1) of it."""
+        keys = list(self.cost)
+        before = keys[: keys.index(step)] if step in keys else keys
+        done = sum(self.cost[key] for key in before) + self.cost.get(step, 0.0) * min(max(part_done, 0.0), 1.0)
+        return min(done / self.total, 0.99), max(self.total - done, 0.0)
 
 
 class StepTimer:
@@ -153,6 +212,7 @@ def ingest_file(
     checkpoint: CheckpointCallback | None = None,
     companions: Companions = Companions(),
     diarizer: Diarizer | None = None,
+    speeds: Mapping[str, float] | None = None,
 ) -> IngestResult:
     """Ingest one recording and return it. Raises a UserError (MediaError, MetadataError ...) for bad input.
 
@@ -163,12 +223,14 @@ def ingest_file(
     against the recording before anything is stored: the meeting transcript names who said each
     line, the chat is kept, the slides are lined up with the transcript once it exists.
     ``diarizer`` then names the speakers by voice where no meeting transcript did (a stage of
-    its own: if it fails, the talk is kept as transcribed).
+    its own: if it fails, the talk is kept as transcribed). ``progress`` hears each step, how
+    much of the whole is done and the seconds left, reckoned from ``speeds``: this machine's
+    measured seconds of work per second of audio for each step (``jobs.measured_speeds``).
     """
     path = Path(path)
     name = original_filename or str(path)
     original_filename = original_filename or path.name
-    report = progress or (lambda step, fraction: None)
+    report = progress or (lambda step, fraction, seconds_left: None)
     timer = StepTimer()
     meta = meta.validated()
     meta = replace(meta, title=meta.title or title_from_filename(Path(original_filename)))
@@ -176,7 +238,10 @@ def ingest_file(
     with timer("probe"):
         info = media.probe(path, name)
         check_companions(companions, info.duration)
-    report("checking the file", 0.0)
+    remaining = Remaining(
+        info.duration, speeds or {}, [step.key for step in steps_of(companions, diarizer is not None)]
+    )
+    report("checking the file", 0.0, remaining.total)
 
     with timer("store"):
         digest = media.file_sha256(path)
@@ -191,17 +256,20 @@ def ingest_file(
         transcriber = transcriber if transcriber is not None else transcriber_for(config)
         embedder = embedder or embedder_for(config)
         hints = hints_for(db, meta, companions)
-        transcript = transcribe_file(path, info, transcriber, hints, timer, report, resume, checkpoint, name=name)
+        transcript = transcribe_file(
+            path, info, transcriber, hints, timer, _transcribing(report, remaining), resume, checkpoint, name=name
+        )
         segments, gaps = lines_and_gaps(transcript)
         if companions.speaker_cues:
             segments = assign_speakers(segments, companions.speaker_cues)
+        report("indexing for search", *remaining.at("index"))
         with timer("embed"):
             prepared = prepare_index(segments, embedder, title=meta.title)
         slides = list(companions.slides)
         if slides:
+            report("lining up the slides", *remaining.at("slides"))
             with timer("slides"):
                 slides = align_slides(slides, segments, prepared.window_vectors, slide_vectors(slides, embedder))
-        report("indexing for search", 0.97)
         # IMMEDIATE: take the write lock before reading. A deferred transaction that reads and
         # then writes fails at once ("database is locked") if any search logged meanwhile.
         with timer("write"), write_transaction(db):
@@ -234,11 +302,12 @@ def ingest_file(
         if wrote_file and not store.get_recording_by_hash(db, digest):
             (config.data_dir / media_path).unlink(missing_ok=True)
         raise
-    if diarizer is not None:
-        report("telling the speakers apart", 0.98)
-    with timer("speakers"):
-        notes = diarize_safely(db, config, recording_id, diarizer)
-    report("done", 1.0)
+    notes = ""
+    if diarizer is not None:  # timed only where it runs: its speed is a measurement
+        report("telling the speakers apart", *remaining.at("speakers"))
+        with timer("speakers"):
+            notes = diarize_safely(db, config, recording_id, diarizer)
+    report("done", 1.0, 0.0)
     return IngestResult(
         present(store.get_recording(db, recording_id)),
         created=True,
@@ -295,7 +364,8 @@ def transcribe_file(
         transcript.append(item)
         report(
             f"transcribing {clock(item.end, always_hours=False)} of {clock(info.duration, always_hours=False)}",
-            min(0.95, 0.95 * item.end / max(info.duration, 1e-6)),
+            item.end / max(info.duration, 1e-6),
+            0.0,
         )
         if checkpoint:
             checkpoint(transcript)
@@ -307,6 +377,15 @@ def transcribe_file(
             f"but the audio stops at {clock(decoded, always_hours=False)})",
         )
     return transcript
+
+
+def _transcribing(report: ProgressCallback, remaining: Remaining) -> ProgressCallback:
+    """``report`` for the transcription step, whose ``fraction`` is of the audio heard so far."""
+
+    def transcribing(step: str, heard: float, seconds_left: float) -> None:
+        report(step, *remaining.at("transcribe", heard))
+
+    return transcribing
 
 
 def spoken_languages(segments: Sequence[Segment]) -> str:

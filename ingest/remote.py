@@ -143,7 +143,7 @@ class RemoteWorker:
                 except RemoteError as exc:
                     log.warning("job %s: progress not reported: %s", job_id, exc)
 
-        def progress(step: str, fraction: float) -> None:
+        def progress(step: str, fraction: float, seconds_left: float) -> None:
             state["percent"] = round(min(99.0, 100 * fraction), 1)
 
         def checkpoint(segments: list[Segment | SpeechGap]) -> None:

@@ -83,15 +83,24 @@
   if (!job) return;
   var el = function (id) { return document.getElementById(id); };
 
-  // How long is left, from how fast the percentage has moved since this page first saw it running.
-  var seen = null;
-  function estimate(percent) {
-    var now = Date.now();
-    if (!seen || percent < seen.percent) { seen = { at: now, percent: percent }; return ""; }
-    var done = percent - seen.percent, elapsed = (now - seen.at) / 1000;
-    if (done < 2 || elapsed < 10) return "";
-    var left = Math.round(elapsed / done * (100 - percent) / 60);
+  // How long is left: the worker reckons it from the speeds this machine measured on earlier
+  // ingests (the same words as the page's time_left filter).
+  function estimate(secondsLeft) {
+    if (secondsLeft === null || secondsLeft === undefined) return "";
+    var left = Math.round(secondsLeft / 60);
     return left < 1 ? "(under a minute left)" : "(about " + left + " minute" + (left > 1 ? "s" : "") + " left)";
+  }
+
+  // The steps, each done, current, waiting (or where a failed job stopped).
+  function showSteps(steps) {
+    var items = el("job-steps").children;
+    (steps || []).forEach(function (step, i) {
+      if (!items[i]) return;
+      items[i].dataset.state = step.state;
+      items[i].lastElementChild.textContent = ": " + step.state;
+      if (step.state === "current") items[i].setAttribute("aria-current", "step");
+      else items[i].removeAttribute("aria-current");
+    });
   }
 
   function show(data) {
@@ -101,7 +110,8 @@
     el("job-bar").value = data.percent;
     el("job-percent").textContent = Math.round(data.percent) + "%";
     el("job-step").textContent = data.state === "running" ? (data.step || "") : (data.state === "queued" ? "waiting for a worker" : "");
-    el("job-eta").textContent = data.state === "running" ? estimate(data.percent) : "";
+    el("job-eta").textContent = data.state === "running" ? estimate(data.seconds_left) : "";
+    showSteps(data.steps);
     el("job-error").hidden = !data.error;
     el("job-error").textContent = data.error || "";
     el("job-retry").hidden = data.state !== "failed";

@@ -44,7 +44,7 @@ def test_queued_ingest_returns_at_once_and_a_worker_finishes_it(runner, jfk_copy
     jobs = _jobs(runner)
     assert [(j["state"], j["percent"], j["error"]) for j in jobs] == [("done", 100, None)] * 2
     assert {j["recording_id"] for j in jobs} == {1, 2}
-    assert set(jobs[0]) == {"id", "title", "state", "percent", "step", "error", "recording_id"}
+    assert set(jobs[0]) == {"id", "title", "state", "percent", "step", "seconds_left", "error", "recording_id"}
 
 
 def test_bad_file_is_refused_before_it_is_queued(runner, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import io
 import re
+import socket
 
 import pytest
 from werkzeug.datastructures import FileStorage
@@ -13,6 +14,7 @@ from werkzeug.test import encode_multipart
 from archive.core.store import connect
 from archive.core.store import jobs as job_store
 from archive.core.store import recordings as store
+from archive.core.store.records import JobParams
 from ingest.queue import JobQueue
 
 from .helpers import JFK
@@ -356,9 +358,9 @@ def test_a_job_says_what_it_is_doing_and_when_its_file_was_already_in(staff_clie
     steps = []
     beat = job_store.beat
 
-    def recording_beat(db, job_id, worker, percent=None, step=None):
+    def recording_beat(db, job_id, worker, percent=None, step=None, seconds_left=None):
         steps.append(step)
-        beat(db, job_id, worker, percent, step)
+        beat(db, job_id, worker, percent, step, seconds_left)
 
     monkeypatch.setattr(job_store, "beat", recording_beat)
     runner = JobRunner(
@@ -377,3 +379,82 @@ def test_a_job_says_what_it_is_doing_and_when_its_file_was_already_in(staff_clie
     assert staff_client.get(f"/api/jobs/{again.id}").json["already_in_archive"] is True
     page = staff_client.get(f"/jobs/{again.id}").get_data(as_text=True)
     assert "already in the archive as “First title”" in page and "Update its details" in page
+
+
+def test_a_jobs_page_lists_its_steps_and_the_time_left_by_this_machines_measured_speed(
+    staff_client, config, jfk_copy, two_voices, monkeypatch
+):
+    """The first estimate is from earlier ingests on this machine with this model, not from how
+    fast the percentage moved in the first seconds; the steps after transcription are steps too."""
+    from ingest.pipeline import DEFAULT_SPEEDS
+    from ingest.queue import JobRunner
+
+    from .fakes import ScriptedTranscriber, WordHashEmbedder
+
+    seen = []
+    beat = job_store.beat
+
+    def watching_beat(db, job_id, worker, percent=None, step=None, seconds_left=None):
+        beat(db, job_id, worker, percent, step, seconds_left)
+        if step:
+            seen.append((step, percent, seconds_left, staff_client.get(f"/api/jobs/{job_id}").json))
+
+    monkeypatch.setattr(job_store, "beat", watching_beat)
+    runner = JobRunner(
+        config, WordHashEmbedder(), ScriptedTranscriber([(0.5, 5.0, "And so"), (5.5, 10.5, "my fellow")])
+    )
+    queue = JobQueue(config, runner)
+    queued = queue.submit(jfk_copy, store.RecordingMeta(title="First"))
+    page = staff_client.get(f"/jobs/{queued.id}").get_data(as_text=True)
+    listed = re.findall(r'<li data-state="(\w+)"[^>]*>([^<]+)<span class="visually-hidden">', page)
+    assert listed == [("waiting", "Transcribing"), ("waiting", "Indexing for search")]  # no slides; ARCHIVE_DIARIZE=off
+    queue.run_pending()
+
+    # Nothing measured yet: the estimate uses the defaults; the steps move along as the job does.
+    step, percent, seconds_left, state = seen[0]
+    assert step == "checking the file" and percent == 0
+    assert seconds_left == pytest.approx((DEFAULT_SPEEDS["transcribe"] + DEFAULT_SPEEDS["index"]) * 11.0, rel=0.05)
+    indexing = next(s for s in seen if s[0] == "indexing for search")[3]
+    assert [step["state"] for step in indexing["steps"]] == ["done", "current"]
+    assert indexing["seconds_left"] is not None and indexing["seconds_left"] < seconds_left
+    done = staff_client.get(f"/api/jobs/{queued.id}").json
+    assert done["seconds_left"] is None and [s["state"] for s in done["steps"]] == ["done", "done"]
+
+    # The finished job measured this machine: the next estimate comes from it.
+    db = connect(config.db_path)
+    measured = job_store.measured_speeds(db, socket.gethostname(), "scripted-test")
+    db.close()
+    assert set(measured) == {"transcribe", "index"} and all(speed >= 0 for speed in measured.values())
+    seen.clear()
+    second = queue.submit(two_voices, store.RecordingMeta(title="Second"))
+    queue.run_pending()
+    step, _, seconds_left, state = seen[0]
+    duration = 16.0
+    assert seconds_left == pytest.approx((measured["transcribe"] + measured["index"]) * duration, rel=0.1, abs=0.01)
+    assert staff_client.get(f"/api/jobs/{second.id}").json["state"] == "done"
+
+
+def test_an_estimate_reads_as_a_person_says_it():
+    from archive.doors.web.staff import time_left
+
+    assert time_left(20) == "(under a minute left)"
+    assert time_left(70) == "(about 1 minute left)"
+    assert time_left(300) == "(about 5 minutes left)"
+
+
+def test_measured_speeds_are_this_machines_with_this_model(db):
+    for speeds in (
+        {"host": "here", "model": "base", "steps": {"transcribe": 0.08, "index": 0.01}},
+        {"host": "here", "model": "base", "steps": {"transcribe": 0.10, "index": 0.02, "speakers": 0.04}},
+        {"host": "here", "model": "base", "steps": {"transcribe": 0.50, "index": 0.01}},
+        {"host": "elsewhere", "model": "base", "steps": {"transcribe": 9.0}},
+        {"host": "here", "model": "tiny.en", "steps": {"transcribe": 0.01}},
+    ):
+        job_id = job_store.create_job(db, "talk.mp3", "/tmp/talk.mp3", JobParams(store.RecordingMeta()))
+        assert job_store.claim_job(db, job_id, "here:1", 60) is not None
+        assert job_store.finish_job(db, job_id, "here:1", 1, speeds)
+    db.execute(
+        "INSERT INTO jobs (title, state, speeds, created_at, updated_at) VALUES ('odd', 'done', 'not json', '', '')"
+    )
+    assert job_store.measured_speeds(db, "here", "base") == {"transcribe": 0.10, "index": 0.01, "speakers": 0.04}
+    assert job_store.measured_speeds(db, "nowhere", "base") == {}

@@ -7,7 +7,10 @@ queue message is lost, or whose worker died, can be found and run again.
 from __future__ import annotations
 
 import json
+import statistics
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -35,6 +38,7 @@ def _job_from_row(row: dict) -> Job:
         worker=row["worker"],
         resumed_from=row.get("resumed_from"),
         step=row.get("step") or "",
+        seconds_left=row.get("seconds_left") if row["state"] == "running" else None,
     )
 
 
@@ -97,8 +101,15 @@ def claim_job(db: Database, job_id: int, worker: str, lease_seconds: float) -> J
     return get_job(db, job_id) if cursor.rowcount else None
 
 
-def beat(db: Database, job_id: int, worker: str, percent: float | None = None, step: str | None = None) -> None:
-    """Record that ``worker`` is still on the job (and how far it got, and at what)."""
+def beat(
+    db: Database,
+    job_id: int,
+    worker: str,
+    percent: float | None = None,
+    step: str | None = None,
+    seconds_left: float | None = None,
+) -> None:
+    """Record that ``worker`` is still on the job (and how far it got, at what, and how long it has left)."""
     now = utc_now()
     with db.atomic():
         if percent is None:
@@ -108,27 +119,58 @@ def beat(db: Database, job_id: int, worker: str, percent: float | None = None, s
             )
         else:
             db.execute(
-                """UPDATE jobs SET heartbeat_at = ?, updated_at = ?, percent = ?, step = coalesce(?, step)
-                   WHERE id = ? AND worker = ? AND state = 'running'""",
-                [now, now, percent, step, job_id, worker],
+                """UPDATE jobs SET heartbeat_at = ?, updated_at = ?, percent = ?, step = coalesce(?, step),
+                   seconds_left = ? WHERE id = ? AND worker = ? AND state = 'running'""",
+                [now, now, percent, step, seconds_left, job_id, worker],
             )
 
 
-def finish_job(db: Database, job_id: int, worker: str, recording_id: int) -> bool:
-    """Mark the job done with its recording, if ``worker`` still holds it.
+def finish_job(
+    db: Database, job_id: int, worker: str, recording_id: int, speeds: Mapping[str, Any] | None = None
+) -> bool:
+    """Mark the job done with its recording, if ``worker`` still holds it; ``speeds`` is how fast
+    each step went (``{"host", "model", "steps": {step: seconds per second of audio}}``), for
+    the estimates of later jobs.
 
     False when it does not: its lease ran out and another worker took the job over (that one
     finds the recording already in the archive and finishes the job itself).
     """
     with db.atomic():
         cursor = db.execute(
-            """UPDATE jobs SET state = 'done', percent = 100, recording_id = ?, error = NULL, updated_at = ?
-               WHERE id = ? AND worker = ? AND state = 'running'""",
-            [recording_id, utc_now(), job_id, worker],
+            """UPDATE jobs SET state = 'done', percent = 100, recording_id = ?, error = NULL, updated_at = ?,
+               seconds_left = NULL, speeds = ? WHERE id = ? AND worker = ? AND state = 'running'""",
+            [recording_id, utc_now(), json.dumps(speeds) if speeds else None, job_id, worker],
         )
         if cursor.rowcount:
             db.execute("DELETE FROM job_segments WHERE job_id = ?", [job_id])
     return cursor.rowcount > 0
+
+
+# The estimate follows the machine's latest ingests: a new model or a busier machine shows within a few.
+SPEED_SAMPLES = 10
+
+
+def measured_speeds(db: Database, host: str, model: str) -> dict[str, float]:
+    """Seconds of work per second of audio for each ingest step, as ``host`` measured them with
+    ``model`` in its latest finished jobs (the median of each, steady against one odd talk); {} if none."""
+    rows = db.execute(
+        "SELECT speeds FROM jobs WHERE state = 'done' AND speeds IS NOT NULL ORDER BY updated_at DESC, id DESC LIMIT 200"
+    ).fetchall()
+    samples: dict[str, list[float]] = {}
+    taken = 0
+    for (text,) in rows:
+        try:
+            measured = json.loads(text)
+            if measured.get("host") != host or measured.get("model") != model:
+                continue
+            for step, speed in measured.get("steps", {}).items():
+                samples.setdefault(str(step), []).append(float(speed))
+        except (ValueError, TypeError, AttributeError):
+            continue  # a row another version wrote differently: not a measurement
+        taken += 1
+        if taken == SPEED_SAMPLES:
+            break
+    return {step: statistics.median(values) for step, values in samples.items()}
 
 
 def fail_job(db: Database, job_id: int, worker: str, error: str) -> bool:
@@ -222,3 +264,14 @@ def saved_progress(db: Database, job_id: int) -> list[Segment | SpeechGap]:
 def mark_resumed(db: Database, job_id: int, seconds: float) -> None:
     with db.atomic():
         db.execute("UPDATE jobs SET resumed_from = ? WHERE id = ?", [seconds, job_id])
+
+
+def unfinished_retranscribe(db: Database, recording_id: int, model: str = "") -> Job | None:
+    """The newest queued, running or failed job transcribing this talk again with ``model``, if any."""
+    rows = db.execute(
+        """SELECT id FROM jobs WHERE state IN ('queued', 'running', 'failed')
+           AND json_extract(params, '$.retranscribe_id') = ? AND coalesce(json_extract(params, '$.model'), '') = ?
+           ORDER BY id DESC LIMIT 1""",
+        [recording_id, model],
+    ).fetchall()
+    return get_job(db, rows[0][0]) if rows else None

@@ -282,7 +282,7 @@ def m013_slides(db: Database) -> None:
 
 @migrations()
 def m014_companion_search(db: Database) -> None:
-    # Slides and chat found by their words, like the transcript (search/engine.py, "asides").
+    # Slides and chat found by their words, like the transcript (search/asides.py).
     db.table("slides").enable_fts(["title", "text"], fts_version="FTS5", tokenize="porter", create_triggers=True)
     db.table("chat_messages").enable_fts(["text"], fts_version="FTS5", tokenize="porter", create_triggers=True)
     # Chat authors are shown to staff only unless a talk's settings say otherwise.
@@ -415,3 +415,11 @@ def m019_collections(db: Database) -> None:
     )
     db.table("collection_clips").create_index(["collection_id", "position"])
     db.table("collection_clips").create_index(["recording_id"])
+
+
+@migrations()
+def m020_job_timing(db: Database) -> None:
+    """A running job's time left, and a finished one's speed at each step: the job page's estimate
+    comes from what this machine measured, not from how fast the percentage moved."""
+    db.table("jobs").add_column("seconds_left", float)
+    db.table("jobs").add_column("speeds", str)  # JSON {"host", "model", "steps": {step: seconds per audio second}}

@@ -309,12 +309,16 @@ class Recording:
 
 @dataclass
 class JobParams:
-    """What a queued ingest needs besides its file: the talk's details and how to treat the file."""
+    """What a queued ingest needs besides its file: the talk's details and how to treat the file.
+    A job that transcribes a talk already in the archive again (``ingest.retranscribe``) names it
+    in ``retranscribe_id``; its file is that talk's stored media."""
 
     meta: RecordingMeta
     original_filename: str = ""  # the uploader's name for the file, when its path is a generated one
     delete_source: bool = False  # the file is the archive's own upload: move it in, never copy it
     companions: Companions = Companions()  # the meeting's transcript, chat and slides
+    retranscribe_id: int | None = None  # the talk to transcribe again (None: an ingest)
+    model: str = ""  # the Whisper model asked for (`--model`); "" for the worker's own
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -322,15 +326,20 @@ class JobParams:
             "original_filename": self.original_filename,
             "delete_source": self.delete_source,
             **self.companions.to_dict(),
+            "retranscribe_id": self.retranscribe_id,
+            "model": self.model,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobParams:
+        retranscribe_id = data.get("retranscribe_id")  # absent from the rows of earlier releases
         return cls(
             meta=RecordingMeta.from_dict(data.get("meta") or {}),
             original_filename=str(data.get("original_filename") or ""),
             delete_source=bool(data.get("delete_source")),
             companions=Companions.from_dict(data),
+            retranscribe_id=int(retranscribe_id) if retranscribe_id is not None else None,
+            model=str(data.get("model") or ""),
         )
 
 
@@ -351,6 +360,13 @@ class Job:
     worker: str | None
     resumed_from: float | None = None  # seconds already transcribed when the last attempt began
     step: str = ""  # what it is doing now, in words ("transcribing 12:30 of 58:00")
+    seconds_left: float | None = None  # while running: by the speeds this machine measured
+
+    def found_already(self, recording: Recording | None) -> bool:
+        """The job's file was a talk the archive had before (the same bytes): the details sent with
+        it were not used. (Times are to the second: the same file twice within one is one talk.)
+        Never for a retranscribe: its talk was there before by design."""
+        return self.params.retranscribe_id is None and recording is not None and recording.created_at < self.created_at
 
     @property
     def file_name(self) -> str:
@@ -364,6 +380,7 @@ class Job:
             "state": self.state,
             "percent": round(self.percent, 1),
             "step": self.step,
+            "seconds_left": None if self.seconds_left is None else round(self.seconds_left),
             "error": self.error,
             "recording_id": self.recording_id,
         }
