@@ -1,8 +1,9 @@
-"""The durable job queue for ingests, on Huey (SQLite file by default).
+"""The durable job queue for ingests (and retranscribes), on Huey (SQLite file by default).
 
 Huey carries only job ids. Each job's state lives in the archive's ``jobs`` table and
 a worker must *claim* a job there before running it, so a job delivered twice runs
-once, and a job whose worker died (no heartbeat) is found and delivered again.
+once, and a job whose worker died (no heartbeat) is found and delivered again. A job that
+transcribes a talk again (``JobParams.retranscribe_id``, ``ingest.retranscribe``) runs the same way.
 """
 
 from __future__ import annotations
@@ -15,20 +16,30 @@ import time
 import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from huey import SqliteHuey
 
 from archive.core.config import Config, ConfigError
-from archive.core.errors import UserError, present
+from archive.core.errors import NotFound, UserError, present
 from archive.core.store import connect
 from archive.core.store import jobs as job_store
+from archive.core.store import recordings as store
 from archive.core.store.records import Companions, Job, JobParams, RecordingMeta, Segment, SpeechGap
-from ingest.companions import check_companions
+from ingest.companion_kinds import check_companions
 from ingest.diarize import Diarizer, diarizer_for
 from ingest.media import AudioSlice, probe
-from ingest.pipeline import ingest_file, title_from_filename
+from ingest.pipeline import (
+    IngestResult,
+    ProgressCallback,
+    ingest_file,
+    step_speeds,
+    steps_of,
+    title_from_filename,
+)
+from ingest.retranscribe import RetranscribeResult, retranscribe, talk_meta
 from ingest.transcribe import Transcriber, transcriber_for
 from search.embedder import Embedder, embedder_for
 
@@ -37,12 +48,33 @@ log = logging.getLogger(__name__)
 # A running job whose worker has not beaten for this long is taken to be abandoned.
 LEASE_SECONDS = 60.0
 HEARTBEAT_SECONDS = 10.0
+# An idle worker looks for a job at least this often (Huey backs off to 10 s by default): a file
+# `archive ingest` hands to the server's worker starts within a second.
+IDLE_POLL_SECONDS = 1.0
 # Progress is written when it moves this many points, or after this many seconds.
 PROGRESS_STEP = 1.0
 PROGRESS_SECONDS = 2.0
 # Transcribed segments are saved for a resume after this many new ones, or this many seconds.
 CHECKPOINT_SEGMENTS = 10
 CHECKPOINT_SECONDS = 5.0
+
+
+def job_steps(job: Job, diarizes: bool) -> list[dict[str, str]]:
+    """The steps of ``job`` as its page lists them: each one's words and whether it is ``done``,
+    ``current`` or ``waiting`` (``failed`` where a failed job stopped)."""
+    # A retranscribe keeps the talk's speaker names: it has no voices to tell apart.
+    steps = steps_of(job.params.companions, diarizes and job.params.retranscribe_id is None)
+    if job.state == "done":
+        at = len(steps)
+    elif job.state == "queued":
+        at = -1
+    else:
+        at = next((i for i, step in enumerate(steps) if job.step.startswith(step.label)), -1)
+    now = "failed" if job.state == "failed" else "current"
+    return [
+        {"label": step.label, "state": "done" if i < at else now if i == at else "waiting"}
+        for i, step in enumerate(steps)
+    ]
 
 
 def worker_name() -> str:
@@ -138,6 +170,7 @@ class JobRunner:
         self.embedder = embedder
         self.transcriber = transcriber
         self.diarizer = diarizer
+        self._asked_for: dict[str, Transcriber] = {}  # the models jobs asked for by name (`--model`)
 
     @contextmanager
     def _db(self):
@@ -147,13 +180,24 @@ class JobRunner:
         finally:
             db.close()
 
-    def run(self, job_id: int) -> None:
-        """Claim and run one job (Huey calls this); a job someone else holds or finished is skipped."""
+    def run(self, job_id: int, watch: ProgressCallback | None = None) -> None:
+        """Claim and run one job (Huey calls this); a job someone else holds or finished is skipped.
+        ``watch`` hears its progress too (`archive retranscribe --now` shows it)."""
         me = worker_name()
         with self._db() as db:
             job = job_store.claim_job(db, job_id, me, LEASE_SECONDS)
         if job is not None:
-            self.run_held(job, me, self.transcriber)
+            self.run_held(job, me, self.transcriber, watch)
+
+    def _transcriber_for(self, job: Job, transcriber: Transcriber) -> Transcriber:
+        """The model the job asked for (made once per worker), or ``transcriber`` where it is that one."""
+        model = job.params.model
+        if not model or isinstance(transcriber, AlreadyTranscribed):
+            return transcriber
+        if model not in self._asked_for:
+            asked = transcriber_for(replace(self.config, whisper_model=model))
+            self._asked_for[model] = transcriber if asked.model_name == transcriber.model_name else asked
+        return self._asked_for[model]
 
     def take_over(self, job: Job, from_worker: str, segments: list[Segment | SpeechGap], model_name: str) -> bool:
         """Take a remote worker's finished transcript: save it, hold the job here and index it in
@@ -172,14 +216,17 @@ class JobRunner:
         thread.start()
         return True
 
-    def run_held(self, job: Job, worker: str, transcriber: Transcriber) -> None:
+    def run_held(self, job: Job, worker: str, transcriber: Transcriber, watch: ProgressCallback | None = None) -> None:
         """Run a job ``worker`` holds, to done or failed."""
         with self._db() as db:
-            log.info("job %s: ingesting %s", job.id, job.file_name)
+            doing = "transcribing again" if job.params.retranscribe_id is not None else "ingesting"
+            log.info("job %s: %s %s", job.id, doing, job.file_name)
             last = {"percent": 0.0, "at": time.monotonic()}
             last_kind = [""]
 
-            def progress(step: str, fraction: float) -> None:
+            def progress(step: str, fraction: float, seconds_left: float) -> None:
+                if watch is not None:
+                    watch(step, fraction, seconds_left)
                 percent = round(100 * fraction, 1)
                 now = time.monotonic()
                 kind = step.split(" ", 1)[0]  # "transcribing 12:30 of 58:00": a new kind of step is shown at once
@@ -190,7 +237,7 @@ class JobRunner:
                 ):
                     last.update(percent=percent, at=now)
                     last_kind[0] = kind
-                    job_store.beat(db, job.id, worker, min(percent, 99.0), step)
+                    job_store.beat(db, job.id, worker, min(percent, 99.0), step, seconds_left)
 
             resume = job_store.saved_progress(db, job.id)
             resume_at = max((item.end for item in resume), default=0.0)
@@ -205,29 +252,57 @@ class JobRunner:
                     job_store.save_progress(db, job.id, segments)
                     saved.update(count=len(segments), at=now)
 
+            result: IngestResult | RetranscribeResult
             try:
                 with self._heartbeat(job.id, worker):
-                    result = ingest_file(
-                        db,
-                        self.config,
-                        job.source_path,
-                        job.params.meta,
-                        transcriber=transcriber,
-                        embedder=self.embedder,
-                        progress=progress,
-                        original_filename=job.file_name,
-                        move=job.params.delete_source,
-                        resume=resume,
-                        checkpoint=checkpoint,
-                        companions=job.params.companions,
-                        diarizer=self.diarizer,
-                    )
+                    transcriber = self._transcriber_for(job, transcriber)
+                    speeds = job_store.measured_speeds(db, socket.gethostname(), transcriber.model_name)
+                    if job.params.retranscribe_id is not None:
+                        result = retranscribe(
+                            db,
+                            self.config,
+                            job.params.retranscribe_id,
+                            transcriber=transcriber,
+                            embedder=self.embedder,
+                            progress=progress,
+                            resume=resume,
+                            checkpoint=checkpoint,
+                            speeds=speeds,
+                        )
+                    else:
+                        result = ingest_file(
+                            db,
+                            self.config,
+                            job.source_path,
+                            job.params.meta,
+                            transcriber=transcriber,
+                            embedder=self.embedder,
+                            progress=progress,
+                            original_filename=job.file_name,
+                            move=job.params.delete_source,
+                            resume=resume,
+                            checkpoint=checkpoint,
+                            companions=job.params.companions,
+                            diarizer=self.diarizer,
+                            speeds=speeds,
+                        )
             except Exception as exc:  # keep the worker alive; the job says what happened
                 if not isinstance(exc, (UserError, OSError)):
                     log.error("job %s failed unexpectedly:\n%s", job.id, traceback.format_exc())
                 job_store.fail_job(db, job.id, worker, failure_message(exc))
                 return
-            if job_store.finish_job(db, job.id, worker, result.recording.id) and job.params.delete_source:
+            # A whole ingest (or retranscribe) on this machine is a measurement (not a resumed one, nor a
+            # remote transcript, nor a file found already in the archive).
+            done_here = result.created if isinstance(result, IngestResult) else True
+            whole = done_here and not resume and not isinstance(transcriber, AlreadyTranscribed)
+            measured = {
+                "host": socket.gethostname(),
+                "model": transcriber.model_name,
+                "steps": step_speeds(result.timings, result.recording.duration),
+            }
+            if job_store.finish_job(db, job.id, worker, result.recording.id, measured if whole else None) and (
+                job.params.delete_source
+            ):
                 Path(job.source_path).unlink(missing_ok=True)
 
     @contextmanager
@@ -285,6 +360,51 @@ class JobQueue:
             job_id = job_store.create_job(db, title, str(path), params)
             self._task(job_id)
             return present(job_store.get_job(db, job_id))
+
+    def submit_retranscribe(self, recording_id: int, *, model: str = "") -> Job:
+        """Queue transcribing a talk again from its stored media (``ingest.retranscribe``), with
+        ``model`` ("": the worker's). The talk's unfinished retranscribe with that model is returned
+        instead of a second one: a queued or running one as it is, a failed one queued again (it
+        resumes where it stopped). NotFound for no such talk, MediaError if its media cannot be read."""
+        job, deliver = self._retranscribe_job(recording_id, model)
+        if deliver:
+            self._task(job.id)
+        return job
+
+    def retranscribe_now(self, recording_id: int, *, model: str = "", watch: ProgressCallback | None = None) -> Job:
+        """Transcribe a talk again in this thread, as a job like any other (listed, resumable: if this
+        process stops, the next worker, or the next call, goes on from its saved transcript); returns
+        the job as it ended, or still running where another worker holds it. ``watch`` hears its progress."""
+        job, _ = self._retranscribe_job(recording_id, model)
+        if job.state == "running" and job.worker in _exited_local_workers({job.worker or ""}):
+            with self._db() as db:
+                job_store.release_job(db, job.id, present(job.worker))
+        self.runner.run(job.id, watch)
+        with self._db() as db:
+            return present(job_store.get_job(db, job.id))
+
+    def _retranscribe_job(self, recording_id: int, model: str) -> tuple[Job, bool]:
+        """The talk's retranscribe job to run, and whether it needs delivering (new, or failed and queued again)."""
+        with self._db() as db:
+            recording = store.get_recording(db, recording_id)
+            if recording is None:
+                raise NotFound(f"there is no recording {recording_id}")
+            path = (self.config.data_dir / recording.media_path).resolve()
+            probe(path, recording.original_filename or recording.title)
+            existing = job_store.unfinished_retranscribe(db, recording_id, model)
+            if existing is not None and existing.state != "failed":
+                return existing, False
+            if existing is not None:
+                job_store.requeue_job(db, existing.id)
+                return present(job_store.get_job(db, existing.id)), True
+            params = JobParams(
+                talk_meta(recording),
+                original_filename=recording.original_filename,
+                retranscribe_id=recording.id,
+                model=model,
+            )
+            job_id = job_store.create_job(db, f"Retranscribe: {recording.title}", str(path), params)
+            return present(job_store.get_job(db, job_id)), True
 
     def recover(self, include_queued: bool = True) -> list[int]:
         """Deliver again every job whose worker is gone (and, at start-up, every queued one); returns their ids."""
@@ -347,7 +467,9 @@ class JobQueue:
         self.recover()
         stop = self.start_sweeper()
         try:
-            self.huey.create_consumer(workers=workers, worker_type="thread", periodic=False).run()
+            self.huey.create_consumer(
+                workers=workers, worker_type="thread", periodic=False, max_delay=IDLE_POLL_SECONDS
+            ).run()
         finally:
             stop.set()
 

@@ -440,6 +440,12 @@ def with_text(segment: Segment, text: str | None) -> Segment:
     return replace(segment, text=new_text, machine_text=machine, edited_at=utc_now())
 
 
+def set_transcribed_by(db: Database, recording_id: int, *, model: str, language: str) -> None:
+    """Record the model a talk's lines are now from, and the languages they were heard in
+    (a retranscribe). Call inside the transaction that writes the lines."""
+    db.execute("UPDATE recordings SET model = ?, language = ? WHERE id = ?", [model, language, recording_id])
+
+
 def set_media_path(db: Database, recording_id: int, media_path: str) -> None:
     """Point a recording at another stored file (a takedown's silenced copy). Call inside a transaction."""
     db.execute("UPDATE recordings SET media_path = ? WHERE id = ?", [media_path, recording_id])
