@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import threading
+import time
 
 import pytest
 
 from archive.core.store import connect
+from archive.core.store import jobs as job_store
 from archive.core.store.recordings import count_rows, get_segments
+from archive.core.store.records import JobParams, RecordingMeta
 from archive.doors.cli import cli
 from ingest import pipeline
 
@@ -238,3 +243,91 @@ def test_reindex_rebuilds_the_same_index(runner, data_dir, jfk_copy):
     fts = db.execute("SELECT count(*) FROM passages_fts WHERE passages_fts MATCH 'country'").fetchone()[0]
     db.close()
     assert fts >= 1
+
+
+class _WorkerBeside:
+    """The worker of a running `archive serve`, played by a thread of this process on the fakes."""
+
+    def __init__(self, config):
+        from ingest.queue import JobRunner
+
+        from .fakes import ScriptedTranscriber, WordHashEmbedder
+
+        self.config = config
+        self.runner = JobRunner(config, WordHashEmbedder(), ScriptedTranscriber([(0.5, 10.5, "And so my fellow")]))
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._work, daemon=True)
+
+    def _work(self):
+        while not self.stop.wait(0.05):
+            if not self.config.db_path.exists():
+                continue
+            db = connect(self.config.db_path)
+            queued = [row[0] for row in db.execute("SELECT id FROM jobs WHERE state = 'queued'").fetchall()]
+            db.close()
+            for job_id in queued:
+                self.runner.run(job_id)
+
+    def __enter__(self):
+        from archive.doors.web.local import write_server_file
+
+        write_server_file(self.config, "a-token", "127.0.0.1", 1, worker_pid=os.getpid())
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+def test_ingest_hands_its_files_to_the_running_servers_idle_worker(runner, config, jfk_copy, tmp_path, monkeypatch):
+    """No model loads in the command: the worker beside `archive serve` has them loaded already."""
+    import ingest.transcribe
+    import search.embedder
+
+    class NoModelHere:
+        """What the command gets for a model: any use of it fails the test."""
+
+        model_name = "not-here"
+
+        def __getattr__(self, name):
+            raise AssertionError(f"the command used a model of its own ({name})")
+
+    def no_model_here(*args, **kwargs):
+        return NoModelHere()
+
+    monkeypatch.setattr(ingest.transcribe, "transcriber_for", no_model_here)
+    monkeypatch.setattr(search.embedder, "embedder_for", no_model_here)
+    bad = tmp_path / "notes.mp3"
+    bad.write_text("not audio")
+    with _WorkerBeside(config):
+        result = runner.invoke(cli, ["ingest", str(jfk_copy), "--title", "Handed over"])
+        time.sleep(1.1)  # the same bytes again, a second later (the archive's times are to the second)
+        again = runner.invoke(cli, ["ingest", str(jfk_copy)])
+        refused = runner.invoke(cli, ["ingest", str(bad)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "1\t/recordings/handed-over\n"
+    assert "worker ingests these" in result.stderr
+    assert again.exit_code == 0 and again.stdout == "1\t/recordings/handed-over\n"
+    assert "already in the archive as recording 1" in again.stderr
+    assert refused.exit_code == 2 and "notes.mp3: not an audio or video file" in refused.stderr
+    db = connect(config.db_path)
+    assert [s.text for s in get_segments(db, 1)] == ["And so my fellow"]
+    db.close()
+
+
+def test_ingest_runs_here_when_no_worker_is_idle(config, jfk_copy):
+    """A busy worker (a job queued or running) or none at all: the command does not wait behind it."""
+    from archive.doors.cli.local_client import idle_local_worker
+    from archive.doors.web.local import write_server_file
+
+    assert idle_local_worker(config) is None  # no server
+    write_server_file(config, "a-token", "127.0.0.1", 1, worker_pid=None)
+    assert idle_local_worker(config) is None  # a server without a worker (--no-worker)
+    write_server_file(config, "a-token", "127.0.0.1", 1, worker_pid=os.getpid())
+    connect(config.db_path).close()
+    assert idle_local_worker(config) == os.getpid()
+    db = connect(config.db_path)
+    job_store.create_job(db, "queued.mp3", str(jfk_copy), JobParams(RecordingMeta(title="Queued")))
+    db.close()
+    assert idle_local_worker(config) is None

@@ -74,7 +74,8 @@ def load_user() -> None:
         if operator and hmac.compare_digest(operator, header[7:].strip()):
             if request.method not in SAFE_METHODS:
                 abort(403, "This token only reads.")
-            g.user, g.token_auth = OPERATOR, True  # `archive search` on this machine (see archive.doors.cli)
+            # `archive search` on this machine (archive.doors.cli.local_client)
+            g.user, g.token_auth = OPERATOR, True
             return
         user = accounts.user_for_token(get_db(), header[7:].strip())
         if user is None:

@@ -26,8 +26,9 @@ def give_operator_token(app) -> str:
     return token
 
 
-def write_server_file(config: Config, token: str, host: str, port: int) -> Path:
-    """Publish the running server's address and operator token; returns the file."""
+def write_server_file(config: Config, token: str, host: str, port: int, worker_pid: int | None = None) -> Path:
+    """Publish the running server's address and operator token, and the process id of the worker
+    beside it (its models loaded: `archive ingest` hands files to it); returns the file."""
     reachable = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, host)
     if ":" in reachable and not reachable.startswith("["):
         reachable = f"[{reachable}]"
@@ -35,7 +36,9 @@ def write_server_file(config: Config, token: str, host: str, port: int) -> Path:
     draft = path.with_name(f".server.json.{os.getpid()}")
     fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
-        json.dump({"url": f"http://{reachable}:{port}", "pid": os.getpid(), "token": token}, out)
+        json.dump(
+            {"url": f"http://{reachable}:{port}", "pid": os.getpid(), "token": token, "worker_pid": worker_pid}, out
+        )
     os.replace(draft, path)
     return path
 
@@ -56,10 +59,20 @@ def public_address(config: Config) -> str:
 
 
 def read_server_file(config: Config) -> dict | None:
-    """The running server's address and token, or None (no server, or one that died without tidying up)."""
+    """The running server's address, token and worker (its process id, None if it has none or it
+    died), or None (no server, or one that died without tidying up)."""
     try:
         server = json.loads(_path(config).read_text())
         os.kill(int(server["pid"]), 0)
-        return {"url": str(server["url"]), "token": str(server["token"])}
+        found = {"url": str(server["url"]), "token": str(server["token"])}
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    return {**found, "worker_pid": server.get("worker_pid") if _alive(server.get("worker_pid")) else None}
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError, TypeError):
+        return False
+    return True
