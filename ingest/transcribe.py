@@ -80,12 +80,44 @@ def load_whisper(model_dir: Path, device: str, compute_type: str, threads: int):
             from faster_whisper import WhisperModel
 
             try:
-                _models[key] = WhisperModel(
-                    str(model_dir), device=device, compute_type=compute_type, cpu_threads=threads
-                )
+                model = WhisperModel(str(model_dir), device=device, compute_type=compute_type, cpu_threads=threads)
             except (RuntimeError, ValueError, OSError) as exc:
                 raise TranscriberError(f"the Whisper model at {model_dir} could not be loaded: {exc}") from None
+            _models[key] = _encoding_once(model)
         return _models[key]
+
+
+# A chunk is complete once the next region's language is known: the last two windows encoded
+# hold its check (a window of Whisper base's encoder: 3 MB).
+REMEMBERED_WINDOWS = 2
+
+
+def _encoding_once(model):
+    """``model`` whose encoder remembers, per thread, the last windows it encoded: the language check
+    of a stretch of speech and the decoding of that same stretch share one encoder pass.
+
+    Whisper's encoder reads a whole 30 s window whatever the speech's length, and faster-whisper
+    encodes again what its language detection encoded. A region's language check then cost as
+    much as a quarter of the transcription stage (bench/bench_ingest.py --talks: a 5.6-minute
+    webinar, 36.8 s with the check, 27.6 s with English only); most chunks are one region, so
+    most checks now come free. The window is compared whole, so a different one is never reused.
+    """
+    encode = model.encode
+    recent = threading.local()
+
+    def encode_once(features: np.ndarray):
+        windows = getattr(recent, "windows", None)
+        if windows is None:
+            windows = recent.windows = []
+        for seen, encoded in windows:
+            if seen.shape == features.shape and np.array_equal(seen, features):
+                return encoded
+        encoded = encode(features)
+        windows[:] = [*windows[-(REMEMBERED_WINDOWS - 1) :], (features, encoded)]
+        return encoded
+
+    model.encode = encode_once
+    return model
 
 
 def build_hints(
@@ -364,15 +396,26 @@ def speech_chunks(
 ) -> list[tuple[str, list[tuple[int, int]]]]:
     """Consecutive regions of one language grouped so that each group spans at most ``seconds``:
     ``(language, regions)`` (language "" where none was given)."""
+    return list(chunks_as_judged(zip(regions, languages or [""] * len(regions), strict=True), seconds))
+
+
+def chunks_as_judged(
+    judged: Iterable[tuple[tuple[int, int], str]], seconds: float = CHUNK_SECONDS
+) -> Iterator[tuple[str, list[tuple[int, int]]]]:
+    """``speech_chunks`` of regions that come with their languages one by one: each chunk is given
+    as soon as the region after it shows it is complete (so it is decoded while its language
+    check is still fresh in the encoder, ``_encoding_once``)."""
     limit = int(seconds * SAMPLE_RATE)
-    chunks: list[tuple[str, list[tuple[int, int]]]] = []
-    for i, region in enumerate(regions):
-        language = languages[i] if languages else ""
-        if chunks and chunks[-1][0] == language and region[1] - chunks[-1][1][0][0] <= limit:
-            chunks[-1][1].append(region)
-        else:
-            chunks.append((language, [region]))
-    return chunks
+    current: tuple[str, list[tuple[int, int]]] | None = None
+    for region, language in judged:
+        if current is not None and current[0] == language and region[1] - current[1][0][0] <= limit:
+            current[1].append(region)
+            continue
+        if current is not None:
+            yield current
+        current = (language, [region])
+    if current is not None:
+        yield current
 
 
 def uncovered(pieces: list, start: float, end: float, shortest: float = MIN_GAP_SECONDS) -> list[tuple[float, float]]:
@@ -494,8 +537,8 @@ class WhisperTranscriber:
         allowed = self.languages if model.model.is_multilingual else ("en",)
         prompt = hints or None
         for piece in audio:
-            regions, languages = self._languages(model, piece.samples, speech_regions(piece.samples), allowed)
-            for language, chunk in speech_chunks(regions, languages):
+            judged = self._languages(model, piece.samples, speech_regions(piece.samples), allowed)
+            for language, chunk in chunks_as_judged(judged):
                 first, last = chunk[0][0], chunk[-1][1]
                 offset = piece.offset + first / SAMPLE_RATE
                 pieces = self._decode(model, piece.samples[first:last], language, prompt)
@@ -514,8 +557,8 @@ class WhisperTranscriber:
 
     def _languages(
         self, model, samples: np.ndarray, regions: list[tuple[int, int]], allowed: tuple[str, ...]
-    ) -> tuple[list[tuple[int, int]], list[str]]:
-        """Each region's language, the most likely of ``allowed``: ``(regions, languages)``.
+    ) -> Iterator[tuple[tuple[int, int], str]]:
+        """Each region with its language, the most likely of ``allowed``, one at a time.
 
         A region Whisper is unsure of (the top language under ``SURE_LANGUAGE`` of the allowed
         ones' probability) is split at shorter pauses and each part judged alone: a speaker who
@@ -524,30 +567,33 @@ class WhisperTranscriber:
         too short to judge keeps the language before it.
         """
         if len(allowed) == 1:
-            return regions, [allowed[0]] * len(regions)
-        found_regions, found, current = [], [], allowed[0]
+            yield from ((region, allowed[0]) for region in regions)
+            return
+        current = allowed[0]
         for start, end in regions:
             if end - start < MIN_DETECT_SECONDS * SAMPLE_RATE:
-                found_regions.append((start, end))
-                found.append(current)
+                yield (start, end), current
                 continue
             current, sure = self._language(model, samples[start:end], allowed)
             parts = speech_regions(samples[start:end], SPLIT_SILENCE_MS) if not sure else []
             if len(parts) < 2:
-                found_regions.append((start, end))
-                found.append(current)
+                yield (start, end), current
                 continue
             for part_start, part_end in parts:
                 if part_end - part_start >= MIN_DETECT_SECONDS * SAMPLE_RATE:
                     current, _ = self._language(model, samples[start + part_start : start + part_end], allowed)
-                found_regions.append((start + part_start, start + part_end))
-                found.append(current)
-        return found_regions, found
+                yield (start + part_start, start + part_end), current
 
     def _language(self, model, samples: np.ndarray, allowed: tuple[str, ...]) -> tuple[str, bool]:
-        """The most likely of ``allowed`` for this speech, and whether Whisper is sure of it."""
-        _, _, probabilities = model.detect_language(audio=samples)
-        likely = dict(probabilities)
+        """The most likely of ``allowed`` for this speech, and whether Whisper is sure of it.
+
+        Judged on the speech's first window cut exactly as faster-whisper cuts it to decode (its
+        features but the last frame), so that decoding this speech reuses the encoder's pass."""
+        from faster_whisper.audio import pad_or_trim
+
+        features = model.feature_extractor(samples)
+        window = pad_or_trim(features[:, : min(features.shape[-1] - 1, model.feature_extractor.nb_max_frames)])
+        likely = {token[2:-2]: p for token, p in model.model.detect_language(model.encode(window))[0]}
         best = max(allowed, key=lambda language: likely.get(language, 0.0))
         total = sum(likely.get(language, 0.0) for language in allowed)
         return best, likely.get(best, 0.0) >= SURE_LANGUAGE * total

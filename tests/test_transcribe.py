@@ -14,9 +14,12 @@ from ingest.transcribe import (
     MAX_HINT_TOKENS,
     TranscriberError,
     WhisperTranscriber,
+    _encoding_once,
     build_hints,
+    chunks_as_judged,
     echoes_prompt,
     sentence_lines,
+    speech_chunks,
     talk_hints,
     transcriber_for,
     whisper_token_count,
@@ -284,3 +287,74 @@ def test_the_default_model_is_base_and_tiny_en_is_the_fast_option():
     assert load_config({"whisper_language": " EN, es,,en"}, environ={}).whisper_languages == ("en", "es")
     with pytest.raises(TranscriberError, match="does not know the language 'spanish'"):
         transcriber_for(load_config({"whisper_language": "en,spanish"}, environ={}))
+
+
+# -- one encoder pass for a stretch's language check and its decoding --------------------------
+
+
+def test_chunks_are_given_as_soon_as_the_region_after_them_is_judged():
+    """Streaming keeps a chunk's language check among the last windows the encoder remembers."""
+    judged_so_far = []
+
+    def judged():
+        for region, language in [
+            ((0, 16_000), "en"),
+            ((20_000, 40_000), "en"),
+            ((50_000, 60_000), "es"),
+            ((70_000, 80_000), "en"),
+        ]:
+            judged_so_far.append(region)
+            yield region, language
+
+    chunks = chunks_as_judged(judged(), seconds=10)
+    assert next(chunks) == ("en", [(0, 16_000), (20_000, 40_000)]) and judged_so_far[-1] == (50_000, 60_000)
+    assert next(chunks) == ("es", [(50_000, 60_000)]) and judged_so_far[-1] == (70_000, 80_000)
+    assert list(chunks) == [("en", [(70_000, 80_000)])]
+    regions = [(0, 16_000), (20_000, 40_000), (50_000, 60_000)]
+    assert speech_chunks(regions, ["en", "en", "es"], seconds=10) == [("en", regions[:2]), ("es", regions[2:])]
+
+
+def test_the_encoder_reuses_a_window_it_has_just_encoded_and_never_a_different_one():
+    passes = []
+
+    class Model:
+        def encode(self, features):
+            passes.append(features.sum())
+            return f"encoded {features.sum():.0f}"
+
+    model = _encoding_once(Model())
+    one, two, three = (np.full((80, 3000), value, dtype=np.float32) for value in (1.0, 2.0, 3.0))
+    assert model.encode(one) == model.encode(one.copy()) == "encoded 240000"
+    assert model.encode(two) == "encoded 480000" and model.encode(one) == "encoded 240000"  # the last two
+    assert model.encode(three) == "encoded 720000" and len(passes) == 3
+    assert model.encode(one) == "encoded 240000" and len(passes) == 4  # three windows back: encoded again
+    changed = two.copy()
+    changed[5, 7] += 1e-3
+    model.encode(changed)
+    assert len(passes) == 5  # one value differs: a different window
+
+
+@pytest.mark.model
+def test_a_language_check_and_decoding_the_same_speech_take_one_encoder_pass(monkeypatch):
+    """English and Spanish allowed: the ComfyUI clip (one stretch of speech, plainly English) is
+    encoded once, not twice, and says the same as when English alone is allowed (no check at all)."""
+    from faster_whisper import WhisperModel
+
+    from archive.core.model_files import model_path
+    from ingest import transcribe
+
+    passes = []
+    encode = WhisperModel.encode
+
+    def counted(self, features):
+        passes.append(features.shape)
+        return encode(self, features)
+
+    monkeypatch.setattr(transcribe, "_models", {})  # loaded afresh, with the counting encoder under the cache
+    monkeypatch.setattr(WhisperModel, "encode", counted)
+    checked = WhisperTranscriber(model_path("whisper-base"), languages=("en", "es"))
+    text = " ".join(s.text for s in checked.transcribe(media.slices(media.decode(HOTWORDS))))
+    assert len(passes) == 1
+    english = WhisperTranscriber(model_path("whisper-base"), languages=("en",))
+    assert " ".join(s.text for s in english.transcribe(media.slices(media.decode(HOTWORDS)))) == text
+    assert "folder" in text
