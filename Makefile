@@ -80,7 +80,7 @@ bench-smoke: install
 
 # The README's screenshots, taken by the browser tests (needs Debian's chromium).
 screenshots: install
-	ARCHIVE_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_browser.py -k "land_on_the_moment or opens_the_player_there or gathers_clips"
+	ARCHIVE_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_browser.py -k "land_on_the_moment or opens_the_player_there or gathers_clips or lands_with_the_player"
 
 # Re-voice the demo talks (needs Piper; the results are committed).
 samples: install

@@ -566,7 +566,7 @@ def test_the_transcript_is_one_tab_stop_with_arrow_keys_inside(page):
 
 
 @pytest.mark.parametrize("width, height", [(390, 844), (1280, 800)])
-def test_a_moment_lands_with_the_player_and_its_line_in_view(page, width, height):
+def test_a_moment_lands_with_the_player_and_its_line_in_view(page, width, height, screenshots):
     page.set_viewport_size({"width": width, "height": height})
     page.goto(f"/recordings/{RELATIONAL}?t=1:06")
     page.wait_for_timeout(300)
@@ -578,6 +578,7 @@ def test_a_moment_lands_with_the_player_and_its_line_in_view(page, width, height
         stage = page.locator(".stage").bounding_box()
         assert page.evaluate("getComputedStyle(document.getElementById('transcript')).overflowY") == "visible"
         assert line["y"] >= stage["y"] + stage["height"] - 1
+        page.screenshot(path=str(screenshots / "recording-phone.png"))
     # The player stays in view while the page scrolls on.
     page.mouse.wheel(0, 1500)
     page.wait_for_timeout(300)
