@@ -257,7 +257,7 @@ def ingest_file(
         embedder = embedder or embedder_for(config)
         hints = hints_for(db, meta, companions)
         transcript = transcribe_file(
-            path, info, transcriber, hints, timer, _transcribing(report, remaining), resume, checkpoint, name=name
+            path, info, transcriber, hints, timer, transcribing_step(report, remaining), resume, checkpoint, name=name
         )
         segments, gaps = lines_and_gaps(transcript)
         if companions.speaker_cues:
@@ -379,7 +379,7 @@ def transcribe_file(
     return transcript
 
 
-def _transcribing(report: ProgressCallback, remaining: Remaining) -> ProgressCallback:
+def transcribing_step(report: ProgressCallback, remaining: Remaining) -> ProgressCallback:
     """``report`` for the transcription step, whose ``fraction`` is of the audio heard so far."""
 
     def transcribing(step: str, heard: float, seconds_left: float) -> None:

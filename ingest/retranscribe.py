@@ -52,7 +52,9 @@ from ingest.pipeline import (
     hints_for,
     lines_and_gaps,
     spoken_languages,
+    steps_of,
     transcribe_file,
+    transcribing_step,
 )
 from ingest.transcribe import Transcriber
 from search.embedder import Embedder
@@ -64,8 +66,6 @@ NEAR_SECONDS = 2.0
 SNAP_SECONDS = 5.0
 # A new line (or gap) this much inside corrected lines is the machine's version of them: left out.
 MOSTLY = 0.5
-# What a retranscribe runs, as an ingest's steps (``pipeline.INGEST_STEPS``): its progress and estimates.
-STEPS = ("transcribe", "index")
 
 Span = tuple[float, float]
 
@@ -121,17 +121,17 @@ def retranscribe(
     path = Path(config.data_dir) / recording.media_path
     with timer("probe"):
         info = media.probe(path, name)
-    remaining = Remaining(info.duration, speeds or {}, STEPS)
+    # An ingest's steps without meeting files or voices to tell apart (what the job page lists for it too).
+    remaining = Remaining(info.duration, speeds or {}, [step.key for step in steps_of(Companions(), diarizes=False)])
     report("checking the file", 0.0, remaining.total)
     companions = Companions(
         chat=tuple(store.chat_messages(db, recording_id)), slides=tuple(store.slides(db, recording_id))
     )
     hints = hints_for(db, talk_meta(recording), companions)
 
-    def transcribing(step: str, heard: float, seconds_left: float) -> None:
-        report(step, *remaining.at("transcribe", heard))
-
-    transcript = transcribe_file(path, info, transcriber, hints, timer, transcribing, resume, checkpoint, name=name)
+    transcript = transcribe_file(
+        path, info, transcriber, hints, timer, transcribing_step(report, remaining), resume, checkpoint, name=name
+    )
     lines, gaps = lines_and_gaps(transcript)
 
     report("indexing for search", *remaining.at("index"))

@@ -391,18 +391,11 @@ def speech_regions(samples: np.ndarray, min_silence_ms: int | None = None) -> li
     return [(r["start"], r["end"]) for r in get_speech_timestamps(samples, VadOptions(**options))]
 
 
-def speech_chunks(
-    regions: list[tuple[int, int]], languages: list[str] | None = None, seconds: float = CHUNK_SECONDS
-) -> list[tuple[str, list[tuple[int, int]]]]:
-    """Consecutive regions of one language grouped so that each group spans at most ``seconds``:
-    ``(language, regions)`` (language "" where none was given)."""
-    return list(chunks_as_judged(zip(regions, languages or [""] * len(regions), strict=True), seconds))
-
-
 def chunks_as_judged(
     judged: Iterable[tuple[tuple[int, int], str]], seconds: float = CHUNK_SECONDS
 ) -> Iterator[tuple[str, list[tuple[int, int]]]]:
-    """``speech_chunks`` of regions that come with their languages one by one: each chunk is given
+    """Consecutive regions of one language, as they come with their languages one by one, grouped
+    so that each group spans at most ``seconds``: ``(language, regions)``. Each chunk is given
     as soon as the region after it shows it is complete (so it is decoded while its language
     check is still fresh in the encoder, ``_encoding_once``)."""
     limit = int(seconds * SAMPLE_RATE)

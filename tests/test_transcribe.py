@@ -19,7 +19,6 @@ from ingest.transcribe import (
     chunks_as_judged,
     echoes_prompt,
     sentence_lines,
-    speech_chunks,
     talk_hints,
     transcriber_for,
     whisper_token_count,
@@ -310,8 +309,6 @@ def test_chunks_are_given_as_soon_as_the_region_after_them_is_judged():
     assert next(chunks) == ("en", [(0, 16_000), (20_000, 40_000)]) and judged_so_far[-1] == (50_000, 60_000)
     assert next(chunks) == ("es", [(50_000, 60_000)]) and judged_so_far[-1] == (70_000, 80_000)
     assert list(chunks) == [("en", [(70_000, 80_000)])]
-    regions = [(0, 16_000), (20_000, 40_000), (50_000, 60_000)]
-    assert speech_chunks(regions, ["en", "en", "es"], seconds=10) == [("en", regions[:2]), ("es", regions[2:])]
 
 
 def test_the_encoder_reuses_a_window_it_has_just_encoded_and_never_a_different_one():

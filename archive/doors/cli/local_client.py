@@ -67,11 +67,11 @@ FOLLOW_SECONDS = 0.25
 def follow_job(config: Config, job_id: int, worker_pid: int, progress) -> Job:
     """Wait for the local worker to finish job ``job_id``, showing its progress; returns it done or
     failed. If the worker stops first, says so: the job stays queued for the next worker."""
-    import os
     import time
 
     from archive.core.store import connect
     from archive.core.store import jobs as job_store
+    from archive.doors.web.local import process_alive
 
     db = connect(config.db_path)
     try:
@@ -80,12 +80,10 @@ def follow_job(config: Config, job_id: int, worker_pid: int, progress) -> Job:
             if job is None or job.state in ("done", "failed"):
                 return present(job)
             progress(job.step or "waiting for the worker", job.percent / 100, job.seconds_left or 0.0)
-            try:
-                os.kill(worker_pid, 0)
-            except OSError:
+            if not process_alive(worker_pid):
                 raise click.ClickException(
                     f"the server's worker stopped; job {job_id} waits for the next worker (archive jobs)"
-                ) from None
+                )
             time.sleep(FOLLOW_SECONDS)
     finally:
         db.close()

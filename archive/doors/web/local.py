@@ -63,14 +63,16 @@ def read_server_file(config: Config) -> dict | None:
     died), or None (no server, or one that died without tidying up)."""
     try:
         server = json.loads(_path(config).read_text())
-        os.kill(int(server["pid"]), 0)
         found = {"url": str(server["url"]), "token": str(server["token"])}
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return {**found, "worker_pid": server.get("worker_pid") if _alive(server.get("worker_pid")) else None}
+    if not process_alive(server.get("pid")):
+        return None
+    return {**found, "worker_pid": server.get("worker_pid") if process_alive(server.get("worker_pid")) else None}
 
 
-def _alive(pid) -> bool:
+def process_alive(pid) -> bool:
+    """Whether a process with id ``pid`` runs on this machine (False for no id or a bad one)."""
     try:
         os.kill(int(pid), 0)
     except (OSError, ValueError, TypeError):
