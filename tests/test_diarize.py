@@ -9,7 +9,7 @@ from archive.core.store import connect
 from archive.core.store import recordings as store
 from archive.core.store.records import RecordingMeta, Segment, SpeakerCue
 from archive.doors.cli import cli
-from ingest.diarize import DiarizeError, name_voices, rename_speaker, speakers_by_voice
+from ingest.diarize import DiarizeError, SenkoDiarizer, name_voices, rename_speaker, speakers_by_voice, voice_windows
 from ingest.pipeline import ingest_file
 
 from .fakes import ScriptedTranscriber, WordHashEmbedder
@@ -45,6 +45,20 @@ def test_each_line_gets_the_voice_that_says_most_of_it():
     named = speakers_by_voice(talk(speakers=("Maya",)), lines, turns)
     assert [s.speaker for s in named] == ["Maya", "Audience member 1", "Maya"]
     assert [s.text for s in named] == [s.text for s in lines]
+
+
+def test_voice_windows_step_through_each_region_as_senkos_do():
+    """1.5 s every ``shift`` s, the last ending with the region; a short region gets one window reaching back."""
+    assert voice_windows([(0.0, 4.0)], shift=1.0) == [(0.0, 1.5), (1.0, 2.5), (2.0, 3.5), (2.5, 4.0)]
+    (start, end), *more = voice_windows([(10.0, 10.6)])
+    assert not more and start == pytest.approx(9.1) and end == 10.6
+    assert voice_windows([(0.2, 0.6), (5.0, 6.5)]) == [(0.0, 0.6), (5.0, 6.5)]
+    assert voice_windows([]) == []
+
+
+@pytest.mark.model
+def test_silence_has_no_voices():
+    assert SenkoDiarizer().turns(np.zeros(5 * 16_000, np.float32)) == []
 
 
 @pytest.fixture
