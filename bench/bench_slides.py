@@ -5,8 +5,10 @@ script where each slide comes up; it was written from the scripts before the met
 each webinar this makes the deck a real PDF (fpdf2; a photo page is a drawn box with no text),
 reads it back with ``ingest.slides.read_slides``, and lines it up with the cached Whisper base
 transcript and its EmbeddingGemma window vectors (those bench/bench_eval.py made). Reported per split:
-the share of slides placed within 15 s of where the script changes slide, the median error, and
-the same for slides spread evenly over the talk (what a deck without alignment would give).
+the share of slides placed within 15 s of where the script changes slide, the median and worst
+error, and the same for slides spread evenly over the talk (what a deck without alignment would
+give). Also the slides' numbers that ``ingest.numbers`` flags for staff as said differently, and
+how many of those flags are right (the script says the slide's number there).
 
     .venv/bin/python bench/bench_eval.py            # once: transcribes, embeds and caches the talks
     .venv/bin/python bench/bench_slides.py [--move-on 1 --skip 2 --words 1]
@@ -21,6 +23,7 @@ import shutil
 import sys
 import tempfile
 import time
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +39,8 @@ from bench_eval import cached_archive  # noqa: E402
 from archive.core.store import connect  # noqa: E402
 from archive.core.store import recordings as store  # noqa: E402
 from archive.core.store.records import Slide  # noqa: E402
+from ingest.numbers import SMALLEST as NUMBERS_SMALLEST  # noqa: E402
+from ingest.numbers import numbers_in, numbers_to_check  # noqa: E402
 from ingest.slides import PathCosts, align_slides, read_slides, slide_vectors  # noqa: E402
 from search.embedder import DEFAULT_MODEL, embedder_for  # noqa: E402
 from search.index import stored_vectors  # noqa: E402
@@ -107,6 +112,8 @@ def measure(talks, decks, db, embedder, costs: PathCosts, vectors_cache: dict) -
         truth = [slide["start_seconds"] for slide in deck]
         errors = [abs(s.at - t) for s, t in zip(timed, truth, strict=True)]
         even = [recording.duration * k / len(deck) for k in range(len(deck))]
+        flagged = numbers_to_check(segments, timed)
+        script = _script(key)
         results[key] = {
             "split": talk["split"],
             "slides": len(deck),
@@ -115,8 +122,27 @@ def measure(talks, decks, db, embedder, costs: PathCosts, vectors_cache: dict) -
             "embed_s": embed_seconds,
             "align_s": align_seconds,
             "duration": recording.duration,
+            # ingest.numbers: slide figures the transcript seems to say differently, and how many of
+            # those the script (what was really said there) says as the slide writes them
+            "numbers": sum(
+                v >= NUMBERS_SMALLEST for s in timed for _, v in numbers_in(f"{s.title}\n{s.text}", words=False)
+            ),
+            "flagged": [(n.page, n.written, n.said, round(n.at)) for n in flagged],
+            "flagged_right": sum(_script_says(script, n.at, n.written) for n in flagged),
         }
     return results
+
+
+@cache
+def _script(name: str) -> tuple[dict, ...]:
+    return tuple(json.loads((ROOT / "bench/eval/timings.json").read_text()).get(name, []))
+
+
+def _script_says(sentences: tuple[dict, ...], at: float, written: str) -> bool:
+    """Whether the script's sentence at ``at`` seconds (within 3 s) says the slide's number."""
+    value = float(written.replace(",", ""))
+    near = [s["text"] for s in sentences if s["start"] - 3 <= at <= s["end"] + 3]
+    return any(v == value for text in near for _, v in numbers_in(text))
 
 
 def summary(results: dict[str, dict]) -> dict[str, dict]:
@@ -130,6 +156,10 @@ def summary(results: dict[str, dict]) -> dict[str, dict]:
                 "within_15s": round(float(np.mean(np.array(errors) <= WITHIN_SECONDS)), 3),
                 "median_error_s": round(float(np.median(errors)), 1),
                 "even_within_15s": round(float(np.mean(np.array(even) <= WITHIN_SECONDS)), 3),
+                "worst_error_s": round(float(np.max(errors)), 1),
+                "numbers": sum(r["numbers"] for r in results.values() if r["split"] == split),
+                "numbers_flagged": sum(len(r["flagged"]) for r in results.values() if r["split"] == split),
+                "numbers_flagged_right": sum(r["flagged_right"] for r in results.values() if r["split"] == split),
             }
     return out
 
@@ -169,11 +199,15 @@ def main() -> int:
             f"{name[:41]:<42}{r['split']:>6}{r['slides']:>7}{np.mean(errors <= WITHIN_SECONDS):>7.0%}"
             f"{np.median(errors):>7.1f}s{np.mean(np.array(r['even_errors']) <= WITHIN_SECONDS):>11.0%}"
         )
+        for page, written, said, at in r["flagged"]:
+            print(f"    number to check: slide {page} writes {written}, the transcript at {at} s says {said}")
     figures = summary(results)
     for split, f in figures.items():
         print(
-            f"{split}: {f['within_15s']:.1%} of {f['slides']} slides within 15 s (median error {f['median_error_s']} s; "
-            f"spread evenly: {f['even_within_15s']:.1%})"
+            f"{split}: {f['within_15s']:.1%} of {f['slides']} slides within 15 s (median error {f['median_error_s']} s, "
+            f"worst {f['worst_error_s']} s; spread evenly: {f['even_within_15s']:.1%}); "
+            f"{f['numbers_flagged']} of {f['numbers']} slide numbers flagged as said differently, "
+            f"{f['numbers_flagged_right']} of them rightly"
         )
     hours = sum(r["duration"] for r in results.values()) / 3600
     embed = sum(r["embed_s"] for r in results.values())

@@ -21,6 +21,7 @@ from archive.doors.web.db import get_db
 from archive.doors.web.search import filters_from, run_search
 from ingest.chapters import chapters_text
 from ingest.companions import chat_links
+from ingest.numbers import numbers_to_check
 
 bp = Blueprint("pages", __name__)
 
@@ -93,6 +94,7 @@ def recording(slug: str):
         talks_like=store.talks_like(db, found, visible=visible_levels()),
         redactions=store.list_redactions(db, found.id),
         speech_gaps=store.speech_gaps(db, found.id) if is_staff() else [],
+        numbers_to_check=numbers_to_check(segments, slides) if is_staff() else [],
         talk_language=main_language(found),
         chat=chat,
         chat_links=chat_links(chat),
