@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, g, jsonify, make_response, render_template, request
+from flask import Flask, current_app, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import IntegerConverter
@@ -16,6 +16,7 @@ from archive.core.errors import UserError
 from archive.core.store import connect
 from archive.core.store.recordings import slugify
 from archive.core.timecode import clock, link_time
+from archive.doors.web.db import release_db
 from archive.doors.web.uploads import too_large_message
 from archive.library import Archive
 
@@ -79,7 +80,7 @@ def create_app(
     app.register_blueprint(workers.bp)
     app.register_blueprint(review.bp)
     app.register_blueprint(collections.bp)
-    app.teardown_appcontext(_close_db)
+    app.teardown_appcontext(release_db)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(UserError, _user_error)
     app.register_error_handler(Exception, _unexpected_error)
@@ -98,12 +99,6 @@ class RowIdConverter(IntegerConverter):
 
 def _clock(seconds: float) -> str:
     return clock(seconds or 0.0, always_hours=False)
-
-
-def _close_db(exc: BaseException | None) -> None:
-    db = g.pop("db", None)
-    if db is not None:
-        db.close()
 
 
 def _wants_json() -> bool:
