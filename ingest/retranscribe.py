@@ -89,6 +89,7 @@ def talk_meta(recording: Recording) -> RecordingMeta:
         tags=list(recording.tags),
         description=recording.description,
         series=recording.series,
+        vocab=list(recording.vocab),
         synthetic=recording.synthetic,
         visibility=recording.visibility,
     )

@@ -464,3 +464,26 @@ def test_job_rows_of_earlier_releases_still_read():
     assert (old.retranscribe_id, old.model, old.meta.title) == (None, "", "Talk")
     again = JobParams(RecordingMeta(title="Talk"), retranscribe_id=7, model="tiny.en")
     assert JobParams.from_dict(json.loads(json.dumps(again.to_dict()))) == again
+
+
+def test_the_words_staff_gave_at_ingest_are_given_to_whisper_again(config, db, talk_file):
+    heard: list[str] = []
+
+    class Listening(ScriptedTranscriber):
+        def transcribe(self, audio, hints: str = ""):
+            heard.append(hints)
+            yield from super().transcribe(audio, hints)
+
+    meta = RecordingMeta(title="Community call", speakers=["Dr. Lee"], vocab=["Keralty", "Vecinos Compasivos"])
+    made = ingest_file(db, config, talk_file, meta, transcriber=Listening(OLD_LINES), embedder=WordHashEmbedder())
+    assert store.get_recording(db, made.recording.id).vocab == ["Keralty", "Vecinos Compasivos"]
+
+    retranscribe(db, config, made.recording.id, transcriber=Listening(NEW_LINES), embedder=WordHashEmbedder())
+
+    assert len(heard) == 2 and "Vecinos Compasivos" in heard[1] and heard[1] == heard[0]
+
+
+def test_a_talk_from_before_the_words_were_kept_has_none(config, db, old_talk):
+    with write_transaction(db):
+        db.execute("UPDATE recordings SET vocab = NULL WHERE id = ?", [old_talk])
+    assert store.get_recording(db, old_talk).vocab == []

@@ -423,3 +423,10 @@ def m020_job_timing(db: Database) -> None:
     comes from what this machine measured, not from how fast the percentage moved."""
     db.table("jobs").add_column("seconds_left", float)
     db.table("jobs").add_column("speeds", str)  # JSON {"host", "model", "steps": {step: seconds per audio second}}
+
+
+@migrations()
+def m021_recording_vocab(db: Database) -> None:
+    """The words staff gave Whisper at ingest (``--vocab``, the upload form's "Words to listen
+    for"), kept so that ``archive retranscribe`` gives them again. Talks ingested before: none."""
+    db.table("recordings").add_column("vocab", str)  # JSON list of terms

@@ -86,6 +86,7 @@ def insert_recording(
                 "visibility": meta.visibility,
                 "language": language,
                 "model": model,
+                "vocab": json.dumps(list(meta.vocab)) if meta.vocab else None,
                 "status": "ready",
                 "created_at": utc_now(),
             }
@@ -211,6 +212,15 @@ def speech_gap_counts(db: Database) -> dict[int, int]:
     return dict(db.execute("SELECT recording_id, count(*) FROM speech_gaps GROUP BY recording_id").fetchall())
 
 
+def _terms(stored: str | None) -> list[str]:
+    """A recording's stored vocabulary (a JSON list; none for talks from before it was kept)."""
+    try:
+        terms = json.loads(stored or "[]")
+    except ValueError:
+        return []
+    return [str(term) for term in terms] if isinstance(terms, list) else []
+
+
 def _recording_from_row(
     db: Database, row: dict, speakers: list[str] | None = None, tags: list[str] | None = None
 ) -> Recording:
@@ -248,6 +258,7 @@ def _recording_from_row(
         chat_names_public=bool(row.get("chat_names_public")),
         chapters_edited=bool(row.get("chapters_edited")),
         series=row.get("series") or "",
+        vocab=_terms(row.get("vocab")),
     )
 
 

@@ -68,7 +68,7 @@ class RecordingMeta:
     tags: list[str] = field(default_factory=list)
     description: str = ""
     series: str = ""  # "Community of Practice": talks of one series share a page and a podcast feed
-    vocab: list[str] = field(default_factory=list)  # transcription hints, not stored
+    vocab: list[str] = field(default_factory=list)  # transcription hints, kept for `archive retranscribe`
     synthetic: bool = False
     visibility: str = "staff"
 
@@ -281,6 +281,7 @@ class Recording:
     chat_names_public: bool = False  # the chat's authors are shown to everyone who may see the talk
     chapters_edited: bool = False  # staff wrote its outline: kept as they left it
     series: str = ""  # the series it belongs to ("" for none)
+    vocab: list[str] = field(default_factory=list)  # the words staff gave Whisper at ingest
 
     @property
     def url(self) -> str:
