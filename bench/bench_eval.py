@@ -270,6 +270,33 @@ def summarize(outcomes: list[Outcome]) -> dict[str, dict[str, float]]:
     return table
 
 
+def decision_figures(outcomes: list[Outcome]) -> dict[str, float]:
+    """The answer-or-not decision as precision and recall, both ways round: of the questions given
+    answers, the share that have one (precision) and of those that have one, the share given
+    answers (recall); of the questions left empty, the share nothing answers, and of those nothing
+    answers, the share left empty. Whether the answers were the right ones is R@k's business."""
+    answerable = [o for o in outcomes if o.question.kind != "none"]
+    unanswerable = [o for o in outcomes if o.question.kind == "none"]
+    answered = sum(bool(o.returned) for o in answerable)
+    answered_wrongly = sum(bool(o.returned) for o in unanswerable)
+    empty = len(unanswerable) - answered_wrongly
+    withheld = len(answerable) - answered
+    return {
+        "answer_precision": round(answered / max(answered + answered_wrongly, 1), 3),
+        "answer_recall": round(answered / max(len(answerable), 1), 3),
+        "empty_precision": round(empty / max(empty + withheld, 1), 3),
+        "empty_recall": round(empty / max(len(unanswerable), 1), 3),
+    }
+
+
+def print_decision(figures: dict[str, float]) -> None:
+    print(
+        f"answer or not: answers given to answerable questions, precision {figures['answer_precision']:.2f} "
+        f"recall {figures['answer_recall']:.2f}; left empty for unanswerable ones, precision "
+        f"{figures['empty_precision']:.2f} recall {figures['empty_recall']:.2f}"
+    )
+
+
 def print_table(split: str, table: dict) -> None:
     print(f"\n{split}")
     print(f"{'kind':<12}{'n':>4}{'R@1':>8}{'R@5':>8}{'MRR':>8}{'empty':>8}{'in weak':>9}")
@@ -399,11 +426,20 @@ def main() -> int:
     if args.misses:
         print_misses([o for o in outcomes if o.question.split == args.misses], by_file)
     tables = {split: summarize([o for o in outcomes if o.question.split == split]) for split in SPLITS}
+    decisions = {split: decision_figures([o for o in outcomes if o.question.split == split]) for split in SPLITS}
     for split in SPLITS:
         print_table(split, tables[split])
+        print_decision(decisions[split])
     print(f"\n{len(qs)} questions in {elapsed:.1f} s ({1000 * elapsed / len(qs):.0f} ms each)")
     print(
-        json.dumps({"model": services.embedder.model_name, "ranking": dataclasses.asdict(searcher.ranking), **tables})
+        json.dumps(
+            {
+                "model": services.embedder.model_name,
+                "ranking": dataclasses.asdict(searcher.ranking),
+                **tables,
+                "decision": decisions,
+            }
+        )
     )
     return 0
 

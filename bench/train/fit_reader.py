@@ -353,11 +353,13 @@ def report(db, by_file, services, qs, reader: Reader | None, label: str) -> dict
         tables[split]["answerable"] = {
             "n": len(answerable),
             "withheld": round(sum(not o.returned for o in answerable) / max(len(answerable), 1), 3),
+            **bench_eval.decision_figures(group),
         }
     print(f"\n== {label}")
     for split in bench_eval.SPLITS:
         bench_eval.print_table(split, {k: v for k, v in tables[split].items() if k != "answerable"})
         print(f"answerable withheld: {tables[split]['answerable']['withheld']:.2f} (want <= {MAX_WITHHELD})")
+        bench_eval.print_decision(tables[split]["answerable"])
     return tables
 
 
