@@ -28,6 +28,7 @@ ALIKE_RATIO = 60
 REACH_SECONDS = 15.0
 LAST_SLIDE_SECONDS = 180.0  # the last slide's span, where no slide follows
 SMALLEST = 10  # single digits are list numbers and steps more often than figures
+LARGEST = 1e15  # a thousand trillion
 NUMBER = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w,]\d)|(?<![\w.,])\d+(?:\.\d+)?(?!\w)")
 
 
@@ -77,7 +78,10 @@ def numbers_in(text: str, words: bool = True) -> list[tuple[str, float]]:
             text = alpha2digit(text, "en", threshold=0)
         except (ValueError, RuntimeError):  # text2num refuses odd input rather than guessing: keep the digits
             pass
-    return [(m.group(), float(m.group().replace(",", ""))) for m in NUMBER.finditer(text)]
+    found = [(m.group(), float(m.group().replace(",", ""))) for m in NUMBER.finditer(text)]
+    # A run of digits longer than any figure (a phone or account number, a slide of digits) is not
+    # one to say aloud: num2words cannot write it out, nor can float hold it.
+    return [(written, value) for written, value in found if value < LARGEST]
 
 
 def sound_alike(a: float, b: float) -> bool:

@@ -39,6 +39,14 @@ def test_numbers_are_read_from_digits_and_from_words():
     ]
     assert [v for _, v in numbers_in("about eighteen thousand families, forty percent")] == [18_000, 40]
     assert numbers_in("eighteen thousand", words=False) == []
+    # Digits no one says as a number (a slide of them, an account number) are not read as one.
+    assert numbers_in("9" * 400) == [] and numbers_in("Call 1234567890123456.") == []
+
+
+def test_a_slide_of_digits_does_not_break_the_talk_page_for_staff():
+    slides = [Slide(1, "Account", "9" * 400 + " and 80,000", at=0.0)]
+    lines = [Segment(1.0, 4.0, "eighteen thousand and " + "9" * 400)]
+    assert numbers_to_check(lines, slides) == [NumberToCheck(page=1, written="80,000", said="18,000", at=1.0)]
 
 
 LINES = [
