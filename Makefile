@@ -55,6 +55,7 @@ bench: install
 	$(BIN)/python bench/bench_web.py
 	$(BIN)/python bench/bench_load.py
 	$(BIN)/python bench/bench_cli_ingest.py
+	$(BIN)/python bench/bench_openai_whisper.py
 
 # Every bench at its smoke size, offline: a check that each still runs and prints its figures
 # (the figures mean little at this size). About 3 minutes on 2 cores with bench/.cache/ warm, 5 cold.
@@ -71,6 +72,7 @@ bench-smoke: install
 	$(BIN)/python bench/train/fit_reader.py --smoke
 	$(BIN)/python bench/bench_cli_search.py --smoke
 	$(BIN)/python bench/bench_cli_ingest.py --smoke
+	$(BIN)/python bench/bench_openai_whisper.py --smoke
 	$(BIN)/python bench/bench_slides.py --smoke
 	$(BIN)/python bench/bench_speakers.py --smoke
 	$(BIN)/python bench/bench_chapters.py --smoke

@@ -95,7 +95,13 @@ def build_recording(minutes: float, target: Path) -> str:
         text.append(reference)
     one = np.concatenate(cycle)
     repeats = max(1, int(np.ceil(minutes * 60 * RATE / len(one))))
-    pcm = (np.clip(np.tile(one, repeats), -1, 1) * 32767).astype(np.int16)
+    write_flac(np.tile(one, repeats), target)
+    return " ".join(text * repeats)
+
+
+def write_flac(audio: np.ndarray, target: Path) -> None:
+    """16 kHz mono float samples as a FLAC file."""
+    pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16)
     with av.open(str(target), "w", format="flac") as out:
         stream = out.add_stream("flac", rate=RATE, layout="mono")
         for start in range(0, len(pcm), 4096):
@@ -105,7 +111,6 @@ def build_recording(minutes: float, target: Path) -> str:
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
-    return " ".join(text * repeats)
 
 
 def run_pipeline(path: str, data_dir: str, model: str, queue) -> None:
