@@ -62,8 +62,9 @@ CHECKPOINT_SECONDS = 5.0
 def job_steps(job: Job, diarizes: bool) -> list[dict[str, str]]:
     """The steps of ``job`` as its page lists them: each one's words and whether it is ``done``,
     ``current`` or ``waiting`` (``failed`` where a failed job stopped)."""
-    # A retranscribe keeps the talk's speaker names: it has no voices to tell apart.
-    steps = steps_of(job.params.companions, diarizes and job.params.retranscribe_id is None)
+    # A retranscribe keeps the talk's speaker names: it tells voices apart only where it has none.
+    voices = job.params.retranscribe_id is None or job.params.tells_voices
+    steps = steps_of(job.params.companions, diarizes and voices)
     if job.state == "done":
         at = len(steps)
     elif job.state == "queued":
@@ -268,6 +269,7 @@ class JobRunner:
                             resume=resume,
                             checkpoint=checkpoint,
                             speeds=speeds,
+                            diarizer=self.diarizer,
                         )
                     else:
                         result = ingest_file(
@@ -402,6 +404,7 @@ class JobQueue:
                 original_filename=recording.original_filename,
                 retranscribe_id=recording.id,
                 model=model,
+                tells_voices=not any(s.speaker for s in store.get_segments(db, recording.id)),
             )
             job_id = job_store.create_job(db, f"Retranscribe: {recording.title}", str(path), params)
             return present(job_store.get_job(db, job_id)), True

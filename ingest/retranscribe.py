@@ -12,6 +12,8 @@ for every talk:
 - nothing new comes back inside a taken-down range (``redactions``): new lines and speech gaps
   touching one are left out;
 - an outline staff edited stays as they left it; an automatic one is made again from the new lines;
+- a talk none of whose lines has a speaker (ingested before voices were told apart) gets them told
+  apart now, by the same stage an ingest runs (``diarize.diarize_safely``), when a diarizer is given;
 - each slide moves to the start of the new line nearest it, if one starts within ``SNAP_SECONDS``
   (a slide up from the very start stays there).
 
@@ -44,6 +46,7 @@ from archive.core.store.records import (
 from ingest import media
 from ingest.chapters import outline
 from ingest.companions import assign_speakers
+from ingest.diarize import Diarizer, diarize_safely
 from ingest.pipeline import (
     CheckpointCallback,
     ProgressCallback,
@@ -77,6 +80,7 @@ class RetranscribeResult:
     kept: int  # lines staff corrected, kept as they were
     gaps: list[SpeechGap] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # wall seconds per step
+    notes: str = ""  # the speakers' voices could not be told apart (the transcript is complete)
 
 
 def talk_meta(recording: Recording) -> RecordingMeta:
@@ -106,11 +110,13 @@ def retranscribe(
     resume: Sequence[Segment | SpeechGap] = (),
     checkpoint: CheckpointCallback | None = None,
     speeds: Mapping[str, float] | None = None,
+    diarizer: Diarizer | None = None,
 ) -> RetranscribeResult:
     """Transcribe recording ``recording_id`` again from its stored media with ``transcriber`` and
     merge the new lines with what people did to the talk (see the module's docstring).
 
-    ``resume``, ``checkpoint``, ``progress`` and ``speeds`` work as for ``pipeline.ingest_file``.
+    ``resume``, ``checkpoint``, ``progress``, ``speeds`` and ``diarizer`` work as for
+    ``pipeline.ingest_file`` (voices are told apart only where no line has a speaker yet).
     Raises NotFound for no such recording, MediaError if its stored media cannot be read.
     """
     report = progress or (lambda step, fraction, seconds_left: None)
@@ -122,8 +128,10 @@ def retranscribe(
     path = Path(config.data_dir) / recording.media_path
     with timer("probe"):
         info = media.probe(path, name)
-    # An ingest's steps without meeting files or voices to tell apart (what the job page lists for it too).
-    remaining = Remaining(info.duration, speeds or {}, [step.key for step in steps_of(Companions(), diarizes=False)])
+    # An ingest's steps without meeting files, and voices only for a talk with no speakers (what the job page lists too).
+    voices = diarizer if not any(s.speaker for s in store.get_segments(db, recording_id)) else None
+    steps = steps_of(Companions(), diarizes=voices is not None)
+    remaining = Remaining(info.duration, speeds or {}, [step.key for step in steps])
     report("checking the file", 0.0, remaining.total)
     companions = Companions(
         chat=tuple(store.chat_messages(db, recording_id)), slides=tuple(store.slides(db, recording_id))
@@ -138,6 +146,11 @@ def retranscribe(
     report("indexing for search", *remaining.at("index"))
     with timer("embed"):  # embedding and the one write: the index step
         merged, kept_gaps = _write(db, recording_id, lines, gaps, transcriber.model_name, embedder)
+    notes = ""
+    if voices is not None:
+        report("telling the speakers apart", *remaining.at("speakers"))
+        with timer("speakers"):
+            notes = diarize_safely(db, config, recording_id, voices)
     report("done", 1.0, 0.0)
     return RetranscribeResult(
         present(store.get_recording(db, recording_id)),
@@ -145,6 +158,7 @@ def retranscribe(
         kept=sum(1 for s in merged if s.edited),
         gaps=kept_gaps,
         timings=timer.seconds,
+        notes=notes,
     )
 
 

@@ -204,6 +204,53 @@ def test_an_automatic_outline_is_made_again_from_the_new_lines(config, db, talk_
     )
 
 
+class TwoVoices:
+    """A diarizer that hears one voice until 16 s and another after it; counts its calls."""
+
+    model_name = "two-voices"
+
+    def __init__(self):
+        self.calls = 0
+
+    def load(self) -> None:
+        pass
+
+    def turns(self, samples):
+        self.calls += 1
+        return [SpeakerCue(0.0, 16.0, "voice-a"), SpeakerCue(16.0, 28.0, "voice-b")]
+
+
+def test_a_talk_without_speakers_gets_its_voices_told_apart(config, db, talk_file):
+    """A talk from before voices were told apart (no line has a speaker) gets them now, as a job
+    whose page lists that step; a talk whose lines have speakers keeps its names, unheard."""
+    recording_id = ingest_file(
+        db,
+        config,
+        talk_file,
+        RecordingMeta(title="Community call", speakers=["Dr. Lee"]),
+        transcriber=ScriptedTranscriber(OLD_LINES),
+        embedder=WordHashEmbedder(),
+    ).recording.id
+    assert not any(s.speaker for s in store.get_segments(db, recording_id))
+    voices = TwoVoices()
+    queue = JobQueue(config, JobRunner(config, WordHashEmbedder(), new_transcriber(), voices))
+    job = queue.submit_retranscribe(recording_id)
+    assert [step["label"] for step in queue_module.job_steps(job, diarizes=True)] == [
+        "transcribing",
+        "indexing for search",
+        "telling the speakers apart",
+    ]
+    assert queue.run_pending() == 1
+    assert job_store.get_job(db, job.id).state == "done" and voices.calls == 1
+    said = [(s.text, s.speaker) for s in store.get_segments(db, recording_id)]
+    assert said[0] == ("Good afternoon, and welcome to our call.", "Dr. Lee")  # the voice that speaks most
+    assert said[-1] == ("Gracias a todos por venir hoy.", "Audience member 1")
+
+    retranscribe(db, config, recording_id, transcriber=new_transcriber(), embedder=WordHashEmbedder(), diarizer=voices)
+    assert voices.calls == 1  # its lines have speakers now: kept, not heard again
+    assert [(s.text, s.speaker) for s in store.get_segments(db, recording_id)] == said
+
+
 class StopsHalfway:
     """The current transcriber, stopped (a crash, the power) after ``lines`` of its lines and gaps."""
 

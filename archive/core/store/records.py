@@ -320,6 +320,8 @@ class JobParams:
     companions: Companions = Companions()  # the meeting's transcript, chat and slides
     retranscribe_id: int | None = None  # the talk to transcribe again (None: an ingest)
     model: str = ""  # the Whisper model asked for (`--model`); "" for the worker's own
+    # A retranscribe of a talk whose lines have no speakers yet tells its voices apart too.
+    tells_voices: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -329,6 +331,7 @@ class JobParams:
             **self.companions.to_dict(),
             "retranscribe_id": self.retranscribe_id,
             "model": self.model,
+            "tells_voices": self.tells_voices,
         }
 
     @classmethod
@@ -341,6 +344,7 @@ class JobParams:
             companions=Companions.from_dict(data),
             retranscribe_id=int(retranscribe_id) if retranscribe_id is not None else None,
             model=str(data.get("model") or ""),
+            tells_voices=bool(data.get("tells_voices")),
         )
 
 
