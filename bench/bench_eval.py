@@ -1,7 +1,7 @@
 """Search quality on questions with known answers, reported separately for a dev and a test split.
 
 The archive searched holds every recording the project has: the demo talks, the six older
-evaluation talks (bench/eval/talks.json), the ten webinars and talks of bench/eval/webinars.json
+evaluation talks (bench/eval/talks.json), the webinars and talks of bench/eval/webinars.json
 (several voices, Zoom-like audio) and four real speech clips, all through the real pipeline.
 Transcripts are made once per Whisper model and cached; the index is rebuilt once per
 embedding model and cached too, so trying a ranking costs seconds.

@@ -19,7 +19,7 @@ archive's very weights (``bench/whisper_checkpoint.py`` converts the CTranslate2
   "stage" its ``transcribe`` call alone. It gets the audio decoded already (it would shell out to an
   ffmpeg this machine may not have), which spares it the decoding the archive's figure includes.
 
-Recordings (bench/eval, test split): the four test webinars joined end to end with a second of
+Recordings (bench/eval, test split): four test webinars (the English ones) joined end to end with a second of
 silence between them (22.9 minutes, several voices each, Q&A, Zoom-like audio), and a 3.6-minute
 one-voice talk. Word error is over the script's English words, numbers left out of both sides
 (``bench_ingest.score_talk``). Peak memory is each process's maximum resident set. Prints a table

@@ -355,3 +355,41 @@ def test_a_language_check_and_decoding_the_same_speech_take_one_encoder_pass(mon
     english = WhisperTranscriber(model_path("whisper-base"), languages=("en",))
     assert " ".join(s.text for s in english.transcribe(media.slices(media.decode(HOTWORDS)))) == text
     assert "folder" in text
+
+
+class LanguageJudge:
+    """A stand-in Whisper whose language check gives ``probabilities`` and whose decoding in each
+    language has the mean log-probability in ``likelihoods``; records the languages it decoded in."""
+
+    def __init__(self, probabilities: dict[str, float], likelihoods: dict[str, float]):
+        self.probabilities, self.likelihoods, self.decoded = probabilities, likelihoods, []
+        self.feature_extractor = lambda samples: np.zeros((80, 300), np.float32)
+        self.feature_extractor.nb_max_frames = 3000  # type: ignore[attr-defined]
+        self.model = SimpleNamespace(
+            detect_language=lambda encoded: [[(f"<|{code}|>", p) for code, p in probabilities.items()]]
+        )
+
+    def encode(self, window):
+        return window
+
+    def transcribe(self, samples, language, **options):
+        self.decoded.append(language)
+        return iter([SimpleNamespace(avg_logprob=self.likelihoods[language])]), None
+
+
+@pytest.mark.parametrize(
+    ("probabilities", "likelihoods", "language", "decoded"),
+    [
+        # Sure (0.95 of the allowed ones' probability): the check decides, nothing is decoded to judge.
+        ({"en": 0.95, "es": 0.05}, {"en": -1.4, "es": -0.8}, "en", []),
+        # Unsure: Whisper's likelihood of its own text in each language decides (Spanish said, checked as English).
+        ({"en": 0.55, "es": 0.45}, {"en": -1.37, "es": -0.82}, "es", ["en", "es"]),
+        ({"es": 0.6, "en": 0.4}, {"en": -0.3, "es": -1.1}, "en", ["es", "en"]),
+    ],
+)
+def test_speech_whose_language_stays_unsure_takes_the_likelier_decoding(probabilities, likelihoods, language, decoded):
+    judge = LanguageJudge(probabilities, likelihoods)
+    silence = np.zeros(3 * media.SAMPLE_RATE, np.float32)  # no pause inside to split it at: judged whole
+    judged = list(WhisperTranscriber()._languages(judge, silence, [(0, len(silence))], ("en", "es")))
+    assert judged == [((0, len(silence)), language)]
+    assert judge.decoded == decoded
