@@ -183,7 +183,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--threads", type=int, default=8, help="waitress request threads per process")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="waitress request threads per process (0: archive serve's default)"
+    )
     parser.add_argument("--processes", type=int, default=0, help="server processes (0: archive serve's default)")
     parser.add_argument("--uploads", type=int, default=4, choices=range(1, 5), help="webinars uploaded (1-4)")
     parser.add_argument("--questions", type=int, default=0, help="ask only the first N questions (0: all)")
@@ -217,10 +219,9 @@ def main() -> None:
                 "serve",
                 "--port",
                 str(port),
-                "--threads",
-                str(args.threads),
                 "--processes",
                 str(args.processes),
+                *(["--threads", str(args.threads)] if args.threads else []),
             ],
             env=env,
             cwd=ROOT,
@@ -286,6 +287,7 @@ def main() -> None:
         json.dumps(
             {
                 "processes": args.processes,
+                "threads": args.threads,
                 "uploads": len(talks),
                 "questions": len(questions),
                 "idle": idle,

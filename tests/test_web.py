@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -410,6 +411,64 @@ def test_serve_loads_the_model_before_it_listens_and_runs_its_worker_at_lower_pr
             server.kill()
             server.wait()
         server.stderr.close()
+
+
+def test_serve_processes_share_new_connections_evenly(data_dir):
+    """A keep-alive connection stays with the process that accepted it: a process takes new ones
+    only while it holds no more than the other (``ConnectionBalance``), so many clients connecting
+    at once do not leave one process with most of them."""
+    port = free_port()
+    server = _serve(data_dir, port, "--no-worker", "--processes", "2")
+    held = []
+    try:
+        while not server.stderr.readline().startswith("Talk Archive at"):
+            assert server.poll() is None
+        for _ in range(12):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("GET", "/api/search?q=follow+up")
+            assert connection.getresponse().read()  # kept open: keep-alive
+            held.append(connection)
+        children = [int(pid) for pid in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
+        per_process = sorted(_connections_to(port, pid) for pid in [server.pid, *children])
+        assert sum(per_process) == 12 and per_process[-1] - per_process[0] <= 2, per_process
+    finally:
+        for connection in held:
+            connection.close()
+        server.terminate()
+        server.wait(timeout=30)
+        server.stderr.close()
+
+
+def test_a_server_process_takes_new_connections_only_while_it_holds_no_more_than_the_others():
+    from archive.doors.cli.supervisor import ConnectionBalance
+
+    first, second = ConnectionBalance(2), ConnectionBalance(2)
+    second.open = first.open  # as after the fork: one shared array, a slot each
+    second.slot = 1
+    assert first.takes_more(0) and second.takes_more(0)  # equal: both may
+    assert not first.takes_more(1)  # one more than the other: it waits
+    assert second.takes_more(1)  # until the other catches up
+    assert first.takes_more(1) and not second.takes_more(2)
+    assert ConnectionBalance(1).takes_more(100)  # alone: always
+
+
+def _connections_to(port: int, pid: int) -> int:
+    """The established TCP connections on ``port`` that process ``pid`` holds (by its sockets' inodes)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port, state, inode = int(fields[1].rsplit(":", 1)[1], 16), fields[3], fields[9]
+            count += local_port == port and state == "01" and inode in inodes
+    return count
 
 
 def _reap(pid: int) -> None:
