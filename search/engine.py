@@ -65,6 +65,7 @@ from search.ranking import (
     grouped_by_talk,
     is_answered,
     is_courtesy,
+    is_short,
     rank_key,
     spread_talks,
 )
@@ -335,10 +336,13 @@ class Searcher:
         ids = list(dict.fromkeys(ids))
         candidates = _load_candidates(db, ids, wanted)
         cosines = index.similarity(query_vector, ids)
+        short = is_short(parsed)
         for candidate in candidates:
             candidate.cosine = cosines.get(candidate.passage_id, 0.0)
             spelled = names.letters(candidate.text) if words.alternatives.spells else ""
             candidate.coverage, candidate.said = words.shares(candidate.stems, candidate.recording_id, spelled)
+            if short and candidate.said:
+                candidate.said = min(candidate.said, words.said_as_typed(candidate.text, candidate.other_stems))
             candidate.literal = candidate.said >= 0.999
         candidates.sort(key=lambda c: (c.literal, c.score(ranking)), reverse=True)
         return candidates[: ranking.rescored_passages], self._evidence(dense, words, candidates)
@@ -363,6 +367,7 @@ class Searcher:
         segments_of = _load_segments(db, candidates, self.embedder.model_name)
         said_by = said_by.strip().casefold()
         moments = []
+        windows: dict[tuple, tuple[bool, float, float, float]] = {}  # passages overlap: each window scored once
         for candidate in candidates:
             segments = segments_of.get(candidate.passage_id)
             if not segments:
@@ -375,17 +380,13 @@ class Searcher:
             scored = []
             for i in eligible:
                 seg = segments[i]
-                cosine = float(seg["vector"] @ query_vector) if seg["vector"] is not None else candidate.cosine
                 after = segments[i + 1] if i + 1 < len(segments) else None
-                window = seg["stems"] + (after["stems"] if after else [])
-                spelled = (
-                    names.letters(seg["text"] + (after["text"] if after else "")) if words.alternatives.spells else ""
-                )
-                coverage, literal = words.coverage(window, candidate.recording_id, spelled)
-                # Of the windows holding every query word, the one whose own line holds most of
-                # them: a word only one line says lands on that line, not on the line before it
-                # (whose window reaches into it), whatever the cosines say to the last bit.
-                own = words.coverage(seg["stems"], candidate.recording_id)[0] if literal else 0.0
+                # (a line without a window vector falls back on its passage's cosine: then the passage too)
+                fallback = candidate.passage_id if seg["vector"] is None else None
+                key = (candidate.recording_id, seg["idx"], after["idx"] if after else None, fallback)
+                if key not in windows:
+                    windows[key] = _window(words, candidate, seg, after, query_vector)
+                literal, own, cosine, coverage = windows[key]
                 scored.append((literal, own, cosine + ranking.keyword_weight * coverage, -i, cosine, coverage))
             # As between passages, a window holding every query word beats one that only means alike;
             # among equals the earlier segment wins, so the player starts before the answer, not inside it.
@@ -468,11 +469,33 @@ def _first_line_by(segments: list[dict], people: list[str]) -> int:
     return 0
 
 
+def _window(
+    words: QueryWords, candidate: Candidate, seg: dict, after: dict | None, query_vector: np.ndarray
+) -> tuple[bool, float, float, float]:
+    """(holds every query word, share of them its own line holds, cosine, coverage) of the window
+    that is line ``seg`` and the one ``after`` it."""
+    cosine = float(seg["vector"] @ query_vector) if seg["vector"] is not None else candidate.cosine
+    window = seg["stems"] + (after["stems"] if after else [])
+    present = seg["stem_set"] | after["stem_set"] if after else seg["stem_set"]
+    spelled = names.letters(seg["text"] + (after["text"] if after else "")) if words.alternatives.spells else ""
+    coverage, literal = words.coverage(window, candidate.recording_id, spelled, present)
+    # Of the windows holding every query word, the one whose own line holds most of them: a word
+    # only one line says lands on that line, not on the line before it (whose window reaches into
+    # it), whatever the cosines say to the last bit.
+    own = words.coverage(seg["stems"], candidate.recording_id, present=seg["stem_set"])[0] if literal else 0.0
+    return literal, own, cosine, coverage
+
+
 def _says_words(words: QueryWords, segments: list[dict], i: int, recording_id: int) -> bool:
     """Whether the lines a moment starting at segment ``i`` shows (``_moment``) hold every query word,
     as said (a word only the talk's details name, or only a look-alike spelling, does not count)."""
     shown = [stem for segment in segments[i : i + MOMENT_LINES] for stem in segment["stems"]]
-    return words.coverage(shown, recording_id)[1]
+    if not words.coverage(shown, recording_id)[1]:
+        return False
+    if not is_short(words.parsed):
+        return True
+    text = " ".join(segment["text"] for segment in segments[i : i + MOMENT_LINES])
+    return words.said_as_typed(text, " ".join(shown)) >= 0.999  # a topic: its words as typed
 
 
 def _moment(
@@ -571,13 +594,15 @@ _SEGMENT_JOIN = (
 
 
 def _segment(idx, start, end, text, language, speaker, blob) -> dict[str, Any]:
+    segment_stems = stems(text) + language_stems(text, language)
     return {
         "idx": idx,
         "start": start,
         "end": end,
         "text": text,
         "speaker": speaker,
-        "stems": stems(text) + language_stems(text, language),
+        "stems": segment_stems,
+        "stem_set": frozenset(segment_stems),
         "vector": np.frombuffer(blob, dtype=np.float32) if blob else None,
     }
 

@@ -27,7 +27,7 @@ from typing import Any
 from search import names
 from search.reader import Reader
 from search.results import Evidence, Moment
-from search.text import STOPWORDS, ParsedQuery, contains_phrase, stems
+from search.text import STOPWORDS, ParsedQuery, contains_phrase, inflected, stems, word_spans
 
 # A query of at most this many words (no phrase; "what are the shop owners told" is a question) is a topic: answered by meaning alone only if some
 # passage says at least this share of its word weight as typed. A look-alike spelling does not
@@ -116,12 +116,16 @@ def is_answered(parsed: ParsedQuery, evidence: Evidence, decision: Decision, rea
     """
     if evidence.literal or evidence.named:
         return True
-    short = not parsed.phrases and len(parsed.text.split()) <= SHORT_QUERY_WORDS
-    if short and evidence.said < SHORT_QUERY_SAID:
+    if is_short(parsed) and evidence.said < SHORT_QUERY_SAID:
         return False
     if reader is not None and reader.decides and evidence.reading is not None:
         return reader.answers(evidence.reading)
     return decision.answered(evidence)
+
+
+def is_short(parsed: ParsedQuery) -> bool:
+    """A word or a few, no phrase: a topic, whose words must be said as typed (``QueryWords.said_as_typed``)."""
+    return not parsed.phrases and len(parsed.text.split()) <= SHORT_QUERY_WORDS
 
 
 @dataclass
@@ -175,20 +179,33 @@ class QueryWords:
         self._phrases = [(p, weights[p]) for p in parsed.phrases]
         self._named_credit, self._spelling_credit = ranking.named_credit, ranking.spelling_credit
 
-    def coverage(self, text_stems: list[str], recording_id: int | None = None, letters: str = "") -> tuple[float, bool]:
+    def coverage(
+        self,
+        text_stems: list[str],
+        recording_id: int | None = None,
+        letters: str = "",
+        present: frozenset[str] | None = None,
+    ) -> tuple[float, bool]:
         """(share 0..1 of the query's word weight in a text, whether it holds every word exactly).
 
         ``letters`` (the text's, from ``names.letters``) lets a word the transcripts never hold be
-        found spelled across the text's words.
+        found spelled across the text's words; ``present`` is ``set(text_stems)`` where the caller has it.
         """
-        found, exact = self.shares(text_stems, recording_id, letters)
+        found, exact = self.shares(text_stems, recording_id, letters, present)
         return found, exact >= 0.999
 
-    def shares(self, text_stems: list[str], recording_id: int | None = None, letters: str = "") -> tuple[float, float]:
+    def shares(
+        self,
+        text_stems: list[str],
+        recording_id: int | None = None,
+        letters: str = "",
+        present: frozenset[str] | None = None,
+    ) -> tuple[float, float]:
         """(share 0..1 of the query's word weight in a text, share it holds exactly, as said there)."""
         if not self.total:
             return 0.0, 0.0
-        present = set(text_stems)
+        if present is None:
+            present = frozenset(text_stems)
         named = self.named[recording_id].terms if recording_id in self.named else ()
         found = exact = 0.0
         for term, stem, weight, prefix, written, unknown in self._terms:
@@ -209,6 +226,31 @@ class QueryWords:
             if contains_phrase(text_stems, phrase):
                 found, exact = found + weight, exact + weight
         return found / self.total, exact / self.total
+
+    def said_as_typed(self, text: str, other_stems: str | None = None) -> float:
+        """The share of the query's word weight ``text`` says as typed: a word counts where a word of
+        the text has its stem and differs from it only by an ending (``text.inflected``), or, for
+        lines in another language, where they hold its stem in that language (``other_stems``).
+
+        What a short query is judged by (``is_short``): "mindfulness" is not said by a talk that
+        only says "minds", though porter stems both to "mind".
+        """
+        if not self.total:
+            return 0.0
+        spans = word_spans(text)
+        others = frozenset((other_stems or "").split())
+        said = 0.0
+        for term, stem, weight, prefix, _, _ in self._terms:
+            if prefix:
+                hit = any(s.startswith(stem) for _, _, s, _ in spans)
+            else:
+                hit = any(s == stem and inflected(term.word, token) for _, _, s, token in spans) or any(
+                    o in others for o in term.others
+                )
+            said += weight * hit
+        for phrase, weight in self._phrases:
+            said += weight * contains_phrase([s for _, _, s, _ in spans], phrase)
+        return said / self.total
 
 
 STOPWORD_STEMS = frozenset(stems(" ".join(STOPWORDS)))

@@ -10,6 +10,7 @@ stray quotes) is searched for as words, never run as a query.
 from __future__ import annotations
 
 import html
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -96,15 +97,17 @@ def stems(text: str) -> list[str]:
     return list(_stems(text))
 
 
-def word_spans(text: str) -> list[tuple[int, int, str, str]]:
-    """(start, end, stem, folded word) for each token of ``text``, with offsets into ``text`` itself."""
+@lru_cache(maxsize=16384)
+def word_spans(text: str) -> tuple[tuple[int, int, str, str], ...]:
+    """(start, end, stem, folded word) for each token of ``text``, with offsets into ``text`` itself
+    (remembered, as ``stems``: snippets of the same lines are marked query after query)."""
     spans = []
     for match in _WORD.finditer(text):
         word = match.group()
         folded = word.lower() if word.isascii() else fold(word)
         for token in _WORD.findall(folded) or [folded]:
             spans.append((match.start(), match.end(), stem(token), folded))
-    return spans
+    return tuple(spans)
 
 
 def clean_query(text: str) -> tuple[str, bool]:
@@ -229,6 +232,19 @@ def parse_query(raw: str, languages: tuple[str, ...] = ()) -> ParsedQuery:
         phrase_words=phrase_words[:MAX_TERMS],
         shortened=shortened,
     )
+
+
+# A word said with another ending is the word as typed ("policy", "policies"; "train", "training")
+# when neither differs from the letters they share by more than this; porter gives "mindfulness"
+# and "minds" one stem, "mind", but a member who typed the one was not asking about the other.
+INFLECTION_LETTERS = 4
+
+
+def inflected(typed: str, token: str) -> bool:
+    """Whether ``token`` (folded, as ``word_spans`` gives it) is the folded word ``typed`` or it with
+    another ending, not a word derived from it or its root."""
+    shared = len(os.path.commonprefix([typed, token]))
+    return len(typed) - shared <= INFLECTION_LETTERS and len(token) - shared <= INFLECTION_LETTERS
 
 
 def contains_phrase(stems: list[str], phrase: tuple[str, ...]) -> bool:

@@ -691,6 +691,27 @@ def test_a_word_or_two_no_talk_says_gets_no_answer_only_weak_matches(db):
     assert searcher.search(db, "where do the volunteers meet to mend broken things").results
 
 
+def test_a_word_counts_as_said_with_another_ending_but_not_as_another_word_from_its_root(db):
+    """Porter stems "mindfulness" and "minds" alike; a talk that says only "minds" does not say
+    "mindfulness", so that word gets no answer, while "volunteer" is said by "Volunteers"."""
+    embedder = WordHashEmbedder()
+    _talk(db, "Teapots", [*TEAPOT_TALK[:2], "Mending things calms our minds.", *TEAPOT_TALK[2:]], embedder)
+    searcher = _answering_everything()
+    found = searcher.search(db, "mindfulness")
+    assert found.results == [] and found.weak_results and not found.evidence.literal
+    assert [m.match for m in found.weak_results] == ["meaning"] * len(found.weak_results)  # not "says these words"
+    for query in ("volunteer", "teapots", "repairing workshops"):
+        assert searcher.search(db, query).results, query
+    assert searcher.search(db, "where do people find mindfulness in mending").results  # a question: by meaning
+
+
+def test_inflected_is_an_ending_not_a_derivation():
+    from search.text import inflected
+
+    assert inflected("policy", "policies") and inflected("train", "training") and inflected("minds", "mind")
+    assert not inflected("mindfulness", "minds") and not inflected("happy", "happiness")
+
+
 def test_a_greeting_or_outro_is_never_an_answer_but_a_name_said_in_one_is(db):
     embedder = WordHashEmbedder()
     _talk(db, "Teapots", TEAPOT_TALK, embedder)
