@@ -78,8 +78,8 @@ class Alternatives:
         Whisper splits a name it does not know ("Namer Affair Weather" for "Fairweather")."""
         if term not in self.unknown or len(term.word) < SPELLED_MIN_LETTERS:
             return 0.0
-        score = fuzz.partial_ratio(term.word, letters)
-        return score / 100 if score >= SPOKEN_SIMILARITY else 0.0
+        # (the cutoff returns 0 below it, and lets rapidfuzz stop early: called for every candidate window)
+        return fuzz.partial_ratio(term.word, letters, score_cutoff=SPOKEN_SIMILARITY) / 100
 
 
 def named_talks(
