@@ -226,7 +226,7 @@ def transcribe_talks(
         prompt = known if hints == "talk" else prompt
         started = time.perf_counter()
         lines, gaps = lines_and_gaps(
-            transcribe_file(path, media.probe(path), transcriber, prompt, StepTimer(), lambda *a: None)
+            transcribe_file(path, media.probe(path), transcriber, prompt, StepTimer(), lambda *a: None), prompt
         )
         names = [w for name in [*meta.speakers, meta.organization] for w in name.split() if len(w) > 2]
         terms = [w for term in known.split(", ") for w in re.findall(r"[^\W\d_][\w'’-]*", term) if len(w) > 2]

@@ -31,6 +31,7 @@ from ingest.chapters import outline
 from ingest.companion_kinds import check_companions
 from ingest.companions import assign_speakers
 from ingest.diarize import Diarizer, diarize_safely
+from ingest.respell import respelled_lines
 from ingest.slides import align_slides, slide_vectors
 from ingest.transcribe import Transcriber, talk_hints, transcriber_for
 from search.embedder import Embedder, embedder_for
@@ -260,7 +261,7 @@ def ingest_file(
         transcript = transcribe_file(
             path, info, transcriber, hints, timer, transcribing_step(report, remaining), resume, checkpoint, name=name
         )
-        segments, gaps = lines_and_gaps(transcript)
+        segments, gaps = lines_and_gaps(transcript, hints)
         if companions.speaker_cues:
             segments = assign_speakers(segments, companions.speaker_cues)
         report("indexing for search", *remaining.at("index"))
@@ -398,5 +399,8 @@ def spoken_languages(segments: Sequence[Segment]) -> str:
     return ",".join(sorted(words, key=lambda language: -words[language]))
 
 
-def lines_and_gaps(transcript: Sequence[Segment | SpeechGap]) -> tuple[list[Segment], list[SpeechGap]]:
-    return [i for i in transcript if isinstance(i, Segment)], [i for i in transcript if isinstance(i, SpeechGap)]
+def lines_and_gaps(transcript: Sequence[Segment | SpeechGap], hints: str = "") -> tuple[list[Segment], list[SpeechGap]]:
+    """The transcript's lines, with the names among ``hints`` that Whisper nearly wrote spelled as
+    written (``respell.respelled_lines``), and its speech gaps."""
+    lines = [i for i in transcript if isinstance(i, Segment)]
+    return respelled_lines(lines, hints) if hints else lines, [i for i in transcript if isinstance(i, SpeechGap)]

@@ -141,7 +141,7 @@ def retranscribe(
     transcript = transcribe_file(
         path, info, transcriber, hints, timer, transcribing_step(report, remaining), resume, checkpoint, name=name
     )
-    lines, gaps = lines_and_gaps(transcript)
+    lines, gaps = lines_and_gaps(transcript, hints)
 
     report("indexing for search", *remaining.at("index"))
     with timer("embed"):  # embedding and the one write: the index step

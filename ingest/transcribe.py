@@ -276,6 +276,13 @@ def _abbreviation(term: str) -> bool:
     return " " not in term and len(term) < 4 and not (term.isupper() and len(term) >= 3)
 
 
+@functools.lru_cache(maxsize=65536)
+def unknown_to_whisper(word: str) -> bool:
+    """Whether Whisper's tokenizer needs more than one token for the word (in lower case): a name
+    or rare term it cannot be relied on to spell."""
+    return _extra_tokens(word, whisper_token_count) > 0
+
+
 def _extra_tokens(term: str, count_tokens: Callable[[str], int]) -> int:
     """The tokens Whisper needs for the term's words beyond one each: 0 for "Family Services",
     several for "Krzysztof Wróblewski". A rough measure of how rare a word is in what Whisper read,
