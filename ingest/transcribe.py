@@ -729,8 +729,9 @@ BASE_NAMES = ("base", "whisper-base")
 DEFAULT_WHISPER = "base"
 # Raised when the same audio would come out as other lines (bench/bench_eval.py caches transcripts by it):
 # 2 = speech regions from a VAD, a language per region, lines that follow sentences;
-# 3 = speech whose language stays unsure takes the likelier decoding's.
-TRANSCRIPT_VERSION = 3
+# 3 = speech whose language stays unsure takes the likelier decoding's;
+# 4 = names the talk's hints know, spelled as written (ingest.respell).
+TRANSCRIPT_VERSION = 4
 
 
 def transcriber_for(config: Config) -> WhisperTranscriber:
