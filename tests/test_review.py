@@ -24,7 +24,8 @@ from search.engine import Searcher
 from .fakes import ScriptedTranscriber, WordHashEmbedder
 
 LINES_A = [
-    "my name is Mayah Toress from riverside",  # 0.0-2.74
+    # Misheard as common words: what is left for a presenter once known names are respelled (ingest.respell)
+    "my name is Maya tours from riverside",  # 0.0-2.74
     "we started the garden programme last spring",  # 2.75-5.49
     "this part about our funder is private",  # 5.5-8.24
     "thank you all for coming today",  # 8.25-10.99
@@ -155,7 +156,7 @@ def test_a_presenter_reviews_the_draft_and_staff_approve_through_the_real_machin
     # Staff see the words the correction changes, and each decision asks first.
     assert '<del><span class="visually-hidden">removed: </span>my</del>' in staff_page
     assert '<ins><span class="visually-hidden">added: </span>My</ins>' in staff_page
-    assert "Mayah Toress</del>" in staff_page and "Maya Torres</ins>" in staff_page
+    assert "tours</del>" in staff_page and "Torres</ins>" in staff_page
     assert 'data-confirm="Approve all 2 suggestions?"' in staff_page and "confirm.js" in staff_page
     assert 'data-confirm="Withdraw 0:05–0:08 from the talk?"' in staff_page
 
