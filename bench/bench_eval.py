@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import shutil
 import sys
 import time
@@ -405,8 +406,6 @@ UNSAID_WORDS = (
 
 def unsaid_words(db, searcher: Searcher) -> dict[str, list[str]]:
     """Of ``UNSAID_WORDS``, those answered and those some transcript does say after all (left out)."""
-    import re
-
     lines = [text for (text,) in db.execute("SELECT text FROM segments")]
     said = [w for w in UNSAID_WORDS if any(re.search(rf"\b{w}\b", line, re.IGNORECASE) for line in lines)]
     answered = [w for w in UNSAID_WORDS if w not in said and searcher.search(db, w).results]

@@ -13,16 +13,18 @@ Measured on the evaluation webinars' transcripts (README, "Transcription setting
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from rapidfuzz import fuzz
 
 from archive.core.store.records import Segment
+from ingest.transcribe import unknown_to_whisper
+from search.names import letters
 
-# The least similarity (rapidfuzz's ratio, 0-100, on the letters without spaces or accents) at which
-# a run of words is taken for a known name. Chosen on the dev webinars (README).
+# The least similarity (rapidfuzz's ratio, 0-100, on the letters without spaces or accents:
+# ``search.names.letters``) at which a run of words is taken for a known name. Chosen on the dev
+# webinars (README).
 RESPELL_SIMILARITY = 80
 # Names shorter than this (in letters) are too easily met by chance ("Ana", "Bao").
 MIN_NAME_LETTERS = 5
@@ -35,21 +37,20 @@ _EDGE = re.compile(r"^\W*(.*?)\W*$", re.DOTALL)
 
 @dataclass(frozen=True)
 class KnownName:
-    """A name to respell: as written, its letters, and how many words it has."""
+    """A name to respell: as written, the letters of each of its words, and all its letters."""
 
     text: str
+    parts: tuple[str, ...]
     letters: str
-    words: int
+
+    @classmethod
+    def of(cls, text: str) -> KnownName:
+        parts = tuple(letters(word) for word in text.split())
+        return cls(text, parts, "".join(parts))
 
     @property
-    def parts(self) -> list[str]:
-        return [letters(word) for word in self.text.split()]
-
-
-def letters(text: str) -> str:
-    """Lower-case letters and digits without accents, spaces or punctuation."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if c.isalnum() and not unicodedata.combining(c))
+    def words(self) -> int:
+        return len(self.parts)
 
 
 def known_names(hints: str, rare: Callable[[str], bool]) -> list[KnownName]:
@@ -64,9 +65,9 @@ def known_names(hints: str, rare: Callable[[str], bool]) -> list[KnownName]:
         if not rare_words:
             continue
         for name in [term, *rare_words] if len(term.split()) > 1 else [term]:
-            key = letters(name)
-            if len(key) >= MIN_NAME_LETTERS and key not in found:
-                found[key] = KnownName(name, key, len(name.split()))
+            known = KnownName.of(name)
+            if len(known.letters) >= MIN_NAME_LETTERS and known.letters not in found:
+                found[known.letters] = known
     return list(found.values())
 
 
@@ -88,7 +89,7 @@ def respelled(text: str, names: Sequence[KnownName], rare: Callable[[str], bool]
                 if not size or abs(size - len(name.letters)) > len(name.letters) // 3:
                     continue
                 run = words[first : first + length]
-                run_parts = word_letters[first : first + length]
+                run_parts = tuple(word_letters[first : first + length])
                 run_letters = "".join(run_parts)
                 said = " ".join(_bare(w) for _, _, w in run)
                 if said.casefold() == name.text.casefold():  # as written, or only capitalised otherwise
@@ -124,21 +125,18 @@ def respelled(text: str, names: Sequence[KnownName], rare: Callable[[str], bool]
     return text
 
 
-def respelled_lines(lines: Sequence[Segment], hints: str, rare: Callable[[str], bool] | None = None) -> list[Segment]:
+def respelled_lines(
+    lines: Sequence[Segment], hints: str, rare: Callable[[str], bool] = unknown_to_whisper
+) -> list[Segment]:
     """Each line with the talk's known names respelled (``respelled``); the rest as they were.
-    ``rare``: whether Whisper needs more than one token for a word (``transcribe.unknown_to_whisper``)."""
-    if rare is None:
-        from ingest.transcribe import unknown_to_whisper
-
-        rare = unknown_to_whisper
+    ``rare``: whether Whisper needs more than one token for a word."""
     names = known_names(hints, rare)
     if not names:
         return list(lines)
-    is_rare = rare
-    return [replace(line, text=respelled(line.text, names, is_rare)) for line in lines]
+    return [replace(line, text=respelled(line.text, names, rare)) for line in lines]
 
 
-def _within(part: list[str], whole: list[str]) -> bool:
+def _within(part: tuple[str, ...], whole: tuple[str, ...]) -> bool:
     """Whether ``part`` is a run of consecutive items of ``whole``."""
     return any(whole[i : i + len(part)] == part for i in range(len(whole) - len(part) + 1))
 
