@@ -21,9 +21,10 @@ are in ``search.ranking``, and what it returns (``SearchResponse``, ``Moment``, 
    **The reader** (``search.reader``), a small model fitted on a train split no evaluation talk is
    in, then orders the moments by all their signals together (``Searcher._read`` assembles them);
    without one (another embedding model), the formula's score orders them.
-4. **Answer or not** (``search.ranking.is_answered``, ``Decision``): a query whose every word a
-   passage holds, or that names a talk, is answered. Otherwise two signals of meaning decide, weighed by a logistic model fitted
-   on the evaluation's dev split: how close the best moment is in meaning alone, and how far the
+4. **Answer or not** (``search.ranking.is_answered``): a query whose every word a passage holds, or
+   that names a talk, is answered. Otherwise the reader's answer model decides, from what the
+   reader found and the query's own embedding (what it asks about), fitted on the train split;
+   without a reader, ``Decision``: how close the best moment is in meaning alone and how far the
    nearest passage stands out from the next ones. A query not answered has no results; its
    nearest moments come back as ``weak_results``. A query of a few words that no passage says
    is not answered by meaning, and a greeting, thanks or outro is never an answer.
@@ -69,7 +70,7 @@ from search.ranking import (
     rank_key,
     spread_talks,
 )
-from search.reader import MOMENT_SIGNALS, Reader
+from search.reader import MOMENT_SIGNALS, Reader, query_reading
 from search.reader import load as load_reader
 from search.results import Evidence, Moment, SearchResponse, with_snippets, with_talk_details
 from search.text import STOPWORDS, ParsedQuery, language_stems, parse_query, stems
@@ -274,7 +275,7 @@ class Searcher:
             evidence.best_cosine = max(m.cosine for m in moments[:3])
             evidence.literal = moments[0].literal
         if logits:
-            evidence.reading = _query_signals(logits, moments, evidence, parsed)
+            evidence.reading = query_reading(_query_signals(logits, moments, evidence, parsed), query_vector)
             evidence.read = read
         return moments, evidence
 

@@ -16,7 +16,7 @@ from archive.core.store.records import RecordingMeta
 from search.engine import Searcher
 from search.reader import MOMENT_SIGNALS, QUERY_SIGNALS, WEIGHTS, Reader, load
 
-from .fakes import ScriptedTranscriber, WordHashEmbedder, script_for
+from .fakes import DIMENSIONS, ScriptedTranscriber, WordHashEmbedder, script_for
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = ROOT / "bench" / "train"
@@ -34,14 +34,19 @@ def test_the_reader_scores_rows_and_never_overflows():
     assert reader is not None
     rows = np.random.default_rng(0).normal(size=(7, len(MOMENT_SIGNALS)))
     assert reader.logits(rows).shape == (7,)
+    assert reader.query_dimensions == 768  # the answer model reads EmbeddingGemma's query embedding too
     for scale in (0.0, 1e6, -1e6):
-        p = reader.answer_probability(np.full(len(QUERY_SIGNALS), scale))
+        p = reader.answer_probability(np.full(len(QUERY_SIGNALS) + reader.query_dimensions, scale))
         assert 0.0 <= p <= 1.0
 
 
 def test_weights_fitted_on_other_signals_are_refused_not_misread(tmp_path):
     data = json.loads(WEIGHTS.read_text())
     data["moment_signals"] = data["moment_signals"][:-1]
+    with pytest.raises(ValueError, match="fit_reader"):
+        Reader.from_dict(data)
+    data = json.loads(WEIGHTS.read_text())
+    data["query_dimensions"] = 384  # another model's query embeddings
     with pytest.raises(ValueError, match="fit_reader"):
         Reader.from_dict(data)
 
@@ -98,17 +103,33 @@ LINES = [
 ]
 
 
+def _reading_queries_of(reader: Reader | None, dimensions: int) -> Reader:
+    """The fitted reader with its answer model cut to read the fake embedder's query vectors
+    (the embedding's weights at zero: what the query asks about counts for nothing)."""
+    assert reader is not None
+    keep = len(QUERY_SIGNALS)
+
+    def cut(values: np.ndarray, fill: float) -> np.ndarray:
+        return np.concatenate([values[:keep], np.full(dimensions, fill)])
+
+    return dataclasses.replace(
+        reader,
+        answer_mean=cut(reader.answer_mean, 0.0),
+        answer_scale=cut(reader.answer_scale, 1.0),
+        answer_weights=cut(reader.answer_weights, 0.0),
+    )
+
+
 def test_the_engine_reads_with_the_reader_it_is_given(db, config, jfk_copy):
     """With a fake embedder the fitted reader is not used by default (its cosines are another
     model's), but given one the engine scores every moment with it and decides by it."""
     _talk(db, config, jfk_copy, LINES, title="Following up")
     assert Searcher(WordHashEmbedder()).reader is None
-    reader = load()
-    assert reader is not None
+    reader = _reading_queries_of(load(), DIMENSIONS)
     searcher = Searcher(WordHashEmbedder(), reader=dataclasses.replace(reader, threshold=0.0, decides=True))
     found = searcher.search(db, "who pays for the programme")
     assert found.results and all(0.0 <= m.score <= 1.0 for m in found.results)
-    assert found.evidence.reading is not None and len(found.evidence.reading) == len(QUERY_SIGNALS)
+    assert found.evidence.reading is not None and len(found.evidence.reading) == len(QUERY_SIGNALS) + DIMENSIONS
     assert all(m.signals is not None and len(m.signals) == len(MOMENT_SIGNALS) for m in found.evidence.read)
     # A reader that answers nothing leaves the results empty and says what came nearest.
     refusing = Searcher(WordHashEmbedder(), reader=dataclasses.replace(reader, threshold=1.01, decides=True))
@@ -123,3 +144,23 @@ def test_the_engine_reads_with_the_reader_it_is_given(db, config, jfk_copy):
 def test_the_default_search_model_reads_with_the_fitted_reader(embedder):
     searcher = Searcher(embedder)
     assert searcher.reader is not None and searcher.reader == load()
+
+
+@pytest.mark.model
+def test_a_near_miss_on_a_demo_talks_topic_gets_no_answer_while_a_question_it_answers_does(demo_data_dir, client):
+    """The answer model reads what a question asks about beside how well the talks match it: a
+    question the demo talks answer in other words is answered; questions on their topics asking
+    for what no talk says (an accreditation, a price) get no answer, only the nearest moments.
+    (Written before they were asked; the evaluation's figures are bench/train/fit_reader.py's.)"""
+
+    def search(query: str) -> dict:
+        return client.get("/api/search", query_string={"q": query}).get_json()
+
+    answered = search("what do the volunteers learn in their training")
+    assert answered["results"] and "eight hours of training" in answered["results"][0]["text"]
+    for near_miss in (
+        "is the companions training accredited by a university",
+        "how much does the dashboard software cost per year",
+    ):
+        found = search(near_miss)
+        assert found["results"] == [] and found["weak_results"], near_miss
