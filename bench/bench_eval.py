@@ -404,12 +404,31 @@ UNSAID_WORDS = (
 )
 
 
-def unsaid_words(db, searcher: Searcher) -> dict[str, list[str]]:
-    """Of ``UNSAID_WORDS``, those answered and those some transcript does say after all (left out)."""
+def unsaid_words(db, searcher: Searcher, asked: tuple[str, ...] = UNSAID_WORDS) -> dict[str, list[str]]:
+    """Of ``asked`` (``UNSAID_WORDS`` unless told), those answered and those some transcript does
+    say after all (left out)."""
     lines = [text for (text,) in db.execute("SELECT text FROM segments")]
-    said = [w for w in UNSAID_WORDS if any(re.search(rf"\b{w}\b", line, re.IGNORECASE) for line in lines)]
-    answered = [w for w in UNSAID_WORDS if w not in said and searcher.search(db, w).results]
+    bare = {w: re.escape(w.strip('"')) for w in asked}  # a quoted line is said where its words are
+    said = [w for w in asked if any(re.search(rf"\b{bare[w]}\b", line, re.IGNORECASE) for line in lines)]
+    answered = [w for w in asked if w not in said and searcher.search(db, w).results]
     return {"answered": answered, "said_after_all": said}
+
+
+# Well-known lines no evaluation talk says, as a member who misremembers where they heard one might
+# type them: never an answer, quoted or not. Written for this check after the answer model was seen
+# answering other such lines on the demo talks (those are not among these).
+UNSAID_LINES = (
+    "a penny saved is a penny earned",
+    "the quick brown fox jumps over the lazy dog",
+    "houston we have a problem",
+    "may the force be with you",
+    "life is like a box of chocolates",
+    "i have a dream",
+    "one small step for man",
+    "the only thing we have to fear is fear itself",
+    "all that glitters is not gold",
+    "an apple a day keeps the doctor away",
+)
 
 
 def main() -> int:
@@ -462,6 +481,16 @@ def main() -> int:
         + (f": {', '.join(words['answered'])}" if words["answered"] else "")
         + (f"; left out, a talk says them: {', '.join(words['said_after_all'])}" if words["said_after_all"] else "")
     )
+    lines = {
+        "unquoted": unsaid_words(db, searcher, UNSAID_LINES),
+        "quoted": unsaid_words(db, searcher, tuple(f'"{line}"' for line in UNSAID_LINES)),
+    }
+    for way, found in lines.items():
+        print(
+            f"well-known lines no talk says, {way}: {len(found['answered'])} of "
+            f"{len(UNSAID_LINES) - len(found['said_after_all'])} answered (want 0)"
+            + (f": {', '.join(found['answered'])}" if found["answered"] else "")
+        )
     print(f"\n{len(qs)} questions in {elapsed:.1f} s ({1000 * elapsed / len(qs):.0f} ms each)")
     print(
         json.dumps(
@@ -471,6 +500,7 @@ def main() -> int:
                 **tables,
                 "decision": decisions,
                 "unsaid_words": words,
+                "unsaid_lines": lines,
             }
         )
     )

@@ -67,6 +67,7 @@ from search.ranking import (
     is_answered,
     is_courtesy,
     is_short,
+    nearest_wording,
     rank_key,
     spread_talks,
 )
@@ -190,11 +191,13 @@ class Searcher:
             asides = find_asides(db, parsed, wanted)
             index = self.vectors(db)
             moments, evidence = self._rank(db, index, parsed, query_vector, allowed, wanted)
-            if parsed.phrases and not evidence.literal:
+            quoted = parsed.phrase_words
+            if quoted and not evidence.literal:
                 # Nothing says it word for word (Whisper may have misheard a word of it): the
-                # nearest wording, said as such, rather than nothing.
+                # nearest wording, said as such, rather than nothing, where it comes close.
                 parsed = parse_query(parsed.text.replace('"', " "), self.languages)
                 moments, evidence = self._rank(db, index, parsed, query_vector, allowed, wanted)
+                evidence.wording = nearest_wording(quoted, [m.text for m in moments])
                 notice = notice or "No talk has those exact words; these come closest."
             answered = is_answered(parsed, evidence, ranking.decision, self.reader)
             answers = answers_among(moments, parsed, ranking.answer_margin) if answered else []

@@ -705,6 +705,39 @@ def test_a_word_counts_as_said_with_another_ending_but_not_as_another_word_from_
     assert searcher.search(db, "where do people find mindfulness in mending").results  # a question: by meaning
 
 
+def test_a_quoted_phrase_nobody_said_gets_no_answer_but_a_misheard_one_does(db):
+    """Even a decision that would answer anything answers a quoted phrase no line holds only where
+    the nearest wording comes close: a word Whisper misheard ("spots" for "spouts") or two words
+    swapped, not a famous line that shares a few common words with the talk."""
+    embedder = WordHashEmbedder()
+    _talk(db, "Teapots", TEAPOT_TALK, embedder)
+    searcher = _answering_everything()
+    for misheard in ('"cracked spots are the most common repair"', '"spouts cracked are the most common"'):
+        found = searcher.search(db, misheard)
+        assert found.notice == "No talk has those exact words; these come closest.", misheard
+        assert found.results and "Cracked spouts" in found.results[0].text, misheard
+    nobody = searcher.search(db, '"we choose to go to the moon"')
+    assert nobody.results == [] and nobody.weak_results
+
+
+def test_nearest_wording_is_a_run_of_words_spelled_alike():
+    from search.ranking import CLOSE_WORDING, nearest_wording
+    from search.text import parse_query
+
+    talk = ["Cracked spouts are the most common repair we see.", "The workshop meets on Tuesdays."]
+
+    def wording(query: str) -> float:
+        return nearest_wording(parse_query(query).phrase_words, talk)
+
+    assert wording("cracked spouts, no quotes") == 1.0
+    assert wording('"Cracked spouts"') == 1.0
+    assert wording('"cracked spots are the most"') >= CLOSE_WORDING  # misheard
+    assert wording('"spouts cracked are the most common"') >= CLOSE_WORDING  # two words swapped
+    assert wording('"to be or not to be"') < CLOSE_WORDING
+    # Every quoted phrase must come close, not just one of them.
+    assert wording('"cracked spouts" or "to be or not to be"') < CLOSE_WORDING
+
+
 def test_inflected_is_an_ending_not_a_derivation():
     from search.text import inflected
 
