@@ -21,7 +21,6 @@ Every number here was chosen with ``bench/bench_eval.py`` on its dev split (READ
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -31,7 +30,7 @@ from rapidfuzz import fuzz, process
 from search import names
 from search.reader import Reader
 from search.results import Evidence, Moment
-from search.text import STOPWORDS, ParsedQuery, contains_phrase, inflected, stems, word_spans
+from search.text import STOPWORDS, ParsedQuery, contains_phrase, inflected, stems, word_spans, words
 
 # A query of at most this many words (no phrase; "what are the shop owners told" is a question) is a topic: answered by meaning alone only if some
 # passage says at least this share of its word weight as typed. A look-alike spelling does not
@@ -139,29 +138,23 @@ def is_answered(parsed: ParsedQuery, evidence: Evidence, decision: Decision, rea
     return decision.answered(evidence)
 
 
-def _plain_words(text: str) -> list[str]:
-    return re.sub(r"[^\w\s]", " ", text.casefold()).split()
-
-
 def nearest_wording(phrases: Sequence[Sequence[str]], texts: Sequence[str]) -> float:
-    """How close (0-1) the nearest run of words in ``texts`` comes to each phrase (its words, folded as
-    ``ParsedQuery.phrase_words``; rapidfuzz's ratio
-    against every run of as many words, one fewer or one more), for the phrase it comes least
-    close to: a word misheard or two swapped keeps it above 0.8, other words with a few in common
-    stay near 0.7."""
+    """How close (0-1) the nearest run of words in ``texts`` comes to each phrase (its words as
+    ``ParsedQuery.phrase_words`` has them), for the phrase it comes least close to: rapidfuzz's
+    ratio against every run of as many words, one fewer or one more. A word misheard or two
+    swapped keeps it above 0.8; other words with a few in common stay near 0.7."""
     if not phrases:
         return 1.0
-    worded = [_plain_words(text) for text in texts]
+    worded = [words(text) for text in texts]
     closest = []
     for phrase in phrases:
-        wanted = [word for typed in phrase for word in _plain_words(typed)]
         runs = [
-            " ".join(words[i : i + n])
-            for words in worded
-            for n in {max(1, len(wanted) - 1), len(wanted), len(wanted) + 1}
-            for i in range(max(1, len(words) - n + 1))
+            " ".join(said[i : i + n])
+            for said in worded
+            for n in {max(1, len(phrase) - 1), len(phrase), len(phrase) + 1}
+            for i in range(max(1, len(said) - n + 1))
         ]
-        found = process.extractOne(" ".join(wanted), runs, scorer=fuzz.ratio) if runs else None
+        found = process.extractOne(" ".join(phrase), runs, scorer=fuzz.ratio) if runs else None
         closest.append(found[1] / 100 if found else 0.0)
     return min(closest)
 

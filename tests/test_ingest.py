@@ -269,8 +269,9 @@ class _WorkerBeside:
                 db.close()
                 for job_id in queued:
                     self.runner.run(job_id)
-            except Exception as exc:  # noqa: BLE001 (once, under a full suite on a loaded machine, this thread
-                # died and left the command waiting for ever): keep looking, as the real worker does
+            except Exception as exc:
+                # Keep looking, as the real worker does: once, in a full suite on a loaded machine,
+                # this thread died here and left the command waiting for ever.
                 self.errors.append(exc)
 
     def __enter__(self):

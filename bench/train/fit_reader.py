@@ -284,16 +284,15 @@ def hidden_reads(db, ids, questions, searcher: Searcher) -> list:
     for file in sorted({file_of[q.slug] for q in questions if q.slug in file_of}):
         hidden = [ids[slug] for slug, f in file_of.items() if f == file and slug in ids]
         asked = [q for q in questions if file_of.get(q.slug) == file and q.kind in HIDDEN_KINDS]
-        marks = ",".join("?" * len(hidden))
-        with write_transaction(db):
-            db.execute(f"UPDATE recordings SET visibility = 'members' WHERE id IN ({marks})", hidden)
+        for recording_id in hidden:
+            store.set_visibility(db, recording_id, "members")
         try:
             for q in asked:
                 unsaid = dataclasses.replace(q, kind="none", start=None, end=None)
                 responses.append((unsaid, searcher.search(db, q.query, limit=10, filters=out_of_sight)))
         finally:
-            with write_transaction(db):
-                db.execute(f"UPDATE recordings SET visibility = 'staff' WHERE id IN ({marks})", hidden)
+            for recording_id in hidden:
+                store.set_visibility(db, recording_id, "staff")
     return responses
 
 
