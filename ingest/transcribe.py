@@ -99,8 +99,8 @@ def _encoding_once(model):
     Whisper's encoder reads a whole 30 s window whatever the speech's length, and faster-whisper
     encodes again what its language detection encoded. A region's language check then cost as
     much as a quarter of the transcription stage (bench/bench_ingest.py --talks: a 5.6-minute
-    webinar, 36.8 s with the check, 27.6 s with English only); most chunks are one region, so
-    most checks now come free. The window is compared whole, so a different one is never reused.
+    webinar, 36.8 s with the check, 27.6 s with English only). A chunk is now judged on the window
+    its decoding encodes (``WhisperTranscriber._judged``), so its check comes free. The window is compared whole, so a different one is never reused.
     """
     encode = model.encode
     recent = threading.local()
@@ -398,17 +398,27 @@ def speech_regions(samples: np.ndarray, min_silence_ms: int | None = None) -> li
     return [(r["start"], r["end"]) for r in get_speech_timestamps(samples, VadOptions(**options))]
 
 
-def chunks_as_judged(
-    judged: Iterable[tuple[tuple[int, int], str]], seconds: float = CHUNK_SECONDS
-) -> Iterator[tuple[str, list[tuple[int, int]]]]:
-    """Consecutive regions of one language, as they come with their languages one by one, grouped
-    so that each group spans at most ``seconds``: ``(language, regions)``. Each chunk is given
-    as soon as the region after it shows it is complete (so it is decoded while its language
-    check is still fresh in the encoder, ``_encoding_once``)."""
+def speech_groups(regions: Iterable[tuple[int, int]], seconds: float = CHUNK_SECONDS) -> Iterator[list[tuple[int, int]]]:
+    """Consecutive speech regions spanning at most ``seconds`` from the first's start to the last's
+    end: what one of Whisper's 30 s windows hears."""
     limit = int(seconds * SAMPLE_RATE)
+    group: list[tuple[int, int]] = []
+    for region in regions:
+        if group and region[1] - group[0][0] > limit:
+            yield group
+            group = []
+        group.append(region)
+    if group:
+        yield group
+
+
+def chunks_as_judged(judged: Iterable[tuple[tuple[int, int], str]]) -> Iterator[tuple[str, list[tuple[int, int]]]]:
+    """Consecutive regions of one language, as they come with their languages one by one:
+    ``(language, regions)``, each given as soon as the region after it shows it is complete (so it
+    is decoded while its language check is still fresh in the encoder, ``_encoding_once``)."""
     current: tuple[str, list[tuple[int, int]]] | None = None
     for region, language in judged:
-        if current is not None and current[0] == language and region[1] - current[1][0][0] <= limit:
+        if current is not None and current[0] == language:
             current[1].append(region)
             continue
         if current is not None:
@@ -536,27 +546,53 @@ class WhisperTranscriber:
         model = self.load()
         allowed = self.languages if model.model.is_multilingual else ("en",)
         prompt = hints or None
+        spoken = [allowed[0]]  # the language of the speech so far (a stretch too short to judge takes it)
         for piece in audio:
-            judged = self._languages(model, piece.samples, speech_regions(piece.samples), allowed)
-            for language, chunk in chunks_as_judged(judged):
-                first, last = chunk[0][0], chunk[-1][1]
-                offset = piece.offset + first / SAMPLE_RATE
-                pieces = self._decode(model, piece.samples[first:last], language, prompt)
-                for region_start, region_end in chunk:
-                    region = ((region_start - first) / SAMPLE_RATE, (region_end - first) / SAMPLE_RATE)
-                    for a, b in uncovered(pieces, *region):
-                        stretch = piece.samples[first + int(a * SAMPLE_RATE) : first + int(b * SAMPLE_RATE)]
-                        again = self._decode(model, stretch, language, None)
-                        if not again:
-                            yield SpeechGap(round(offset + a, 3), round(offset + b, 3))
-                        pieces += [_shifted(p, a) for p in again if not _repeats_the_words_before(p.text, pieces, a)]
-                length = (last - first) / SAMPLE_RATE
-                for start, end, text in sentence_lines(pieces):
-                    start, end = offset + max(0.0, start), offset + min(length, max(end, start))
-                    yield Segment(start=round(start, 3), end=round(max(end, start), 3), text=text, language=language)
+            for group in speech_groups(speech_regions(piece.samples)):
+                for language, chunk in chunks_as_judged(self._judged(model, piece.samples, group, allowed, spoken)):
+                    yield from self._chunk_lines(model, piece, chunk, language, prompt)
+
+    def _chunk_lines(
+        self, model, piece: AudioSlice, chunk: list[tuple[int, int]], language: str, prompt: str | None
+    ) -> Iterator[Segment | SpeechGap]:
+        """The lines (and gaps) of one chunk of speech regions, decoded together in ``language``."""
+        first, last = chunk[0][0], chunk[-1][1]
+        offset = piece.offset + first / SAMPLE_RATE
+        pieces: list = self._decode(model, piece.samples[first:last], language, prompt)
+        for region_start, region_end in chunk:
+            region = ((region_start - first) / SAMPLE_RATE, (region_end - first) / SAMPLE_RATE)
+            for a, b in uncovered(pieces, *region):
+                stretch = piece.samples[first + int(a * SAMPLE_RATE) : first + int(b * SAMPLE_RATE)]
+                again = self._decode(model, stretch, language, None)
+                if not again:
+                    yield SpeechGap(round(offset + a, 3), round(offset + b, 3))
+                pieces += [_shifted(p, a) for p in again if not _repeats_the_words_before(p.text, pieces, a)]
+        length = (last - first) / SAMPLE_RATE
+        for start, end, text in sentence_lines(pieces):
+            start, end = offset + max(0.0, start), offset + min(length, max(end, start))
+            yield Segment(start=round(start, 3), end=round(max(end, start), 3), text=text, language=language)
+
+    def _judged(
+        self, model, samples: np.ndarray, group: list[tuple[int, int]], allowed: tuple[str, ...], spoken: list[str]
+    ) -> Iterator[tuple[tuple[int, int], str]]:
+        """Each region of ``group`` with its language, one at a time (``spoken[0]``: the language so far).
+
+        The group's speech is judged whole first, on the very window its decoding then encodes (one
+        encoder pass for both, ``_encoding_once``); only a group Whisper is unsure of is judged
+        region by region (``_languages``), as a region is: speech that switches language shows as
+        an unsure check (a region of English then Spanish without a pause: en 0.63 / es 0.35)."""
+        if len(allowed) > 1 and group[-1][1] - group[0][0] >= MIN_DETECT_SECONDS * SAMPLE_RATE:
+            language, unsure_between = self._language(model, samples[group[0][0] : group[-1][1]], allowed)
+            if unsure_between:
+                for region, language in self._languages(model, samples, group, allowed, spoken[0]):
+                    spoken[0] = language
+                    yield region, language
+                return
+            spoken[0] = language
+        yield from ((region, spoken[0]) for region in group)
 
     def _languages(
-        self, model, samples: np.ndarray, regions: list[tuple[int, int]], allowed: tuple[str, ...]
+        self, model, samples: np.ndarray, regions: list[tuple[int, int]], allowed: tuple[str, ...], current: str = ""
     ) -> Iterator[tuple[tuple[int, int], str]]:
         """Each region with its language, the most likely of ``allowed``, one at a time.
 
@@ -570,7 +606,7 @@ class WhisperTranscriber:
         if len(allowed) == 1:
             yield from ((region, allowed[0]) for region in regions)
             return
-        current = allowed[0]
+        current = current or allowed[0]
         for start, end in regions:
             if end - start < MIN_DETECT_SECONDS * SAMPLE_RATE:
                 yield (start, end), current
@@ -730,8 +766,9 @@ DEFAULT_WHISPER = "base"
 # Raised when the same audio would come out as other lines (bench/bench_eval.py caches transcripts by it):
 # 2 = speech regions from a VAD, a language per region, lines that follow sentences;
 # 3 = speech whose language stays unsure takes the likelier decoding's;
-# 4 = names the talk's hints know, spelled as written (ingest.respell).
-TRANSCRIPT_VERSION = 4
+# 4 = names the talk's hints know, spelled as written (ingest.respell);
+# 5 = a language check per window of speech regions, region by region only where it is unsure.
+TRANSCRIPT_VERSION = 5
 
 
 def transcriber_for(config: Config) -> WhisperTranscriber:

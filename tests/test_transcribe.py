@@ -17,6 +17,7 @@ from ingest.transcribe import (
     _encoding_once,
     build_hints,
     chunks_as_judged,
+    speech_groups,
     echoes_prompt,
     sentence_lines,
     talk_hints,
@@ -305,10 +306,62 @@ def test_chunks_are_given_as_soon_as_the_region_after_them_is_judged():
             judged_so_far.append(region)
             yield region, language
 
-    chunks = chunks_as_judged(judged(), seconds=10)
+    chunks = chunks_as_judged(judged())
     assert next(chunks) == ("en", [(0, 16_000), (20_000, 40_000)]) and judged_so_far[-1] == (50_000, 60_000)
     assert next(chunks) == ("es", [(50_000, 60_000)]) and judged_so_far[-1] == (70_000, 80_000)
     assert list(chunks) == [("en", [(70_000, 80_000)])]
+
+
+def test_speech_regions_are_grouped_into_what_one_window_hears():
+    second = media.SAMPLE_RATE
+    regions = [(0, 8 * second), (9 * second, 20 * second), (21 * second, 29 * second), (30 * second, 31 * second)]
+    assert list(speech_groups(regions, seconds=28)) == [regions[:2], regions[2:]]  # 0..29 s would not fit
+    assert list(speech_groups([(0, 40 * second)], seconds=28)) == [[(0, 40 * second)]]  # a long region stays whole
+    assert list(speech_groups([])) == []
+
+
+class WindowJudge:
+    """A stand-in Whisper whose language check hears the window's mean sample: above 0.5 surely
+    English, below -0.5 surely Spanish, between them unsure; records every check."""
+
+    def __init__(self):
+        self.checked: list[float] = []
+        self.feature_extractor = lambda samples: np.full((80, 3001), samples.mean(), np.float32)
+        self.feature_extractor.nb_max_frames = 3000  # type: ignore[attr-defined]
+        self.model = SimpleNamespace(detect_language=self._detect)
+
+    def _detect(self, window):
+        mean = float(window.mean())
+        self.checked.append(round(mean, 2))
+        english = 0.97 if mean > 0.5 else 0.03 if mean < -0.5 else 0.55
+        return [[("<|en|>", english), ("<|es|>", 1 - english)]]
+
+    def encode(self, window):
+        return window
+
+
+def test_a_group_whisper_is_sure_of_is_judged_once_and_an_unsure_one_region_by_region():
+    second = media.SAMPLE_RATE
+    english, spanish, pause = np.ones(2 * second, np.float32), -np.ones(2 * second, np.float32), np.zeros(second // 2)
+    regions = [(0, 2 * second), (2 * second + second // 2, 4 * second + second // 2)]
+    transcriber = WhisperTranscriber()
+
+    judge, spoken = WindowJudge(), ["en"]
+    samples = np.concatenate([spanish, pause, spanish]).astype(np.float32)
+    judged = list(transcriber._judged(judge, samples, regions, ("en", "es"), spoken))
+    assert judged == [(regions[0], "es"), (regions[1], "es")] and spoken == ["es"]
+    assert len(judge.checked) == 1  # the whole group's window, which its decoding then reuses
+
+    judge, spoken = WindowJudge(), ["en"]
+    samples = np.concatenate([english, pause, spanish]).astype(np.float32)
+    judged = list(transcriber._judged(judge, samples, regions, ("en", "es"), spoken))
+    assert judged == [(regions[0], "en"), (regions[1], "es")] and spoken == ["es"]
+    assert judge.checked[1:] == [1.0, -1.0]  # unsure of the whole: each region judged alone
+
+    judge, spoken = WindowJudge(), ["es"]
+    short = [(0, second)]  # too short to judge: the language of the speech before it
+    assert list(transcriber._judged(judge, samples, short, ("en", "es"), spoken)) == [(short[0], "es")]
+    assert judge.checked == []
 
 
 def test_the_encoder_reuses_a_window_it_has_just_encoded_and_never_a_different_one():
