@@ -398,7 +398,9 @@ def speech_regions(samples: np.ndarray, min_silence_ms: int | None = None) -> li
     return [(r["start"], r["end"]) for r in get_speech_timestamps(samples, VadOptions(**options))]
 
 
-def speech_groups(regions: Iterable[tuple[int, int]], seconds: float = CHUNK_SECONDS) -> Iterator[list[tuple[int, int]]]:
+def speech_groups(
+    regions: Iterable[tuple[int, int]], seconds: float = CHUNK_SECONDS
+) -> Iterator[list[tuple[int, int]]]:
     """Consecutive speech regions spanning at most ``seconds`` from the first's start to the last's
     end: what one of Whisper's 30 s windows hears."""
     limit = int(seconds * SAMPLE_RATE)
