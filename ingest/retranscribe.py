@@ -46,7 +46,7 @@ from archive.core.store.records import (
 from ingest import media
 from ingest.chapters import outline
 from ingest.companions import assign_speakers
-from ingest.diarize import Diarizer, diarize_safely
+from ingest.diarize import Diarizer, diarize_safely, voices_aside
 from ingest.pipeline import (
     CheckpointCallback,
     ProgressCallback,
@@ -133,6 +133,7 @@ def retranscribe(
     steps = steps_of(Companions(), diarizes=voices is not None)
     remaining = Remaining(info.duration, speeds or {}, [step.key for step in steps])
     report("checking the file", 0.0, remaining.total)
+    heard = voices_aside(path, voices) if voices is not None else None  # beside the transcription
     companions = Companions(
         chat=tuple(store.chat_messages(db, recording_id)), slides=tuple(store.slides(db, recording_id))
     )
@@ -150,7 +151,7 @@ def retranscribe(
     if voices is not None:
         report("telling the speakers apart", *remaining.at("speakers"))
         with timer("speakers"):
-            notes = diarize_safely(db, config, recording_id, voices)
+            notes = diarize_safely(db, config, recording_id, voices, heard)
     report("done", 1.0, 0.0)
     return RetranscribeResult(
         present(store.get_recording(db, recording_id)),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -129,6 +131,51 @@ def test_a_failed_voice_stage_keeps_the_transcript(db, config, two_voices):
         "And so my fellow Americans",
         "Then you go",
     ]
+
+
+class ListeningDiarizer:
+    """Tells two voices apart (the first ten seconds and the rest) and says when it was asked."""
+
+    model_name = "listening"
+
+    def __init__(self):
+        self.asked = threading.Event()
+
+    def load(self) -> None:
+        pass
+
+    def turns(self, samples: np.ndarray):
+        self.asked.set()
+        return [SpeakerCue(0.0, 11.0, "0"), SpeakerCue(11.0, len(samples) / 16_000, "1")]
+
+
+class WaitingTranscriber(ScriptedTranscriber):
+    """Writes its lines only once the voices are being told apart (or after 20 s, which fails the test)."""
+
+    def __init__(self, script, diarizer: ListeningDiarizer):
+        super().__init__(script)
+        self.diarizer, self.saw_voices_heard = diarizer, False
+
+    def transcribe(self, audio, hints: str = ""):
+        self.saw_voices_heard = self.diarizer.asked.wait(timeout=20)
+        yield from super().transcribe(audio, hints)
+
+
+def test_the_voices_are_told_apart_while_the_talk_is_transcribed(db, config, two_voices):
+    diarizer = ListeningDiarizer()
+    transcriber = WaitingTranscriber([(0.5, 10.5, "And so my fellow Americans"), (12.2, 15.8, "Then you go")], diarizer)
+    result = ingest_file(
+        db,
+        config,
+        two_voices,
+        RecordingMeta(title="Side by side", speakers="Ada Lovelace"),
+        transcriber=transcriber,
+        embedder=WordHashEmbedder(),
+        diarizer=diarizer,
+    )
+    assert transcriber.saw_voices_heard and result.notes == ""
+    speakers = [s.speaker for s in store.get_segments(db, result.recording.id)]
+    assert len(set(speakers)) == 2 and all(speakers)
 
 
 def test_renaming_needs_a_name(db, config, two_voices):
