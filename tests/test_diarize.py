@@ -11,7 +11,16 @@ from archive.core.store import connect
 from archive.core.store import recordings as store
 from archive.core.store.records import RecordingMeta, Segment, SpeakerCue
 from archive.doors.cli import cli
-from ingest.diarize import DiarizeError, SenkoDiarizer, name_voices, rename_speaker, speakers_by_voice, voice_windows
+from ingest.diarize import (
+    DiarizeError,
+    SenkoDiarizer,
+    every_other_window,
+    name_voices,
+    rename_speaker,
+    speakers_by_voice,
+    voice_windows,
+    windows_near_changes,
+)
 from ingest.pipeline import ingest_file
 
 from .fakes import ScriptedTranscriber, WordHashEmbedder
@@ -56,6 +65,19 @@ def test_voice_windows_step_through_each_region_as_senkos_do():
     assert not more and start == pytest.approx(9.1) and end == 10.6
     assert voice_windows([(0.2, 0.6), (5.0, 6.5)]) == [(0.0, 0.6), (5.0, 6.5)]
     assert voice_windows([]) == []
+
+
+def test_voices_are_heard_every_other_window_and_every_window_where_they_change():
+    regions = [(0.0, 4.0), (5.0, 5.5), (6.0, 10.0)]
+    windows = voice_windows(regions)
+    assert len(windows) == 13
+    first = every_other_window(regions)
+    assert first == [0, 2, 4, 5, 6, 7, 9, 11, 12]  # each region's even windows and its last
+    one, other = np.array([1.0, 0.0]), np.array([0.6, 0.8])  # cosine 0.6 apart: another voice
+    vectors = np.array([one, one, one, one, one, one, other, other, other])
+    assert windows_near_changes(windows, first, vectors, similar=0.7) == [8]  # between chosen windows 7 and 9
+    assert windows_near_changes(windows, first, vectors, similar=0.5) == []  # alike enough: nothing more
+    assert windows_near_changes(windows, [0], vectors[:1]) == []
 
 
 @pytest.mark.model
