@@ -12,9 +12,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 import re
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Protocol
@@ -67,9 +70,10 @@ _models: dict[tuple, object] = {}
 _models_lock = threading.Lock()
 
 
-def load_whisper(model_dir: Path, device: str, compute_type: str, threads: int):
-    """Load a CTranslate2 Whisper model once per process and share it between jobs."""
-    key = (str(model_dir), device, compute_type, threads)
+def load_whisper(model_dir: Path, device: str, compute_type: str, threads: int, workers: int = 1):
+    """Load a CTranslate2 Whisper model once per process and share it between jobs; ``workers``
+    calls can run at once (CTranslate2's ``inter_threads``), each on ``threads`` threads."""
+    key = (str(model_dir), device, compute_type, threads, workers)
     with _models_lock:
         if key not in _models:
             if not (model_dir / "model.bin").is_file():
@@ -80,7 +84,9 @@ def load_whisper(model_dir: Path, device: str, compute_type: str, threads: int):
             from faster_whisper import WhisperModel
 
             try:
-                model = WhisperModel(str(model_dir), device=device, compute_type=compute_type, cpu_threads=threads)
+                model = WhisperModel(
+                    str(model_dir), device=device, compute_type=compute_type, cpu_threads=threads, num_workers=workers
+                )
             except (RuntimeError, ValueError, OSError) as exc:
                 raise TranscriberError(f"the Whisper model at {model_dir} could not be loaded: {exc}") from None
             _models[key] = _encoding_once(model)
@@ -373,6 +379,13 @@ VAD_OPTIONS = {
     "max_speech_duration_s": 28.0,
 }
 CHUNK_SECONDS = 28.0
+# Groups of speech regions (``speech_groups``) transcribed at once, each by a CTranslate2 worker on its
+# share of the cores: decoding token by token keeps two threads only about 1.2 cores busy (profiled on
+# a 6.7-minute dev webinar: 17.9 s of decoding on one thread, 15.0 s on two), so two at a time, on
+# one thread each, keep both cores busy. The groups are the ones decoded one at a time before, so
+# the text is the same (cutting the recording into shorter slices to share out instead changed
+# it: dev WER 6.5% -> 7.0%).
+PARALLEL_GROUPS = 2
 # Speech this short with no text is neither decoded again nor reported (a cough, an "mm").
 MIN_GAP_SECONDS = 1.0
 # Whisper's word times run a little short at either end of a word (a last word's tail decoded
@@ -489,6 +502,32 @@ def _shifted(piece, seconds: float) -> SimpleNamespace:
     return SimpleNamespace(start=piece.start + seconds, end=piece.end + seconds, text=piece.text, words=words or None)
 
 
+@dataclasses.dataclass
+class GroupLines:
+    """What one group of speech regions came to: its lines and gaps, and the language it ended in."""
+
+    lines: list[Segment | SpeechGap]
+    language: str
+
+
+class _Spoken:
+    """The language of the speech so far, asked of the speech before only when first needed."""
+
+    def __init__(self, before: Callable[[], str]):
+        self._before: Callable[[], str] | None = before
+        self._language = ""
+
+    @property
+    def language(self) -> str:
+        if self._before is not None:
+            self._language, self._before = self._before(), None
+        return self._language
+
+    @language.setter
+    def language(self, language: str) -> None:
+        self._language, self._before = language, None
+
+
 class WhisperTranscriber:
     """Whisper via faster-whisper on CTranslate2; int8 on the CPU by default.
 
@@ -510,6 +549,7 @@ class WhisperTranscriber:
         beam_size: int = 1,
         threads: int = 0,
         languages: tuple[str, ...] = ("en", "es"),
+        workers: int = PARALLEL_GROUPS,
         condition_on_previous_text: bool = False,
         word_timestamps: bool | None = None,
         hints_as: str = "prompt",
@@ -521,6 +561,7 @@ class WhisperTranscriber:
         self.compute_type = compute_type
         self.beam_size = beam_size
         self.threads = threads
+        self.workers = max(1, workers)
         self.languages = tuple(languages)  # what a multilingual model may hear (tiny.en only English)
         # Word timings show where Whisper skipped speech (uncovered) and cut lines at sentence
         # ends; measured on bench/bench_ingest.py --talks (README, "Transcription settings, measured").
@@ -536,7 +577,10 @@ class WhisperTranscriber:
         return f"whisper:{self.model_dir.name}"
 
     def load(self):
-        return load_whisper(self.model_dir, self.device, self.compute_type, self.threads)
+        threads = self.threads
+        if not threads and self.device == "cpu" and self.workers > 1:  # the cores shared out, not each worker's
+            threads = max(1, len(os.sched_getaffinity(0)) // self.workers)
+        return load_whisper(self.model_dir, self.device, self.compute_type, threads, self.workers)
 
     def transcribe(self, audio: Iterable[AudioSlice], hints: str = "") -> Iterator[Segment | SpeechGap]:
         """Lines (and gaps) of the speech in ``audio``, in time order.
@@ -548,11 +592,42 @@ class WhisperTranscriber:
         model = self.load()
         allowed = self.languages if model.model.is_multilingual else ("en",)
         prompt = hints or None
-        spoken = [allowed[0]]  # the language of the speech so far (a stretch too short to judge takes it)
-        for piece in audio:
-            for group in speech_groups(speech_regions(piece.samples)):
-                for language, chunk in chunks_as_judged(self._judged(model, piece.samples, group, allowed, spoken)):
-                    yield from self._chunk_lines(model, piece, chunk, language, prompt)
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="whisper") as pool:
+            pending: deque[Future[GroupLines]] = deque()
+            before: Future[GroupLines] | None = None
+            for piece in audio:
+                for group in speech_groups(speech_regions(piece.samples)):
+                    before = pool.submit(self._group_lines, model, piece, group, allowed, prompt, before)
+                    pending.append(before)
+                    while len(pending) > self.workers:
+                        yield from pending.popleft().result().lines
+            while pending:
+                yield from pending.popleft().result().lines
+
+    def _group_lines(
+        self,
+        model,
+        piece: AudioSlice,
+        group: list[tuple[int, int]],
+        allowed: tuple[str, ...],
+        prompt: str | None,
+        before: Future[GroupLines] | None,
+    ) -> GroupLines:
+        """The lines (and gaps) of one group of speech regions (``speech_groups``), in time order, and
+        the language it ended in. Only a group too short to judge or judged region by region needs
+        the language of the speech before it, and waits for ``before`` (the group before, submitted
+        earlier to the same pool, so it is running or done)."""
+
+        def language_before() -> str:
+            return before.result().language if before is not None else allowed[0]
+
+        spoken = _Spoken(language_before)
+        lines = [
+            line
+            for language, chunk in chunks_as_judged(self._judged(model, piece.samples, group, allowed, spoken))
+            for line in self._chunk_lines(model, piece, chunk, language, prompt)
+        ]
+        return GroupLines(lines, spoken.language)
 
     def _chunk_lines(
         self, model, piece: AudioSlice, chunk: list[tuple[int, int]], language: str, prompt: str | None
@@ -575,9 +650,9 @@ class WhisperTranscriber:
             yield Segment(start=round(start, 3), end=round(max(end, start), 3), text=text, language=language)
 
     def _judged(
-        self, model, samples: np.ndarray, group: list[tuple[int, int]], allowed: tuple[str, ...], spoken: list[str]
+        self, model, samples: np.ndarray, group: list[tuple[int, int]], allowed: tuple[str, ...], spoken: _Spoken
     ) -> Iterator[tuple[tuple[int, int], str]]:
-        """Each region of ``group`` with its language, one at a time (``spoken[0]``: the language so far).
+        """Each region of ``group`` with its language, one at a time (``spoken``: the language so far).
 
         The group's speech is judged whole first, on the very window its decoding then encodes (one
         encoder pass for both, ``_encoding_once``); only a group Whisper is unsure of is judged
@@ -586,12 +661,12 @@ class WhisperTranscriber:
         if len(allowed) > 1 and group[-1][1] - group[0][0] >= MIN_DETECT_SECONDS * SAMPLE_RATE:
             language, unsure_between = self._language(model, samples[group[0][0] : group[-1][1]], allowed)
             if unsure_between:
-                for region, language in self._languages(model, samples, group, allowed, spoken[0]):
-                    spoken[0] = language
+                for region, language in self._languages(model, samples, group, allowed, spoken.language):
+                    spoken.language = language
                     yield region, language
                 return
-            spoken[0] = language
-        yield from ((region, spoken[0]) for region in group)
+            spoken.language = language
+        yield from ((region, spoken.language) for region in group)
 
     def _languages(
         self, model, samples: np.ndarray, regions: list[tuple[int, int]], allowed: tuple[str, ...], current: str = ""

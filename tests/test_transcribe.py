@@ -15,6 +15,7 @@ from ingest.transcribe import (
     TranscriberError,
     WhisperTranscriber,
     _encoding_once,
+    _Spoken,
     build_hints,
     chunks_as_judged,
     echoes_prompt,
@@ -345,23 +346,43 @@ def test_a_group_whisper_is_sure_of_is_judged_once_and_an_unsure_one_region_by_r
     english, spanish, pause = np.ones(2 * second, np.float32), -np.ones(2 * second, np.float32), np.zeros(second // 2)
     regions = [(0, 2 * second), (2 * second + second // 2, 4 * second + second // 2)]
     transcriber = WhisperTranscriber()
+    asked_before = []
 
-    judge, spoken = WindowJudge(), ["en"]
+    def before(language):
+        return lambda: asked_before.append(language) or language
+
+    judge, spoken = WindowJudge(), _Spoken(before("en"))
     samples = np.concatenate([spanish, pause, spanish]).astype(np.float32)
     judged = list(transcriber._judged(judge, samples, regions, ("en", "es"), spoken))
-    assert judged == [(regions[0], "es"), (regions[1], "es")] and spoken == ["es"]
+    assert judged == [(regions[0], "es"), (regions[1], "es")] and spoken.language == "es"
     assert len(judge.checked) == 1  # the whole group's window, which its decoding then reuses
+    assert asked_before == []  # judged on its own: it never waited for the speech before
 
-    judge, spoken = WindowJudge(), ["en"]
+    judge, spoken = WindowJudge(), _Spoken(before("en"))
     samples = np.concatenate([english, pause, spanish]).astype(np.float32)
     judged = list(transcriber._judged(judge, samples, regions, ("en", "es"), spoken))
-    assert judged == [(regions[0], "en"), (regions[1], "es")] and spoken == ["es"]
+    assert judged == [(regions[0], "en"), (regions[1], "es")] and spoken.language == "es"
     assert judge.checked[1:] == [1.0, -1.0]  # unsure of the whole: each region judged alone
 
-    judge, spoken = WindowJudge(), ["es"]
+    judge, spoken = WindowJudge(), _Spoken(before("es"))
     short = [(0, second)]  # too short to judge: the language of the speech before it
     assert list(transcriber._judged(judge, samples, short, ("en", "es"), spoken)) == [(short[0], "es")]
-    assert judge.checked == []
+    assert judge.checked == [] and asked_before == ["en", "es"]
+
+
+@pytest.mark.model
+def test_two_groups_at_a_time_write_what_one_at_a_time_does():
+    """Whisper base on real speech (English, then German, with both allowed): the same lines, times
+    and languages whether one group of speech regions is transcribed at a time or two."""
+    from archive.core.model_files import model_path
+
+    def lines(workers):
+        transcriber = WhisperTranscriber(model_path("whisper-base"), languages=("en", "de"), workers=workers)
+        return list(transcriber.transcribe(media.slices(media.decode(MULTILINGUAL), slice_seconds=20)))
+
+    one_at_a_time = lines(1)
+    assert len(one_at_a_time) > 3 and {s.language for s in one_at_a_time} == {"en", "de"}
+    assert lines(2) == one_at_a_time
 
 
 def test_the_encoder_reuses_a_window_it_has_just_encoded_and_never_a_different_one():
