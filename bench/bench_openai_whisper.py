@@ -297,6 +297,8 @@ def _stage_in_child(flac: str, plain: bool, queue) -> None:
     from ingest.transcribe import talk_hints, transcriber_for
 
     transcriber = transcriber_for(load_config({}, environ={}))
+    if plain:  # faster-whisper's own way: one call at a time, on every core
+        transcriber.workers = 1
     whisper = transcriber.load()
     path = Path(flac)
     started = time.perf_counter()
