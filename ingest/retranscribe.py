@@ -46,7 +46,7 @@ from archive.core.store.records import (
 from ingest import media
 from ingest.chapters import outline
 from ingest.companions import assign_speakers
-from ingest.diarize import Diarizer, diarize_safely, voices_aside
+from ingest.diarize import Diarizer, diarize_safely
 from ingest.pipeline import (
     CheckpointCallback,
     ProgressCallback,
@@ -58,6 +58,7 @@ from ingest.pipeline import (
     steps_of,
     transcribe_file,
     transcribing_step,
+    voices_meanwhile,
 )
 from ingest.transcribe import Transcriber
 from search.embedder import Embedder
@@ -133,7 +134,7 @@ def retranscribe(
     steps = steps_of(Companions(), diarizes=voices is not None)
     remaining = Remaining(info.duration, speeds or {}, [step.key for step in steps])
     report("checking the file", 0.0, remaining.total)
-    heard = voices_aside(path, voices) if voices is not None else None  # beside the transcription
+    heard = voices_meanwhile(path, voices, embedder)
     companions = Companions(
         chat=tuple(store.chat_messages(db, recording_id)), slides=tuple(store.slides(db, recording_id))
     )

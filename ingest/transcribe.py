@@ -106,7 +106,8 @@ def _encoding_once(model):
     encodes again what its language detection encoded. A region's language check then cost as
     much as a quarter of the transcription stage (bench/bench_ingest.py --talks: a 5.6-minute
     webinar, 36.8 s with the check, 27.6 s with English only). A chunk is now judged on the window
-    its decoding encodes (``WhisperTranscriber._judged``), so its check comes free. The window is compared whole, so a different one is never reused.
+    its decoding encodes (``WhisperTranscriber._judged``), so its check comes free. The window is
+    compared whole, so a different one is never reused.
     """
     encode = model.encode
     recent = threading.local()
@@ -502,6 +503,12 @@ def _shifted(piece, seconds: float) -> SimpleNamespace:
     return SimpleNamespace(start=piece.start + seconds, end=piece.end + seconds, text=piece.text, words=words or None)
 
 
+def _usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one, as on Linux)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
 @dataclasses.dataclass
 class GroupLines:
     """What one group of speech regions came to: its lines and gaps, and the language it ended in."""
@@ -579,7 +586,7 @@ class WhisperTranscriber:
     def load(self):
         threads = self.threads
         if not threads and self.device == "cpu" and self.workers > 1:  # the cores shared out, not each worker's
-            threads = max(1, len(os.sched_getaffinity(0)) // self.workers)
+            threads = max(1, _usable_cores() // self.workers)
         return load_whisper(self.model_dir, self.device, self.compute_type, threads, self.workers)
 
     def transcribe(self, audio: Iterable[AudioSlice], hints: str = "") -> Iterator[Segment | SpeechGap]:
@@ -658,7 +665,10 @@ class WhisperTranscriber:
         encoder pass for both, ``_encoding_once``); only a group Whisper is unsure of is judged
         region by region (``_languages``), as a region is: speech that switches language shows as
         an unsure check (a region of English then Spanish without a pause: en 0.63 / es 0.35)."""
-        if len(allowed) > 1 and group[-1][1] - group[0][0] >= MIN_DETECT_SECONDS * SAMPLE_RATE:
+        if len(allowed) == 1:  # nothing to judge, nor to wait for
+            yield from ((region, allowed[0]) for region in group)
+            return
+        if group[-1][1] - group[0][0] >= MIN_DETECT_SECONDS * SAMPLE_RATE:
             language, unsure_between = self._language(model, samples[group[0][0] : group[-1][1]], allowed)
             if unsure_between:
                 for region, language in self._languages(model, samples, group, allowed, spoken.language):

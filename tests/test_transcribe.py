@@ -369,6 +369,11 @@ def test_a_group_whisper_is_sure_of_is_judged_once_and_an_unsure_one_region_by_r
     assert list(transcriber._judged(judge, samples, short, ("en", "es"), spoken)) == [(short[0], "es")]
     assert judge.checked == [] and asked_before == ["en", "es"]
 
+    judge, spoken = WindowJudge(), _Spoken(before("es"))
+    english_only = list(transcriber._judged(judge, samples, regions + short, ("en",), spoken))
+    assert english_only == [(regions[0], "en"), (regions[1], "en"), (short[0], "en")]
+    assert judge.checked == [] and asked_before == ["en", "es"]  # one language: no check, and no waiting
+
 
 @pytest.mark.model
 def test_two_groups_at_a_time_write_what_one_at_a_time_does():
