@@ -44,21 +44,15 @@ class Archive:
 
     @cached_property
     def embedder(self):
-        """The search model for queries and small re-indexes: ONNX Runtime where exported, so no torch in a door."""
+        """The search model, for queries and for whole talks: ONNX Runtime where exported, so no torch in a door.
+
+        Whole talks too (workers, `archive ingest`, `archive reindex`): torch in bfloat16 embeds a talk's passages
+        faster (19.0 texts a second on 2 cores against 12.4), but its load takes 7.3 s against 1.7 s and peaks at
+        2.2 GB against 0.9 GB (the index texts of four evaluation webinars, one process each).
+        """
         from search.embedder import embedder_for
 
         return embedder_for(self.config, threads=self.search_threads)
-
-    @cached_property
-    def indexing_embedder(self):
-        """The same model for embedding whole talks (workers, `archive ingest`, `archive reindex`): torch in
-        bfloat16 where the CPU has it (1.6x ONNX Runtime's passages per second), else the search embedder
-        (also when that is on torch already, or a stand-in put in its place)."""
-        from search.embedder import OnnxEmbedder, embedder_for
-
-        if not isinstance(self.embedder, OnnxEmbedder):
-            return self.embedder
-        return embedder_for(self.config, threads=self.search_threads, for_documents=True)
 
     @cached_property
     def searcher(self):
@@ -82,7 +76,7 @@ class Archive:
     def runner(self):
         from ingest.queue import JobRunner
 
-        return JobRunner(self.config, self.indexing_embedder, self.transcriber, self.diarizer)
+        return JobRunner(self.config, self.embedder, self.transcriber, self.diarizer)
 
     @cached_property
     def queue(self):
@@ -98,14 +92,14 @@ class Archive:
         """Load the models now (each once per process); returns the seconds it took.
 
         ``search``: the query embedder (a server, `archive mcp`); ``transcription``: what a worker runs (Whisper,
-        the voices, and the embedder for whole talks, which is the same one where the CPU lacks bfloat16).
+        the voices, and the same search model for whole talks).
         """
         started = time.perf_counter()
         if search:
             self.embedder.load()
             self.searcher.embed_query("warm up")  # the first encode also builds the model's kernels
         if transcription:
-            self.indexing_embedder.load()
+            self.embedder.load()
             self.transcriber.load()
             if self.diarizer is not None:
                 self.diarizer.load()

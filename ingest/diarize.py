@@ -286,7 +286,17 @@ def voices_aside(path: Path, diarizer: Diarizer) -> Future[list[SpeakerCue]]:
     voices apart took 35.6 s of wall time side by side against 41.2 s one after the other while
     Whisper decoded one stretch at a time (its decoding left a core idle); with two stretches at a
     time (``transcribe.PARALLEL_GROUPS``) both cores are busy and the gain is small: 28.7 s against
-    29.7 s. What it raises is raised by ``result()``, where ``diarize_safely`` turns it into a note."""
+    29.7 s. What it raises is raised by ``result()``, where ``diarize_safely`` turns it into a note.
+
+    The voices' model is loaded first, on the calling thread: torch set up for the first time on the
+    voices' thread made its work there cost twice the CPU while Whisper ran beside it (the same
+    webinar: 20.7 CPU s against 9.3, transcription 38.8 s against 28.0), whatever its thread count."""
+    try:
+        diarizer.load()
+    except Exception as exc:  # a note, as a failure on the thread would be
+        failed: Future[list[SpeakerCue]] = Future()
+        failed.set_exception(exc)
+        return failed
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voices")
     try:
         return pool.submit(voice_turns, path, diarizer)

@@ -327,9 +327,8 @@ def ingest_file(
 
 def voices_meanwhile(path: Path, diarizer: Diarizer | None, embedder: Embedder) -> Future[list[SpeakerCue]] | None:
     """The recording's voices told apart on a thread beside its transcription (``diarize.voices_aside``),
-    once the search model is loaded: its load peaks 0.8 GB above what it then holds, and loaded while
-    the voices' model was in memory, the whole ingest of a 3.7-minute talk peaked at 2.8 GB instead of
-    2.2 GB (bench/bench_openai_whisper.py --only talk). None without a diarizer."""
+    once the search model is loaded (a model's load peaks above what it then holds: one at a time
+    keeps the ingest's peak lower). None without a diarizer."""
     if diarizer is None:
         return None
     embedder.load()

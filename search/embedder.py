@@ -328,17 +328,13 @@ MINILM = "all-MiniLM-L6-v2"
 MINILM_NAMES = (MINILM, "minilm", "all-minilm-l6-v2")
 
 
-def embedder_for(
-    config: Config, *, threads: int = 0, for_documents: bool = False
-) -> SentenceTransformerEmbedder | OnnxEmbedder:
+def embedder_for(config: Config, *, threads: int = 0) -> SentenceTransformerEmbedder | OnnxEmbedder:
     """The archive's embedder, as configured (the model loads on first use or ``load()``).
 
     ``ARCHIVE_EMBEDDING_MODEL`` names a model assembled at install time (``archive.core.model_files``),
     ``minilm`` for the small bundled one, or a sentence-transformers folder. An installed model with an
-    ONNX export runs on ONNX Runtime (no torch in the process); without one, on torch. ``for_documents``
-    (a worker embedding whole talks in batches) keeps torch where the CPU has bfloat16 instructions: on
-    one thread of an AMD EPYC with AVX-512 BF16 torch in bfloat16 embeds 6.2-7.0 passages per CPU second
-    against ONNX Runtime float32's 4.1-4.2, while a single query takes 128-164 CPU ms against 74-81.
+    ONNX export runs on ONNX Runtime (no torch in the process); without one, on torch, in bfloat16 where the
+    CPU has bfloat16 instructions.
     """
     from archive.core.model_files import REGISTRY, model_path
 
@@ -351,7 +347,7 @@ def embedder_for(
             folder = model_path(name)
         except ModelError as exc:
             raise EmbedderError(str(exc)) from None
-        if has_onnx_export(folder) and not (for_documents and dtype == "bfloat16"):
+        if has_onnx_export(folder):
             return OnnxEmbedder(folder, name=name, threads=threads, batch_size=16)
         return SentenceTransformerEmbedder(folder, name=name, dtype=dtype, threads=threads, batch_size=16)
     return SentenceTransformerEmbedder(name, dtype=dtype, threads=threads)

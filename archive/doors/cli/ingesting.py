@@ -153,7 +153,7 @@ def ingest(
                     path,
                     meta,
                     transcriber=services.transcriber,
-                    embedder=services.indexing_embedder,
+                    embedder=services.embedder,
                     progress=progress,
                     companions=companions,
                     diarizer=services.diarizer,
@@ -163,7 +163,7 @@ def ingest(
             rec = result.recording
             if not result.created:
                 click.echo(f"{path}: already in the archive as recording {rec.id}", err=True)
-                for line in attach_companions(db, rec.id, companions, services.indexing_embedder):
+                for line in attach_companions(db, rec.id, companions, services.embedder):
                     click.echo(line, err=True)
             click.echo(f"{rec.id}\t{rec.url}")
 
@@ -286,7 +286,7 @@ def attach(ctx, recording, chat_start, **companion_files):
         if found is None:
             raise BadInput(f"no recording {recording!r} in the archive (see `archive list`)")
         companions = _companions(companion_files, chat_start)
-        for line in attach_companions(db, found.id, companions, Archive(config).indexing_embedder):
+        for line in attach_companions(db, found.id, companions, Archive(config).embedder):
             click.echo(f"{line} (recording {found.id})")
 
 
@@ -419,7 +419,7 @@ def load_samples(ctx, force):
             db,
             config,
             services.transcriber,
-            services.indexing_embedder,
+            services.embedder,
             force=force,
             progress=lambda name: click.echo(f"ingesting demo talk: {name}", err=True),
         )

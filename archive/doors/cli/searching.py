@@ -106,7 +106,7 @@ def reindex(ctx):
 
     config = get_config(ctx)
     with user_errors(), open_db(config) as db:
-        embedder = Archive(config).indexing_embedder
+        embedder = Archive(config).embedder
         recordings = store.list_recordings(db)
         total = 0
         with click.progressbar(recordings, label="reindexing", file=sys.stderr) as bar:
