@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import os
 import re
 import threading
 from collections import deque
@@ -25,6 +24,7 @@ from typing import Protocol
 import numpy as np
 
 from archive.core.config import Config
+from archive.core.cpu import usable_cores
 from archive.core.errors import UserError
 from archive.core.store.records import Companions, RecordingMeta, Segment, SpeechGap
 from ingest.media import SAMPLE_RATE, AudioSlice
@@ -503,12 +503,6 @@ def _shifted(piece, seconds: float) -> SimpleNamespace:
     return SimpleNamespace(start=piece.start + seconds, end=piece.end + seconds, text=piece.text, words=words or None)
 
 
-def _usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the system has one, as on Linux)."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
-
-
 @dataclasses.dataclass
 class GroupLines:
     """What one group of speech regions came to: its lines and gaps, and the language it ended in."""
@@ -586,7 +580,7 @@ class WhisperTranscriber:
     def load(self):
         threads = self.threads
         if not threads and self.device == "cpu" and self.workers > 1:  # the cores shared out, not each worker's
-            threads = max(1, _usable_cores() // self.workers)
+            threads = max(1, usable_cores() // self.workers)
         return load_whisper(self.model_dir, self.device, self.compute_type, threads, self.workers)
 
     def transcribe(self, audio: Iterable[AudioSlice], hints: str = "") -> Iterator[Segment | SpeechGap]:

