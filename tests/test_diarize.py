@@ -11,6 +11,7 @@ from archive.core.store import connect
 from archive.core.store import recordings as store
 from archive.core.store.records import RecordingMeta, Segment, SpeakerCue
 from archive.doors.cli import cli
+from ingest import media
 from ingest.diarize import (
     DiarizeError,
     SenkoDiarizer,
@@ -21,7 +22,6 @@ from ingest.diarize import (
     voice_windows,
     windows_near_changes,
 )
-from ingest import media
 from ingest.pipeline import ingest_file
 
 from .fakes import ScriptedTranscriber, WordHashEmbedder
