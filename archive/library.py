@@ -95,11 +95,11 @@ class Archive:
         the voices, and the same search model for whole talks).
         """
         started = time.perf_counter()
-        if search:
+        if search or transcription:
             self.embedder.load()
+        if search:
             self.searcher.embed_query("warm up")  # the first encode also builds the model's kernels
         if transcription:
-            self.embedder.load()
             self.transcriber.load()
             if self.diarizer is not None:
                 self.diarizer.load()
