@@ -85,10 +85,10 @@ def steps_of(companions: Companions, diarizes: bool) -> list[IngestStep]:
 
 # Seconds of work per second of audio until this machine has measured its own (jobs.measured_speeds):
 # Whisper base on 2 cores at about 14x real time (bench/bench_ingest.py --talks: 12.6-14.7x), embedding
-# 0.75 minutes an hour; the voices are told apart beside the transcription (``voices_aside``), so
-# their step is what is left of them once the transcript is stored: little (README, "Transcription
-# settings, measured").
-DEFAULT_SPEEDS = {"transcribe": 0.07, "index": 0.013, "slides": 0.002, "speakers": 0.005}
+# about 1.2 minutes an hour on ONNX Runtime (the index texts of four dev webinars, 24.1 minutes of audio,
+# in 28-29 s); the voices are told apart beside the transcription (``voices_aside``), so their step is
+# what is left of them once the transcript is stored: little (README, "Transcription settings, measured").
+DEFAULT_SPEEDS = {"transcribe": 0.07, "index": 0.02, "slides": 0.002, "speakers": 0.005}
 
 
 def step_speeds(timings: Mapping[str, float], duration: float) -> dict[str, float]:
