@@ -30,6 +30,11 @@ from archive.core.model_files import MARKER as WEIGHTS_MARKER
 from archive.core.model_files import ModelError
 
 BATCH_SIZE = 32
+# ONNX Runtime embeds a talk's texts 8 at a time: its memory arena keeps the largest batch's working
+# memory for the life of the process (a server re-indexing a renamed talk, a worker). One dev
+# webinar's 109 index texts on 2 cores: 32 at a time peaked 200 MB above the loaded model and took
+# 10.3-11.3 s; 8 at a time 28 MB above it in 8.5-10.1 s (4: the same as 8).
+ONNX_BATCH_SIZE = 8
 
 
 class EmbedderError(UserError):
@@ -243,7 +248,7 @@ class OnnxEmbedder:
         *,
         name: str = "",
         threads: int = 0,
-        batch_size: int = BATCH_SIZE,
+        batch_size: int = ONNX_BATCH_SIZE,
         graph_folder: str | Path | None = None,
     ):
         self.model_dir = Path(model_dir)
