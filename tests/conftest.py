@@ -159,15 +159,27 @@ def jfk_copy(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_archive(tmp_path_factory) -> Path:
-    """A data directory holding the three demo talks, ingested once with the real models."""
+def demo_archive(tmp_path_factory, worker_id) -> Path:
+    """A data directory holding the three demo talks, ingested once with the real models.
+
+    Once per run, not once per pytest-xdist worker (`make test` runs two): the first worker to need
+    it ingests it (about 75 s on 2 cores) under a file lock in the run's shared temporary folder,
+    and the others wait for it there. Tests copy it (``demo_data_dir``) or only read it."""
+    from filelock import FileLock
+
     from ingest.samples import load_samples
 
-    path = tmp_path_factory.mktemp("demo-archive")
-    config = load_config({"data_dir": path}, environ={})
-    database = connect(config.db_path)
-    load_samples(database, config)
-    database.close()
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    path = shared / "demo-archive"
+    with FileLock(str(shared / "demo-archive.lock")):
+        done = shared / "demo-archive.done"
+        if not done.exists():
+            shutil.rmtree(path, ignore_errors=True)  # a worker that failed halfway
+            config = load_config({"data_dir": path}, environ={})
+            database = connect(config.db_path)
+            load_samples(database, config)
+            database.close()
+            done.touch()
     return path
 
 
