@@ -14,10 +14,19 @@ FITTERS = sorted((ROOT / "bench" / "train").glob("fit_*.py"))
 
 
 def smoke_commands() -> list[str]:
+    """The commands of `make bench-smoke`: its own recipe and its lanes' (bench-smoke-*)."""
     makefile = (ROOT / "Makefile").read_text()
+    recipes = re.findall(r"^bench-smoke(?:-[\w-]+)?:.*\n((?:\t.*\n?)+)", makefile, re.MULTILINE)
+    assert recipes, "the Makefile has no bench-smoke target"
+    return [line for recipe in recipes for line in recipe.splitlines()]
+
+
+def test_bench_smoke_runs_every_lane():
+    makefile = (ROOT / "Makefile").read_text()
+    lanes = re.findall(r"^(bench-smoke-[\w-]+):", makefile, re.MULTILINE)
+    assert len(lanes) >= 2
     recipe = re.search(r"^bench-smoke:.*\n((?:\t.*\n?)+)", makefile, re.MULTILINE)
-    assert recipe, "the Makefile has no bench-smoke target"
-    return recipe.group(1).splitlines()
+    assert recipe and all(lane in recipe.group(1) for lane in lanes), "bench-smoke skips a lane"
 
 
 def test_there_are_benches():
