@@ -36,11 +36,14 @@ log = logging.getLogger(__name__)
 
 class Archive:
     """``search_threads`` caps the embedder's threads (0: one per core); a server answering
-    queries beside a worker uses 1 (bench/bench_load.py)."""
+    queries beside a worker uses 1 (bench/bench_load.py). ``answers_queries``: False for a process
+    that only ingests and indexes (a worker, `archive ingest`), whose search model then holds
+    405 MB less (``search.embedder._session``)."""
 
-    def __init__(self, config: Config, *, search_threads: int = 0):
+    def __init__(self, config: Config, *, search_threads: int = 0, answers_queries: bool = True):
         self.config = config
         self.search_threads = search_threads
+        self.answers_queries = answers_queries
 
     @cached_property
     def embedder(self):
@@ -52,7 +55,7 @@ class Archive:
         """
         from search.embedder import embedder_for
 
-        return embedder_for(self.config, threads=self.search_threads)
+        return embedder_for(self.config, threads=self.search_threads, for_queries=self.answers_queries)
 
     @cached_property
     def searcher(self):

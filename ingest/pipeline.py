@@ -258,7 +258,7 @@ def ingest_file(
 
     try:
         transcriber = transcriber if transcriber is not None else transcriber_for(config)
-        embedder = embedder or embedder_for(config)
+        embedder = embedder or embedder_for(config, for_queries=False)
         # Where no meeting transcript names the speakers, their voices are told apart meanwhile.
         heard = voices_meanwhile(config.data_dir / media_path, None if companions.speaker_cues else diarizer, embedder)
         hints = hints_for(db, meta, companions)

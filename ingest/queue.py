@@ -331,7 +331,9 @@ class JobQueue:
 
     def __init__(self, config: Config, runner: JobRunner | None = None):
         self.config = config
-        self.runner = runner or JobRunner(config, embedder_for(config), transcriber_for(config), diarizer_for(config))
+        self.runner = runner or JobRunner(
+            config, embedder_for(config, for_queries=False), transcriber_for(config), diarizer_for(config)
+        )
         self.huey = make_huey(config)
         self._task = ingest_task(self.huey, self.runner.run)
 

@@ -41,7 +41,7 @@ def load_samples(
     if store.get_meta(db, LOADED_KEY) and not force:
         return None
     transcriber = transcriber if transcriber is not None else transcriber_for(config)
-    embedder = embedder or embedder_for(config)
+    embedder = embedder or embedder_for(config, for_queries=False)
     loaded = []
     for path, meta in sample_talks():
         if progress:

@@ -33,7 +33,8 @@ BATCH_SIZE = 32
 # ONNX Runtime embeds a talk's texts 8 at a time: its memory arena keeps the largest batch's working
 # memory for the life of the process (a server re-indexing a renamed talk, a worker). One dev
 # webinar's 109 index texts on 2 cores: 32 at a time peaked 200 MB above the loaded model and took
-# 10.3-11.3 s; 8 at a time 28 MB above it in 8.5-10.1 s (4: the same as 8).
+# 10.3-11.3 s; 16 at a time 125 MB above it in 13.4 s, 8 at a time 44 MB in 13.7 s (another run:
+# 28 MB, 8.5-10.1 s; 4: the same as 8).
 ONNX_BATCH_SIZE = 8
 
 
@@ -163,7 +164,7 @@ ONNX_FOLDER = "onnx"  # inside the model folder: the graph sits beside the weigh
 GRAPH, DATA = "model.onnx", "model.onnx.data"
 ONNX_MARKER = ".talk-archive-onnx.json"  # written by the export after its checks: "this graph is complete"
 
-_sessions: dict[tuple[str, int], object] = {}
+_sessions: dict[tuple[str, int, bool], object] = {}
 _tokenizers: dict[str, object] = {}
 _session_loading, _tokenizer_loading = threading.Lock(), threading.Lock()
 
@@ -199,12 +200,17 @@ def has_onnx_export(model_dir: Path) -> bool:
     return True
 
 
-def _session(graph: Path, threads: int):
-    """One ONNX Runtime session per graph and thread count per process, made on first use.
+def _session(graph: Path, threads: int, prepack: bool = True):
+    """One ONNX Runtime session per graph, thread count and packing per process, made on first use.
 
-    A server makes it before it forks, so its processes share the weights' pages.
+    A server makes it before it forks, so its processes share the weights' pages. ``prepack``: ONNX
+    Runtime copies the layers' weights into its matrix kernels' layout at load, which makes a query
+    59 CPU ms instead of 92-99 but holds a second, private copy of them (405 MB). Whole talks are
+    embedded as fast without it (a dev webinar's 109 texts, 8 at a time, 2 cores: 13.2 s against
+    13.7 s), reading the weights from the memory-mapped file, whose pages the system shares and can
+    take back: so a process that only indexes (a worker, `archive ingest`) goes without.
     """
-    key = (str(graph), threads)
+    key = (str(graph), threads, prepack)
     with _session_loading:
         if key not in _sessions:
             import onnxruntime
@@ -213,6 +219,8 @@ def _session(graph: Path, threads: int):
             options.intra_op_num_threads = threads  # 0: one per core
             options.inter_op_num_threads = 1
             options.log_severity_level = 3  # no warnings about unused initialisers on stderr
+            if not prepack:
+                options.add_session_config_entry("session.disable_prepacking", "1")
             try:
                 _sessions[key] = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
             except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own, unexported error types
@@ -239,7 +247,8 @@ class OnnxEmbedder:
 
     ``model_dir`` is the installed sentence-transformers folder (tokenizer and prompts); the graph is in
     its ``onnx`` folder, or ``graph_folder`` (the export checks a graph before it moves it into place).
-    ``threads`` caps ONNX Runtime's threads (0: one per core).
+    ``threads`` caps ONNX Runtime's threads (0: one per core); ``prepack`` makes queries faster for a
+    private copy of the weights (``_session``): a process that only indexes whole talks goes without.
     """
 
     def __init__(
@@ -250,12 +259,14 @@ class OnnxEmbedder:
         threads: int = 0,
         batch_size: int = ONNX_BATCH_SIZE,
         graph_folder: str | Path | None = None,
+        prepack: bool = True,
     ):
         self.model_dir = Path(model_dir)
         self.model_name = name or self.model_dir.name
         self.threads = threads
         self.batch_size = batch_size
         self.graph_folder = Path(graph_folder) if graph_folder else None
+        self.prepack = prepack
         self.prompts = _prompts(self.model_dir)
         self._loaded: tuple[Any, Any] | None = None  # (session, tokenizer) once loaded
 
@@ -274,7 +285,7 @@ class OnnxEmbedder:
             # (0.75 CPU s, most of it packing the weights for its matrix kernels, which makes a query 59 CPU ms
             # instead of 92-99). So the session is made on a thread beside it: on 2 cores, in the tokenizer's time.
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-session") as pool:
-                session = pool.submit(_session, folder / GRAPH, self.threads)
+                session = pool.submit(_session, folder / GRAPH, self.threads, self.prepack)
                 tokenizer = _tokenizer(self.model_dir / "tokenizer.json")
                 self._loaded = (session.result(), tokenizer)
         return self._loaded
@@ -325,8 +336,13 @@ MINILM = "all-MiniLM-L6-v2"
 MINILM_NAMES = (MINILM, "minilm", "all-minilm-l6-v2")
 
 
-def embedder_for(config: Config, *, threads: int = 0) -> SentenceTransformerEmbedder | OnnxEmbedder:
+def embedder_for(
+    config: Config, *, threads: int = 0, for_queries: bool = True
+) -> SentenceTransformerEmbedder | OnnxEmbedder:
     """The archive's embedder, as configured (the model loads on first use or ``load()``).
+
+    ``for_queries``: the process answers searches (a server, `archive search`, `archive mcp`); one
+    that only indexes whole talks loads ONNX Runtime's session without its packed copy of the weights.
 
     ``ARCHIVE_EMBEDDING_MODEL`` names a model assembled at install time (``archive.core.model_files``),
     ``minilm`` for the small bundled one, or a sentence-transformers folder. An installed model with an
@@ -345,7 +361,7 @@ def embedder_for(config: Config, *, threads: int = 0) -> SentenceTransformerEmbe
         except ModelError as exc:
             raise EmbedderError(str(exc)) from None
         if has_onnx_export(folder):
-            return OnnxEmbedder(folder, name=name, threads=threads, batch_size=16)
+            return OnnxEmbedder(folder, name=name, threads=threads, prepack=for_queries)
         return SentenceTransformerEmbedder(folder, name=name, dtype=dtype, threads=threads, batch_size=16)
     return SentenceTransformerEmbedder(name, dtype=dtype, threads=threads)
 

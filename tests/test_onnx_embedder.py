@@ -74,6 +74,11 @@ def test_the_archive_embeds_on_onnx_runtime_where_the_export_is_installed(models
     chosen = embedder_for(config, threads=1)
     assert isinstance(chosen, OnnxEmbedder) and chosen.model_name == GEMMA and chosen.threads == 1
     assert chosen.prompts == {"query": "task: search result | query: ", "document": "title: none | text: "}
+    assert chosen.prepack  # queries: the packed copy of the weights makes them faster
+    from archive.library import Archive
+
+    indexing_only = Archive(config, answers_queries=False).embedder  # a worker, `archive ingest`
+    assert isinstance(indexing_only, OnnxEmbedder) and not indexing_only.prepack
 
 
 def test_torch_embeds_only_where_there_is_no_export_in_bfloat16_where_the_cpu_has_it(models_root, monkeypatch):
@@ -129,6 +134,11 @@ def test_onnx_runtime_vectors_stand_in_for_the_torch_ones_on_real_text():
         )
         assert min(query_cosines) >= 0.999 and document_cosines.min() >= 0.999, dtype
     assert onnx.embed_documents([]).shape == (0, 0)
+    # A process that only indexes loads the session without the packed weights: the same vectors.
+    unpacked = OnnxEmbedder(folder, batch_size=16, prepack=False)
+    packed_vectors, unpacked_vectors = onnx.embed_documents(passages), unpacked.embed_documents(passages)
+    assert np.sum(packed_vectors * unpacked_vectors, axis=1).min() >= 0.9999
+    assert float(onnx.embed_query(questions[0]) @ unpacked.embed_query(questions[0])) >= 0.9999
 
 
 @pytest.mark.model

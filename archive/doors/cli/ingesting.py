@@ -112,7 +112,7 @@ def ingest(
         if any(companion_files.values()) and len(files) != 1:
             raise BadInput(f"{_companion_options_given()} go with one recording; ingest the others separately")
         companions = _companions(companion_files, chat_start)
-    services = Archive(config)
+    services = Archive(config, answers_queries=False)
     if use_queue:
 
         def queue_one(path: Path) -> None:
@@ -413,7 +413,7 @@ def load_samples(ctx, force):
     from ingest.samples import load_samples as load
 
     config = get_config(ctx)
-    services = Archive(config)
+    services = Archive(config, answers_queries=False)
     with user_errors(), open_db(config) as db:
         loaded = load(
             db,

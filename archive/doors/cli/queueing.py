@@ -71,7 +71,7 @@ def worker(ctx, workers, until_empty, server, token, model, device):
             remote.consume(workers)
         return
     with user_errors():
-        services = Archive(config)
+        services = Archive(config, answers_queries=False)
         queue = services.queue  # a bad ARCHIVE_QUEUE_URL is refused here, before minutes of model loading
         try:
             load_models(
