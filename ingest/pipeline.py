@@ -312,7 +312,7 @@ def ingest_file(
     if diarizer is not None:  # timed only where it runs: its speed is a measurement
         report("telling the speakers apart", *remaining.at("speakers"))
         with timer("speakers"):
-            notes = diarize_safely(db, config, recording_id, diarizer, heard)
+            notes = diarize_safely(db, config, recording_id, diarizer, heard, lines=segments, embedder=embedder)
     report("done", 1.0, 0.0)
     return IngestResult(
         present(store.get_recording(db, recording_id)),

@@ -152,7 +152,7 @@ def retranscribe(
     if voices is not None:
         report("telling the speakers apart", *remaining.at("speakers"))
         with timer("speakers"):
-            notes = diarize_safely(db, config, recording_id, voices, heard)
+            notes = diarize_safely(db, config, recording_id, voices, heard, lines=merged, embedder=embedder)
     report("done", 1.0, 0.0)
     return RetranscribeResult(
         present(store.get_recording(db, recording_id)),

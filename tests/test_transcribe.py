@@ -128,6 +128,19 @@ def test_lines_follow_sentences_not_whisper_windows():
     assert len(sentence_lines(long, max_seconds=10)) >= 2
 
 
+def test_each_line_knows_when_each_of_its_words_starts():
+    """One time per word of the line's text (diarization splits a line two voices share there): a
+    token Whisper gives without a leading space belongs to the word before it."""
+    tokens = [(" Evidence", 0.0), ("-based", 0.4), (" care", 0.9), (" works.", 1.3), (" Next", 2.0), (" one.", 2.4)]
+    words = [SimpleNamespace(word=w, start=t, end=t + 0.3) for w, t in tokens]
+    lines = sentence_lines([_seg("Evidence-based care works. Next one.", 0.0, 2.7, words)])
+    assert [(text, starts) for _, _, text, starts in lines] == [
+        ("Evidence-based care works.", (0.0, 0.9, 1.3)),
+        ("Next one.", (2.0, 2.4)),
+    ]
+    assert all(len(starts) == len(text.split()) for _, _, text, starts in lines)
+
+
 # -- nothing lost ----------------------------------------------------------------------------
 
 
