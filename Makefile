@@ -60,6 +60,7 @@ bench: install
 	$(BIN)/python bench/bench_load.py
 	$(BIN)/python bench/bench_cli_ingest.py
 	$(BIN)/python bench/bench_openai_whisper.py
+	$(BIN)/python bench/bench_line_voices.py
 
 # Every bench at its smoke size, offline: a check that each still runs and prints its figures
 # (the figures mean little at this size), in two lanes side by side: 282 s with bench/.cache/ cold on
@@ -90,6 +91,7 @@ bench-smoke-ingest: install
 	$(BIN)/python bench/bench_ingest.py --smoke
 	$(BIN)/python bench/bench_ingest.py --talks --smoke
 	$(BIN)/python bench/bench_cli_ingest.py --smoke
+	$(BIN)/python bench/bench_line_voices.py --smoke
 	$(BIN)/python bench/eval/voice.py --check
 
 # The README's screenshots, taken by the browser tests (needs Debian's chromium).
