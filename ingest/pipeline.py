@@ -31,7 +31,7 @@ from ingest import media
 from ingest.chapters import outline
 from ingest.companion_kinds import check_companions
 from ingest.companions import assign_speakers
-from ingest.diarize import Diarizer, diarize_safely, voices_aside
+from ingest.diarize import Diarizer, diarize_safely, split_at_voice_changes, voices_aside
 from ingest.respell import respelled_lines
 from ingest.slides import align_slides, slide_vectors
 from ingest.transcribe import Transcriber, talk_hints, transcriber_for
@@ -266,8 +266,9 @@ def ingest_file(
             path, info, transcriber, hints, timer, transcribing_step(report, remaining), resume, checkpoint, name=name
         )
         segments, gaps = lines_and_gaps(transcript, hints)
-        if companions.speaker_cues:
-            segments = assign_speakers(segments, companions.speaker_cues)
+        if companions.speaker_cues:  # a line two people share is split where the meeting transcript's speaker changes
+            cues = companions.speaker_cues
+            segments = assign_speakers(split_at_voice_changes(segments, cues), cues)
         report("indexing for search", *remaining.at("index"))
         with timer("embed"):
             prepared = prepare_index(segments, embedder, title=meta.title)

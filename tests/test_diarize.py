@@ -10,9 +10,10 @@ import pytest
 from archive.core.config import load_config
 from archive.core.store import connect
 from archive.core.store import recordings as store
-from archive.core.store.records import RecordingMeta, Segment, SpeakerCue
+from archive.core.store.records import Companions, RecordingMeta, Segment, SpeakerCue
 from archive.doors.cli import cli
 from ingest import media
+from ingest.companions import parse_speaker_vtt
 from ingest.diarize import (
     DiarizeError,
     SenkoDiarizer,
@@ -270,9 +271,18 @@ def test_a_line_stays_whole_unless_each_voice_says_enough_of_it():
     corrected = Segment(line.start, line.end, line.text, machine_text="x", word_starts=line.word_starts)
     for whole in (untimed, respelled, corrected):
         assert split_at_voice_changes([whole], two_voices) == [whole]
-    three = _timed(0.0, "one two three four five six", step=1.0)
+    # From the evaluation (a Zoom cue's end 0.5 s early, the line's first word timed early): the words
+    # between two cues take the nearer one's speaker, so "And leave" is not cut off the host's line.
+    cues = [SpeakerCue(60.1, 64.9, "presenter"), SpeakerCue(65.35, 67.77, "host")]
+    starts = (64.2, 65.22, 65.4, 65.6, 65.68, 66.08, 66.24, 66.44, 66.76)
+    garbled = Segment(64.2, 67.1, "And leave a front pile to more go ahead.", word_starts=starts)
+    assert split_at_voice_changes([garbled], cues) == [garbled]
+    three = _timed(0.0, "one two Three four Five six", step=1.0)
     cues = [SpeakerCue(0.0, 1.9, "0"), SpeakerCue(1.9, 3.9, "1"), SpeakerCue(3.9, 9.0, "2")]
-    assert [s.text for s in split_at_voice_changes([three], cues)] == ["one two", "three four", "five six"]
+    assert [s.text for s in split_at_voice_changes([three], cues)] == ["one two", "Three four", "Five six"]
+    # Nothing in the writing shows a sentence starting where the voice changed: a cue placed late, not a turn.
+    mid_sentence = _timed(0.0, "one two three four five six", step=1.0)
+    assert split_at_voice_changes([mid_sentence], cues) == [mid_sentence]
 
 
 def test_a_cut_moves_a_word_to_where_whisper_starts_a_sentence():
@@ -350,3 +360,22 @@ def test_real_voices_whisper_runs_into_one_line_end_up_on_lines_of_their_own(tmp
     after = {s.speaker for s in named if s.word_starts[0] >= change}
     assert len(before) == len(after) == 1 and before != after == {"John F. Kennedy"}
     assert " ".join(s.text for s in named if s.word_starts[0] >= change).lower().startswith("and so my fellow")
+
+
+def test_a_meeting_transcript_splits_a_line_two_people_share(db, config, two_voices):
+    """The Zoom transcript's cues say who speaks when: the run-on line is cut where its speaker changes."""
+    cues = parse_speaker_vtt(ZOOM_VTT)
+    result = ingest_file(
+        db,
+        config,
+        two_voices,
+        RecordingMeta(title="Hand over on Zoom"),
+        transcriber=HandOverTranscriber(),
+        embedder=WordHashEmbedder(),
+        companions=Companions(speaker_cues=cues),
+    )
+    lines = store.get_segments(db, result.recording.id)
+    assert [(s.text, s.speaker) for s in lines[1:]] == [
+        ("for your country you are next", "John Kennedy"),
+        ("Hi, I'm Grace. How do you pay them?", "Ada Lovelace"),
+    ]
