@@ -222,7 +222,7 @@ def test_the_voices_are_told_apart_while_the_talk_is_transcribed(db, config, two
         db,
         config,
         two_voices,
-        RecordingMeta(title="Side by side", speakers="Ada Lovelace"),
+        RecordingMeta(title="Side by side", speakers=["Ada Lovelace"]),
         transcriber=transcriber,
         embedder=WordHashEmbedder(),
         diarizer=diarizer,
