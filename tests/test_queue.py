@@ -273,3 +273,18 @@ def test_a_refused_file_is_one_plain_line(runner, tmp_path):
     result = runner.invoke(cli, ["ingest", str(bad)])
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [f"Error: {bad}: not an audio or video file that can be read"]
+
+
+def test_a_remote_worker_sends_each_line_with_its_words_times():
+    """So the archive can split a line two voices share (``diarize.split_at_voice_changes``) for a talk
+    a remote worker transcribed too; a worker of an earlier release sends none and is understood."""
+    from archive.core.store.records import Segment, transcript_item, transcript_item_json
+
+    line = Segment(8.0, 9.2, "you're next Hi", language="en", word_starts=(8.0, 8.4, 8.9))
+    sent = json.loads(json.dumps(transcript_item_json(line)))
+    assert transcript_item(sent).word_starts == (8.0, 8.4, 8.9) and transcript_item(sent) == line
+    older = {"start": 8.0, "end": 9.2, "text": "you're next Hi", "language": "en"}
+    assert transcript_item(older) == line and transcript_item(older).word_starts == ()
+    assert "word_starts" not in transcript_item_json(Segment(0.0, 1.0, "Hello"))
+    with pytest.raises(ValueError):
+        transcript_item({**older, "word_starts": [8.0, "nan"]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date as Date
@@ -237,7 +238,8 @@ def transcript_item_json(item: Segment | SpeechGap) -> dict[str, Any]:
     """A line or a gap as remote workers and the archive send it to each other."""
     if isinstance(item, SpeechGap):
         return {"start": item.start, "end": item.end, "gap": True}
-    return {"start": item.start, "end": item.end, "text": item.text, "language": item.language}
+    line = {"start": item.start, "end": item.end, "text": item.text, "language": item.language}
+    return {**line, "word_starts": list(item.word_starts)} if item.word_starts else line
 
 
 def transcript_item(data: Mapping[str, Any]) -> Segment | SpeechGap:
@@ -246,7 +248,16 @@ def transcript_item(data: Mapping[str, Any]) -> Segment | SpeechGap:
     if data.get("gap"):
         return SpeechGap(start, end)
     language = data.get("language")
-    return Segment(start=start, end=end, text=str(data["text"]), language=str(language) if language else None)
+    word_starts = tuple(float(at) for at in data.get("word_starts") or ())  # optional: older workers send none
+    if not all(math.isfinite(at) for at in word_starts):
+        raise ValueError("word_starts must be times in seconds")
+    return Segment(
+        start=start,
+        end=end,
+        text=str(data["text"]),
+        language=str(language) if language else None,
+        word_starts=word_starts,
+    )
 
 
 @dataclass(frozen=True)
