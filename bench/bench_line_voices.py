@@ -102,7 +102,7 @@ def score(sentences: list[dict], whole: list[Segment], split: list[Segment], tur
             first += len(part.text.split())  # the first word after the cut
             near = {s for s in speakers[max(0, first - 2) : first + 2] if s}
             right_cuts += len(near) >= 2
-    result.update(lines_whole=len(whole), lines_split=len(split), cut_lines=cut_lines, right_cuts=right_cuts)
+    result.update(cut_lines=cut_lines, right_cuts=right_cuts)
     return result
 
 

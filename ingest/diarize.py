@@ -427,6 +427,10 @@ def voices_aside(path: Path, diarizer: Diarizer) -> Future[list[SpeakerCue]]:
         pool.shutdown(wait=False)  # the thread ends with its one task
 
 
+class _CorrectedMeanwhile(Exception):
+    """Staff corrected the transcript while its voices were being heard: it is left as they made it."""
+
+
 def diarize_talk(
     db: Database,
     config: Config,
@@ -454,11 +458,19 @@ def diarize_talk(
     turns = heard.result() if heard is not None else voice_turns(Path(config.data_dir) / recording.media_path, diarizer)
     timed = list(lines) if embedder is not None and list(lines) == segments else segments
     named = speakers_by_voice(recording, timed, turns)
-    if len(named) != len(segments):
+    if len(named) != len(segments):  # a line was split: the transcript changes, so the index is made again
         from search.index import reindex_talk
 
+        def split_and_named(stored: list[Segment]) -> list[Segment]:
+            if stored != segments:
+                raise _CorrectedMeanwhile
+            return named
+
         assert embedder is not None  # only timed lines are split
-        reindex_talk(db, recording_id, embedder, lambda stored: named if stored == segments else stored)
+        try:
+            reindex_talk(db, recording_id, embedder, split_and_named)
+        except _CorrectedMeanwhile:
+            return 0  # the next attempt (or staff) names them
     else:
         with write_transaction(db):
             if store.get_segments(db, recording_id) != segments:

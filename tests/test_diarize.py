@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 
 import numpy as np
 import pytest
@@ -14,9 +15,11 @@ from archive.core.store.records import Companions, RecordingMeta, Segment, Speak
 from archive.doors.cli import cli
 from ingest import media
 from ingest.companions import parse_speaker_vtt
+from ingest.corrections import correct_segment
 from ingest.diarize import (
     DiarizeError,
     SenkoDiarizer,
+    diarize_talk,
     every_other_window,
     name_voices,
     rename_speaker,
@@ -279,7 +282,14 @@ def test_a_line_stays_whole_unless_each_voice_says_enough_of_it():
     assert split_at_voice_changes([garbled], cues) == [garbled]
     three = _timed(0.0, "one two Three four Five six", step=1.0)
     cues = [SpeakerCue(0.0, 1.9, "0"), SpeakerCue(1.9, 3.9, "1"), SpeakerCue(3.9, 9.0, "2")]
-    assert [s.text for s in split_at_voice_changes([three], cues)] == ["one two", "Three four", "Five six"]
+    parts = split_at_voice_changes([three], cues)
+    assert [s.text for s in parts] == ["one two", "Three four", "Five six"]
+    # Nothing lost: every word once, in order, and the parts cover the line's time without a gap.
+    assert (
+        " ".join(s.text for s in parts) == three.text and sum((s.word_starts for s in parts), ()) == three.word_starts
+    )
+    assert (parts[0].start, parts[-1].end) == (three.start, three.end)
+    assert all(a.end == b.start for a, b in zip(parts, parts[1:], strict=False))
     # Nothing in the writing shows a sentence starting where the voice changed: a cue placed late, not a turn.
     mid_sentence = _timed(0.0, "one two three four five six", step=1.0)
     assert split_at_voice_changes([mid_sentence], cues) == [mid_sentence]
@@ -379,3 +389,34 @@ def test_a_meeting_transcript_splits_a_line_two_people_share(db, config, two_voi
         ("for your country you are next", "John Kennedy"),
         ("Hi, I'm Grace. How do you pay them?", "Ada Lovelace"),
     ]
+
+
+class CorrectingWhileHeard(Future):
+    """The voices' result, handed over only after staff corrected a line of the stored transcript."""
+
+    def __init__(self, db, recording_id: int, turns):
+        super().__init__()
+        self.db, self.recording_id, self.turns = db, recording_id, turns
+
+    def result(self, timeout=None):
+        correct_segment(self.db, self.recording_id, 1, "for your country, you are next.", WordHashEmbedder())
+        return self.turns
+
+
+def test_a_correction_made_while_the_voices_are_heard_is_kept_and_nothing_is_split(db, config, two_voices):
+    ingested = ingest_file(
+        db,
+        config,
+        two_voices,
+        RecordingMeta(title="Corrected meanwhile"),
+        transcriber=HandOverTranscriber(),
+        embedder=WordHashEmbedder(),
+    )  # no voices yet: the lines are stored whole
+    rid = ingested.recording.id
+    lines = HandOverTranscriber().script
+    turns = [SpeakerCue(0.0, 11.0, "0"), SpeakerCue(11.0, 16.0, "1")]
+    heard = CorrectingWhileHeard(db, rid, turns)
+    assert diarize_talk(db, config, rid, ListeningDiarizer(), heard, lines=lines, embedder=WordHashEmbedder()) == 0
+    stored = store.get_segments(db, rid)
+    assert [s.text for s in stored] == [lines[0].text, "for your country, you are next."]
+    assert stored[1].edited and not any(s.speaker for s in stored)
