@@ -251,18 +251,22 @@ def test_an_upload_is_moved_into_the_archive_not_copied(config, upload):
     assert stored.stat().st_ino == inode and not upload.exists()  # the same bytes on disk, never rewritten
 
 
-def test_a_saved_transcript_keeps_each_lines_language_and_the_gaps(config, jfk_copy):
+def test_a_saved_transcript_keeps_each_lines_language_words_times_and_the_gaps(config, jfk_copy):
+    """A resumed job's saved lines come back whole: with their words' times too, so a line two voices
+    share can still be split once the voices are heard (``diarize.split_at_voice_changes``)."""
     from archive.core.store.records import Segment, SpeechGap
 
     job = JobQueue(config).submit(jfk_copy, RecordingMeta(title="Bilingual"))
     transcript = [
         Segment(0.0, 2.0, "Welcome.", language="en"),
         SpeechGap(2.5, 4.0),
-        Segment(4.0, 6.0, "Bienvenidos.", language="es"),
+        Segment(4.0, 6.0, "Bienvenidos. Hi, I'm Ana.", language="es", word_starts=(4.0, 4.9, 5.2, 5.6)),
     ]
     db = connect(config.db_path)
     job_store.save_progress(db, job.id, transcript)
-    assert job_store.saved_progress(db, job.id) == transcript
+    saved = job_store.saved_progress(db, job.id)
+    assert saved == transcript
+    assert [getattr(item, "word_starts", None) for item in saved] == [(), None, (4.0, 4.9, 5.2, 5.6)]
     db.close()
 
 

@@ -247,16 +247,27 @@ def save_progress(db: Database, job_id: int, transcript: list[Segment | SpeechGa
                 "text": getattr(item, "text", ""),
                 "language": getattr(item, "language", None),
                 "gap": int(isinstance(item, SpeechGap)),
+                "word_starts": json.dumps(item.word_starts) if getattr(item, "word_starts", ()) else None,
             }
             for i, item in enumerate(transcript)
         )
 
 
 def saved_progress(db: Database, job_id: int) -> list[Segment | SpeechGap]:
+    """The lines and gaps ``save_progress`` kept, each line with its words' start times where it had them."""
     return [
-        SpeechGap(start, end) if gap else Segment(start=start, end=end, text=text, language=language)
-        for start, end, text, language, gap in db.execute(
-            'SELECT start, "end", text, language, gap FROM job_segments WHERE job_id = ? ORDER BY idx', [job_id]
+        SpeechGap(start, end)
+        if gap
+        else Segment(
+            start=start,
+            end=end,
+            text=text,
+            language=language,
+            word_starts=tuple(json.loads(word_starts)) if word_starts else (),
+        )
+        for start, end, text, language, gap, word_starts in db.execute(
+            'SELECT start, "end", text, language, gap, word_starts FROM job_segments WHERE job_id = ? ORDER BY idx',
+            [job_id],
         )
     ]
 

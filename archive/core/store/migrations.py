@@ -430,3 +430,11 @@ def m021_recording_vocab(db: Database) -> None:
     """The words staff gave Whisper at ingest (``--vocab``, the upload form's "Words to listen
     for"), kept so that ``archive retranscribe`` gives them again. Talks ingested before: none."""
     db.table("recordings").add_column("vocab", str)  # JSON list of terms
+
+
+@migrations()
+def m022_job_segment_word_starts(db: Database) -> None:
+    """When each word of a saved line starts (JSON list of seconds), so that a job resumed from its
+    saved lines can still split one where the voice changes. Progress saved before: none (those
+    lines stay whole)."""
+    db.table("job_segments").add_column("word_starts", str)
