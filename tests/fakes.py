@@ -70,9 +70,13 @@ class ScriptedTranscriber:
         self.script = sorted([*lines, *(SpeechGap(s, e) for s, e in gaps)], key=lambda item: item.start)
         self.model_name = model_name
         self.calls = 0
+        self.unloaded = 0
 
     def load(self) -> None:
         pass
+
+    def unload(self) -> None:
+        self.unloaded += 1
 
     def transcribe(self, audio, hints: str = "") -> Iterator[Segment | SpeechGap]:
         self.calls += 1

@@ -237,6 +237,61 @@ def test_the_voices_are_told_apart_while_the_talk_is_transcribed(db, config, two
     assert len(set(speakers)) == 2 and all(speakers)
 
 
+class LettingGoDiarizer(ListeningDiarizer):
+    def __init__(self):
+        super().__init__()
+        self.let_go = threading.Event()
+
+    def unload(self) -> None:
+        assert self.heard_on is not None  # never while its voices are still to be heard
+        self.let_go.set()
+
+
+class IndexWatcher(WordHashEmbedder):
+    """Notes whether Whisper was already let go when the talk's passages were first embedded."""
+
+    def __init__(self, transcriber):
+        super().__init__()
+        self.transcriber, self.whisper_gone_at_index = transcriber, None
+
+    def embed_documents(self, texts, title=""):
+        if self.whisper_gone_at_index is None:
+            self.whisper_gone_at_index = self.transcriber.unloaded == 1
+        return super().embed_documents(texts, title)
+
+
+def test_the_last_talk_of_an_ingest_lets_go_of_its_models_before_indexing(db, config, two_voices):
+    """`archive ingest`'s last file: Whisper freed before the index step and the voices' model once they
+    are heard (the ingest's peak memory), and the talk still comes in whole, its voices told apart."""
+    diarizer = LettingGoDiarizer()
+    transcriber = ScriptedTranscriber([(0.5, 10.5, "And so my fellow Americans"), (12.2, 15.8, "Then you go")])
+    embedder = IndexWatcher(transcriber)
+    meta = RecordingMeta(title="Last one", speakers=["Ada Lovelace"])
+    result = ingest_file(
+        db, config, two_voices, meta, transcriber=transcriber, embedder=embedder, diarizer=diarizer, last=True
+    )
+    assert embedder.whisper_gone_at_index is True and diarizer.let_go.wait(timeout=10)
+    segments = store.get_segments(db, result.recording.id)
+    assert [s.text for s in segments] == ["And so my fellow Americans", "Then you go"]
+    assert len({s.speaker for s in segments}) == 2 and all(s.speaker for s in segments)
+
+
+def test_a_talk_with_more_to_come_keeps_the_models(db, config, two_voices):
+    """A worker's job, or any file but `archive ingest`'s last: the next one must not load them again."""
+    transcriber = ScriptedTranscriber([(0.5, 10.5, "And so my fellow Americans")])
+    diarizer = LettingGoDiarizer()
+    ingest_file(
+        db,
+        config,
+        two_voices,
+        RecordingMeta(title="Not the last"),
+        transcriber=transcriber,
+        embedder=WordHashEmbedder(),
+        diarizer=diarizer,
+    )
+    assert transcriber.unloaded == 0 and not diarizer.let_go.is_set()
+
+
 def test_renaming_needs_a_name(db, config, two_voices):
     transcriber = ScriptedTranscriber([(0.5, 10.5, "Hello")])
     result = ingest_file(

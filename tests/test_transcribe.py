@@ -46,6 +46,20 @@ def test_jfk_transcribes_accurately_with_sensible_times():
 
 
 @pytest.mark.model
+def test_a_whisper_model_let_go_is_freed_and_loads_again_when_needed():
+    """`archive ingest`'s last file lets go of Whisper before indexing (``pipeline.let_go_of_transcription``)."""
+    from ingest.transcribe import _models
+
+    transcriber = WhisperTranscriber()
+    before = [s.text for s in transcriber.transcribe(media.slices(media.decode(JFK)))]
+    held = len(_models)
+    transcriber.unload()
+    assert len(_models) == held - 1  # this model's, and no other
+    assert [s.text for s in transcriber.transcribe(media.slices(media.decode(JFK)))] == before
+    assert len(_models) == held
+
+
+@pytest.mark.model
 def test_vocabulary_hint_fixes_a_product_name():  # tiny.en
     plain = " ".join(s.text for s in transcribe_file(HOTWORDS))
     hinted = " ".join(s.text for s in transcribe_file(HOTWORDS, hints=build_hints(["ComfyUI"])))

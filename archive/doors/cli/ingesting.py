@@ -157,6 +157,7 @@ def ingest(
                     progress=progress,
                     companions=companions,
                     diarizer=services.diarizer,
+                    last=path is files[-1],  # nothing to transcribe after it: its models are let go before indexing
                 )
             if result.notes:
                 click.echo(f"{path}: {result.notes}", err=True)
