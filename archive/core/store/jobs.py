@@ -247,7 +247,7 @@ def save_progress(db: Database, job_id: int, transcript: list[Segment | SpeechGa
                 "text": getattr(item, "text", ""),
                 "language": getattr(item, "language", None),
                 "gap": int(isinstance(item, SpeechGap)),
-                "word_starts": json.dumps(item.word_starts) if getattr(item, "word_starts", ()) else None,
+                "word_starts": json.dumps(item.word_starts) if isinstance(item, Segment) and item.word_starts else None,
             }
             for i, item in enumerate(transcript)
         )
