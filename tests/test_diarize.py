@@ -98,7 +98,9 @@ def test_a_long_recordings_speech_is_found_slice_by_slice_as_it_is_whole():
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     pause = np.zeros(7 * media.SAMPLE_RATE, np.float32)
-    samples = np.concatenate([np.concatenate([read_samples(JFK, media.SAMPLE_RATE), pause])] * 40)  # 12 minutes: three slices
+    samples = np.concatenate(
+        [np.concatenate([read_samples(JFK, media.SAMPLE_RATE), pause])] * 40
+    )  # 12 minutes: three slices
     whole = [
         (r["start"] / media.SAMPLE_RATE, r["end"] / media.SAMPLE_RATE)
         for r in get_speech_timestamps(samples, VadOptions(**VOICE_VAD))
