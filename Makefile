@@ -36,7 +36,7 @@ run: install
 	$(BIN)/archive serve --host $(HOST) --port $(PORT)
 
 # Two pytest-xdist workers, a test file each at a time (its module fixtures, a browser or a server, made
-# once; the demo archive once per run): 819 tests in 7.2 minutes on 2 cores against about 9.5 in one process
+# once; the demo archive once per run): 825 tests in 7.5 minutes on 2 cores against about 9.5 in one process
 # (TEST_WORKERS=0).
 TEST_WORKERS ?= 2
 test: install
