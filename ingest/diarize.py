@@ -327,7 +327,7 @@ def split_at_voice_changes(segments: Sequence[Segment], turns: Sequence[SpeakerC
 
     Whisper writes the host's "<name>, you're next" and the next person's "Hi, I'm ..." as one
     line when no pause or full stop parts them; its word times (``Segment.word_starts``, given by
-    an ingest, never stored) show where each word starts, and each word takes the voice speaking
+    an ingest, not stored with the talk) show where each word starts, and each word takes the voice speaking
     then. Stretches of fewer than ``MIN_SPLIT_WORDS`` words go with the stretch before them (the
     first with the one after), and a cut is made only where Whisper's writing shows a sentence can
     start (``_where_a_sentence_starts``). A line without word times, or whose words no longer match
@@ -483,7 +483,7 @@ def diarize_talk(
     if not segments or any(s.speaker for s in segments):
         return 0
     turns = heard.result() if heard is not None else voice_turns(Path(config.data_dir) / recording.media_path, diarizer)
-    timed = list(lines) if embedder is not None and list(lines) == segments else segments
+    timed = lines if embedder is not None and list(lines) == segments else segments
     named = speakers_by_voice(recording, timed, turns)
     if len(named) != len(segments):  # a line was split: the transcript changes, so the index is made again
         from search.index import reindex_talk

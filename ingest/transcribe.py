@@ -586,13 +586,14 @@ class WhisperTranscriber:
         return f"whisper:{self.model_dir.name}"
 
     def load(self):
-        return load_whisper(*self._model_key())
+        return load_whisper(*self._load_args())
 
     def unload(self) -> None:
         with _models_lock:
-            _models.pop(_model_key(*self._model_key()), None)
+            _models.pop(_model_key(*self._load_args()), None)
 
-    def _model_key(self) -> tuple[Path, str, str, int, int]:
+    def _load_args(self) -> tuple[Path, str, str, int, int]:
+        """``load_whisper``'s arguments for this transcriber (so ``unload`` finds the model ``load`` made)."""
         threads = self.threads
         if not threads and self.device == "cpu" and self.workers > 1:  # the cores shared out, not each worker's
             threads = max(1, usable_cores() // self.workers)

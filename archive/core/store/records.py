@@ -139,8 +139,9 @@ class Segment:
     language: str | None = None  # what Whisper heard it in ("en", "es"), where known
     speaker: str | None = None  # who said it, where a meeting transcript named them
     # When each word of ``text`` (split on spaces) starts, where the transcriber has just given the
-    # times: an ingest splits a line where the voice changes inside it (``ingest.diarize``). Never
-    # stored, and left out of comparisons: a line read back from the archive equals the one written.
+    # times: an ingest splits a line where the voice changes inside it (``ingest.diarize``). Kept with
+    # a job's saved progress only, never with the talk, and left out of comparisons: a line read back
+    # from the archive equals the one written.
     word_starts: tuple[float, ...] = field(default=(), compare=False, repr=False)
 
     @property
