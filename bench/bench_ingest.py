@@ -269,10 +269,15 @@ def spelled_right(script: str, said: str, words: list[str]) -> tuple[int, int]:
 
 
 def score_talk(
-    sentences: list[dict], segments: list[tuple[float, float, str]], names: list[str], terms: list[str] = ()
+    sentences: list[dict],
+    segments: list[tuple[float, float, str]],
+    names: list[str],
+    terms: list[str] = (),
+    gaps: list[tuple[float, float]] = (),
 ) -> dict:
     """WER over the English sentences; the share of sentences present where they were said (Spanish
-    ones apart); how many of the script's mentions of the speakers' and organisation's names the
+    ones apart), and of those absent, which a speech gap flags for staff (a gap overlapping the
+    sentence, give or take a second: staff are shown where to listen); how many of the script's mentions of the speakers' and organisation's names the
     transcript spells right; and Title Case leaking from a prompt (a word capitalised mid-sentence
     that the script only ever writes in lower case)."""
     import jiwer
@@ -285,7 +290,7 @@ def score_talk(
 
     reference = " ".join(w for s in sentences if s.get("language", "en") == "en" for w in script_words(s["text"]))
     hypothesis = " ".join(w for seg in segments if english(seg) for w in script_words(seg[2]))
-    present, missing, spanish_kept = 0, [], 0
+    present, missing, flagged, spanish_kept = 0, [], [], 0
     for sentence in sentences:
         wanted = {_fold(w) for w in script_words(sentence["text"])}
         if not wanted:
@@ -300,6 +305,8 @@ def score_talk(
         if len(wanted & heard) >= 0.5 * len(wanted):
             present += 1
             spanish_kept += sentence.get("language", "en") == "es"
+        elif any(a <= sentence["end"] + 1.0 and b >= sentence["start"] - 1.0 for a, b in gaps):
+            flagged.append(f"{sentence['start']:.0f}s {sentence['text'][:60]!r}")
         else:
             missing.append(f"{sentence['start']:.0f}s {sentence['text'][:60]!r}")
     script = " ".join(s["text"] for s in sentences)
@@ -318,6 +325,7 @@ def score_talk(
         "wer": jiwer.wer(reference, hypothesis) if hypothesis else 1.0,
         "coverage": present / len(sentences),
         "missing": missing,
+        "flagged": flagged,
         "words": len(reference.split()),
         "names": (heard_names, wanted_names),
         "terms": spelled_right(script, said, list(terms)),
@@ -334,7 +342,7 @@ def evaluate_talks(model: str, hints: str, split: str, word_times: bool | None, 
     totals: dict[str, list] = {}
     for talk in run["talks"]:
         sentences = timings[talk["file"]]
-        score = score_talk(sentences, talk["segments"], talk["names"], talk["terms"])
+        score = score_talk(sentences, talk["segments"], talk["names"], talk["terms"], talk["gaps"])
         duration = sentences[-1]["end"]
         print(
             f"{talk['file'][:41]:<42}{talk['split']:>6}{score['wer']:>7.1%}{score['coverage']:>10.1%}"
@@ -342,9 +350,11 @@ def evaluate_talks(model: str, hints: str, split: str, word_times: bool | None, 
         )
         for line in score["missing"][:4]:
             print(f"    missing {line}")
+        for line in score["flagged"]:
+            print(f"    absent but flagged as a speech gap {line}")
         for start, end in talk["gaps"]:
             print(f"    flagged: speech with no text at {start:.0f}-{end:.0f} s")
-        group = totals.setdefault(talk["split"], [0.0, 0, 0.0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0])
+        group = totals.setdefault(talk["split"], [0.0, 0, 0.0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
         group[0] += score["wer"] * score["words"]
         group[1] += score["words"]
         group[2] += duration
@@ -357,12 +367,14 @@ def evaluate_talks(model: str, hints: str, split: str, word_times: bool | None, 
         group[9] += score["title_case"]
         group[10] += score["terms"][0]
         group[11] += score["terms"][1]
+        group[12] += len(score["flagged"])
     summary = {}
     for part, group in totals.items():
-        errors, words_, duration, seconds, missing, names, mentions, kept, spanish, title, terms, said = group
+        errors, words_, duration, seconds, missing, names, mentions, kept, spanish, title, terms, said, flagged = group
         summary[part] = {
             "wer": round(errors / words_, 4),
             "sentences_missing": missing,
+            "sentences_flagged": flagged,
             "names_right": f"{names}/{mentions}",
             "terms_right": f"{terms}/{said}",
             "spanish_kept": f"{kept}/{spanish}",
@@ -370,7 +382,7 @@ def evaluate_talks(model: str, hints: str, split: str, word_times: bool | None, 
             "x_real_time": round(duration / seconds, 1),
         }
         print(
-            f"{part}: WER {errors / words_:.1%} over {words_} words, {missing} sentences missing, "
+            f"{part}: WER {errors / words_:.1%} over {words_} words, {missing} sentences missing and {flagged} more flagged as speech gaps, "
             f"names spelled right {names}/{mentions}, terms {terms}/{said}, Spanish sentences kept {kept}/{spanish}, "
             f"{title} words in Title Case, {duration / seconds:.1f}x real time"
         )
