@@ -891,8 +891,9 @@ DEFAULT_WHISPER = "base"
 # 2 = speech regions from a VAD, a language per region, lines that follow sentences;
 # 3 = speech whose language stays unsure takes the likelier decoding's;
 # 4 = names the talk's hints know, spelled as written (ingest.respell);
-# 5 = a language check per window of speech regions, region by region only where it is unsure.
-TRANSCRIPT_VERSION = 5
+# 5 = a language check per window of speech regions, region by region only where it is unsure;
+# 6 = speech from the VAD's probability 0.4 (quieter turns heard).
+TRANSCRIPT_VERSION = 6
 
 
 def transcriber_for(config: Config) -> WhisperTranscriber:
