@@ -19,8 +19,10 @@ from archive.core.store import recordings as store
 from search.embedder import (
     DATA,
     GRAPH,
+    MAX_TOKENS,
     ONNX_FOLDER,
     ONNX_MARKER,
+    GemmaTokenizer,
     OnnxEmbedder,
     SentenceTransformerEmbedder,
     embedder_for,
@@ -119,6 +121,32 @@ def real_texts() -> tuple[list[str], list[str]]:
 
 
 @pytest.mark.model
+def test_the_search_models_sentencepiece_tokenizer_gives_the_ids_of_its_tokenizer_json():
+    """GemmaTokenizer (tokenizer.model) in place of the tokenizers library (tokenizer.json): the same ids and
+    masks on real text with both prompts, accents and emoji, in padded batches and cut at MAX_TOKENS alike."""
+    from tokenizers import Tokenizer
+
+    folder = model_files.model_path(GEMMA)
+    reference = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    reference.enable_truncation(max_length=MAX_TOKENS)
+    reference.enable_padding(pad_id=reference.token_to_id("<pad>"), pad_token="<pad>", direction="right")
+    tokenizer = GemmaTokenizer(folder / "tokenizer.model")
+    questions, passages = real_texts()
+    texts = [f"task: search result | query: {q}" for q in questions]
+    texts += [f"title: Compassionate Communities in Bogotá | text: {p}" for p in passages]
+    texts += ["title: none | text: " + " ".join(passages) * 2, "  two  spaces,\ta tab and 🙂 naïve café"]
+    for first in range(0, len(texts), 8):
+        batch = texts[first : first + 8]
+        expected = reference.encode_batch(batch)
+        ids, mask = tokenizer.encode_batch(batch)
+        assert ids.tolist() == [e.ids for e in expected] and mask.tolist() == [e.attention_mask for e in expected]
+    assert ids.shape[1] == MAX_TOKENS  # the long text is cut, <eos> kept
+    # Text spelling a control token is read as letters: a query cannot end its input early.
+    ids, _ = tokenizer.encode_batch(["<eos> after"])
+    assert ids[0].tolist().count(tokenizer.eos) == 1
+
+
+@pytest.mark.model
 def test_onnx_runtime_vectors_stand_in_for_the_torch_ones_on_real_text():
     """The vectors in the archive were made by torch: ONNX Runtime's must match them, queries and padded batches alike."""
     folder = model_files.model_path(GEMMA)
@@ -160,7 +188,10 @@ def test_the_web_app_and_archive_search_answer_without_importing_torch(demo_data
     env = {**os.environ, "ARCHIVE_DATA_DIR": str(demo_data_dir)}
     assert not (demo_data_dir / "server.json").exists()
     for door, code in checks.items():
-        code += "import sys; assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'torch imported'"
+        code += (
+            "import sys; assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'torch imported'\n"
+        )
+        code += "assert 'tokenizers' not in sys.modules, 'the search model reads its SentencePiece tokenizer'"
         done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, f"{door}: {done.stderr}"
     assert json.loads(done.stdout)["results"][0]["slug"].startswith("relational-social-prescribing")
