@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 import signal
 import subprocess
 import sys
+import threading
 from concurrent.futures import Future
 
 import numpy as np
@@ -20,8 +20,8 @@ from ingest import media
 from ingest.companions import parse_speaker_vtt
 from ingest.corrections import correct_segment
 from ingest.diarize import (
-    VOICE_VAD,
     FILTERBANK_BINS,
+    VOICE_VAD,
     DiarizeError,
     SenkoDiarizer,
     diarize_talk,
