@@ -237,7 +237,8 @@ class GemmaTokenizer:
     control token ("<eos>"), which this reads as the letters it is (a query cannot end the input early).
     Measured in one process (December 7): loaded in 0.18 s holding 45 MB, against 1.8 s holding 290 MB
     (370 MB at its peak, 515,000 merges parsed under the GIL) for tokenizer.json: every process that
-    embeds, the web server's included, carries it.
+    embeds, the web server's included, carries it. A query encodes in 26 us (43 us), eight passages
+    in 0.8 ms (1.4 ms).
     """
 
     def __init__(self, path: Path):
@@ -249,7 +250,8 @@ class GemmaTokenizer:
 
     def encode_batch(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(input ids, attention mask) for ``texts``, one row each, as wide as the longest."""
-        rows = [[self.bos, *ids[: MAX_TOKENS - 2], self.eos] for ids in self._model.encode(list(texts))]
+        # One text a call: a list would be shared out over a thread pool (a query: 196 us against 10).
+        rows = [[self.bos, *self._model.encode(text)[: MAX_TOKENS - 2], self.eos] for text in texts]
         width = max(map(len, rows), default=0)
         ids = np.full((len(rows), width), self.pad, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
