@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -207,7 +208,8 @@ def test_a_meeting_with_slides_gets_chapters_on_the_page_and_in_both_exports(
     listed = runner.invoke(cli, ["chapters", "two-voices"]).stdout.splitlines()
     assert listed[0] == "0:00 Presentation: John Kennedy"
     # The Q&A opens with Ada's question: one entry, the question (the slide shown then belongs to it).
-    assert len(listed) == 2 and listed[1].startswith("0:12 Question: Then you go into your")
+    # Where Whisper's first word of the question falls: 0:11 or 0:12 by the CPU and the VAD's edge.
+    assert len(listed) == 2 and re.match(r"0:1[12] Question: Then you go into your", listed[1])
 
     page = client.get("/recordings/two-voices").get_data(as_text=True)
     assert 'id="chapters"' in page and 'kind="chapters"' in page and page.count('class="chapter-bar"') == 1

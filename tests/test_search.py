@@ -241,7 +241,9 @@ COMPASSION = "compassionate-communities-neighbors-caring-for-neighbors"
 
 def test_a_question_in_other_words_lands_on_the_answer(demo_data_dir, db, searcher):
     response = searcher.search(db, "how do they keep in touch with people after the first activity?")
-    recording_id, answer_start, _ = _segment_start(db, FOLLOW_UP, "is where most of the value is")
+    # The answer: "Follow-up is where most of the value is. Our link workers call each client within one
+    # week ..."; anchored on the second sentence, which Whisper base writes the same on every CPU tried.
+    recording_id, answer_start, _ = _segment_start(db, FOLLOW_UP, "call each client within one week")
     best = response.results[0]
     assert best.recording_id == recording_id
     assert answer_start - 15 <= best.start <= answer_start + 30

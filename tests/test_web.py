@@ -251,7 +251,9 @@ def test_transcript_downloads_parse_and_match_the_transcript(demo_data_dir, clie
     assert [s["text"] for s in as_json["segments"]] == [s["text"] for s in segments]
     txt = client.get(f"/recordings/{RELATIONAL}.txt?download=1")
     assert txt.headers["Content-Disposition"] == f'attachment; filename="{RELATIONAL}.txt"'
-    assert re.search(r"\n\[1:0\d\] Follow.up is where most of the value is", txt.get_data(as_text=True))
+    # A sentence Whisper base writes the same on every CPU tried ("Follow-up is where most of the value
+    # is." came out garbled on an AMD EPYC's int8 kernels).
+    assert re.search(r"\n\[1:0\d\] Our link workers call each client within one week", txt.get_data(as_text=True))
     assert client.get(f"/recordings/{RELATIONAL}.exe").status_code == 404
 
 
