@@ -550,6 +550,8 @@ def test_pages_run_under_the_content_security_policy(browser, live_server):
 def test_the_transcript_is_one_tab_stop_with_arrow_keys_inside(page):
     """Arriving at a moment, the landed line has the focus; arrows move, Enter plays, Tab leaves."""
     page.goto(f"/recordings/{RELATIONAL}?t=1:06")
+    # The page focuses the line once the player has sought there: on a busy machine, after goto returns.
+    page.wait_for_function("document.activeElement && document.activeElement.dataset.start !== undefined")
     landed = page.evaluate("document.activeElement.dataset.start")
     assert landed is not None and float(landed) == current_segment(page)["start"]
     page.keyboard.press("ArrowDown")
