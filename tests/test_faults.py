@@ -121,3 +121,36 @@ def test_a_refusal_reads_as_a_sentence_and_keeps_a_file_name_as_it_was_given():
     assert UserError("is it another meeting?").sentence() == "Is it another meeting?"
     assert CompanionError("other_chat.txt: no messages in it").sentence() == "other_chat.txt: no messages in it."
     assert UserError("date: wrong", field="date").field == "date"
+
+
+def test_processes_opening_a_new_archive_at_once_each_find_it_whole(tmp_path):
+    """`archive serve`'s worker and an `archive ingest` started beside it both open the archive and
+    bring its schema up to date: one migrates, the other waits its turn and finds nothing left to do
+    (once, in a full suite, the second failed with a raw "database is locked")."""
+    import threading
+
+    from archive.core.store.migrations import migrations
+
+    for round_ in range(5):
+        path = tmp_path / f"round{round_}" / "archive.db"
+        start = threading.Barrier(6)
+        errors: list[BaseException] = []
+
+        def open_it(path=path, start=start, errors=errors):
+            start.wait()
+            try:
+                connect(path).close()
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        db = connect(path)
+        assert migrations.pending(db) == []
+        applied = [m.name for m in migrations.applied(db)]
+        assert len(applied) == len(set(applied))  # each migration once
+        db.close()

@@ -23,8 +23,13 @@ def connect(db_path: Path | str, *, migrate: bool = True) -> sqlite_utils.Databa
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
     db.execute("PRAGMA foreign_keys = ON")
-    if migrate:
-        migrations.apply(db)
+    if migrate and migrations.pending(db):
+        # One process migrates while the others wait for the write lock and then find nothing
+        # left to do. Without the lock two processes opening a new archive at once (a server's
+        # worker and an `archive ingest`) both saw the same migrations pending, and the second
+        # failed with "database is locked" when its read snapshot went stale mid-migration.
+        with write_transaction(db):
+            migrations.apply(db)
     return db
 
 
