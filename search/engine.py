@@ -64,6 +64,7 @@ from search.ranking import (
     answers_among,
     distinct_moments,
     grouped_by_talk,
+    holds_every_word,
     is_answered,
     is_courtesy,
     is_short,
@@ -344,10 +345,10 @@ class Searcher:
         for candidate in candidates:
             candidate.cosine = cosines.get(candidate.passage_id, 0.0)
             spelled = names.letters(candidate.text) if words.alternatives.spells else ""
-            candidate.coverage, candidate.said = words.shares(candidate.stems, candidate.recording_id, spelled)
+            candidate.coverage, candidate.said, by_name = words.shares(candidate.stems, candidate.recording_id, spelled)
             if short and candidate.said:
                 candidate.said = min(candidate.said, words.said_as_typed(candidate.text, candidate.other_stems))
-            candidate.literal = candidate.said >= 0.999
+            candidate.literal = holds_every_word(candidate.said, by_name)
         candidates.sort(key=lambda c: (c.literal, c.score(ranking)), reverse=True)
         return candidates[: ranking.rescored_passages], self._evidence(dense, words, candidates)
 

@@ -191,6 +191,15 @@ class Candidate:
         return self.cosine + ranking.keyword_weight * self.coverage
 
 
+def holds_every_word(said: float, by_name: float) -> bool:
+    """Whether a text holds every word of the query (shares from ``QueryWords.shares``): each said
+    there as typed, or, for a query that names a talk and asks about something in it ("what did
+    the Great Lakes Health Equity Collaborative say about managed care plans"), said there apart
+    from the words the talk's details name. A query that is only a name is not held by any text
+    this way: where the name is said is ``Searcher._named_moments``'s to find."""
+    return said >= 0.999 or (said > 0.0 and said + by_name >= 0.999)
+
+
 class QueryWords:
     """The query's words as this archive sees them: their weights, the spellings Whisper may have
     written instead, and the talks whose details name them. ``coverage`` runs for every window of
@@ -227,8 +236,8 @@ class QueryWords:
         ``letters`` (the text's, from ``names.letters``) lets a word the transcripts never hold be
         found spelled across the text's words; ``present`` is ``set(text_stems)`` where the caller has it.
         """
-        found, exact = self.shares(text_stems, recording_id, letters, present)
-        return found, exact >= 0.999
+        found, exact, by_name = self.shares(text_stems, recording_id, letters, present)
+        return found, holds_every_word(exact, by_name)
 
     def shares(
         self,
@@ -236,14 +245,15 @@ class QueryWords:
         recording_id: int | None = None,
         letters: str = "",
         present: frozenset[str] | None = None,
-    ) -> tuple[float, float]:
-        """(share 0..1 of the query's word weight in a text, share it holds exactly, as said there)."""
+    ) -> tuple[float, float, float]:
+        """(share 0..1 of the query's word weight in a text, share it holds exactly, as said there,
+        share the talk's details name and the text does not say)."""
         if not self.total:
-            return 0.0, 0.0
+            return 0.0, 0.0, 0.0
         if present is None:
             present = frozenset(text_stems)
         named = self.named[recording_id].terms if recording_id in self.named else ()
-        found = exact = 0.0
+        found = exact = by_name = 0.0
         for term, stem, weight, prefix, written, unknown in self._terms:
             if (
                 (stem in present or any(o in present for o in term.others))
@@ -253,6 +263,7 @@ class QueryWords:
                 found, exact = found + weight, exact + weight
             elif named and term in named:
                 found += weight * self._named_credit
+                by_name += weight
             elif unknown:
                 similar = max((s for alt, s in written.items() if alt in present), default=0.0)
                 if letters:
@@ -261,7 +272,7 @@ class QueryWords:
         for phrase, weight in self._phrases:
             if contains_phrase(text_stems, phrase):
                 found, exact = found + weight, exact + weight
-        return found / self.total, exact / self.total
+        return found / self.total, exact / self.total, by_name / self.total
 
     def said_as_typed(self, text: str, other_stems: str | None = None) -> float:
         """The share of the query's word weight ``text`` says as typed: a word counts where a word of

@@ -830,3 +830,22 @@ def test_a_talks_further_moments_rank_a_little_lower_and_by_date_stay_with_their
     ]
     by_date = spread_talks(grouped, None)
     assert [(m.recording_id, m.more) for m in by_date] == [(1, False), (1, True), (1, True), (2, False), (3, False)]
+
+
+def test_a_question_naming_a_talk_is_answered_where_the_rest_of_its_words_are_said(db):
+    """ "what did Okonkwo say about billing codes": her name is in the talk's details (Whisper never
+    wrote it), the rest is said in one of its lines. That line holds every word the details do not,
+    so it is the answer, found by its words, not a guess withheld as a weak match."""
+    embedder = WordHashEmbedder()
+    lines = [
+        "Welcome all",
+        "Our speaker today is the democonco",
+        "Once a service has a billing code it shows up in the data",
+        *KETTLE_TALK,
+    ]
+    talk = _talk(db, "Who pays?", lines, embedder, speakers=("Adaeze Okonkwo",))
+    _talk(db, "Teapots", TEAPOT_TALK, embedder)
+    found = Searcher(embedder).search(db, "what did Okonkwo say about billing codes")
+    assert found.results, [m.text for m in found.weak_results]
+    first = found.results[0]
+    assert first.recording_id == talk and first.start == 2.0 and first.match == "words"
