@@ -37,6 +37,7 @@ from sqlite_utils import Database
 from archive.core.config import Config
 from archive.core.cpu import bfloat16_is_fast
 from archive.core.errors import UserError
+from archive.core.memory import give_back_freed_memory
 from archive.core.store import recordings as store
 from archive.core.store import write_transaction
 from archive.core.store.records import Recording, Segment, SpeakerCue
@@ -141,6 +142,7 @@ class SenkoDiarizer:
 
             def embedded(chosen: list[int]) -> np.ndarray:
                 features, frames, offsets = filterbanks(audio, [windows[i] for i in chosen])
+                give_back_freed_memory()  # the filterbanks' float64 spectra
                 return _embeddings(diarizer.embeddings_model, features, frames, offsets, FILTERBANK_BINS)
 
             # Every other window first; the rest only where two neighbours' voices differ (a change of voice).
@@ -176,12 +178,12 @@ def voice_regions(samples: np.ndarray) -> list[tuple[float, float]]:
 
     options = VadOptions(**VOICE_VAD)
     step = int(media.CUT_SEARCH_SECONDS * SAMPLE_RATE)  # views, so a slice is the only copy made
-    pieces = media.slices(samples[at : at + step] for at in range(0, len(samples), step))
-    return [
-        (piece.offset + r["start"] / SAMPLE_RATE, piece.offset + r["end"] / SAMPLE_RATE)
-        for piece in pieces
-        for r in get_speech_timestamps(piece.samples, options)
-    ]
+    regions: list[tuple[float, float]] = []
+    for piece in media.slices(samples[at : at + step] for at in range(0, len(samples), step)):
+        found = get_speech_timestamps(piece.samples, options)
+        regions += [(piece.offset + r["start"] / SAMPLE_RATE, piece.offset + r["end"] / SAMPLE_RATE) for r in found]
+        give_back_freed_memory()  # the slice and voice detection's buffers
+    return regions
 
 
 def voice_windows(
@@ -488,7 +490,9 @@ def _voice_runs(voices: list[str | None]) -> list[tuple[int, int]]:
 
 def voice_turns(path: Path, diarizer: Diarizer) -> list[SpeakerCue]:
     """The turns of the voices in the recording at ``path``."""
-    return diarizer.turns(np.concatenate(list(media.decode(path)) or [np.zeros(0, np.float32)]))
+    samples = np.concatenate(list(media.decode(path)) or [np.zeros(0, np.float32)])
+    give_back_freed_memory()  # the decoded chunks, copied into one array
+    return diarizer.turns(samples)
 
 
 def voices_aside(path: Path, diarizer: Diarizer) -> Future[list[SpeakerCue]]:

@@ -7,7 +7,6 @@ is kept under the data directory by content hash; the same bytes are never inges
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import gc
@@ -25,6 +24,7 @@ from sqlite_utils import Database
 
 from archive.core.config import Config
 from archive.core.errors import UserError, present
+from archive.core.memory import give_back_freed_memory
 from archive.core.store import recordings as store
 from archive.core.store import write_transaction
 from archive.core.store.records import Companions, Recording, RecordingMeta, Segment, SpeakerCue, SpeechGap
@@ -359,10 +359,7 @@ def return_memory() -> None:
     for each thread that allocated), where it still counts as the process's own: Whisper and the
     voices' model let go without this left the peak where it was (1,704 MB on the webinar above)."""
     gc.collect()
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (macOS, musl): freed, only not handed back at once
-        pass
+    give_back_freed_memory()
 
 
 def voices_meanwhile(path: Path, diarizer: Diarizer | None, embedder: Embedder) -> Future[list[SpeakerCue]] | None:
