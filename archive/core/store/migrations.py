@@ -2,6 +2,10 @@
 
 Derived tables (``passages_fts``, ``passage_vectors``, ``segment_vectors``) can be rebuilt from
 ``passages`` by ``archive reindex``.
+
+``connect`` applies the pending ones inside one write transaction (so that two processes opening
+the archive at once do not both migrate it): each runs as a savepoint, and one that cannot run in
+a transaction (``transactional=False``, a VACUUM) has no place here.
 """
 
 from __future__ import annotations
