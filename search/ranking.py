@@ -231,7 +231,7 @@ class QueryWords:
         letters: str = "",
         present: frozenset[str] | None = None,
     ) -> tuple[float, bool]:
-        """(share 0..1 of the query's word weight in a text, whether it holds every word exactly).
+        """(share 0..1 of the query's word weight in a text, whether it holds every word: ``holds_every_word``).
 
         ``letters`` (the text's, from ``names.letters``) lets a word the transcripts never hold be
         found spelled across the text's words; ``present`` is ``set(text_stems)`` where the caller has it.

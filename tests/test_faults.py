@@ -127,7 +127,8 @@ def test_processes_opening_a_new_archive_at_once_each_find_it_whole(tmp_path):
     """`archive serve`'s worker and an `archive ingest` started beside it both open the archive and
     bring its schema up to date: one sets WAL mode and migrates, the others wait their turn and find
     nothing left to do (once, in a full suite, the second failed with a raw "database is locked";
-    here, before the fix, about one round in six failed)."""
+    here, before the fix, about one round in six failed). Threads with a connection each stand in for
+    the processes: SQLite locks them the same way."""
     import threading
 
     from archive.core.store.migrations import migrations
