@@ -201,3 +201,52 @@ def test_jobs_queued_while_a_worker_writes_wait_their_turn(tmp_path):
     db = connect(path)
     assert db.execute("SELECT count(*) FROM jobs").fetchone()[0] == 200
     db.close()
+
+
+@pytest.fixture
+def write_lock_held(config, monkeypatch):
+    """Another process's write lock on the archive, held past a busy timeout shortened to 0.2 s (ask for
+    it after the fixtures that write: a signed-in client makes its account)."""
+    from archive.core.store import connection
+
+    monkeypatch.setattr(connection, "BUSY_TIMEOUT_MS", 200)
+    holder = connect(config.db_path)
+    holder.execute("BEGIN IMMEDIATE")
+    yield
+    holder.conn.rollback()
+    holder.close()
+
+
+def test_a_write_that_waits_out_the_lock_is_refused_as_busy_in_each_door(
+    config, runner, member_client, caplog, write_lock_held
+):
+    """'database is locked' after the busy timeout: the CLI says the archive is busy (no traceback),
+    the web answers 503 with Retry-After and logs one line, and nothing is written."""
+    from archive.doors.cli import cli
+
+    done = runner.invoke(
+        cli, ["users", "add", "late@example.org", "--role", "member", "--password-stdin"], input="pw-123456789\n"
+    )
+    assert done.exit_code == 1
+    assert "the archive is busy" in done.output.lower() and "try again" in done.output
+    assert "Traceback" not in done.output and "OperationalError" not in done.output
+
+    caplog.clear()
+    page = member_client.post("/collections", data={"title": "Waiting", "sharing": "private"})
+    assert page.status_code == 503
+    assert page.headers["Retry-After"] == "5"
+    assert "The archive is busy" in page.get_data(as_text=True)
+    assert not [r for r in caplog.records if r.exc_info], "a busy archive is not a bug: no traceback in the log"
+    assert any("archive busy" in r.getMessage() for r in caplog.records)
+
+
+def test_a_busy_archive_changes_nothing(config, runner, member_client, write_lock_held):
+    from archive.doors.cli import cli
+
+    runner.invoke(
+        cli, ["users", "add", "late@example.org", "--role", "member", "--password-stdin"], input="pw-123456789\n"
+    )
+    member_client.post("/collections", data={"title": "Waiting", "sharing": "private"})
+    db = connect(config.db_path)
+    assert not db.execute("SELECT 1 FROM users WHERE email = 'late@example.org'").fetchall()
+    assert not db.execute("SELECT 1 FROM collections WHERE title = 'Waiting'").fetchall()

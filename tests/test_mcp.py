@@ -414,3 +414,21 @@ def test_archive_mcp_over_stdio_on_the_demo_talks(demo_data_dir, tmp_path):
     assert missing.is_error and "No talk 'no-such-talk'" in missing.content[0].text
     logged = stderr_path.read_text()
     assert "search model loaded" in logged and "Traceback" not in logged
+
+
+def test_a_search_that_waits_out_another_writers_lock_is_one_clear_error(archive, monkeypatch):
+    """Each search is logged (a write): past the busy timeout the tool says the archive is busy."""
+    from archive.core.store import connect, connection
+
+    server = build_server(archive.config, archive.services)
+    monkeypatch.setattr(connection, "BUSY_TIMEOUT_MS", 200)
+    holder = connect(archive.config.db_path)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        message = error(server, "search_moments", query="how often do link workers phone a client after the referral?")
+    finally:
+        holder.conn.rollback()
+        holder.close()
+    assert "The archive is busy" in message and "try again" in message and "Traceback" not in message
+    found = answer(server, "search_moments", query="how often do link workers phone a client after the referral?")
+    assert found["answered"] and found["results"], "and once the lock is let go, it answers"

@@ -56,6 +56,13 @@ class Conflict(UserError):
     status = 409
 
 
+class Busy(UserError):
+    """Another process held the archive's write lock past the busy timeout: nothing was changed, and
+    the same request a moment later will do (503: the web app adds Retry-After)."""
+
+    status = 503
+
+
 def present(value: T | None, what: str = "row") -> T:
     """``value``, which the caller knows exists (a row it has just written or holds a reference to).
 

@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 from archive.core.citations import PUBLISHER, CitedMoment, citation_line
 from archive.core.config import Config
 from archive.core.errors import UserError
-from archive.core.store import connect
+from archive.core.store import busy_refusal, connect
 from archive.core.store import recordings as store
 from archive.core.store.accounts import user_for_token
 from archive.core.store.records import Recording, Viewer
@@ -227,6 +227,11 @@ def build_server(config: Config, services, token: str | None = None) -> MCPServe
             yield db, services.as_viewer(Viewer(role=role_for_token(db, token)))
         except UserError as exc:
             raise ToolError(exc.sentence()) from None
+        except Exception as exc:
+            refusal = busy_refusal(exc)
+            if refusal is None:
+                raise
+            raise ToolError(refusal.sentence()) from None
         finally:
             db.close()
 

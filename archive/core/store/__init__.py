@@ -7,6 +7,7 @@ needs just the dataclasses (the CLI's option lists, `archive --help`) starts fas
 from archive.core.store.records import Job, Passage, Recording, RecordingMeta, Segment
 
 __all__ = [
+    "busy_refusal",
     "connect",
     "read_transaction",
     "write_transaction",
@@ -19,7 +20,7 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name in ("connect", "read_transaction", "write_transaction"):
+    if name in ("busy_refusal", "connect", "read_transaction", "write_transaction"):
         from archive.core.store import connection
 
         return getattr(connection, name)

@@ -8,11 +8,26 @@ from pathlib import Path
 
 import sqlite_utils
 
+from archive.core.errors import Busy
 from archive.core.store.migrations import migrations
 
 # Readers never wait for a writer in WAL mode; writers queue behind each other for
 # up to this long instead of failing at once with "database is locked".
 BUSY_TIMEOUT_MS = 15_000
+
+
+def busy_refusal(exc: BaseException) -> Busy | None:
+    """``exc`` as the refusal a person is shown, where it is SQLite's "database is locked" (a writer
+    that waited the whole busy timeout); None for any other error, which stays the archive's bug.
+    Each door translates it once: the CLI's ``open_db``, the web app's error handler, the MCP tools."""
+    from sqlite_utils.utils import sqlite3
+
+    if not isinstance(exc, sqlite3.OperationalError) or not ("locked" in str(exc) or "busy" in str(exc)):
+        return None
+    return Busy(
+        f"the archive is busy: another process has been writing to it for over {BUSY_TIMEOUT_MS / 1000:g} seconds. "
+        "Nothing was changed; try again in a moment"
+    )
 
 
 class ArchiveDatabase(sqlite_utils.Database):

@@ -48,15 +48,21 @@ def get_config(ctx: click.Context) -> Config:
 def open_db(config: Config):
     from sqlite_utils.db import sqlite3
 
-    from archive.core.store import connect
+    from archive.core.store import busy_refusal, connect
 
     try:
         db = connect(config.db_path)
     except (OSError, sqlite3.Error) as exc:
-        reason = _os_reason(exc) if isinstance(exc, OSError) else str(exc)
+        refusal = busy_refusal(exc)
+        reason = refusal.sentence() if refusal else _os_reason(exc) if isinstance(exc, OSError) else str(exc)
         raise click.ClickException(f"cannot open the archive in {config.data_dir} ({reason})") from None
     try:
         yield db
+    except sqlite3.OperationalError as exc:
+        refusal = busy_refusal(exc)
+        if refusal is None:
+            raise
+        raise click.ClickException(refusal.sentence()) from None
     finally:
         db.close()
 

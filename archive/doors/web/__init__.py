@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, jsonify, make_response, render_template, request
+from sqlite_utils.utils import sqlite3
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import IntegerConverter
 
 from archive.core.config import Config, load_config
 from archive.core.errors import UserError
-from archive.core.store import connect
+from archive.core.store import busy_refusal, connect
 from archive.core.store.recordings import slugify
 from archive.core.timecode import clock, link_time
 from archive.doors.web.db import release_db
@@ -83,6 +84,7 @@ def create_app(
     app.teardown_appcontext(release_db)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(UserError, _user_error)
+    app.register_error_handler(sqlite3.OperationalError, _store_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.jinja_env.filters["clock"] = _clock
     app.jinja_env.filters["link_time"] = link_time
@@ -129,6 +131,18 @@ def _http_error(exc: HTTPException):
     for name, value in exc.get_headers():
         if name.lower() != "content-type":
             response.headers[name] = value
+    return response
+
+
+def _store_error(exc: sqlite3.OperationalError):
+    """A write that waited out the busy timeout is the machine's moment, not a bug: the person is told
+    to try again (503, Retry-After) and the log gets one line, not a traceback."""
+    refusal = busy_refusal(exc)
+    if refusal is None:
+        return _unexpected_error(exc)
+    current_app.logger.warning("archive busy on %s: a write waited out the busy timeout", request.path)
+    response = _user_error(refusal)
+    response.headers["Retry-After"] = "5"
     return response
 
 
