@@ -23,7 +23,7 @@ indexing and search model, in an archive of their own.
    answer-or-not only if it leaves more dev near misses empty than ``search.ranking.Decision``.
 5. ``search/reader.json`` is written and both splits are reported, test for reporting only.
 
-    .venv/bin/python bench/train/fit_reader.py            # fit, choose on dev, write, report (~10 min)
+    .venv/bin/python bench/train/fit_reader.py            # fit, choose on dev, write, report (~5 min with the train archive cached, ~21 cold)
     .venv/bin/python bench/train/fit_reader.py --report   # only report the reader as it is
     .venv/bin/python bench/train/fit_reader.py --smoke    # a check that it runs (two scripts, the smoke archive); writes nothing
 """
@@ -449,6 +449,11 @@ def main() -> int:
     parser.add_argument("--report", action="store_true", help="report the fitted reader without fitting")
     parser.add_argument("--units", type=int, default=HIDDEN_UNITS, help="hidden units of the moment model (0: linear)")
     parser.add_argument("--dry-run", action="store_true", help="fit and report, but do not write search/reader.json")
+    parser.add_argument(
+        "--questions-from",
+        metavar="LETTERS",
+        help="fit on the questions of these script files only (e.g. abcdef), every script still searched: an ablation",
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -465,6 +470,13 @@ def main() -> int:
         return 0
 
     db, ids, train_qs, services = train_archive(args.smoke)
+    if args.questions_from:
+        kept = {
+            talk["slug"]
+            for letter in args.questions_from
+            for talk in json.loads((TRAIN_DIR / f"scripts-{letter}.json").read_text())["talks"]
+        }
+        train_qs = [q for q in train_qs if q.slug in kept]
     services.embedder = RememberedQueries(services.embedder)
     kinds = {k: sum(q.kind == k for q in train_qs) for k in bench_eval.KINDS}
     print(f"train: {len(ids)} scripts, {len(train_qs)} questions {kinds}", file=sys.stderr)
