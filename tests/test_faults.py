@@ -250,3 +250,16 @@ def test_a_busy_archive_changes_nothing(config, runner, member_client, write_loc
     db = connect(config.db_path)
     assert not db.execute("SELECT 1 FROM users WHERE email = 'late@example.org'").fetchall()
     assert not db.execute("SELECT 1 FROM collections WHERE title = 'Waiting'").fetchall()
+
+
+def test_queueing_a_file_while_the_archive_stays_locked_says_busy_and_queues_nothing(
+    config, runner, make_media, write_lock_held
+):
+    from archive.doors.cli import cli
+
+    media = make_media("late.wav")
+    done = runner.invoke(cli, ["ingest", "--queue", str(media)])
+    assert done.exit_code == 1
+    assert "The archive is busy" in done.output and "Traceback" not in done.output
+    db = connect(config.db_path)
+    assert not db.execute("SELECT 1 FROM jobs").fetchall()

@@ -33,6 +33,19 @@ def user_errors():
         raise BadInput(str(exc)) from None
     except OSError as exc:  # the machine, not the input: a full disk, a read-only directory
         raise click.ClickException(_os_reason(exc)) from None
+    except Exception as exc:  # another process held the write lock past the busy timeout
+        busy = _busy(exc)
+        if busy is None:
+            raise
+        raise busy from None
+
+
+def _busy(exc: BaseException) -> click.ClickException | None:
+    """SQLite's "database is locked" after the busy timeout, as one line (exit 1); None for anything else."""
+    from archive.core.store import busy_refusal
+
+    refusal = busy_refusal(exc)
+    return click.ClickException(refusal.sentence()) if refusal else None
 
 
 def _os_reason(exc: OSError) -> str:
@@ -59,10 +72,10 @@ def open_db(config: Config):
     try:
         yield db
     except sqlite3.OperationalError as exc:
-        refusal = busy_refusal(exc)
-        if refusal is None:
+        busy = _busy(exc)
+        if busy is None:
             raise
-        raise click.ClickException(refusal.sentence()) from None
+        raise busy from None
     finally:
         db.close()
 
