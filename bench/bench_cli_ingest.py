@@ -14,7 +14,12 @@ ends with one JSON line. By default the three shortest talks of the evaluation (
 ``--smoke`` takes one 11-second clip (tests/data/jfk.flac). Speakers are told apart in both (the
 archive's default), so each figure is a whole ingest.
 
+With a server it also prints where each file's time went in the worker (its ingest steps, from the
+speeds its jobs record). The archive's settings come from the environment, so the same bench with
+``ARCHIVE_DIARIZE=off`` measures what telling the voices apart costs.
+
     .venv/bin/python bench/bench_cli_ingest.py
+    ARCHIVE_DIARIZE=off .venv/bin/python bench/bench_cli_ingest.py
     .venv/bin/python bench/bench_cli_ingest.py --smoke
 
 Target (issue 26): three short talks at >= 10x real time each, start-up included.
@@ -98,6 +103,25 @@ class RunningServer:
         self.output.close()
 
 
+def worker_steps(data_dir: Path, audio: dict[Path, float]) -> list[dict[str, float]]:
+    """Where each handed-over file's time went in the worker: the seconds of each ingest step, from
+    the speeds (seconds of work per second of audio) its jobs record for the progress estimates.
+    "speakers" is only the wait for the voices after the talk is indexed: they are told apart
+    beside the transcription, whose seconds include the cores they took."""
+    from archive.core.store import connect
+
+    db = connect(data_dir / "archive.db")
+    try:
+        rows = db.execute("SELECT source_path, speeds FROM jobs ORDER BY id").fetchall()
+    finally:
+        db.close()
+    duration = {path.name: seconds for path, seconds in audio.items()}
+    return [
+        {step: round(speed * duration[Path(source).name], 2) for step, speed in json.loads(speeds)["steps"].items()}
+        for source, speeds in rows
+    ]
+
+
 def report(label: str, runs: list[tuple[Path, float, float]]) -> dict:
     for path, audio, wall in runs:
         print(f"{label:<14} {path.name:<44} {audio:7.1f} s audio  {wall:6.1f} s wall  {audio / wall:5.1f}x real time")
@@ -131,7 +155,11 @@ def main() -> None:
                         f"archive ingest {path.name} did not hand the file to the server's worker:\n{said}"
                     )
                 served.append((path, audio[path], wall))
+            steps = worker_steps(Path(scratch) / "served", audio)
     results = {"alone": report("alone", alone), "with a server": report("with a server", served)}
+    for path, seconds in zip(files, steps, strict=True):
+        print(f"{'  its worker':<14} {path.name:<44} " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
+    results["with a server"]["worker_steps_s"] = steps
     print(
         json.dumps(
             {"bench": "cli_ingest", "cpus": os.cpu_count(), "load_average": round(os.getloadavg()[0], 2), **results}
