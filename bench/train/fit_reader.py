@@ -23,7 +23,7 @@ indexing and search model, in an archive of their own.
    answer-or-not only if it leaves more dev near misses empty than ``search.ranking.Decision``.
 5. ``search/reader.json`` is written and both splits are reported, test for reporting only.
 
-    .venv/bin/python bench/train/fit_reader.py            # fit, choose on dev, write, report (~5 min with the train archive cached, ~21 cold)
+    .venv/bin/python bench/train/fit_reader.py            # fit, choose on dev, write, report (~6 min with the train archive cached, ~28 cold)
     .venv/bin/python bench/train/fit_reader.py --report   # only report the reader as it is
     .venv/bin/python bench/train/fit_reader.py --smoke    # a check that it runs (two scripts, the smoke archive); writes nothing
 """
