@@ -19,7 +19,7 @@ BUSY_TIMEOUT_MS = 15_000
 def busy_refusal(exc: BaseException) -> Busy | None:
     """``exc`` as the refusal a person is shown, where it is SQLite's "database is locked" (a writer
     that waited the whole busy timeout); None for any other error, which stays the archive's bug.
-    Each door translates it once: the CLI's ``open_db``, the web app's error handler, the MCP tools."""
+    Each door translates it once: the CLI's ``user_errors`` and ``open_db``, the web app's error handler, the MCP tools."""
     from sqlite_utils.utils import sqlite3
 
     if not isinstance(exc, sqlite3.OperationalError) or not ("locked" in str(exc) or "busy" in str(exc)):
