@@ -455,6 +455,10 @@ def main() -> int:
         help="fit on the questions of these script files only (e.g. abcdef), every script still searched: an ablation",
     )
     args = parser.parse_args()
+    if args.questions_from and any(not (TRAIN_DIR / f"scripts-{c}.json").is_file() for c in args.questions_from):
+        parser.error(
+            f"--questions-from: each letter must name a bench/train/scripts-X.json, not {args.questions_from!r}"
+        )
 
     started = time.perf_counter()
     eval_db, by_file, eval_services = bench_eval.build_archive(

@@ -20,14 +20,19 @@ def busy_refusal(exc: BaseException) -> Busy | None:
     """``exc`` as the refusal a person is shown, where it is SQLite's "database is locked" (a writer
     that waited the whole busy timeout); None for any other error, which stays the archive's bug.
     Each door translates it once: the CLI's ``user_errors`` and ``open_db``, the web app's error handler, the MCP tools."""
-    from sqlite_utils.utils import sqlite3
-
-    if not isinstance(exc, sqlite3.OperationalError) or not ("locked" in str(exc) or "busy" in str(exc)):
+    if not _lock_refused(exc):
         return None
     return Busy(
         f"the archive is busy: another process has been writing to it for over {BUSY_TIMEOUT_MS / 1000:g} seconds. "
         "Nothing was changed; try again in a moment"
     )
+
+
+def _lock_refused(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite refusing a lock ("database is locked", "database table is busy")."""
+    from sqlite_utils.utils import sqlite3
+
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
 
 
 class ArchiveDatabase(sqlite_utils.Database):
@@ -85,7 +90,7 @@ def _write_ahead_log(db: sqlite_utils.Database) -> None:
             if db.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal":
                 return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
+            if not _lock_refused(exc):
                 raise
         if time.monotonic() > deadline:
             raise sqlite3.OperationalError("database is locked")
