@@ -111,8 +111,8 @@ class Searcher:
         self.embedder = embedder
         # The reading stage (``search.reader``), for the embedding model it was fitted on; None: rank
         # by the cosine and keyword formula and decide by ``Decision`` alone.
-        fitted = load_reader()
         if reader == "fitted":
+            fitted = load_reader()
             reader = fitted if fitted is not None and fitted.model == embedder.model_name else None
         self.reader: Reader | None = reader if isinstance(reader, Reader) else None
         # The talks' languages besides English: query words also match their stems in those.

@@ -51,6 +51,21 @@ def test_weights_fitted_on_other_signals_are_refused_not_misread(tmp_path):
         Reader.from_dict(data)
 
 
+def test_a_searcher_given_its_reader_never_reads_the_fitted_one(monkeypatch):
+    """Refitting after the signals change must not trip over the stale reader.json it replaces."""
+
+    def stale():
+        raise ValueError("reader.json was fitted on other signals: run bench/train/fit_reader.py")
+
+    monkeypatch.setattr("search.engine.load_reader", stale)
+    embedder = WordHashEmbedder()
+    blank = Reader.blank(embedder.model_name, dimensions=DIMENSIONS)
+    assert Searcher(embedder, reader=blank).reader is blank
+    assert Searcher(embedder, reader=None).reader is None
+    with pytest.raises(ValueError, match="fit_reader"):
+        Searcher(embedder)  # the default still reads it, and says what to do
+
+
 def test_the_train_split_passes_its_check_and_is_the_size_the_issue_asks():
     done = subprocess.run([sys.executable, str(TRAIN / "check.py")], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout

@@ -359,7 +359,7 @@ def reader_decides_better(db, by_file, services, dev, reader: Reader) -> bool:
     shares = {}
     for decides in (True, False):
         tried = dataclasses.replace(reader, decides=decides)
-        searcher = Searcher(services.embedder, languages=services.searcher.languages, reader=tried)
+        searcher = Searcher(services.embedder, languages=services.config.whisper_languages, reader=tried)
         outcomes = bench_eval.evaluate(db, by_file, searcher, dev)
         answerable = [o for o in outcomes if o.question.kind != "none"]
         none = [o for o in outcomes if o.question.kind == "none"]
@@ -390,7 +390,7 @@ def choose_knobs(db, by_file, services, dev, reader: Reader) -> Reader:
     best: tuple = ()
     for penalty in PENALTIES:
         tried = dataclasses.replace(reader, talk_penalty=penalty)
-        searcher = Searcher(services.embedder, languages=services.searcher.languages, reader=tried)
+        searcher = Searcher(services.embedder, languages=services.config.whisper_languages, reader=tried)
         table = bench_eval.summarize(bench_eval.evaluate(db, by_file, searcher, dev))
         para, qa = table["paraphrase"], table.get("qa", {"R@1": 0.0, "R@5": 0.0, "MRR": 0.0})
         print(f"{penalty:>8.2f}{para['R@1']:>9.2f}{para['R@5']:>9.2f}{qa['R@5']:>8.2f}")
@@ -402,7 +402,9 @@ def choose_knobs(db, by_file, services, dev, reader: Reader) -> Reader:
 
 
 def report(db, by_file, services, qs, reader: Reader | None, label: str) -> dict:
-    searcher = Searcher(services.embedder, languages=services.searcher.languages, reader=reader, query_cache=False)
+    searcher = Searcher(
+        services.embedder, languages=services.config.whisper_languages, reader=reader, query_cache=False
+    )
     outcomes = bench_eval.evaluate(db, by_file, searcher, qs, keep_evidence=True)
     tables = {}
     for split in bench_eval.SPLITS:
@@ -485,17 +487,17 @@ def main() -> int:
     kinds = {k: sum(q.kind == k for q in train_qs) for k in bench_eval.KINDS}
     print(f"train: {len(ids)} scripts, {len(train_qs)} questions {kinds}", file=sys.stderr)
     blank = Reader.blank(model, dimensions=len(services.embedder.embed_query("a question")))
-    first = Searcher(services.embedder, languages=services.searcher.languages, reader=blank, query_cache=False)
+    first = Searcher(services.embedder, languages=services.config.whisper_languages, reader=blank, query_cache=False)
     x, y, _ = moment_rows(read_all(db, ids, train_qs, first), ids)
     print(f"  moment model: {len(x)} candidate moments, {int(y.sum())} of them answers", file=sys.stderr)
     reader = dataclasses.replace(blank, **fit_moments(x, y, args.units))
-    second = Searcher(services.embedder, languages=services.searcher.languages, reader=reader, query_cache=False)
+    second = Searcher(services.embedder, languages=services.config.whisper_languages, reader=reader, query_cache=False)
     train_responses = read_all(db, ids, train_qs, second) + hidden_reads(db, ids, train_qs, second)
 
     dev = [q for q in qs if q.split == "dev"]
     reader = choose_knobs(eval_db, by_file, eval_services, dev, dataclasses.replace(reader, threshold=0.0))
     dev_searcher = Searcher(
-        eval_services.embedder, languages=eval_services.searcher.languages, reader=reader, query_cache=False
+        eval_services.embedder, languages=eval_services.config.whisper_languages, reader=reader, query_cache=False
     )
     dev_outcomes = eval_outcomes(eval_db, by_file, dev_searcher, dev)
     reader = choose_answer_model(train_responses, dev_outcomes, reader)
