@@ -56,6 +56,7 @@ from search import names
 from search.asides import find_asides
 from search.embedder import Embedder
 from search.ranking import (
+    CLOSE_WORDING,
     DECISIONS,
     Candidate,
     Decision,
@@ -76,6 +77,7 @@ from search.reader import MOMENT_SIGNALS, Reader, query_reading
 from search.reader import load as load_reader
 from search.results import Evidence, Moment, SearchResponse, with_snippets, with_talk_details
 from search.text import STOPWORDS, ParsedQuery, language_stems, parse_query, stems
+from search.text import words as split_words
 from search.vectors import VectorIndex
 
 SORTS = ("relevance", "date")
@@ -200,6 +202,13 @@ class Searcher:
                 moments, evidence = self._rank(db, index, parsed, query_vector, allowed, wanted)
                 evidence.wording = nearest_wording(quoted, [m.text for m in moments])
                 notice = notice or "No talk has those exact words; these come closest."
+            elif moments and not evidence.literal and is_short(parsed) and len(parsed.terms) > 1:
+                # A name or term of a few words Whisper misheard ("Henrik Minnesota" said as
+                # "Henryk from Minnesota"): answered where its nearest wording comes as close as a
+                # quoted phrase's must. Single words are left to the short-query rule: a word's
+                # nearest neighbour ("dentist" for "dentistry") is too often another word.
+                said = nearest_wording([split_words(parsed.text)], [m.text for m in moments[:3]])
+                evidence.said_misheard = said >= CLOSE_WORDING
             answered = is_answered(parsed, evidence, ranking.decision, self.reader)
             answers = answers_among(moments, parsed, ranking.answer_margin) if answered else []
             weak = [] if answers else moments[: ranking.weak_results]

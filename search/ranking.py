@@ -129,7 +129,7 @@ def is_answered(parsed: ParsedQuery, evidence: Evidence, decision: Decision, rea
     """
     if evidence.wording < CLOSE_WORDING:
         return False  # a quoted phrase's words, said apart from each other, do not say it
-    if evidence.literal or evidence.named:
+    if evidence.literal or evidence.named or evidence.said_misheard:
         return True
     if is_short(parsed) and evidence.said < SHORT_QUERY_SAID:
         return False

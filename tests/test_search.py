@@ -722,6 +722,26 @@ def test_a_quoted_phrase_nobody_said_gets_no_answer_but_a_misheard_one_does(db):
     assert nobody.results == [] and nobody.weak_results
 
 
+def test_a_short_name_whisper_misheard_is_answered_where_its_nearest_wording_comes_close(db):
+    """Issue 25: "Henrik Minnesota" said as "Henryk from Minnesota" is answered there even by a
+    decision that answers nothing by meaning, as a quoted phrase Whisper misheard is; a name said
+    nowhere is not, nor a single word whose nearest neighbour is another word."""
+    from dataclasses import replace
+
+    from search.ranking import Decision, Ranking
+
+    embedder = WordHashEmbedder()
+    lines = ["Let's take questions.", "Henryk from Minnesota, you had your hand up.", "Thanks, my worry is bias."]
+    talk = _talk(db, "Questions", [*TEAPOT_TALK, *lines], embedder)
+    meaning_never_answers = Searcher(embedder, replace(Ranking(), decision=Decision(bias=-50)), reader=None)
+    found = meaning_never_answers.search(db, "Henrik Minnesota")
+    assert found.evidence.said_misheard and not found.evidence.literal
+    assert found.results[0].recording_id == talk and found.results[0].text.startswith("Henryk from Minnesota")
+    for unsaid in ("Nora Hackmann", "Minnesotan"):
+        nobody = meaning_never_answers.search(db, unsaid)
+        assert nobody.results == [] and not nobody.evidence.said_misheard, unsaid
+
+
 def test_nearest_wording_is_a_run_of_words_spelled_alike():
     from search.ranking import CLOSE_WORDING, nearest_wording
     from search.text import parse_query
