@@ -134,7 +134,14 @@ def script_parts(talk: dict, sentences: list[dict]) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-names", action="store_true", help="no meeting transcript: nobody is named")
-    parser.add_argument("--titles", action="store_true", help="print each question's entry and whether it reads well")
+    parser.add_argument(
+        "--titles",
+        nargs="?",
+        const="dev",
+        choices=("dev", "test"),
+        help="print each question's entry in one split (dev unless named) and whether it reads well: "
+        "titles are tuned on dev, so test's are printed only when asked for",
+    )
     parser.add_argument(
         "--smoke", action="store_true", help="read the small archive of bench_eval.py --smoke (a check it runs)"
     )
@@ -187,7 +194,7 @@ def main() -> int:
                 titled.append(
                     good and reads_well(entry.title.removeprefix("Question: "), asking_sentences(sentences, q), people)
                 )
-                if args.titles and entry is not None:
+                if args.titles == talk["split"] and entry is not None:
                     print(f"    {'ok ' if titled[-1] else 'BAD'} {entry.title!r}")
             row = {
                 "presenter": [near(truth["presenter"])],

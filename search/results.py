@@ -95,7 +95,7 @@ class Evidence:
     named: bool = False  # the query is a name the details of a talk give
     said: float = 0.0  # the most of the query's word weight any candidate passage holds as typed
     wording: float = 1.0  # for a quoted phrase no passage holds: how close the nearest wording comes (0-1)
-    # A query of two or three words no passage holds as typed whose nearest wording among the best
+    # A query of two words or more no passage holds as typed whose nearest wording among the best
     # moments comes close (``ranking.CLOSE_WORDING``): said there, as Whisper misheard it.
     said_misheard: bool = False
     reading: np.ndarray | None = None  # what the reader's answer-or-not decision weighs (``reader.query_reading``)

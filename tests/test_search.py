@@ -722,10 +722,11 @@ def test_a_quoted_phrase_nobody_said_gets_no_answer_but_a_misheard_one_does(db):
     assert nobody.results == [] and nobody.weak_results
 
 
-def test_a_short_name_whisper_misheard_is_answered_where_its_nearest_wording_comes_close(db):
-    """Issue 25: "Henrik Minnesota" said as "Henryk from Minnesota" is answered there even by a
-    decision that answers nothing by meaning, as a quoted phrase Whisper misheard is; a name said
-    nowhere is not, nor a single word whose nearest neighbour is another word."""
+def test_a_name_or_line_whisper_misheard_is_answered_where_its_nearest_wording_comes_close(db):
+    """Issue 25: "Henrik Minnesota" said as "Henryk from Minnesota", or a remembered line with a word
+    misheard, is answered there even by a decision that answers nothing by meaning, as a quoted
+    phrase Whisper misheard is; a name or line said nowhere is not, nor a single word whose nearest
+    neighbour is another word."""
     from dataclasses import replace
 
     from search.ranking import Decision, Ranking
@@ -737,7 +738,9 @@ def test_a_short_name_whisper_misheard_is_answered_where_its_nearest_wording_com
     found = meaning_never_answers.search(db, "Henrik Minnesota")
     assert found.evidence.said_misheard and not found.evidence.literal
     assert found.results[0].recording_id == talk and found.results[0].text.startswith("Henryk from Minnesota")
-    for unsaid in ("Nora Hackmann", "Minnesotan"):
+    remembered = meaning_never_answers.search(db, "cracked spots are the most common repair")  # unquoted
+    assert remembered.evidence.said_misheard and "Cracked spouts" in remembered.results[0].text
+    for unsaid in ("Nora Hackmann", "Minnesotan", "we choose to go to the moon"):
         nobody = meaning_never_answers.search(db, unsaid)
         assert nobody.results == [] and not nobody.evidence.said_misheard, unsaid
 
