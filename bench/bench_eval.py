@@ -8,10 +8,11 @@ embedding model and cached too, so trying a ranking costs seconds.
 
 Questions come from bench/eval/questions.json (written from the scripts before any tuning; the
 answer's time comes from the sentence timings of the voiced file) and bench/eval/queries.json
-(the older queries, tuned on in the past: dev only), and bench/eval/near-misses-dev.json (45 more
-dev questions nothing answers, written on December 8 from the transcripts, blind to every search
-result, so that the answer-or-not threshold is chosen on more than 25) and bench/eval/names-dev.json
-(30 more dev name searches, written the same day from the dev scripts, blind the same way). The split is by recording: tune on dev,
+(the older queries, tuned on in the past: dev only), and, for each split, near-misses-SPLIT.json (45
+more questions nothing answers, written on December 8 from the transcripts, blind to every search
+result, so that the answer-or-not threshold is chosen on more than 25 and reported on more than 13)
+and names-SPLIT.json (30 more name searches, written the same day from the scripts, blind the same
+way). The split is by recording: tune on dev,
 only report test. A result is a hit when it is in the right recording and starts no more than
 15 s before the answer begins and not after it ends; a name question without an answer accepts
 any moment of its recording. "none" questions have no answer anywhere: the share left empty
@@ -197,11 +198,12 @@ def questions() -> list[Question]:
         found.append(Question(q["id"], q["kind"], q["query"], q["split"], q.get("file"), start, end))
     for i, q in enumerate(json.loads((EVAL_DIR / "queries.json").read_text())["queries"]):
         found.append(Question(f"old-{i}", q["kind"], q["query"], "dev", q.get("file"), q.get("start"), q.get("end")))
-    for q in json.loads((EVAL_DIR / "near-misses-dev.json").read_text())["queries"]:
-        found.append(Question(q["id"], "none", q["query"], "dev", None, None, None))
-    for q in json.loads((EVAL_DIR / "names-dev.json").read_text())["questions"]:
-        start, end = answer_span(timings[q["file"]], q["answer"])
-        found.append(Question(q["id"], "name", q["query"], "dev", q["file"], start, end))
+    for split in SPLITS:
+        for q in json.loads((EVAL_DIR / f"near-misses-{split}.json").read_text())["queries"]:
+            found.append(Question(q["id"], "none", q["query"], split, None, None, None))
+        for q in json.loads((EVAL_DIR / f"names-{split}.json").read_text())["questions"]:
+            start, end = answer_span(timings[q["file"]], q["answer"])
+            found.append(Question(q["id"], "name", q["query"], split, q["file"], start, end))
     return found
 
 
