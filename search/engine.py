@@ -29,7 +29,8 @@ are in ``search.ranking``, and what it returns (``SearchResponse``, ``Moment``, 
    nearest moments come back as ``weak_results``. A query of a few words that no passage says
    is not answered by meaning, and a greeting, thanks or outro is never an answer.
 5. **Shown honestly**: each moment says how it matches (``Moment.match``: it says the query's
-   words, its talk's details name them, or it is only similar in meaning), and a talk's further
+   words, its talk's details name them, it says words spelled close to them, or it is only similar
+   in meaning), and a talk's further
    moments rank a little lower each, so one talk does not fill the top
    (``search.ranking.spread_talks``).
 
@@ -212,6 +213,9 @@ class Searcher:
                 evidence.said_misheard = said >= CLOSE_WORDING
             answered = is_answered(parsed, evidence, ranking.decision, self.reader)
             answers = answers_among(moments, parsed, ranking.answer_margin) if answered else []
+            if evidence.said_misheard:
+                for moment in answers:
+                    moment.close_wording = nearest_wording([split_words(parsed.text)], [moment.text]) >= CLOSE_WORDING
             weak = [] if answers else moments[: ranking.weak_results]
             recordings = store.get_recordings(db, {m.recording_id for m in answers + weak})
         results = with_talk_details(recordings, answers)

@@ -39,6 +39,7 @@ class Moment:
     speaker: str | None = None  # who says it, where a meeting transcript named the speakers
     says_words: bool = False  # the words shown (its text) hold every word of the query
     named: bool = False  # found because its talk's details name what the query names
+    close_wording: bool = False  # its lines say the query's words as Whisper misheard them (``Evidence.said_misheard``)
     more: bool = False  # not its talk's best moment: shown behind "more from this talk"
     # What the reader weighs (``search.reader.MOMENT_SIGNALS``), where the reader scored it.
     signals: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -50,10 +51,13 @@ class Moment:
     @property
     def match(self) -> str:
         """How it matches, said plainly beside it: ``words`` (it says the query's words), ``name``
-        (its talk's details name what the query names) or ``meaning`` (only similar in meaning)."""
+        (its talk's details name what the query names), ``close`` (it says words spelled close to
+        them: Whisper misheard a name or a line) or ``meaning`` (only similar in meaning)."""
         if self.says_words:
             return "words"
-        return "name" if self.named else "meaning"
+        if self.named:
+            return "name"
+        return "close" if self.close_wording else "meaning"
 
     @property
     def match_label(self) -> str:
@@ -81,6 +85,7 @@ class Moment:
 MATCH_LABELS = {
     "words": "says these words",
     "name": "named in the talk's details",
+    "close": "says words close to these",
     "meaning": "similar in meaning",
 }
 

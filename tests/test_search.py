@@ -738,6 +738,8 @@ def test_a_name_or_line_whisper_misheard_is_answered_where_its_nearest_wording_c
     found = meaning_never_answers.search(db, "Henrik Minnesota")
     assert found.evidence.said_misheard and not found.evidence.literal
     assert found.results[0].recording_id == talk and found.results[0].text.startswith("Henryk from Minnesota")
+    assert found.results[0].match == "close" and found.results[0].match_label == "says words close to these"
+    assert found.said_talks and found.said_talks[0].recording.id == talk  # shown before what only means alike
     remembered = meaning_never_answers.search(db, "cracked spots are the most common repair")  # unquoted
     assert remembered.evidence.said_misheard and "Cracked spouts" in remembered.results[0].text
     for unsaid in ("Nora Hackmann", "Minnesotan", "we choose to go to the moon"):

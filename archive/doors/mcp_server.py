@@ -75,7 +75,8 @@ class Moment(BaseModel):
     match: str = Field(
         "meaning",
         description='"words": it says every word of the query; "name": its talk\'s details name what the query '
-        'names; "meaning": only similar in meaning (say so when quoting it).',
+        'names; "close": it says words spelled close to the query\'s (a name or line the transcript misheard); '
+        '"meaning": only similar in meaning (say so when quoting it).',
     )
     more_from_talk: bool = Field(
         False, description="Not its talk's best moment: each talk's best moment comes first, these after."
