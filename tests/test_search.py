@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -874,3 +875,15 @@ def test_a_question_naming_a_talk_is_answered_where_the_rest_of_its_words_are_sa
     assert found.results, [m.text for m in found.weak_results]
     first = found.results[0]
     assert first.recording_id == talk and first.start == 2.0 and first.match == "words"
+
+
+def test_every_way_a_moment_can_match_is_in_the_api_schema_and_labelled():
+    """The API's schema lists exactly the ``match`` values a moment can take, each with its label:
+    a new one (``close``) must reach the documented contract, not only the page."""
+    import yaml
+
+    from search.results import MATCH_LABELS
+
+    schema = yaml.safe_load((Path(__file__).resolve().parent.parent / "openapi.yaml").read_text())
+    assert set(schema["components"]["schemas"]["Moment"]["properties"]["match"]["enum"]) == set(MATCH_LABELS)
+    assert all(label and label == label.lower() for label in MATCH_LABELS.values())
