@@ -334,6 +334,12 @@ def eval_outcomes(db, by_file, searcher: Searcher, qs):
     return bench_eval.evaluate(db, by_file, searcher, qs, keep_evidence=True)
 
 
+def beyond_any_threshold(outcomes) -> set[str]:
+    """Ids of the answerable questions left without answers with the threshold at 0 (``outcomes``
+    searched so): no threshold answers them."""
+    return {o.question.id for o in outcomes if o.question.kind != "none" and not o.returned}
+
+
 def withheld(outcomes, reader: Reader, threshold: float) -> tuple[float, float]:
     """(share of answerable questions left without answers, share of 'none' ones left empty) at ``threshold``.
 
@@ -342,7 +348,8 @@ def withheld(outcomes, reader: Reader, threshold: float) -> tuple[float, float]:
     no threshold can answer, and is left out of the share: with the 30 dev name searches added on
     December 8 (10 of them left empty that way, 6% of the answerable) every threshold broke the 5% and
     the rule chose none."""
-    answerable = [o for o in outcomes if o.question.kind != "none" and o.returned]
+    beyond = beyond_any_threshold(outcomes)
+    answerable = [o for o in outcomes if o.question.kind != "none" and o.question.id not in beyond]
     none = [o for o in outcomes if o.question.kind == "none"]
 
     def empty(o) -> bool:
@@ -508,8 +515,7 @@ def main() -> int:
     )
     dev_outcomes = eval_outcomes(eval_db, by_file, dev_searcher, dev)
     reader = choose_answer_model(train_responses, dev_outcomes, reader)
-    unanswerable = {o.question.id for o in dev_outcomes if o.question.kind != "none" and not o.returned}
-    decides = reader_decides_better(eval_db, by_file, eval_services, dev, reader, unanswerable)
+    decides = reader_decides_better(eval_db, by_file, eval_services, dev, reader, beyond_any_threshold(dev_outcomes))
     reader = dataclasses.replace(reader, decides=decides)
     reader = dataclasses.replace(
         reader,
