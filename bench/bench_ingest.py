@@ -222,13 +222,13 @@ def transcribe_talks(
         deck = decks.get(talk["file"])
         companions = Companions(slides=tuple(read_slides(deck_pdf(deck), talk["file"]))) if deck else Companions()
         known = talk_hints(meta, companions)
-        prompt = build_hints([*meta.speakers, meta.organization], style=style) if hints != "none" else ""
+        prompt = build_hints([*meta.speakers, meta.host, meta.organization], style=style) if hints != "none" else ""
         prompt = known if hints == "talk" else prompt
         started = time.perf_counter()
         lines, gaps = lines_and_gaps(
             transcribe_file(path, media.probe(path), transcriber, prompt, StepTimer(), lambda *a: None), prompt
         )
-        names = [w for name in [*meta.speakers, meta.organization] for w in name.split() if len(w) > 2]
+        names = [w for name in [*meta.speakers, meta.host, meta.organization] for w in name.split() if len(w) > 2]
         terms = [w for term in known.split(", ") for w in re.findall(r"[^\W\d_][\w'’-]*", term) if len(w) > 2]
         results.append(
             {

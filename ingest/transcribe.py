@@ -220,7 +220,7 @@ def talk_hints(
 ) -> str:
     """Whisper's hints for one talk, most distinctive first, within its prompt budget.
 
-    First what staff typed as names and terms (speakers, organisation, ``--vocab``: 59 of 73 name
+    First what staff typed as names and terms (speakers, host, organisation, ``--vocab``: 59 of 73 name
     mentions spelled right with them, 11 without; README, "Transcription settings"); then the
     names and rare terms written in its title, series, description, slides and chat (and the chat's
     authors, the people a host calls on), rarest first; then the numbers on its slides and in its
@@ -229,7 +229,7 @@ def talk_hints(
     against 5%).
     """
     count = count_tokens or whisper_token_count
-    given = [*meta.speakers, meta.organization, *meta.vocab]
+    given = [*meta.speakers, meta.host, meta.organization, *meta.vocab]
     written = [meta.title, meta.series, meta.description]
     written += [f"{slide.title}\n{slide.text}" for slide in companions.slides]
     chat = [message.text for message in companions.chat]
@@ -892,8 +892,9 @@ DEFAULT_WHISPER = "base"
 # 3 = speech whose language stays unsure takes the likelier decoding's;
 # 4 = names the talk's hints know, spelled as written (ingest.respell);
 # 5 = a language check per window of speech regions, region by region only where it is unsure;
-# 6 = speech from the VAD's probability 0.4 (quieter turns heard).
-TRANSCRIPT_VERSION = 6
+# 6 = speech from the VAD's probability 0.4 (quieter turns heard);
+# 7 = the talk's host among the names it knows (a hint, spelled as written, the voice that opens the call).
+TRANSCRIPT_VERSION = 7
 
 
 def transcriber_for(config: Config) -> WhisperTranscriber:

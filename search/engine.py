@@ -8,7 +8,7 @@ are in ``search.ranking``, and what it returns (``SearchResponse``, ``Moment``, 
 1. **Candidates**: the passages nearest the query's embedding (in-memory matrix, ``search.vectors``),
    the passages FTS5 ranks best for its words (BM25, Porter stems, quoted phrases, ``word*``, and
    the spellings Whisper may have written for words the transcripts never contain), and the best
-   passages of the talks whose details (speakers, organisation, title) name what the query names
+   passages of the talks whose details (speakers, host, organisation, title) name what the query names
    (``search.names``).
 2. Each candidate scores ``cosine + keyword_weight * coverage``: coverage is the share of the
    query's word weight (BM25 IDF) the passage holds, a word its talk's details name counting

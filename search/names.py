@@ -3,7 +3,7 @@
 Whisper writes "Adaeze Okonkwo" as "the democonco" and "Zalo" as "Zalah"; the words a member
 types are then nowhere in the transcript. Two things still find them:
 
-- **The talk's details.** Staff type the speakers, the organisation and the title correctly.
+- **The talk's details.** Staff type the speakers, the host, the organisation and the title correctly.
   ``named_talks`` finds the talks whose details name what the query names (a whole name, or a
   distinctive part of one such as a surname), allowing small spelling differences.
 - **Spelling.** A query word the transcripts never contain is compared, by edit distance, with
@@ -51,7 +51,7 @@ DETAIL_DISTINCTIVE_SHARE = 0.002
 
 @dataclass
 class NamedTalk:
-    """A talk whose details (speakers, organisation, title) name what the query names."""
+    """A talk whose details (speakers, host, organisation, title) name what the query names."""
 
     recording_id: int
     names: list[str]  # the details that matched, as staff typed them
@@ -95,7 +95,7 @@ def named_talks(
         return []
     where, params = wanted.sql("r")
     rows = db.execute(
-        f"""SELECT r.id, r.title, r.organization, group_concat(s.name, char(31))
+        f"""SELECT r.id, r.title, r.organization, r.host, group_concat(s.name, char(31))
             FROM recordings r LEFT JOIN recording_speakers s ON s.recording_id = r.id
             WHERE {where} GROUP BY r.id""",
         params,
@@ -104,8 +104,8 @@ def named_talks(
     person_limit = max(3, PERSON_DISTINCTIVE_SHARE * total)
     detail_limit = max(1, DETAIL_DISTINCTIVE_SHARE * total)
     found = []
-    for rid, title, organization, speakers in rows:
-        people = speakers.split("\x1f") if speakers else []
+    for rid, title, organization, host, speakers in rows:
+        people = [*(speakers.split("\x1f") if speakers else []), *([host] if host else [])]
         details = [(name, person_limit) for name in people]
         details += [(name, detail_limit) for name in [*organization.split(";"), title]]
         matched_names, matched_terms = [], set()

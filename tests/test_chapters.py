@@ -16,7 +16,7 @@ from ingest.chapters import ChapterError, outline, parse_chapters, refresh_outli
 from .test_companions import DECK, ZOOM_VTT, deck_pdf
 
 
-def talk(speakers=("Thu Huong Nguyen",), duration=400.0) -> Recording:
+def talk(speakers=("Thu Huong Nguyen",), duration=400.0, host="") -> Recording:
     return Recording(
         id=1,
         slug="t",
@@ -36,6 +36,7 @@ def talk(speakers=("Thu Huong Nguyen",), duration=400.0) -> Recording:
         model="",
         status="ready",
         created_at="",
+        host=host,
     )
 
 

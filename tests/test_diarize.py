@@ -62,6 +62,9 @@ def test_voices_are_named_by_their_part_in_the_call():
     # Two listed presenters: the two voices that speak longest, in the order they first speak.
     two = lines[:2] + [Segment(300, 500, "My part.", speaker="1")]
     assert name_voices(talk(speakers=("Ana", "Ben")), two) == {"2": "Host", "0": "Ana", "1": "Ben"}
+    # The talk's details name its host: the voice that opens the call takes that name.
+    hosted = name_voices(talk(speakers=("Thu Huong Nguyen",), host="Deborah Fairweather"), lines)
+    assert hosted["2"] == "Deborah Fairweather" and hosted["0"] == "Thu Huong Nguyen"
     # Nobody listed: the longest voice presents.
     assert name_voices(talk(speakers=()), lines)["0"] == "Presenter"
 

@@ -81,6 +81,11 @@ def test_terms_written_more_often_rank_above_as_rare_ones_written_once():
     assert ranked[0].mentions == 3
 
 
+def test_the_host_is_a_name_to_spell_like_the_speakers():
+    meta = RecordingMeta(speakers=["Thu Huong Nguyen"], host="Deborah Fairweather", organization="Hoa Sen")
+    assert hints(meta, Companions()) == ["Thu Huong Nguyen", "Deborah Fairweather", "Hoa Sen"]
+
+
 def test_each_term_once_and_never_inside_a_name_already_given():
     meta = RecordingMeta(speakers=["Thu Huong Nguyen", "thu huong  nguyen"], organization="Hoa Sen Family Services")
     companions = Companions(

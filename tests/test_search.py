@@ -117,7 +117,9 @@ def test_vector_index_follows_writes_and_deletes(db):
     assert len(first) == 3  # the old snapshot is untouched for searches still using it
 
 
-def _talk(db, title: str, lines: list[str], embedder, visibility: str = "public", speakers: tuple = ()) -> int:
+def _talk(
+    db, title: str, lines: list[str], embedder, visibility: str = "public", speakers: tuple = (), host: str = ""
+) -> int:
     """A recording with these lines (one a second) and its index, as ingest writes them."""
     from archive.core.store import write_transaction
     from archive.core.store.records import Segment
@@ -128,7 +130,7 @@ def _talk(db, title: str, lines: list[str], embedder, visibility: str = "public"
     with write_transaction(db):
         rid = store.insert_recording(
             db,
-            RecordingMeta(title=title, visibility=visibility, speakers=list(speakers)),
+            RecordingMeta(title=title, visibility=visibility, speakers=list(speakers), host=host),
             duration=len(lines),
             media_path=f"{title}.m4a",
             media_hash=title,
@@ -835,6 +837,22 @@ def test_a_name_no_line_says_lands_where_that_person_starts_speaking(db):
     found = Searcher(embedder).search(db, "Adaeze Okonkwo")
     assert found.results[0].recording_id == talk and found.results[0].start == 2.0
     assert found.results[0].match == "name"
+
+
+def test_a_host_whisper_misheard_is_found_by_the_talks_details_where_they_open_the_call(db):
+    """The host introduces herself and Whisper writes another name ("Arja Hagad"); the talk's
+    details name her as its host, and the voices gave her lines her name: a search for her lands
+    where she opens the call, labelled as found by name. Another talk's host is not matched."""
+    from archive.core.store import write_transaction
+
+    embedder = WordHashEmbedder()
+    lines = ["I'm Arja Hagad, region leader for the Mid-Atlantic", "Our speaker today runs billing", *KETTLE_TALK]
+    talk = _talk(db, "Who pays?", lines, embedder, speakers=("Adaeze Okonkwo",), host="Nadia Haddad")
+    _talk(db, "Teapots", TEAPOT_TALK, embedder, host="Gwendolyn Tate")
+    with write_transaction(db):
+        store.set_segment_speakers(db, talk, ["Nadia Haddad", "Nadia Haddad", "Adaeze Okonkwo", None, None])
+    found = Searcher(embedder).search(db, "nadia haddad")
+    assert [(m.recording_id, m.start, m.match) for m in found.results] == [(talk, 0.0, "name")]
 
 
 def test_a_talks_further_moments_rank_a_little_lower_and_by_date_stay_with_their_talk():

@@ -22,6 +22,7 @@ from .helpers import JFK
 FORM = {
     "title": "Ask not",
     "speakers": "John F. Kennedy, Robert Frost",
+    "host": "Ted Sorensen",
     "organization": "The White House",
     "date": "1961-01-20",
     "tags": "inaugural, speeches",
@@ -67,6 +68,7 @@ def test_an_upload_is_queued_then_ingested_under_its_own_name(staff_client, conf
         "Robert Frost",
     ]
     assert recording.tags == ["inaugural", "speeches"] and recording.date == "1961-01-20"
+    assert recording.host == "Ted Sorensen"
     assert upload_files(config) == []  # the upload was the worker's to delete once ingested
     assert "country" in client.get(recording.url).get_data(as_text=True)
 
@@ -172,7 +174,7 @@ def test_a_refused_upload_says_why_by_the_button_marks_the_field_and_keeps_the_r
     assert marked_fields(form, "upload-error") == [field]
     # Everything typed is there to send again.
     kept = {**FORM, **fields}
-    for name in ("title", "speakers", "organization", "date", "tags", "vocab", "chat_start"):
+    for name in ("title", "speakers", "host", "organization", "date", "tags", "vocab", "chat_start"):
         if name in kept:
             assert re.search(rf'<input [^>]*name="{name}" value="{re.escape(html.escape(kept[name]))}"', form), name
     assert f">{kept['description']}</textarea>" in form
@@ -266,7 +268,9 @@ def test_staff_edit_a_talks_details_and_its_address_stays(staff_client, config, 
     page = client.get(recording.url).get_data(as_text=True)
     assert "Ask not what your country can do" in page and "Robert Frost" in page and "The White House" in page
     assert '<a href="/series/inaugurals">Inaugurals</a>' in page
-    assert 'name="series" value="Inaugurals"' in client.get(url).get_data(as_text=True)
+    assert '<span class="host">hosted by Ted Sorensen</span>' in page
+    again = client.get(url).get_data(as_text=True)
+    assert 'name="series" value="Inaugurals"' in again and 'name="host" value="Ted Sorensen"' in again
     bad = client.post(url, data={**FORM, "date": "1961-13-40"})
     assert bad.status_code == 400 and "YYYY-MM-DD" in bad.get_data(as_text=True)
     assert 'value="The White House"' in bad.get_data(as_text=True)  # what was typed is kept

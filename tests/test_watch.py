@@ -87,7 +87,14 @@ def test_companions_of_the_same_name_give_details_and_speakers(config, drop, que
     (drop / "march-meeting.pdf").write_bytes(deck_pdf(DECK))
     (drop / "march-meeting.json").write_text(
         json.dumps(
-            {"title": "March meeting", "speakers": "Maya Torres, Sam Lee", "tags": ["follow-up"], "date": "2025-03-12"}
+            {
+                "title": "March meeting",
+                "speakers": "Maya Torres, Sam Lee",
+                "host": "Ana Ruiz",
+                "series": "Community of Practice",
+                "tags": ["follow-up"],
+                "date": "2025-03-12",
+            }
         )
     )
     folder = DropFolder(drop, queue, settle_seconds=1, clock=clock)
@@ -108,6 +115,7 @@ def test_companions_of_the_same_name_give_details_and_speakers(config, drop, que
         ["follow-up"],
         "2025-03-12",
     )
+    assert (talk.host, talk.series) == ("Ana Ruiz", "Community of Practice")
     assert talk.original_filename == "march-meeting.flac" and lines[0].speaker == "John Kennedy"
     assert [(m.at, m.author) for m in chat] == [(2.0, "Maya Torres")]
     assert [s.title for s in slides] == ["A Call to Service", "", "Your ComfyUI Folder"]

@@ -26,6 +26,7 @@ def to_json(recording: Recording, segments: list[Segment]) -> str:
             "slug": recording.slug,
             "title": recording.title,
             "speakers": recording.speakers,
+            **({"host": recording.host} if recording.host else {}),
             "organization": recording.organization,
             "date": recording.date,
             "duration": round(recording.duration, 3),
@@ -51,6 +52,8 @@ def to_txt(recording: Recording, segments: list[Segment]) -> str:
     byline = ", ".join(x for x in [", ".join(recording.speakers), recording.organization, recording.date or ""] if x)
     if byline:
         header.append(byline)
+    if recording.host:
+        header.append(f"Hosted by {recording.host}")
     lines, speaker = [], None
     for s in segments:  # a speaker's name opens each of their turns
         said_by = f"{s.speaker}: " if s.speaker and s.speaker != speaker else ""

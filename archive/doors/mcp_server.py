@@ -150,6 +150,7 @@ class Talk(BaseModel):
     title: str
     slug: str
     speakers: list[str]
+    host: str = Field("", description="Who chaired it (introduced the speakers, took the questions), if known.")
     organization: str
     date: str | None
     duration: float = Field(description="Length in seconds.")
@@ -393,6 +394,7 @@ def build_server(config: Config, services, token: str | None = None) -> MCPServe
                     title=r.title,
                     slug=r.slug,
                     speakers=list(r.speakers),
+                    host=r.host,
                     organization=r.organization,
                     date=r.date,
                     duration=round(r.duration, 2),

@@ -442,3 +442,11 @@ def m022_job_segment_word_starts(db: Database) -> None:
     saved lines can still split one where the voice changes. Progress saved before: none (those
     lines stay whole)."""
     db.table("job_segments").add_column("word_starts", str)
+
+
+@migrations()
+def m023_recording_host(db: Database) -> None:
+    """Who chaired a webinar (``--host``, the forms' "Host"): named in the talk's details, given
+    to Whisper as a name to spell, found by a search for that name and shown for the first voice.
+    Talks ingested before: none."""
+    db.table("recordings").add_column("host", str)

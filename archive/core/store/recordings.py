@@ -73,6 +73,7 @@ def insert_recording(
             {
                 "slug": unique_slug(db, meta.title),
                 "title": meta.title,
+                "host": meta.host,
                 "organization": meta.organization,
                 "date": meta.date,
                 "description": meta.description,
@@ -259,6 +260,7 @@ def _recording_from_row(
         chapters_edited=bool(row.get("chapters_edited")),
         series=row.get("series") or "",
         vocab=_terms(row.get("vocab")),
+        host=row.get("host") or "",
     )
 
 
@@ -463,7 +465,7 @@ def set_media_path(db: Database, recording_id: int, media_path: str) -> None:
 
 
 def update_recording_meta(db: Database, recording_id: int, meta: RecordingMeta) -> None:
-    """Replace a recording's title, speakers, organisation, date, tags, description and series.
+    """Replace a recording's title, speakers, host, organisation, date, tags, description and series.
 
     The slug stays as it was, so links people have shared keep working.
     """
@@ -472,6 +474,7 @@ def update_recording_meta(db: Database, recording_id: int, meta: RecordingMeta) 
             recording_id,
             {
                 "title": meta.title,
+                "host": meta.host,
                 "organization": meta.organization,
                 "date": meta.date,
                 "description": meta.description,

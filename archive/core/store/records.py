@@ -64,6 +64,7 @@ class RecordingMeta:
 
     title: str = ""
     speakers: list[str] = field(default_factory=list)
+    host: str = ""  # who chairs a webinar (introduces the speakers, takes the questions): not a speaker
     organization: str = ""
     date: str | None = None  # ISO YYYY-MM-DD
     tags: list[str] = field(default_factory=list)
@@ -77,6 +78,7 @@ class RecordingMeta:
         return {
             "title": self.title,
             "speakers": list(self.speakers),
+            "host": self.host,
             "organization": self.organization,
             "date": self.date,
             "tags": list(self.tags),
@@ -103,6 +105,7 @@ class RecordingMeta:
             self,
             title=title,
             speakers=_names(self.speakers),
+            host=" ".join(self.host.split()),
             organization=" ".join(self.organization.split()),
             date=parse_date(self.date),
             tags=_names(self.tags),
@@ -117,6 +120,7 @@ class RecordingMeta:
         return cls(
             title=form.get("title", ""),
             speakers=split_terms(form.get("speakers", "")),
+            host=form.get("host", ""),
             organization=form.get("organization", ""),
             date=form.get("date") or None,
             tags=split_terms(form.get("tags", "")),
@@ -298,6 +302,7 @@ class Recording:
     chapters_edited: bool = False  # staff wrote its outline: kept as they left it
     series: str = ""  # the series it belongs to ("" for none)
     vocab: list[str] = field(default_factory=list)  # the words staff gave Whisper at ingest
+    host: str = ""  # who chaired it ("" where nobody said)
 
     @property
     def url(self) -> str:
@@ -315,6 +320,7 @@ class Recording:
             "slug": self.slug,
             "title": self.title,
             "speakers": list(self.speakers),
+            **({"host": self.host} if self.host else {}),
             "organization": self.organization,
             "date": self.date,
             "duration": round(self.duration, 3),

@@ -51,6 +51,7 @@ def _companion_options_given() -> str:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--title", default="", help="Talk title (default: from the file name).")
 @click.option("--speaker", "speakers", multiple=True, help="Speaker name; repeat for several.")
+@click.option("--host", default="", help="Who chairs the webinar (introduces the speakers, takes the questions).")
 @click.option("--org", "organization", default="", help="Organisation presenting.")
 @click.option("--date", default=None, help="Date of the talk, YYYY-MM-DD.")
 @click.option("--tag", "tags", multiple=True, help="Topic tag; repeat for several.")
@@ -73,6 +74,7 @@ def ingest(
     files,
     title,
     speakers,
+    host,
     organization,
     date,
     tags,
@@ -101,6 +103,7 @@ def ingest(
         meta = RecordingMeta(
             title=title,
             speakers=list(speakers),
+            host=host,
             organization=organization,
             date=date,
             tags=list(tags),
@@ -385,7 +388,7 @@ def chapters(ctx, recording, fmt, outline_file):
 @click.pass_context
 def watch(ctx, folder, settle):
     """Queue recordings that appear in FOLDER for ingest, with their companions of the same name
-    (talk.vtt: the Zoom/Teams transcript; talk.json: title, speakers, organization, date, tags,
+    (talk.vtt: the Zoom/Teams transcript; talk.json: title, speakers, host, organization, date, tags, series,
     description, vocab, visibility). `archive serve` or `archive worker` runs the jobs."""
     import threading
 

@@ -235,13 +235,14 @@ def set_chat_names(slug: str):
 
 @bp.route("/recordings/<slug>/edit", methods=["GET", "POST"])
 def edit_recording(slug: str):
-    """Edit a talk's title, speakers, organisation, date, tags and description."""
+    """Edit a talk's title, speakers, host, organisation, date, tags, description and series."""
     db = get_db()
     found = talk_or_404(slug)
     if request.method == "GET":
         form = {
             "title": found.title,
             "speakers": ", ".join(found.speakers),
+            "host": found.host,
             "organization": found.organization,
             "date": found.date or "",
             "tags": ", ".join(found.tags),
