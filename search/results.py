@@ -18,6 +18,7 @@ import numpy as np
 from archive.core.store.records import Recording
 from archive.core.timecode import link_time
 from search.asides import Aside
+from search.labels import MATCH_LABELS
 from search.text import ParsedQuery, highlight
 
 
@@ -78,16 +79,6 @@ class Moment:
             "more_from_talk": self.more,
             **({"speaker": self.speaker} if self.speaker else {}),
         }
-
-
-# What the page and the API say of how a moment matches the query: a member should know whether
-# the words they typed are there or only something like them.
-MATCH_LABELS = {
-    "words": "says these words",
-    "name": "named in the talk's details",
-    "close": "says words close to these",
-    "meaning": "similar in meaning",
-}
 
 
 @dataclass

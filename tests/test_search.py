@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -561,6 +562,9 @@ def test_cli_search(demo_data_dir, runner):
 
     text = runner.invoke(cli_main(), ["search", "how do they pay for link workers?"])
     assert text.exit_code == 0 and "/recordings/" in text.output
+    # Each moment says how it matches, as the page does: the name is in the talk's details.
+    named = runner.invoke(cli_main(), ["search", "Okafor"])
+    assert re.search(r"\[[\d:.]+, (named in the talk's details|says these words)\]  .*/recordings/", named.output)
 
     nothing = runner.invoke(cli_main(), ["search", "bicycle brake repair"])
     assert nothing.exit_code == 0 and "Nothing in the archive answers that." in nothing.output
@@ -900,7 +904,7 @@ def test_every_way_a_moment_can_match_is_in_the_api_schema_and_labelled():
     a new one (``close``) must reach the documented contract, not only the page."""
     import yaml
 
-    from search.results import MATCH_LABELS
+    from search.labels import MATCH_LABELS
 
     schema = yaml.safe_load((Path(__file__).resolve().parent.parent / "openapi.yaml").read_text())
     assert set(schema["components"]["schemas"]["Moment"]["properties"]["match"]["enum"]) == set(MATCH_LABELS)

@@ -13,6 +13,7 @@ import click
 from archive.core.timecode import clock
 from archive.doors.cli.common import BadInput, cli, get_config, open_db, split_term_options, user_errors
 from archive.doors.cli.local_client import search_on_server
+from search.labels import MATCH_LABELS
 
 
 @cli.command()
@@ -63,7 +64,8 @@ def search(ctx, query, limit, speaker, organization, tag, since, until, sort, as
         if response["weak_results"]:
             click.echo("The nearest moments, probably not what you want:", err=True)
     for moment in response["results"] or response["weak_results"]:
-        click.echo(f"{moment['title']}  [{clock(moment['start'])}]  {moment['url']}")
+        how = MATCH_LABELS.get(moment.get("match", ""))  # the page's label: exact words, a name, or only similar
+        click.echo(f"{moment['title']}  [{clock(moment['start'])}{', ' + how if how else ''}]  {moment['url']}")
         click.echo(f"    {moment['text']}")
     asides = response.get("asides") or []  # an older server's answer has none
     if asides:
