@@ -64,12 +64,12 @@ class RecordingMeta:
 
     title: str = ""
     speakers: list[str] = field(default_factory=list)
-    host: str = ""  # who chairs a webinar (introduces the speakers, takes the questions): not a speaker
     organization: str = ""
     date: str | None = None  # ISO YYYY-MM-DD
     tags: list[str] = field(default_factory=list)
     description: str = ""
     series: str = ""  # "Community of Practice": talks of one series share a page and a podcast feed
+    host: str = ""  # who chairs a webinar (introduces the speakers, takes the questions): not a speaker
     vocab: list[str] = field(default_factory=list)  # transcription hints, kept for `archive retranscribe`
     synthetic: bool = False
     visibility: str = "staff"
