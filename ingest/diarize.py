@@ -595,6 +595,16 @@ def diarize_safely(
     return ""
 
 
+def rename_host(db: Database, recording_id: int, old_host: str, new_host: str) -> int:
+    """The host's lines follow a change of host in the talk's details (a name corrected, or given
+    after the ingest, when the voice that opens the call was named "Host"); returns how many lines.
+    Lines a voice staff named otherwise are left as they are."""
+    old, new = old_host.strip() or HOST, new_host.strip() or HOST
+    if old == new or not any(s.speaker == old for s in store.get_segments(db, recording_id)):
+        return 0
+    return rename_speaker(db, recording_id, old, new)
+
+
 def rename_speaker(db: Database, recording_id: int, old: str, new: str) -> int:
     """Give every line ``old`` said the name ``new`` (staff naming a voice); returns how many lines."""
     new = " ".join((new or "").split())

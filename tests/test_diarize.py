@@ -329,6 +329,29 @@ def test_a_talk_with_more_to_come_keeps_the_models(db, config, two_voices):
     assert transcriber.unloaded == 0 and not diarizer.let_go.is_set()
 
 
+def test_the_hosts_lines_follow_the_host_staff_give_the_talk(db, config, staff_client):
+    """Ingested without a host, the voice that opens the call is "Host"; staff give the host's
+    name in the talk's details and those lines take it, a name corrected later follows, and a voice
+    staff named themselves stays as they named it."""
+    from archive.core.store import write_transaction
+
+    from .test_search import _talk
+
+    talk = _talk(db, "Who pays", ["Welcome all", "Our speaker", "Thanks"], WordHashEmbedder())
+    with write_transaction(db):
+        store.set_segment_speakers(db, talk, ["Host", "Adaeze Okonkwo", "Kwame Mensah"])
+    slug = store.get_recording(db, talk).slug
+    form = {"title": "Who pays", "speakers": "Adaeze Okonkwo", "date": "", "visibility": "public"}
+    for host, expected in [
+        ("Nadia Hadad", ["Nadia Hadad", "Adaeze Okonkwo", "Kwame Mensah"]),
+        ("Nadia Haddad", ["Nadia Haddad", "Adaeze Okonkwo", "Kwame Mensah"]),
+        ("", ["Host", "Adaeze Okonkwo", "Kwame Mensah"]),
+    ]:
+        assert staff_client.post(f"/recordings/{slug}/edit", data={**form, "host": host}).status_code == 303
+        assert [s.speaker for s in store.get_segments(db, talk)] == expected
+        assert store.get_recording(db, talk).host == host
+
+
 def test_renaming_needs_a_name(db, config, two_voices):
     transcriber = ScriptedTranscriber([(0.5, 10.5, "Hello")])
     result = ingest_file(

@@ -40,7 +40,7 @@ from ingest.companion_kinds import (
     read_companions,
 )
 from ingest.corrections import correct_segment, revert_segment
-from ingest.diarize import diarizes, rename_speaker
+from ingest.diarize import diarizes, rename_host, rename_speaker
 from ingest.pipeline import IngestError
 from ingest.queue import job_steps
 
@@ -235,7 +235,8 @@ def set_chat_names(slug: str):
 
 @bp.route("/recordings/<slug>/edit", methods=["GET", "POST"])
 def edit_recording(slug: str):
-    """Edit a talk's title, speakers, host, organisation, date, tags, description and series."""
+    """Edit a talk's title, speakers, host, organisation, date, tags, description and series (the
+    host's lines take the host's name)."""
     db = get_db()
     found = talk_or_404(slug)
     if request.method == "GET":
@@ -256,6 +257,7 @@ def edit_recording(slug: str):
         refusal = Refusal(exc.sentence(), exc.field, "edit")
         return render_template("edit.html", recording=found, form=request.form, refusal=refusal), exc.status
     store.update_recording_meta(db, found.id, meta)
+    rename_host(db, found.id, found.host, meta.host)
     if meta.title != found.title:
         services().reindex_soon(found.id)
     return redirect(url_for("pages.recording", slug=slug), code=303)
