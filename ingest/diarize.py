@@ -40,7 +40,7 @@ from archive.core.errors import UserError
 from archive.core.memory import give_back_freed_memory
 from archive.core.store import recordings as store
 from archive.core.store import write_transaction
-from archive.core.store.records import Recording, Segment, SpeakerCue
+from archive.core.store.records import MAX_NAME_CHARS, Recording, Segment, SpeakerCue
 from ingest import media
 from ingest.chapters import refresh_outline
 from ingest.companions import assign_speakers
@@ -610,8 +610,8 @@ def rename_speaker(db: Database, recording_id: int, old: str, new: str) -> int:
     new = " ".join((new or "").split())
     if not new:
         raise DiarizeError("give the speaker a name")
-    if len(new) > 120:
-        raise DiarizeError("a speaker's name is at most 120 characters")
+    if len(new) > MAX_NAME_CHARS:
+        raise DiarizeError(f"a speaker's name is at most {MAX_NAME_CHARS} characters")
     with write_transaction(db):
         segments = store.get_segments(db, recording_id)
         if not any(s.speaker == old for s in segments):

@@ -350,6 +350,10 @@ def test_the_hosts_lines_follow_the_host_staff_give_the_talk(db, config, staff_c
         assert staff_client.post(f"/recordings/{slug}/edit", data={**form, "host": host}).status_code == 303
         assert [s.speaker for s in store.get_segments(db, talk)] == expected
         assert store.get_recording(db, talk).host == host
+    # A host's name too long to name lines is refused with the form, before anything changes.
+    refused = staff_client.post(f"/recordings/{slug}/edit", data={**form, "title": "Changed", "host": "N" * 121})
+    assert refused.status_code == 400 and "at most 120 characters" in refused.get_data(as_text=True)
+    assert store.get_recording(db, talk).title == "Who pays"
 
 
 def test_renaming_needs_a_name(db, config, two_voices):

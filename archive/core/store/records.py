@@ -29,6 +29,7 @@ class MetadataError(UserError):
 
 
 MAX_TITLE_CHARS = 300
+MAX_NAME_CHARS = 120  # a person's name as a line's speaker: a host, or a voice staff name (ingest.diarize)
 
 
 def parse_date(value: str | None, name: str = "date") -> str | None:
@@ -99,13 +100,16 @@ class RecordingMeta:
         title = " ".join(self.title.split())[:MAX_TITLE_CHARS]
         if title_required and not title:
             raise MetadataError("a talk needs a title", field="title")
+        host = " ".join(self.host.split())
+        if len(host) > MAX_NAME_CHARS:  # the host's lines take this name (``ingest.diarize.rename_host``)
+            raise MetadataError(f"a host's name is at most {MAX_NAME_CHARS} characters", field="host")
         if self.visibility not in VISIBILITIES:
             raise MetadataError(f"visibility must be one of: {', '.join(VISIBILITIES)}", field="visibility")
         return replace(
             self,
             title=title,
             speakers=_names(self.speakers),
-            host=" ".join(self.host.split()),
+            host=host,
             organization=" ".join(self.organization.split()),
             date=parse_date(self.date),
             tags=_names(self.tags),
