@@ -77,6 +77,8 @@ def test_ingest_prints_id_and_url_and_stores_everything(runner, data_dir, jfk_co
             "visibility": "staff",
         }
     ]
+    listed = runner.invoke(cli, ["list"]).stdout
+    assert "Ask Not  (John F. Kennedy, A. Nother; hosted by Ted Sorensen)" in listed
     counts = _counts(data_dir)
     assert counts["segments"] >= 1 and counts["passages"] >= 1
     assert counts["passages"] == counts["passage_vectors"]

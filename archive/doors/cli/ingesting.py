@@ -324,7 +324,7 @@ def list_(ctx, as_json):
         click.echo(json.dumps({"recordings": [r.summary() for r in recordings]}, indent=2))
         return
     for r in recordings:
-        who = ", ".join(r.speakers) or "-"
+        who = (", ".join(r.speakers) or "-") + (f"; hosted by {r.host}" if r.host else "")
         when, length = r.date or "----------", clock(r.duration, always_hours=False)
         click.echo(f"{r.id:>4}  {when}  {length:>8}  {r.visibility:<7}  {r.title}  ({who})")
 
