@@ -4,9 +4,9 @@
 time have not changed for ``settle_seconds`` (a copy or a Zoom download in progress is left
 alone), with the companion files of the same base name (each kind's suffix in
 ``ingest.companion_kinds``: ``talk.vtt`` the meeting's Zoom or Teams transcript, ``talk.txt`` its
-Zoom chat, ``talk.pdf`` the slides) and ``talk.json`` (the talk's details: title,
-speakers, host, organization, date, tags, description, series, vocab, visibility), over what the recording's
-own tags say (title, artist, date, comment). Each file taken is remembered in the archive
+Zoom chat, ``talk.pdf`` the slides) and ``talk.json`` (the talk's details: title, speakers, host,
+organization, date, tags, description, series, vocab, visibility), over what the recording's own
+tags say (title, artist, date, comment). Each file taken is remembered in the archive
 (``drop_folder_files``, by path, size and time), so a restart or a second pass takes nothing
 twice; the same recording under another name is one talk (the ingest knows it by its bytes).
 A file that cannot be taken (not media, a bad companion) becomes a failed job with the reason,

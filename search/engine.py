@@ -30,9 +30,8 @@ are in ``search.ranking``, and what it returns (``SearchResponse``, ``Moment``, 
    is not answered by meaning, and a greeting, thanks or outro is never an answer.
 5. **Shown honestly**: each moment says how it matches (``Moment.match``: it says the query's
    words, its talk's details name them, it says words spelled close to them, or it is only similar
-   in meaning), and a talk's further
-   moments rank a little lower each, so one talk does not fill the top
-   (``search.ranking.spread_talks``).
+   in meaning), and a talk's further moments rank a little lower each, so one talk does not fill
+   the top (``search.ranking.spread_talks``).
 
 Every number here was chosen with ``bench/bench_eval.py`` on its dev split (README, "Search, measured").
 """
@@ -196,6 +195,7 @@ class Searcher:
             index = self.vectors(db)
             moments, evidence = self._rank(db, index, parsed, query_vector, allowed, wanted)
             quoted = parsed.phrase_words
+            typed = [split_words(parsed.text)]  # the query's words as one phrase: its nearest wording
             if quoted and not evidence.literal:
                 # Nothing says it word for word (Whisper may have misheard a word of it): the
                 # nearest wording, said as such, rather than nothing, where it comes close.
@@ -210,7 +210,6 @@ class Searcher:
                 # nor any well-known line no talk says. Single words are left to the short-query rule:
                 # a word's nearest neighbour ("dentist" for "dentistry") is too often another word.
                 # (0.2 ms for a 17-word question against three moments of 40 words)
-                typed = [split_words(parsed.text)]
                 evidence.said_misheard = nearest_wording(typed, [m.text for m in moments[:3]]) >= CLOSE_WORDING
             answered = is_answered(parsed, evidence, ranking.decision, self.reader)
             answers = answers_among(moments, parsed, ranking.answer_margin) if answered else []

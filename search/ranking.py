@@ -118,9 +118,9 @@ DECISIONS = {
 def is_answered(parsed: ParsedQuery, evidence: Evidence, decision: Decision, reader: Reader | None) -> bool:
     """Whether a query is answered: one whose every word a passage holds, that names a talk, or
     whose nearest wording a moment comes close to (a name or line Whisper misheard,
-    ``Evidence.said_misheard``), is; otherwise the decision on its meaning (the reader's where it decides, else ``decision``),
-    except that a word or two no talk says (nor spells closely) is never answered, nor a quoted
-    phrase whose nearest wording is not close (``Evidence.wording``).
+    ``Evidence.said_misheard``), is; otherwise the decision on its meaning (the reader's where it
+    decides, else ``decision``), except that a word or two no talk says (nor spells closely) is
+    never answered, nor a quoted phrase whose nearest wording is not close (``Evidence.wording``).
 
     A short query is a topic, not a question: if the talks never say it, the nearest moments
     in meaning are about something else ("toolkit" found greetings). They follow as weak matches.
